@@ -1,0 +1,3 @@
+"""tierdesk: a tiered IT service desk."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,138 @@
+"""Shared pieces of the API: token auth, ETags, idempotent creates, typed request."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any, cast
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from ninja.security import HttpBearer
+
+from tierdesk.core import clock
+from tierdesk.core.errors import (
+    Conflict,
+    PreconditionFailed,
+    PreconditionRequired,
+    ValidationFailed,
+)
+from tierdesk.core.models import IdempotencyRecord, User
+from tierdesk.core.services import token_authenticate
+
+
+class TokenAuth(HttpBearer):
+    """``Authorization: Bearer <token>``; the header only, never the query string."""
+
+    openapi_scheme = "bearer"
+
+    def authenticate(self, request: HttpRequest, token: str) -> User | None:
+        return token_authenticate(token)
+
+
+def actor(request: HttpRequest) -> User:
+    """The authenticated user of an API request."""
+    return cast(User, request.auth)  # type: ignore[attr-defined]
+
+
+def optional_actor(request: HttpRequest) -> User | None:
+    """The user behind a bearer token or a signed-in session, else None."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() == "bearer" and credentials:
+        return token_authenticate(credentials.strip())
+    user = getattr(request, "user", None)
+    if isinstance(user, User) and user.is_active:
+        return user
+    return None
+
+
+def etag_for(version: int) -> str:
+    return f'"v{version}"'
+
+
+def expected_version(request: HttpRequest) -> int | None:
+    """The version the client last saw, from ``If-Match``; 428 when absent, 412 when it is
+    not one of ours. ``*`` (any version) returns None, as RFC 9110 allows."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        raise PreconditionRequired(
+            "Send 'If-Match' with the ETag you last read, so a concurrent change is not "
+            "overwritten."
+        )
+    header = header.strip()
+    if header == "*":
+        return None
+    if header.startswith('"v') and header.endswith('"') and header[2:-1].isdigit():
+        return int(header[2:-1])
+    raise PreconditionFailed("If-Match does not match the ticket's current ETag.")
+
+
+def _fingerprint(request: HttpRequest) -> str:
+    digest = hashlib.sha256()
+    digest.update(f"{request.method} {request.path}\n".encode())
+    digest.update(request.body)
+    return digest.hexdigest()
+
+
+def idempotent_create(
+    request: HttpRequest, create: Callable[[], tuple[int, dict[str, Any]]]
+) -> tuple[int, dict[str, Any]]:
+    """Run ``create`` once per ``Idempotency-Key``: a retry with the same key and request
+    gets the first answer again; the same key with a different request is refused.
+
+    The record is written in the same transaction as the object, so a create and its
+    record exist together or not at all. Two concurrent requests with one key cannot both
+    commit: the second hits the unique (user, key) constraint, rolls back its object and
+    replays the first answer.
+    """
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return create()
+    key = key.strip()
+    if not key or len(key) > 255 or not key.isprintable():
+        raise ValidationFailed.for_field("Idempotency-Key", "1 to 255 printable characters")
+    user = actor(request)
+    fingerprint = _fingerprint(request)
+
+    def replay() -> tuple[int, dict[str, Any]] | None:
+        record = IdempotencyRecord.objects.filter(user=user, key=key).first()
+        if record is None:
+            return None
+        age = (clock.now() - record.created_at).total_seconds() / 3600
+        if age > settings.IDEMPOTENCY_KEY_TTL_HOURS:
+            record.delete()
+            return None
+        if record.fingerprint != fingerprint:
+            raise Conflict.for_field(
+                "Idempotency-Key", "already used for a different request; use a new key"
+            )
+        return record.status_code, record.response
+
+    if (earlier := replay()) is not None:
+        return earlier
+    try:
+        with transaction.atomic():
+            status, body = create()
+            IdempotencyRecord.objects.create(
+                user=user,
+                key=key,
+                fingerprint=fingerprint,
+                status_code=status,
+                response=json.loads(json.dumps(body, default=str)),
+                created_at=clock.now(),
+            )
+    except IntegrityError:
+        if (earlier := replay()) is not None:
+            return earlier
+        raise
+    return status, body
+
+
+def json_response(status: int, body: dict[str, Any], **headers: str) -> HttpResponse:
+    response = JsonResponse(body, status=status)
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response

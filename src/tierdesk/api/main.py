@@ -1,0 +1,20 @@
+"""The REST API under /api/v1: one NinjaAPI, token auth, problem details for errors."""
+
+from ninja import NinjaAPI
+
+from tierdesk.api import people, problems, tickets
+from tierdesk.api.common import TokenAuth
+
+api = NinjaAPI(
+    title="tierdesk API",
+    version="1",
+    description=(
+        "The tierdesk REST API. Authenticate with 'Authorization: Bearer <token>'. Errors are "
+        "RFC 9457 problem details. See docs/api.md."
+    ),
+    auth=TokenAuth(),
+    urls_namespace="api",
+)
+problems.install(api)
+api.add_router("", people.router)
+api.add_router("", tickets.router)

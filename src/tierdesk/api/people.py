@@ -1,0 +1,371 @@
+"""Organizations, people, tokens, tiers and the service catalog."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from typing import Annotated, Any, Literal
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Query, Router, Schema
+from pydantic import Field, StringConstraints, field_validator
+
+from tierdesk.api.common import actor, json_response
+from tierdesk.api.schemas import ERRORS, StrictInput
+from tierdesk.core import queries as core_queries
+from tierdesk.core import services as core_services
+from tierdesk.core.errors import NotFound, ValidationFailed
+from tierdesk.core.models import ApiToken, Organization, User
+from tierdesk.tiers import queries as tier_queries
+from tierdesk.tiers import services as tier_services
+from tierdesk.tiers.models import Category
+
+router = Router()
+
+Code = Annotated[
+    str, StringConstraints(min_length=2, max_length=10, pattern=r"^[A-Za-z][A-Za-z0-9]+$")
+]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+RoleName = Literal["requester", "agent", "manager", "admin"]
+
+
+def _check_zone(value: str) -> str:
+    if value not in zoneinfo.available_timezones():
+        raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Berlin)")
+    return value
+
+
+# --- organizations ----------------------------------------------------------------------
+
+
+class OrganizationOut(Schema):
+    id: int
+    code: str
+    name: str
+    time_zone: str
+    email_domains: list[str]
+    is_active: bool
+
+
+class OrganizationIn(StrictInput):
+    code: Code
+    name: Name
+    time_zone: Annotated[str, StringConstraints(max_length=64)] = "UTC"
+    email_domains: list[Annotated[str, StringConstraints(max_length=253)]] = Field(
+        default_factory=list, max_length=50
+    )
+
+    _zone = field_validator("time_zone")(_check_zone)
+
+
+def organization_out(org: Organization) -> dict[str, Any]:
+    return {
+        "id": org.pk,
+        "code": org.code,
+        "name": org.name,
+        "time_zone": org.time_zone,
+        "email_domains": org.email_domains,
+        "is_active": org.is_active,
+    }
+
+
+@router.get(
+    "/organizations", response={200: list[OrganizationOut], **ERRORS}, tags=["organizations"]
+)
+def list_organizations(request: HttpRequest) -> list[dict[str, Any]]:
+    return [organization_out(o) for o in core_queries.organization_list(actor=actor(request))]
+
+
+@router.post("/organizations", response={201: OrganizationOut, **ERRORS}, tags=["organizations"])
+def create_organization(request: HttpRequest, payload: OrganizationIn) -> HttpResponse:
+    org = core_services.organization_create(
+        actor=actor(request),
+        code=payload.code,
+        name=payload.name,
+        time_zone=payload.time_zone,
+        email_domains=payload.email_domains,
+    )
+    return json_response(201, OrganizationOut.model_validate(organization_out(org)).model_dump())
+
+
+@router.get(
+    "/organizations/{code}", response={200: OrganizationOut, **ERRORS}, tags=["organizations"]
+)
+def get_organization(request: HttpRequest, code: Code) -> dict[str, Any]:
+    return organization_out(core_services.organization_get(actor=actor(request), code=code))
+
+
+# --- people ------------------------------------------------------------------------------
+
+
+class ShiftIn(StrictInput):
+    weekday: Annotated[int, Field(ge=0, le=6)]
+    start: dt.time
+    end: dt.time
+
+
+class ShiftOut(Schema):
+    weekday: int
+    start: dt.time
+    end: dt.time
+
+
+class UserOut(Schema):
+    id: int
+    email: str
+    full_name: str
+    role: RoleName
+    organization: str | None
+    time_zone: str
+    is_active: bool
+    tier: str | None = None
+    served_organizations: list[str] = Field(default_factory=list)
+
+
+class UserIn(StrictInput):
+    email: Annotated[str, StringConstraints(min_length=3, max_length=254)]
+    full_name: Name
+    role: RoleName
+    organization: Code | None = Field(None, description="Required for requesters.")
+    time_zone: Annotated[str, StringConstraints(max_length=64)] = "UTC"
+    sees_organization_tickets: bool = False
+    tier: Annotated[str, StringConstraints(max_length=8)] | None = Field(
+        None, description="Staff only (default L1)."
+    )
+    skills: list[Annotated[str, StringConstraints(max_length=50)]] = Field(
+        default_factory=list, max_length=50
+    )
+    served_organizations: list[Code] = Field(default_factory=list, max_length=500)
+    working_hours: list[ShiftIn] = Field(default_factory=list, max_length=50)
+    password: Annotated[str, StringConstraints(max_length=128)] | None = None
+
+    _zone = field_validator("time_zone")(_check_zone)
+
+
+class UserListParams(Schema):
+    role: RoleName | None = None
+    organization: Code | None = None
+
+
+def user_out(user: User, *, detailed: bool = False) -> dict[str, Any]:
+    profile = getattr(user, "agent_profile", None) if user.is_staff_member else None
+    return {
+        "id": user.pk,
+        "email": user.email,
+        "full_name": user.full_name,
+        "role": user.role,
+        "organization": user.organization.code if user.organization else None,
+        "time_zone": user.time_zone,
+        "is_active": user.is_active,
+        "tier": profile.tier.code if profile else None,
+        "served_organizations": (
+            [o.code for o in user.served_organizations.all()] if detailed else []
+        ),
+    }
+
+
+def _organizations(request: HttpRequest, codes: list[str], field: str) -> list[Organization]:
+    result = []
+    for code in codes:
+        try:
+            result.append(core_services.organization_get(actor=actor(request), code=code))
+        except NotFound:
+            raise ValidationFailed.for_field(field, f"no organization {code!r}") from None
+    return result
+
+
+@router.get("/users", response={200: list[UserOut], **ERRORS}, tags=["people"])
+def list_users(request: HttpRequest, params: Query[UserListParams]) -> list[dict[str, Any]]:
+    users = core_queries.user_list(
+        actor=actor(request), role=params.role, organization=params.organization
+    )
+    return [user_out(u) for u in users[:1000]]
+
+
+@router.post("/users", response={201: UserOut, **ERRORS}, tags=["people"])
+def create_user(request: HttpRequest, payload: UserIn) -> HttpResponse:
+    me = actor(request)
+    if payload.role == "requester":
+        if payload.tier or payload.skills or payload.served_organizations or payload.working_hours:
+            raise ValidationFailed.for_field("role", "requesters have no tier, skills or shifts")
+        if payload.organization is None:
+            raise ValidationFailed.for_field("organization", "a requester needs an organization")
+        user = core_services.user_create(
+            actor=me,
+            email=payload.email,
+            full_name=payload.full_name,
+            role=payload.role,
+            organization=_organizations(request, [payload.organization], "organization")[0],
+            time_zone=payload.time_zone,
+            password=payload.password,
+            sees_organization_tickets=payload.sees_organization_tickets,
+        )
+    else:
+        if payload.organization is not None:
+            raise ValidationFailed.for_field("organization", "staff do not belong to a client")
+        user = tier_services.agent_create(
+            actor=me,
+            email=payload.email,
+            full_name=payload.full_name,
+            role=payload.role,
+            tier=tier_services.tier_by_code(payload.tier or "L1"),
+            skills=tier_services.skills_by_slug(payload.skills),
+            shifts=[tier_services.Shift(s.weekday, s.start, s.end) for s in payload.working_hours],
+            served_organizations=_organizations(
+                request, payload.served_organizations, "served_organizations"
+            ),
+            time_zone=payload.time_zone,
+            password=payload.password,
+        )
+    user = core_queries.user_get(actor=me, user_id=user.pk)
+    body = UserOut.model_validate(user_out(user, detailed=True)).model_dump()
+    return json_response(201, body, Location=f"/api/v1/users/{user.pk}")
+
+
+@router.get("/users/{user_id}", response={200: UserOut, **ERRORS}, tags=["people"])
+def get_user(
+    request: HttpRequest, user_id: Annotated[int, Field(ge=1, le=2**62)]
+) -> dict[str, Any]:
+    return user_out(core_queries.user_get(actor=actor(request), user_id=user_id), detailed=True)
+
+
+@router.get("/me", response={200: UserOut, **ERRORS}, tags=["people"])
+def me(request: HttpRequest) -> dict[str, Any]:
+    return user_out(actor(request), detailed=True)
+
+
+# --- tokens ------------------------------------------------------------------------------
+
+
+class TokenOut(Schema):
+    id: int
+    name: str
+    prefix: str
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="Shown once; only its hash is stored.")
+
+
+class TokenIn(StrictInput):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+def token_out(row: ApiToken) -> dict[str, Any]:
+    return {
+        "id": row.pk,
+        "name": row.name,
+        "prefix": row.prefix,
+        "created_at": row.created_at,
+        "last_used_at": row.last_used_at,
+        "revoked_at": row.revoked_at,
+    }
+
+
+@router.get("/tokens", response={200: list[TokenOut], **ERRORS}, tags=["tokens"])
+def list_tokens(request: HttpRequest) -> list[dict[str, Any]]:
+    return [token_out(t) for t in core_queries.token_list(actor=actor(request))]
+
+
+@router.post("/tokens", response={201: TokenCreated, **ERRORS}, tags=["tokens"])
+def create_token(request: HttpRequest, payload: TokenIn) -> HttpResponse:
+    me = actor(request)
+    row, token = core_services.token_create(actor=me, user=me, name=payload.name)
+    body = TokenCreated.model_validate(token_out(row) | {"token": token}).model_dump(mode="json")
+    return json_response(201, body, Cache_Control="no-store")
+
+
+@router.delete("/tokens/{token_id}", response={204: None, **ERRORS}, tags=["tokens"])
+def revoke_token(
+    request: HttpRequest, token_id: Annotated[int, Field(ge=1, le=2**62)]
+) -> HttpResponse:
+    core_services.token_revoke(actor=actor(request), token_id=token_id)
+    return HttpResponse(status=204)
+
+
+# --- tiers and catalog -------------------------------------------------------------------
+
+
+class TierOut(Schema):
+    code: str
+    name: str
+    level: int
+    description: str
+
+
+class CategoryOut(Schema):
+    id: int
+    slug: str
+    name: str
+    description: str
+    organization: str | None
+    default_tier: str
+    default_impact: int
+    default_urgency: int
+    required_skills: list[str]
+
+
+class CategoryIn(StrictInput):
+    slug: Annotated[str, StringConstraints(min_length=1, max_length=50, pattern=r"^[a-z0-9-]+$")]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    description: Annotated[str, StringConstraints(max_length=2000)] = ""
+    organization: Code | None = None
+    default_tier: Annotated[str, StringConstraints(max_length=8)] = "L1"
+    default_impact: Annotated[int, Field(ge=1, le=3)] = 2
+    default_urgency: Annotated[int, Field(ge=1, le=3)] = 2
+    required_skills: list[Annotated[str, StringConstraints(max_length=50)]] = Field(
+        default_factory=list, max_length=50
+    )
+
+
+def category_out(category: Category) -> dict[str, Any]:
+    return {
+        "id": category.pk,
+        "slug": category.slug,
+        "name": category.name,
+        "description": category.description,
+        "organization": category.organization.code if category.organization else None,
+        "default_tier": category.default_tier.code,
+        "default_impact": category.default_impact,
+        "default_urgency": category.default_urgency,
+        "required_skills": [s.slug for s in category.required_skills.all()],
+    }
+
+
+@router.get("/tiers", response={200: list[TierOut], **ERRORS}, tags=["catalog"])
+def list_tiers(request: HttpRequest) -> list[dict[str, Any]]:
+    return [
+        {"code": t.code, "name": t.name, "level": t.level, "description": t.description}
+        for t in tier_queries.tier_list()
+    ]
+
+
+@router.get("/categories", response={200: list[CategoryOut], **ERRORS}, tags=["catalog"])
+def list_categories(request: HttpRequest) -> list[dict[str, Any]]:
+    return [category_out(c) for c in tier_queries.category_list(actor=actor(request))]
+
+
+@router.post("/categories", response={201: CategoryOut, **ERRORS}, tags=["catalog"])
+def create_category(request: HttpRequest, payload: CategoryIn) -> HttpResponse:
+    me = actor(request)
+    organization = (
+        _organizations(request, [payload.organization], "organization")[0]
+        if payload.organization
+        else None
+    )
+    category = tier_services.category_create(
+        actor=me,
+        slug=payload.slug,
+        name=payload.name,
+        description=payload.description,
+        organization=organization,
+        default_tier=tier_services.tier_by_code(payload.default_tier),
+        default_impact=payload.default_impact,
+        default_urgency=payload.default_urgency,
+        required_skills=tier_services.skills_by_slug(payload.required_skills),
+    )
+    category = tier_queries.category_list(actor=me).get(pk=category.pk)
+    return json_response(201, CategoryOut.model_validate(category_out(category)).model_dump())

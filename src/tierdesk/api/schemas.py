@@ -1,0 +1,58 @@
+"""Request and response schemas shared by the API's routers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from ninja import Schema
+from pydantic import ConfigDict, Field, StringConstraints
+
+
+class StrictInput(Schema):
+    """Base of every request body: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+ShortText = Annotated[str, StringConstraints(max_length=200)]
+
+
+class PersonRef(Schema):
+    id: int
+    email: str
+    full_name: str
+
+
+class ProblemField(Schema):
+    field: str
+    message: str
+
+
+class Problem(Schema):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    errors: list[ProblemField] = Field(default_factory=list)
+
+
+class PageMeta(Schema):
+    next_cursor: str | None = Field(
+        None, description="Pass as ?cursor= for the next page; null on the last page."
+    )
+
+
+def person(user: Any) -> dict[str, Any] | None:
+    if user is None:
+        return None
+    return {"id": user.pk, "email": user.email, "full_name": user.full_name}
+
+
+Timestamp = dt.datetime
+
+# Error answers every authenticated operation can give.
+ERRORS: dict[int, type[Problem]] = {401: Problem, 403: Problem, 404: Problem, 422: Problem}

@@ -1,0 +1,534 @@
+"""Tickets: create, read, list, update, move through states, comment, attach."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from django.conf import settings
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from ninja import File, Form, Query, Router, Schema
+from ninja.files import UploadedFile
+from pydantic import Field, StringConstraints
+
+from tierdesk.api.common import (
+    actor,
+    etag_for,
+    expected_version,
+    idempotent_create,
+    json_response,
+    optional_actor,
+)
+from tierdesk.api.schemas import ERRORS, PersonRef, Problem, StrictInput, person
+from tierdesk.core.errors import NotFound, ValidationFailed
+from tierdesk.core.models import Organization, User
+from tierdesk.core.services import organization_get
+from tierdesk.tickets import queries, services
+from tierdesk.tickets.models import Attachment, Comment, Ticket, TimelineEntry
+from tierdesk.tiers.queries import category_for_organization
+from tierdesk.tiers.services import tier_by_code
+
+router = Router(tags=["tickets"])
+
+StatusName = Literal[
+    "new", "open", "in_progress", "pending_customer", "pending_third_party", "resolved", "closed"
+]
+PriorityName = Literal["P1", "P2", "P3", "P4"]
+SourceName = Literal["portal", "api", "email", "phone", "monitoring", "chat"]
+ResolutionName = Literal[
+    "fixed", "workaround", "answered", "duplicate", "not_reproducible", "no_response", "wont_fix"
+]
+Level = Annotated[int, Field(ge=1, le=3)]
+Subject = Annotated[str, StringConstraints(min_length=1, max_length=services.SUBJECT_MAX)]
+Body = Annotated[str, StringConstraints(max_length=services.BODY_MAX)]
+Ref = Annotated[str, StringConstraints(min_length=1, max_length=254)]
+
+
+class CategoryRef(Schema):
+    id: int
+    slug: str
+    name: str
+
+
+class TicketOut(Schema):
+    id: int
+    key: str
+    organization: str
+    number: int
+    subject: str
+    description: str
+    status: StatusName
+    priority: PriorityName
+    impact: int
+    urgency: int
+    tier: str
+    category: CategoryRef | None
+    source: SourceName
+    requester: PersonRef
+    assignee: PersonRef | None
+    resolution_code: str
+    resolution_note: str
+    reopen_count: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    first_response_at: dt.datetime | None
+    resolved_at: dt.datetime | None
+    closed_at: dt.datetime | None
+    version: int
+
+
+class TicketPage(Schema):
+    items: list[TicketOut]
+    next_cursor: str | None = Field(
+        None, description="Pass as ?cursor= for the next page; null on the last page."
+    )
+
+
+class TicketCreate(StrictInput):
+    organization: Annotated[str, StringConstraints(max_length=10)] | None = Field(
+        None, description="Organization code; requesters may leave it out (their own)."
+    )
+    subject: Subject
+    description: Body = ""
+    requester: Ref | None = Field(
+        None, description="Requester's id or email; requesters may leave it out (themself)."
+    )
+    category: Annotated[str, StringConstraints(max_length=50)] | None = Field(
+        None, description="Category slug or id."
+    )
+    impact: Level | None = None
+    urgency: Level | None = None
+    priority: PriorityName | None = Field(
+        None, description="Set explicitly; otherwise from the impact x urgency matrix."
+    )
+    tier: Annotated[str, StringConstraints(max_length=8)] | None = None
+    assignee: Ref | None = Field(None, description="Assignee's id or email.")
+    source: SourceName = "api"
+
+
+class TicketPatch(StrictInput):
+    subject: Subject | None = None
+    description: Body | None = None
+    category: Annotated[str, StringConstraints(max_length=50)] | None = None
+    impact: Level | None = None
+    urgency: Level | None = None
+    priority: PriorityName | None = Field(
+        None, description="null returns the priority to the impact x urgency matrix."
+    )
+    tier: Annotated[str, StringConstraints(max_length=8)] | None = None
+    assignee: Ref | None = None
+
+
+class StatusChange(StrictInput):
+    status: StatusName
+    resolution_code: ResolutionName | None = None
+    resolution_note: Body | None = None
+
+
+class CommentIn(StrictInput):
+    body: Annotated[str, StringConstraints(min_length=1, max_length=services.BODY_MAX)]
+    internal: bool = False
+
+
+class CommentOut(Schema):
+    id: int
+    author: PersonRef
+    body: str
+    internal: bool
+    created_at: dt.datetime
+
+
+class AttachmentOut(Schema):
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    internal: bool
+    created_at: dt.datetime
+    download_url: str
+
+
+class TimelineOut(Schema):
+    id: int
+    at: dt.datetime
+    actor: PersonRef | None
+    kind: str
+    field: str
+    old_value: str
+    new_value: str
+    comment_id: int | None
+    internal: bool
+
+
+class TicketListParams(Schema):
+    status: list[StatusName] = Field(default_factory=list)
+    tier: list[Annotated[str, StringConstraints(max_length=8)]] = Field(default_factory=list)
+    organization: list[Annotated[str, StringConstraints(max_length=10)]] = Field(
+        default_factory=list
+    )
+    priority: list[PriorityName] = Field(default_factory=list)
+    category: list[Annotated[str, StringConstraints(max_length=50)]] = Field(default_factory=list)
+    assignee: Annotated[str, StringConstraints(pattern=r"^(me|none|\d{1,18})$")] | None = None
+    requester: Annotated[int, Field(ge=1, le=2**62)] | None = None
+    text: Annotated[str, StringConstraints(max_length=200)] | None = None
+    ordering: Literal[
+        "created_at",
+        "-created_at",
+        "updated_at",
+        "-updated_at",
+        "priority",
+        "-priority",
+        "number",
+        "-number",
+    ] = "-created_at"
+    cursor: Annotated[str, StringConstraints(max_length=500)] | None = None
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+
+
+def ticket_out(ticket: Ticket) -> dict[str, Any]:
+    category = ticket.category
+    return {
+        "id": ticket.pk,
+        "key": ticket.key,
+        "organization": ticket.organization.code,
+        "number": ticket.number,
+        "subject": ticket.subject,
+        "description": ticket.description,
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "impact": ticket.impact,
+        "urgency": ticket.urgency,
+        "tier": ticket.tier.code,
+        "category": (
+            {"id": category.pk, "slug": category.slug, "name": category.name} if category else None
+        ),
+        "source": ticket.source,
+        "requester": person(ticket.requester),
+        "assignee": person(ticket.assignee),
+        "resolution_code": ticket.resolution_code,
+        "resolution_note": ticket.resolution_note,
+        "reopen_count": ticket.reopen_count,
+        "created_at": ticket.created_at,
+        "updated_at": ticket.updated_at,
+        "first_response_at": ticket.first_response_at,
+        "resolved_at": ticket.resolved_at,
+        "closed_at": ticket.closed_at,
+        "version": ticket.version,
+    }
+
+
+def _ticket_response(ticket: Ticket, status: int = 200) -> HttpResponse:
+    body = TicketOut.model_validate(ticket_out(ticket)).model_dump(mode="json")
+    return json_response(status, body, ETag=etag_for(ticket.version))
+
+
+def _user_ref(field: str, ref: str | None) -> User | None:
+    """Look up a user by id or email. Whether they may take part is the service's call."""
+    if ref is None:
+        return None
+    ref = ref.strip()
+    user = (
+        User.objects.filter(pk=int(ref)).first()
+        if ref.isdigit() and len(ref) <= 18
+        else User.objects.filter(email=ref.lower()).first()
+    )
+    if user is None:
+        raise ValidationFailed.for_field(field, "no such user")
+    return user
+
+
+def _category_ref(organization: Organization, ref: str | None) -> Any:
+    if ref is None:
+        return None
+    category = category_for_organization(organization, ref)
+    if category is None:
+        raise ValidationFailed.for_field("category", "no such category")
+    return category
+
+
+def _organization_for_create(request: HttpRequest, code: str | None) -> Organization:
+    user = actor(request)
+    if code is None:
+        if user.organization is None:
+            raise ValidationFailed.for_field("organization", "required")
+        return user.organization
+    try:
+        return organization_get(actor=user, code=code)
+    except NotFound:
+        raise ValidationFailed.for_field("organization", "no such organization") from None
+
+
+@router.post(
+    "/tickets",
+    response={201: TicketOut, 409: Problem, **ERRORS},
+    summary="Open a ticket",
+    openapi_extra={
+        "parameters": [
+            {
+                "in": "header",
+                "name": "Idempotency-Key",
+                "required": False,
+                "schema": {"type": "string", "maxLength": 255},
+                "description": "Retries with the same key return the first answer.",
+            }
+        ]
+    },
+)
+def create_ticket(request: HttpRequest, payload: TicketCreate) -> HttpResponse:
+    user = actor(request)
+
+    def create() -> tuple[int, dict[str, Any]]:
+        organization = _organization_for_create(request, payload.organization)
+        ticket = services.ticket_create(
+            actor=user,
+            organization=organization,
+            subject=payload.subject,
+            description=payload.description,
+            source=payload.source,
+            requester=_user_ref("requester", payload.requester),
+            category=_category_ref(organization, payload.category),
+            impact=payload.impact,
+            urgency=payload.urgency,
+            priority=payload.priority,
+            tier=tier_by_code(payload.tier) if payload.tier else None,
+            assignee=_user_ref("assignee", payload.assignee),
+        )
+        ticket = queries.ticket_get(actor=user, ref=ticket.pk)
+        return 201, TicketOut.model_validate(ticket_out(ticket)).model_dump(mode="json")
+
+    status, body = idempotent_create(request, create)
+    return json_response(
+        status, body, ETag=etag_for(body["version"]), Location=f"/api/v1/tickets/{body['key']}"
+    )
+
+
+@router.get("/tickets", response={200: TicketPage, **ERRORS}, summary="List tickets")
+def list_tickets(request: HttpRequest, params: Query[TicketListParams]) -> dict[str, Any]:
+    page = queries.ticket_list(
+        actor=actor(request),
+        filters=queries.TicketFilters(
+            status=list(params.status),
+            tier=params.tier,
+            organization=params.organization,
+            priority=list(params.priority),
+            category=params.category,
+            assignee=params.assignee,
+            requester=params.requester,
+            text=params.text,
+        ),
+        ordering=params.ordering,
+        cursor=params.cursor,
+        limit=params.limit,
+    )
+    return {"items": [ticket_out(t) for t in page.items], "next_cursor": page.next_cursor}
+
+
+@router.get("/tickets/{ref}", response={200: TicketOut, **ERRORS}, summary="Read a ticket")
+def get_ticket(request: HttpRequest, ref: Ref) -> HttpResponse:
+    return _ticket_response(queries.ticket_get(actor=actor(request), ref=ref))
+
+
+IF_MATCH = {
+    "parameters": [
+        {
+            "in": "header",
+            "name": "If-Match",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "The ETag last read; a stale one gets 412.",
+        }
+    ]
+}
+
+
+@router.patch(
+    "/tickets/{ref}",
+    response={200: TicketOut, 409: Problem, 412: Problem, 428: Problem, **ERRORS},
+    summary="Change a ticket's fields",
+    openapi_extra=IF_MATCH,
+)
+def update_ticket(request: HttpRequest, ref: Ref, payload: TicketPatch) -> HttpResponse:
+    user = actor(request)
+    ticket = queries.ticket_get(actor=user, ref=ref)
+    version = expected_version(request)
+    given = payload.model_fields_set
+    changes: dict[str, Any] = {}
+    for name in ("subject", "description", "impact", "urgency", "priority"):
+        if name in given:
+            value = getattr(payload, name)
+            if value is None and name != "priority":
+                raise ValidationFailed.for_field(name, "may not be null")
+            changes[name] = value
+    if "category" in given:
+        changes["category"] = _category_ref(ticket.organization, payload.category)
+    if "assignee" in given:
+        changes["assignee"] = _user_ref("assignee", payload.assignee)
+    if "tier" in given:
+        if payload.tier is None:
+            raise ValidationFailed.for_field("tier", "may not be null")
+        changes["tier"] = tier_by_code(payload.tier)
+    services.ticket_update(actor=user, ticket=ticket, expected_version=version, **changes)
+    return _ticket_response(queries.ticket_get(actor=user, ref=ticket.pk))
+
+
+@router.post(
+    "/tickets/{ref}/status",
+    response={200: TicketOut, 409: Problem, 412: Problem, 428: Problem, **ERRORS},
+    summary="Move a ticket to another status (resolve, reopen, close, ...)",
+    openapi_extra=IF_MATCH,
+)
+def change_status(request: HttpRequest, ref: Ref, payload: StatusChange) -> HttpResponse:
+    user = actor(request)
+    ticket = queries.ticket_get(actor=user, ref=ref)
+    services.ticket_transition(
+        actor=user,
+        ticket=ticket,
+        to_status=payload.status,
+        expected_version=expected_version(request),
+        resolution_code=payload.resolution_code,
+        resolution_note=payload.resolution_note,
+    )
+    return _ticket_response(queries.ticket_get(actor=user, ref=ticket.pk))
+
+
+def comment_out(comment: Comment) -> dict[str, Any]:
+    return {
+        "id": comment.pk,
+        "author": person(comment.author),
+        "body": comment.body,
+        "internal": comment.is_internal,
+        "created_at": comment.created_at,
+    }
+
+
+@router.get(
+    "/tickets/{ref}/comments", response={200: list[CommentOut], **ERRORS}, summary="Comments"
+)
+def list_comments(request: HttpRequest, ref: Ref) -> list[dict[str, Any]]:
+    user = actor(request)
+    ticket = queries.ticket_get(actor=user, ref=ref)
+    return [comment_out(c) for c in queries.comment_list(actor=user, ticket=ticket)]
+
+
+@router.post(
+    "/tickets/{ref}/comments",
+    response={201: CommentOut, 409: Problem, **ERRORS},
+    summary="Reply publicly or add an internal note",
+)
+def add_comment(request: HttpRequest, ref: Ref, payload: CommentIn) -> HttpResponse:
+    user = actor(request)
+    ticket = queries.ticket_get(actor=user, ref=ref)
+
+    def create() -> tuple[int, dict[str, Any]]:
+        comment = services.ticket_comment(
+            actor=user, ticket=ticket, body=payload.body, internal=payload.internal
+        )
+        return 201, CommentOut.model_validate(comment_out(comment)).model_dump(mode="json")
+
+    status, body = idempotent_create(request, create)
+    return json_response(status, body)
+
+
+@router.get(
+    "/tickets/{ref}/timeline", response={200: list[TimelineOut], **ERRORS}, summary="History"
+)
+def timeline(request: HttpRequest, ref: Ref) -> list[dict[str, Any]]:
+    user = actor(request)
+    ticket = queries.ticket_get(actor=user, ref=ref)
+    entries: list[TimelineEntry] = list(queries.timeline_list(actor=user, ticket=ticket))
+    return [
+        {
+            "id": e.pk,
+            "at": e.at,
+            "actor": person(e.actor),
+            "kind": e.kind,
+            "field": e.field,
+            "old_value": e.old_value,
+            "new_value": e.new_value,
+            "comment_id": e.comment_id,
+            "internal": e.is_internal,
+        }
+        for e in entries
+    ]
+
+
+def attachment_out(attachment: Attachment) -> dict[str, Any]:
+    return {
+        "id": attachment.pk,
+        "filename": attachment.filename,
+        "content_type": attachment.content_type,
+        "size": attachment.size,
+        "sha256": attachment.sha256,
+        "internal": attachment.is_internal,
+        "created_at": attachment.created_at,
+        "download_url": f"/api/v1/attachments/{attachment.pk}",
+    }
+
+
+@router.get(
+    "/tickets/{ref}/attachments",
+    response={200: list[AttachmentOut], **ERRORS},
+    summary="Attachments",
+)
+def list_attachments(request: HttpRequest, ref: Ref) -> list[dict[str, Any]]:
+    user = actor(request)
+    ticket = queries.ticket_get(actor=user, ref=ref)
+    return [attachment_out(a) for a in queries.attachment_list(actor=user, ticket=ticket)]
+
+
+@router.post(
+    "/tickets/{ref}/attachments",
+    response={201: AttachmentOut, 409: Problem, 413: Problem, **ERRORS},
+    summary="Attach a file (multipart/form-data, field 'file')",
+)
+def add_attachment(
+    request: HttpRequest,
+    ref: Ref,
+    file: File[UploadedFile],
+    internal: Form[bool] = False,
+) -> HttpResponse:
+    user = actor(request)
+    ticket = queries.ticket_get(actor=user, ref=ref)
+    if file.size is not None and file.size > settings.ATTACHMENT_MAX_BYTES:
+        raise ValidationFailed.for_field(
+            "file", f"larger than the limit of {settings.ATTACHMENT_MAX_BYTES} bytes"
+        )
+    attachment = services.attachment_add(
+        actor=user,
+        ticket=ticket,
+        filename=file.name or "",
+        content=file.read(settings.ATTACHMENT_MAX_BYTES + 1),
+        internal=internal,
+    )
+    body = AttachmentOut.model_validate(attachment_out(attachment)).model_dump(mode="json")
+    return json_response(201, body, Location=body["download_url"])
+
+
+@router.get(
+    "/attachments/{attachment_id}",
+    response={200: None, **ERRORS},
+    summary="Download an attachment (always as a download)",
+    auth=None,
+    openapi_extra={"security": [{"TokenAuth": []}]},
+)
+def download_attachment(
+    request: HttpRequest, attachment_id: Annotated[int, Field(ge=1, le=2**62)]
+) -> HttpResponseBase:
+    # Authenticated here rather than by the router so that an anonymous request is answered
+    # exactly like a missing or hidden file: 404, never 401, so links leak nothing.
+    reader = optional_actor(request)
+    if reader is None:
+        raise NotFound("No such attachment.")
+    attachment = queries.attachment_get(actor=reader, attachment_id=attachment_id)
+    response = FileResponse(
+        open(services.attachment_path(attachment), "rb"),  # noqa: SIM115 - FileResponse closes it
+        as_attachment=True,
+        filename=attachment.filename,
+        content_type="application/octet-stream",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -1,0 +1,588 @@
+"""The ``tierdesk`` command. Thin: parse, call one service or query, print.
+
+Errors print one clear line to stderr and exit non-zero; ``--json`` prints machine-readable
+output where a script would want it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tierdesk.settings")
+    import django
+
+    django.setup()
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _emit(data: Any, as_json: bool, text: Callable[[], None]) -> None:
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        text()
+
+
+def domain_errors[F: Callable[..., Any]](func: F) -> F:
+    """Turn domain and configuration errors into one line on stderr and exit status 1."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from tierdesk.core.errors import DomainError
+        from tierdesk.env import ConfigError
+
+        try:
+            return func(*args, **kwargs)
+        except DomainError as exc:
+            _fail(exc.detail)
+        except ConfigError as exc:
+            _fail(f"configuration: {exc}")
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+@click.version_option(package_name="tierdesk")
+def main() -> None:
+    """tierdesk: a tiered (L1/L2/L3) IT service desk."""
+    try:
+        _setup()
+    except Exception as exc:  # configuration errors surface at setup
+        _fail(f"configuration: {exc}")
+
+
+# --- operation -----------------------------------------------------------------------------
+
+
+@main.command()
+def migrate() -> None:
+    """Create or upgrade the database schema."""
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=1)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+def check(as_json: bool) -> None:
+    """Check the configuration: database, migrations, data directory, queue."""
+    from tierdesk.ops import run_checks
+
+    results = run_checks()
+    failed = [r for r in results if r.level == "error"]
+
+    def text_out() -> None:
+        for r in results:
+            click.echo(f"{r.level.upper():7} {r.name}: {r.message}")
+
+    _emit([r.__dict__ for r in results], as_json, text_out)
+    if failed:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("archive", type=click.Path(dir_okay=False, writable=True))
+@domain_errors
+def backup(archive: str) -> None:
+    """Write a consistent backup (database and attachments) to ARCHIVE (.tar.gz), online."""
+    from tierdesk.ops import backup_sqlite
+
+    summary = backup_sqlite(archive)
+    click.echo(summary)
+
+
+@main.command()
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False))
+@click.option("--force", is_flag=True, help="Replace an existing database.")
+@domain_errors
+def restore(archive: str, force: bool) -> None:
+    """Restore a backup made by `tierdesk backup` (stop the server and worker first)."""
+    from tierdesk.ops import restore_sqlite
+
+    click.echo(restore_sqlite(archive, force=force))
+
+
+def _web_command(port: int, host: str, workers: int | None) -> list[str]:
+    count = workers or min(2 * (os.cpu_count() or 1) + 1, 8)
+    return [
+        sys.executable, "-m", "gunicorn", "tierdesk.wsgi:application",
+        "--bind", f"{host}:{port}", "--workers", str(count), "--worker-class", "sync",
+        "--access-logfile", "-", "--graceful-timeout", "10", "--timeout", "60",
+    ]  # fmt: skip
+
+
+def _worker_command() -> list[str]:
+    return [sys.executable, "-m", "django", "run_huey", "--settings", "tierdesk.settings"]
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=lambda: int(os.environ.get("PORT", "8000")), type=int)
+@click.option("--workers", type=int, default=None, help="gunicorn worker processes.")
+def serve(host: str, port: int, workers: int | None) -> None:
+    """Run the web server (gunicorn, process workers)."""
+    cmd = _web_command(port, host, workers)
+    os.execv(cmd[0], cmd)  # noqa: S606
+
+
+@main.command()
+def worker() -> None:
+    """Run the background worker (Huey consumer and its scheduler)."""
+    cmd = _worker_command()
+    os.execv(cmd[0], cmd)  # noqa: S606
+
+
+@main.command("run")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=lambda: int(os.environ.get("PORT", "8000")), type=int)
+def run_all(host: str, port: int) -> None:
+    """Run the web server and the worker together until Ctrl-C."""
+    from tierdesk.demo import DEMO_LOGINS, DEMO_PASSWORD
+
+    procs = [
+        subprocess.Popen(_web_command(port, host, None)),
+        subprocess.Popen(_worker_command()),
+    ]
+    stopping = False
+
+    def stop(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    if not _wait_for_port(host, port, procs):
+        _stop(procs)
+        _fail(f"the web server did not start on {host}:{port} (is the port taken?)")
+    click.echo("")
+    click.secho(f"tierdesk is running at http://{host}:{port}/", bold=True)
+    click.echo(f"  API docs: http://{host}:{port}/api/v1/docs")
+    click.echo(f"  Demo logins (password for all: {DEMO_PASSWORD}):")
+    for email, role, note in DEMO_LOGINS:
+        click.echo(f"    {email:32} {role:10} {note}")
+    click.echo("  Press Ctrl-C to stop the server and the worker.")
+    while not stopping and all(p.poll() is None for p in procs):
+        time.sleep(0.2)
+    code = _stop(procs)
+    if not stopping:
+        _fail("a process exited unexpectedly; both are stopped", code or 1)
+    click.echo("stopped.")
+
+
+def _wait_for_port(host: str, port: int, procs: list[subprocess.Popen[bytes]]) -> bool:
+    import socket
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs):
+            return False
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> int:
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    code = 0
+    for p in procs:
+        try:
+            code = p.wait(timeout=15) or code
+        except subprocess.TimeoutExpired:
+            p.kill()
+            code = p.wait() or code
+    return code
+
+
+@main.command()
+@click.option("--tickets", default=2000, show_default=True, type=click.IntRange(0, 1_000_000))
+@click.option("--days", default=90, show_default=True, type=click.IntRange(1, 3650))
+@click.option("--if-empty", is_flag=True, help="Do nothing when organizations exist already.")
+@click.option("--seed", default=42, show_default=True, type=int)
+@domain_errors
+def demo(tickets: int, days: int, if_empty: bool, seed: int) -> None:
+    """Load demo data: 3 client organizations, 12 agents, tickets over the past days."""
+    from tierdesk.core.models import Organization
+    from tierdesk.demo import seed_demo
+
+    if if_empty and Organization.objects.exists():
+        click.echo("demo data: the database has organizations already; leaving it as it is.")
+        return
+    started = time.monotonic()
+    summary = seed_demo(tickets=tickets, days=days, seed=seed, progress=click.echo)
+    click.echo(f"demo data loaded in {time.monotonic() - started:.1f}s: {summary}")
+
+
+# --- organizations, people, tokens ------------------------------------------------------------
+
+
+@main.group()
+def org() -> None:
+    """Client organizations (tenants)."""
+
+
+@org.command("create")
+@click.option("--code", required=True, help="Short code used in ticket numbers, e.g. ACME.")
+@click.option("--name", required=True)
+@click.option("--time-zone", default="UTC", show_default=True)
+@click.option("--domain", "domains", multiple=True, help="Email domain (repeatable).")
+@click.option("--json", "as_json", is_flag=True)
+@domain_errors
+def org_create(
+    code: str, name: str, time_zone: str, domains: tuple[str, ...], as_json: bool
+) -> None:
+    from tierdesk.core.services import organization_create
+
+    org = organization_create(
+        actor=None, code=code, name=name, time_zone=time_zone, email_domains=domains
+    )
+    _emit(
+        {"id": org.pk, "code": org.code, "name": org.name, "time_zone": org.time_zone},
+        as_json,
+        lambda: click.echo(f"created organization {org.code} ({org.name}, {org.time_zone})"),
+    )
+
+
+@org.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def org_list(as_json: bool) -> None:
+    from tierdesk.core.models import Organization
+
+    orgs = list(Organization.objects.order_by("code"))
+
+    def text_out() -> None:
+        for o in orgs:
+            click.echo(f"{o.code:10} {o.time_zone:24} {o.name}")
+
+    _emit(
+        [{"code": o.code, "name": o.name, "time_zone": o.time_zone} for o in orgs],
+        as_json,
+        text_out,
+    )
+
+
+def _parse_shift(text: str) -> Any:
+    """``mon-fri 08:00-16:00`` or ``sat 10:00-14:00``."""
+    from tierdesk.tiers.services import Shift
+
+    days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    try:
+        day_part, time_part = text.strip().lower().split()
+        first, _, last = day_part.partition("-")
+        start_s, end_s = time_part.split("-")
+        start, end = dt.time.fromisoformat(start_s), dt.time.fromisoformat(end_s)
+        span = range(days.index(first), days.index(last or first) + 1)
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: expected e.g. 'mon-fri 08:00-16:00'") from None
+    return [Shift(d, start, end) for d in span]
+
+
+@main.group()
+def user() -> None:
+    """People: requesters, agents, managers, admins."""
+
+
+@user.command("create")
+@click.option("--email", required=True)
+@click.option("--name", "full_name", required=True)
+@click.option(
+    "--role", type=click.Choice(["requester", "agent", "manager", "admin"]), required=True
+)
+@click.option("--org", "org_code", help="Requester's organization code.")
+@click.option("--tier", default="L1", show_default=True, help="Staff: tier code.")
+@click.option("--skill", "skills", multiple=True, help="Staff: skill slug (repeatable).")
+@click.option("--serves", multiple=True, help="Staff: organization code served (repeatable).")
+@click.option("--hours", multiple=True, help="Staff: shift, e.g. 'mon-fri 08:00-16:00'.")
+@click.option("--time-zone", default="UTC", show_default=True)
+@click.option("--sees-org-tickets", is_flag=True, help="Requester sees the org's tickets.")
+@click.option("--password", envvar="TIERDESK_NEW_PASSWORD", help="Or TIERDESK_NEW_PASSWORD.")
+@click.option("--json", "as_json", is_flag=True)
+@domain_errors
+def user_create_cmd(
+    email: str,
+    full_name: str,
+    role: str,
+    org_code: str | None,
+    tier: str,
+    skills: tuple[str, ...],
+    serves: tuple[str, ...],
+    hours: tuple[str, ...],
+    time_zone: str,
+    sees_org_tickets: bool,
+    password: str | None,
+    as_json: bool,
+) -> None:
+    from tierdesk.core.services import organization_get, user_create
+    from tierdesk.tiers import services as tier_services
+
+    if role == "requester":
+        if not org_code:
+            _fail("a requester needs --org")
+        created = user_create(
+            actor=None,
+            email=email,
+            full_name=full_name,
+            role=role,
+            organization=organization_get(actor=None, code=org_code),
+            time_zone=time_zone,
+            password=password,
+            sees_organization_tickets=sees_org_tickets,
+        )
+    else:
+        if org_code:
+            _fail("staff do not belong to a client organization; use --serves")
+        created = tier_services.agent_create(
+            actor=None,
+            email=email,
+            full_name=full_name,
+            role=role,
+            tier=tier_services.tier_by_code(tier),
+            skills=tier_services.skills_by_slug(skills),
+            shifts=[s for h in hours for s in _parse_shift(h)],
+            served_organizations=[organization_get(actor=None, code=c) for c in serves],
+            time_zone=time_zone,
+            password=password,
+        )
+    _emit(
+        {"id": created.pk, "email": created.email, "role": created.role},
+        as_json,
+        lambda: click.echo(f"created {created.role} {created.email} (id {created.pk})"),
+    )
+
+
+@main.group()
+def token() -> None:
+    """API tokens."""
+
+
+@token.command("create")
+@click.option("--user", "email", required=True, help="Email of the token's owner.")
+@click.option("--name", default="cli", show_default=True)
+@domain_errors
+def token_create_cmd(email: str, name: str) -> None:
+    """Create a token; prints the token alone on stdout, once."""
+    from tierdesk.core.models import User
+    from tierdesk.core.services import token_create
+
+    owner = User.objects.filter(email=email.strip().lower()).first()
+    if owner is None:
+        _fail(f"no user {email}")
+    _, secret = token_create(actor=None, user=owner, name=name)
+    click.echo(secret)
+
+
+# --- tickets ---------------------------------------------------------------------------------
+
+
+def _actor(email: str) -> Any:
+    from tierdesk.core.models import User
+
+    found = User.objects.filter(email=email.strip().lower(), is_active=True).first()
+    if found is None:
+        _fail(f"no active user {email}")
+    return found
+
+
+def _ticket_dict(t: Any) -> dict[str, Any]:
+    from tierdesk.api.tickets import ticket_out
+
+    return ticket_out(t)
+
+
+@main.group()
+def ticket() -> None:
+    """Tickets (acting as --as EMAIL, with that person's permissions)."""
+
+
+@ticket.command("create")
+@click.option("--as", "as_email", required=True, help="Acting user's email.")
+@click.option("--org", "org_code", help="Organization code (requesters: their own).")
+@click.option("--subject", required=True)
+@click.option("--description", default="")
+@click.option("--requester", help="Requester's email (staff only).")
+@click.option("--category")
+@click.option("--impact", type=click.IntRange(1, 3))
+@click.option("--urgency", type=click.IntRange(1, 3))
+@click.option("--priority", type=click.Choice(["P1", "P2", "P3", "P4"]))
+@click.option(
+    "--source",
+    type=click.Choice(["portal", "api", "email", "phone", "monitoring", "chat"]),
+    default="phone",
+    show_default=True,
+)
+@click.option("--json", "as_json", is_flag=True)
+@domain_errors
+def ticket_create_cmd(
+    as_email: str,
+    org_code: str | None,
+    subject: str,
+    description: str,
+    requester: str | None,
+    category: str | None,
+    impact: int | None,
+    urgency: int | None,
+    priority: str | None,
+    source: str,
+    as_json: bool,
+) -> None:
+    from tierdesk.core.errors import ValidationFailed
+    from tierdesk.core.models import User
+    from tierdesk.core.services import organization_get
+    from tierdesk.tickets import queries, services
+    from tierdesk.tiers.queries import category_for_organization
+
+    me = _actor(as_email)
+    organization = organization_get(actor=me, code=org_code) if org_code else me.organization
+    if organization is None:
+        _fail("--org is required")
+    cat = None
+    if category:
+        cat = category_for_organization(organization, category)
+        if cat is None:
+            raise ValidationFailed.for_field("category", f"no category {category!r}")
+    req = User.objects.filter(email=requester.lower()).first() if requester else None
+    if requester and req is None:
+        raise ValidationFailed.for_field("requester", f"no user {requester}")
+    created = services.ticket_create(
+        actor=me,
+        organization=organization,
+        subject=subject,
+        description=description,
+        source=source,
+        requester=req,
+        category=cat,
+        impact=impact,
+        urgency=urgency,
+        priority=priority,
+    )
+    created = queries.ticket_get(actor=me, ref=created.pk)
+    _emit(
+        _ticket_dict(created),
+        as_json,
+        lambda: click.echo(f"created {created.key} ({created.priority}, {created.tier.code})"),
+    )
+
+
+@ticket.command("list")
+@click.option("--as", "as_email", required=True)
+@click.option("--status", multiple=True)
+@click.option("--tier", multiple=True)
+@click.option("--org", "orgs", multiple=True)
+@click.option("--priority", multiple=True)
+@click.option("--assignee")
+@click.option("--text")
+@click.option("--limit", default=50, type=click.IntRange(1, 200), show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@domain_errors
+def ticket_list_cmd(
+    as_email: str,
+    status: tuple[str, ...],
+    tier: tuple[str, ...],
+    orgs: tuple[str, ...],
+    priority: tuple[str, ...],
+    assignee: str | None,
+    text: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    from tierdesk.tickets import queries
+
+    page = queries.ticket_list(
+        actor=_actor(as_email),
+        filters=queries.TicketFilters(
+            status=list(status),
+            tier=list(tier),
+            organization=list(orgs),
+            priority=list(priority),
+            assignee=assignee,
+            text=text,
+        ),
+        limit=limit,
+    )
+
+    def text_out() -> None:
+        for t in page.items:
+            who = t.assignee.email if t.assignee else "-"
+            click.echo(f"{t.key:12} {t.priority} {t.tier.code} {t.status:20} {who:28} {t.subject}")
+
+    _emit([_ticket_dict(t) for t in page.items], as_json, text_out)
+
+
+@ticket.command("show")
+@click.argument("ref")
+@click.option("--as", "as_email", required=True)
+@click.option("--json", "as_json", is_flag=True)
+@domain_errors
+def ticket_show_cmd(ref: str, as_email: str, as_json: bool) -> None:
+    from tierdesk.tickets import queries
+
+    me = _actor(as_email)
+    t = queries.ticket_get(actor=me, ref=ref)
+    entries = list(queries.timeline_list(actor=me, ticket=t))
+
+    def text_out() -> None:
+        click.echo(f"{t.key}  {t.subject}")
+        click.echo(f"  organization {t.organization.code}  requester {t.requester.email}")
+        click.echo(
+            f"  status {t.status}  priority {t.priority}  tier {t.tier.code}  "
+            f"assignee {t.assignee.email if t.assignee else '-'}"
+        )
+        if t.description:
+            click.echo(f"\n{t.description}\n")
+        for e in entries:
+            who = e.actor.email if e.actor else "system"
+            change = f"{e.field}: {e.old_value} -> {e.new_value}" if e.field else e.new_value
+            body = e.comment.body[:80] if e.comment else ""
+            click.echo(f"  {e.at:%Y-%m-%d %H:%M} {who:28} {e.kind:15} {change} {body}")
+
+    _emit(_ticket_dict(t) | {"timeline_entries": len(entries)}, as_json, text_out)
+
+
+@ticket.command("resolve")
+@click.argument("ref")
+@click.option("--as", "as_email", required=True)
+@click.option("--code", "resolution_code", required=True, help="e.g. fixed, workaround.")
+@click.option("--note", required=True)
+@click.option("--json", "as_json", is_flag=True)
+@domain_errors
+def ticket_resolve_cmd(
+    ref: str, as_email: str, resolution_code: str, note: str, as_json: bool
+) -> None:
+    from tierdesk.tickets import queries, services
+
+    me = _actor(as_email)
+    t = queries.ticket_get(actor=me, ref=ref)
+    t = services.ticket_transition(
+        actor=me,
+        ticket=t,
+        to_status="resolved",
+        resolution_code=resolution_code,
+        resolution_note=note,
+    )
+    _emit(_ticket_dict(t), as_json, lambda: click.echo(f"resolved {t.key}"))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

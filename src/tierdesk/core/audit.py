@@ -1,0 +1,37 @@
+"""The audit catalogue: one small function per kind of entry."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from tierdesk.core import clock
+from tierdesk.core.models import AuditEntry, Organization, User
+
+
+class AuditAction(StrEnum):
+    ORGANIZATION_CREATED = "organization.created"
+    USER_CREATED = "user.created"
+    TOKEN_CREATED = "token.created"
+    TOKEN_REVOKED = "token.revoked"
+    CATEGORY_CREATED = "category.created"
+
+
+def record(
+    *,
+    actor: User | None,
+    action: AuditAction,
+    target_type: str,
+    target_id: str | int,
+    organization: Organization | None = None,
+    changes: dict[str, Any] | None = None,
+) -> AuditEntry:
+    return AuditEntry.objects.create(
+        at=clock.now(),
+        actor=actor,
+        organization=organization,
+        action=action.value,
+        target_type=target_type,
+        target_id=str(target_id),
+        changes=changes or {},
+    )

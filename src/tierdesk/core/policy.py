@@ -1,0 +1,62 @@
+"""The access policy: the one place that decides what an actor may see and do.
+
+Seeing is scoped by organization (tenant): admins see every organization, agents and managers
+the organizations they serve, requesters their own. Doing is a table of actions to roles,
+kept as data so that the UI, the API and the CLI all ask the same question.
+"""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from tierdesk.core.errors import PermissionDenied
+from tierdesk.core.models import Organization, Role, User
+
+# action -> roles that may perform it (on objects they can see).
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "organization.create": frozenset({Role.ADMIN}),
+    "organization.update": frozenset({Role.ADMIN}),
+    "user.create_requester": frozenset({Role.MANAGER, Role.ADMIN}),
+    "user.create_staff": frozenset({Role.ADMIN}),
+    "user.list": frozenset({Role.AGENT, Role.MANAGER, Role.ADMIN}),
+    "catalog.manage": frozenset({Role.ADMIN}),
+    "ticket.create": frozenset({Role.REQUESTER, Role.AGENT, Role.MANAGER, Role.ADMIN}),
+    "ticket.create_for_others": frozenset({Role.AGENT, Role.MANAGER, Role.ADMIN}),
+    "ticket.update": frozenset({Role.AGENT, Role.MANAGER, Role.ADMIN}),
+    "ticket.update_own": frozenset({Role.REQUESTER}),
+    "ticket.transition": frozenset({Role.AGENT, Role.MANAGER, Role.ADMIN}),
+    "ticket.reply": frozenset({Role.REQUESTER, Role.AGENT, Role.MANAGER, Role.ADMIN}),
+    "ticket.internal_note": frozenset({Role.AGENT, Role.MANAGER, Role.ADMIN}),
+    "ticket.attach": frozenset({Role.REQUESTER, Role.AGENT, Role.MANAGER, Role.ADMIN}),
+}
+
+
+def allowed(actor: User, action: str) -> bool:
+    return actor.is_active and actor.role in PERMISSIONS[action]
+
+
+def require(actor: User, action: str, message: str | None = None) -> None:
+    """Raise PermissionDenied unless the actor's role may perform ``action``."""
+    if not allowed(actor, action):
+        raise PermissionDenied(message or f"Your role ({actor.role}) may not do this.")
+
+
+def visible_organizations(actor: User) -> QuerySet[Organization]:
+    """The organizations the actor may see at all."""
+    if not actor.is_active:
+        return Organization.objects.none()
+    if actor.role == Role.ADMIN:
+        return Organization.objects.all()
+    if actor.role in (Role.AGENT, Role.MANAGER):
+        return actor.served_organizations.all()
+    if actor.organization_id is None:
+        return Organization.objects.none()
+    return Organization.objects.filter(pk=actor.organization_id)
+
+
+def visible_organization_ids(actor: User) -> list[int]:
+    return list(visible_organizations(actor).values_list("pk", flat=True))
+
+
+def can_see_organization(actor: User, organization_id: int) -> bool:
+    return visible_organizations(actor).filter(pk=organization_id).exists()

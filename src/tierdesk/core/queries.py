@@ -1,0 +1,49 @@
+"""Reads of organizations, people and tokens, scoped to the actor."""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from tierdesk.core import policy
+from tierdesk.core.errors import NotFound
+from tierdesk.core.models import STAFF_ROLES, ApiToken, Organization, User
+
+
+def organization_list(*, actor: User) -> QuerySet[Organization]:
+    return policy.visible_organizations(actor).order_by("code")
+
+
+def user_scope(actor: User) -> QuerySet[User]:
+    """People the actor may see: staff see the MSP's staff and the requesters of the
+    organizations they serve (admins everyone); requesters only themselves."""
+    if not actor.is_active:
+        return User.objects.none()
+    if actor.role not in STAFF_ROLES:
+        return User.objects.filter(pk=actor.pk)
+    if actor.role == "admin":
+        return User.objects.all()
+    return User.objects.filter(
+        Q(organization__isnull=True) | Q(organization__in=policy.visible_organizations(actor))
+    )
+
+
+def user_list(
+    *, actor: User, role: str | None = None, organization: str | None = None
+) -> QuerySet[User]:
+    qs = user_scope(actor).select_related("organization", "agent_profile__tier")
+    if role:
+        qs = qs.filter(role=role)
+    if organization:
+        qs = qs.filter(organization__code=organization.upper())
+    return qs.order_by("email")
+
+
+def user_get(*, actor: User, user_id: int) -> User:
+    user = user_scope(actor).select_related("organization").filter(pk=user_id).first()
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
+def token_list(*, actor: User) -> QuerySet[ApiToken]:
+    return ApiToken.objects.filter(user=actor).order_by("-created_at")

@@ -1,0 +1,34 @@
+"""Background jobs of the kernel. Each is idempotent and runs once per tick however many
+workers run (see claim_tick)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task
+
+from tierdesk.core import clock
+from tierdesk.core.models import IdempotencyRecord, JobTick
+from tierdesk.core.outbox import claim_tick, relay
+
+
+@db_periodic_task(crontab(minute="*"))
+def outbox_relay_tick() -> None:
+    if claim_tick("outbox_relay"):
+        while relay() == 500:
+            pass
+
+
+@db_periodic_task(crontab(minute="17"))
+def housekeeping_tick() -> None:
+    """Hourly: forget idempotency records past their lifetime and old job ticks."""
+    if not claim_tick("housekeeping"):
+        return
+    from django.conf import settings
+
+    now = clock.now()
+    IdempotencyRecord.objects.filter(
+        created_at__lt=now - dt.timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
+    ).delete()
+    JobTick.objects.filter(tick__lt=now - dt.timedelta(days=2)).delete()

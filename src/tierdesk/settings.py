@@ -1,0 +1,242 @@
+"""tierdesk's one settings module, configured by environment variables.
+
+Every variable is documented in docs/operations.md with its default.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+
+from tierdesk.env import ConfigError, env_bool, env_int, env_list, env_path, env_str
+
+BASE_DIR = Path(__file__).resolve().parent
+
+DATA_DIR = env_path("TIERDESK_DATA_DIR", Path.cwd() / "var")
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+ATTACHMENTS_DIR = DATA_DIR / "attachments"
+
+
+def _secret_key() -> str:
+    """Use TIERDESK_SECRET_KEY, else one generated once and kept in the data directory."""
+    configured = env_str("TIERDESK_SECRET_KEY")
+    if configured:
+        if len(configured) < 32:
+            raise ConfigError("TIERDESK_SECRET_KEY: must be at least 32 characters long")
+        return configured
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+    return path.read_text(encoding="utf-8").strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("TIERDESK_DEBUG", False)
+ALLOWED_HOSTS = env_list(
+    "TIERDESK_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"]
+)
+CSRF_TRUSTED_ORIGINS = env_list("TIERDESK_CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "ninja",
+    "huey.contrib.djhuey",
+    "tierdesk.core",
+    "tierdesk.tiers",
+    "tierdesk.tickets",
+]
+if env_bool("TIERDESK_BENCH_ENDPOINTS", False):
+    # Only for bench/: a bare endpoint that inserts one row, the machine's practical limit.
+    INSTALLED_APPS.append("tierdesk.benchprobe")
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "tierdesk.urls"
+WSGI_APPLICATION = "tierdesk.wsgi.application"
+AUTH_USER_MODEL = "core.User"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Storage -------------------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL")
+SQLITE_SYNCHRONOUS = env_str("TIERDESK_SQLITE_SYNCHRONOUS", "FULL").upper()
+if SQLITE_SYNCHRONOUS not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+    raise ConfigError("TIERDESK_SQLITE_SYNCHRONOUS: one of OFF, NORMAL, FULL, EXTRA")
+SQLITE_BUSY_TIMEOUT_MS = env_int("TIERDESK_SQLITE_BUSY_TIMEOUT_MS", 20_000, minimum=0)
+
+
+def _database() -> dict[str, Any]:
+    if DATABASE_URL:
+        try:
+            config: dict[str, Any] = dict(dj_database_url.parse(DATABASE_URL, conn_max_age=60))
+        except ValueError as exc:
+            raise ConfigError(f"DATABASE_URL: {exc}") from None
+        if config["ENGINE"] not in {
+            "django.db.backends.postgresql",
+            "django.db.backends.sqlite3",
+        }:
+            raise ConfigError("DATABASE_URL: tierdesk supports postgres:// and sqlite:// URLs")
+        config["CONN_HEALTH_CHECKS"] = True
+        if config["ENGINE"] == "django.db.backends.sqlite3":
+            config["OPTIONS"] = _sqlite_options()
+        return config
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": DATA_DIR / "tierdesk.sqlite3",
+        "OPTIONS": _sqlite_options(),
+        "TEST": {"NAME": DATA_DIR / "test.sqlite3"},
+    }
+
+
+def _sqlite_options() -> dict[str, Any]:
+    # IMMEDIATE transactions take the write lock at BEGIN, so two writers queue on the busy
+    # timeout instead of failing with "database is locked" when a reader upgrades to a writer.
+    return {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+        "init_command": (
+            "PRAGMA journal_mode=WAL;"
+            f"PRAGMA synchronous={SQLITE_SYNCHRONOUS};"
+            "PRAGMA foreign_keys=ON;"
+            f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS};"
+        ),
+    }
+
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Background work (Huey) -----------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+HUEY: dict[str, Any] = {
+    "name": "tierdesk",
+    "immediate": env_bool("TIERDESK_TASKS_IMMEDIATE", False),
+    "consumer": {
+        "workers": env_int("TIERDESK_WORKER_THREADS", 2, minimum=1),
+        "worker_type": "thread",
+    },
+}
+if REDIS_URL:
+    HUEY.update({"huey_class": "huey.RedisHuey", "url": REDIS_URL})
+else:
+    HUEY.update({"huey_class": "huey.SqliteHuey", "filename": str(DATA_DIR / "tasks.sqlite3")})
+
+# --- Web ------------------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+WHITENOISE_USE_FINDERS = True
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("TIERDESK_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Tickets and attachments -----------------------------------------------------------------
+ATTACHMENT_MAX_BYTES = env_int("TIERDESK_ATTACHMENT_MAX_BYTES", 25 * 1024 * 1024, minimum=1)
+ATTACHMENT_ALLOWED_EXTENSIONS = env_list(
+    "TIERDESK_ATTACHMENT_EXTENSIONS",
+    [
+        "pdf",
+        "png",
+        "jpg",
+        "jpeg",
+        "gif",
+        "webp",
+        "bmp",
+        "txt",
+        "log",
+        "csv",
+        "json",
+        "xml",
+        "yaml",
+        "yml",
+        "zip",
+        "7z",
+        "gz",
+        "tar",
+        "doc",
+        "docx",
+        "xls",
+        "xlsx",
+        "ppt",
+        "pptx",
+        "odt",
+        "ods",
+        "odp",
+        "rtf",
+        "eml",
+        "msg",
+        "har",
+        "pcap",
+    ],
+)
+# Django refuses request bodies above this before any view runs.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+API_PAGE_SIZE_DEFAULT = 50
+API_PAGE_SIZE_MAX = 200
+IDEMPOTENCY_KEY_TTL_HOURS = env_int("TIERDESK_IDEMPOTENCY_TTL_HOURS", 24, minimum=1)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("TIERDESK_LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # Huey installs its own handler; keep its lines from printing twice.
+        "huey": {"handlers": [], "propagate": True},
+    },
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]

@@ -1,0 +1,173 @@
+"""Tickets, their comments, attachments and timeline."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.db import models
+
+from tierdesk.core.models import Organization, User
+from tierdesk.tiers.models import Category, Impact, Tier, Urgency
+
+
+class Status(models.TextChoices):
+    NEW = "new", "New"
+    OPEN = "open", "Open"
+    IN_PROGRESS = "in_progress", "In progress"
+    PENDING_CUSTOMER = "pending_customer", "Pending customer"
+    PENDING_THIRD_PARTY = "pending_third_party", "Pending third party"
+    RESOLVED = "resolved", "Resolved"
+    CLOSED = "closed", "Closed"
+
+
+OPEN_STATUSES = frozenset(
+    {
+        Status.NEW,
+        Status.OPEN,
+        Status.IN_PROGRESS,
+        Status.PENDING_CUSTOMER,
+        Status.PENDING_THIRD_PARTY,
+    }
+)
+
+
+class Priority(models.TextChoices):
+    P1 = "P1", "P1 - critical"
+    P2 = "P2", "P2 - high"
+    P3 = "P3", "P3 - medium"
+    P4 = "P4", "P4 - low"
+
+
+class Source(models.TextChoices):
+    PORTAL = "portal", "Portal"
+    API = "api", "API"
+    EMAIL = "email", "Email"
+    PHONE = "phone", "Phone"
+    MONITORING = "monitoring", "Monitoring"
+    CHAT = "chat", "Chat"
+
+
+class ResolutionCode(models.TextChoices):
+    FIXED = "fixed", "Fixed"
+    WORKAROUND = "workaround", "Workaround provided"
+    ANSWERED = "answered", "Question answered"
+    DUPLICATE = "duplicate", "Duplicate"
+    NOT_REPRODUCIBLE = "not_reproducible", "Not reproducible"
+    NO_RESPONSE = "no_response", "No response from requester"
+    WONT_FIX = "wont_fix", "Won't fix"
+
+
+class Ticket(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="tickets")
+    number = models.PositiveIntegerField()
+    subject = models.CharField(max_length=250)
+    description = models.TextField(blank=True)
+    requester = models.ForeignKey(User, on_delete=models.PROTECT, related_name="requested_tickets")
+    assignee = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_tickets"
+    )
+    tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="tickets")
+    category = models.ForeignKey(
+        Category, null=True, blank=True, on_delete=models.PROTECT, related_name="tickets"
+    )
+    impact = models.PositiveSmallIntegerField(choices=Impact.choices)
+    urgency = models.PositiveSmallIntegerField(choices=Urgency.choices)
+    priority = models.CharField(max_length=2, choices=Priority.choices)
+    # True when someone set the priority by hand; impact/urgency changes then leave it alone.
+    priority_is_manual = models.BooleanField(default=False)
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.NEW)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    resolution_code = models.CharField(max_length=24, choices=ResolutionCode.choices, blank=True)
+    resolution_note = models.TextField(blank=True)
+    reopen_count = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    first_response_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    # Optimistic concurrency: every change increments it; the API exposes it as the ETag.
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["organization", "number"], name="ticket_org_number")
+        ]
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(
+                fields=["organization", "status", "-created_at"], name="ticket_org_status"
+            ),
+            models.Index(fields=["-created_at", "-id"], name="ticket_created"),
+            models.Index(fields=["tier", "status"], name="ticket_tier_status"),
+            models.Index(fields=["assignee", "status"], name="ticket_assignee_status"),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+    @property
+    def key(self) -> str:
+        """The human ticket number, e.g. ``ACME-1042`` (needs ``organization`` loaded)."""
+        return f"{self.organization.code}-{self.number}"
+
+
+class Comment(models.Model):
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField()
+    is_internal = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+
+class Attachment(models.Model):
+    """A file on a ticket, stored under ``storage_key`` below the attachments directory,
+    outside any web root; served only through an authorization check."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="attachments")
+    comment = models.ForeignKey(
+        Comment, null=True, blank=True, on_delete=models.SET_NULL, related_name="attachments"
+    )
+    uploaded_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    storage_key = models.CharField(max_length=64, unique=True)
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    is_internal = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+
+class TimelineKind(models.TextChoices):
+    CREATED = "created", "Created"
+    FIELD_CHANGED = "field_changed", "Field changed"
+    STATUS_CHANGED = "status_changed", "Status changed"
+    COMMENT = "comment", "Reply"
+    INTERNAL_NOTE = "internal_note", "Internal note"
+    ATTACHMENT = "attachment", "Attachment"
+
+
+class TimelineEntry(models.Model):
+    """One line of a ticket's history: who did what, old value and new value, when."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="timeline")
+    at = models.DateTimeField()
+    actor = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    kind = models.CharField(max_length=24, choices=TimelineKind.choices)
+    field = models.CharField(max_length=32, blank=True)
+    old_value = models.TextField(blank=True)
+    new_value = models.TextField(blank=True)
+    comment = models.ForeignKey(Comment, null=True, on_delete=models.CASCADE, related_name="+")
+    is_internal = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(fields=["ticket", "at"], name="timeline_ticket_at")
+        ]

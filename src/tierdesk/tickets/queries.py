@@ -1,0 +1,214 @@
+"""Reads of tickets, always built outward from what the actor may see."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from tierdesk.core import policy
+from tierdesk.core.errors import NotFound, ValidationFailed
+from tierdesk.core.models import Role, User
+from tierdesk.tickets.models import Attachment, Comment, Status, Ticket, TimelineEntry
+
+TICKET_KEY = re.compile(r"^(?P<code>[A-Za-z][A-Za-z0-9]{1,9})-(?P<number>\d{1,9})$")
+
+# ?ordering= value -> (model field, value type). Only these may be sorted on.
+ORDERINGS: dict[str, tuple[str, type]] = {
+    "created_at": ("created_at", dt.datetime),
+    "updated_at": ("updated_at", dt.datetime),
+    "priority": ("priority", str),
+    "number": ("number", int),
+}
+
+
+def ticket_scope(actor: User) -> QuerySet[Ticket]:
+    """Every ticket the actor may see: staff the organizations they serve (admins all),
+    requesters their own, and their organization's when their role allows."""
+    qs = Ticket.objects.all()
+    if not actor.is_active:
+        return qs.none()
+    if actor.role == Role.ADMIN:
+        return qs
+    if actor.role in (Role.AGENT, Role.MANAGER):
+        return qs.filter(organization__in=policy.visible_organizations(actor))
+    if actor.sees_organization_tickets and actor.organization_id is not None:
+        return qs.filter(organization_id=actor.organization_id)
+    return qs.filter(requester=actor)
+
+
+def ticket_get(*, actor: User, ref: str | int) -> Ticket:
+    """The ticket ``ref`` (``ACME-1042`` or its id) if the actor may see it, else NotFound.
+    Loads organization, requester, assignee, tier and category."""
+    qs = ticket_scope(actor).select_related(
+        "organization", "requester", "assignee", "tier", "category"
+    )
+    ticket: Ticket | None = None
+    text = str(ref).strip()
+    if text.isdigit() and len(text) <= 18:
+        ticket = qs.filter(pk=int(text)).first()
+    elif match := TICKET_KEY.match(text):
+        ticket = qs.filter(
+            organization__code=match["code"].upper(), number=int(match["number"])
+        ).first()
+    if ticket is None:
+        raise NotFound(f"No ticket {text[:40]!r}.")
+    return ticket
+
+
+@dataclass
+class TicketFilters:
+    status: list[str] = field(default_factory=list)
+    tier: list[str] = field(default_factory=list)
+    organization: list[str] = field(default_factory=list)
+    priority: list[str] = field(default_factory=list)
+    category: list[str] = field(default_factory=list)
+    assignee: str | None = None  # a user id, "me" or "none"
+    requester: int | None = None
+    text: str | None = None
+
+
+@dataclass
+class Page:
+    items: list[Ticket]
+    next_cursor: str | None
+
+
+def _encode_cursor(ordering: str, value: Any, pk: int) -> str:
+    raw = json.dumps(
+        {
+            "o": ordering,
+            "v": value.isoformat() if isinstance(value, dt.datetime) else value,
+            "id": pk,
+        }
+    )
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, ordering: str) -> tuple[Any, int]:
+    bad = ValidationFailed.for_field("cursor", "not a cursor from this list; start again")
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(data, dict) or data.get("o") != ordering:
+            raise bad
+        pk = data["id"]
+        value = data["v"]
+        if not isinstance(pk, int) or isinstance(pk, bool):
+            raise bad
+        kind = ORDERINGS[ordering.lstrip("-")][1]
+        if kind is dt.datetime:
+            value = dt.datetime.fromisoformat(value)
+        elif not isinstance(value, kind) or isinstance(value, bool):
+            raise bad
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise bad from None
+    return value, pk
+
+
+def ticket_list(
+    *,
+    actor: User,
+    filters: TicketFilters,
+    ordering: str = "-created_at",
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page:
+    """One page of the tickets the actor may see, filtered and keyset-paginated on
+    (ordering field, id). Always two queries at most, whatever ``limit`` is: related rows
+    are joined, not fetched per ticket."""
+    name = ordering.lstrip("-")
+    if name not in ORDERINGS:
+        raise ValidationFailed.for_field(
+            "ordering", f"one of {', '.join(ORDERINGS)} (prefix - for descending)"
+        )
+    if filters.status and not set(filters.status) <= set(Status.values):
+        raise ValidationFailed.for_field("status", f"one of {', '.join(Status.values)}")
+    column = ORDERINGS[name][0]
+    descending = ordering.startswith("-")
+
+    qs = ticket_scope(actor).select_related(
+        "organization", "requester", "assignee", "tier", "category"
+    )
+    if filters.status:
+        qs = qs.filter(status__in=filters.status)
+    if filters.tier:
+        qs = qs.filter(tier__code__in=[t.upper() for t in filters.tier])
+    if filters.organization:
+        qs = qs.filter(organization__code__in=[o.upper() for o in filters.organization])
+    if filters.priority:
+        qs = qs.filter(priority__in=[p.upper() for p in filters.priority])
+    if filters.category:
+        slugs = [c for c in filters.category if not c.isdigit()]
+        ids = [int(c) for c in filters.category if c.isdigit()]
+        qs = qs.filter(Q(category__slug__in=slugs) | Q(category_id__in=ids))
+    if filters.assignee is not None:
+        if filters.assignee == "none":
+            qs = qs.filter(assignee__isnull=True)
+        elif filters.assignee == "me":
+            qs = qs.filter(assignee=actor)
+        elif filters.assignee.isdigit():
+            qs = qs.filter(assignee_id=int(filters.assignee))
+        else:
+            raise ValidationFailed.for_field("assignee", "a user id, 'me' or 'none'")
+    if filters.requester is not None:
+        qs = qs.filter(requester_id=filters.requester)
+    if filters.text:
+        text = filters.text.strip()
+        if match := TICKET_KEY.match(text):
+            qs = qs.filter(organization__code=match["code"].upper(), number=int(match["number"]))
+        else:
+            qs = qs.filter(Q(subject__icontains=text) | Q(description__icontains=text))
+
+    if cursor:
+        value, pk = _decode_cursor(cursor, ordering)
+        op = "lt" if descending else "gt"
+        qs = qs.filter(Q(**{f"{column}__{op}": value}) | Q(**{column: value, f"id__{op}": pk}))
+    prefix = "-" if descending else ""
+    rows = list(qs.order_by(f"{prefix}{column}", f"{prefix}id")[: limit + 1])
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = _encode_cursor(ordering, getattr(last, column), last.pk)
+    return Page(items=rows, next_cursor=next_cursor)
+
+
+def comment_list(*, actor: User, ticket: Ticket) -> QuerySet[Comment]:
+    """The ticket's comments the actor may read: requesters never see internal notes.
+    ``ticket`` must come from ticket_get (already authorized)."""
+    qs = ticket.comments.select_related("author")
+    if not actor.is_staff_member:
+        qs = qs.filter(is_internal=False)
+    return qs
+
+
+def timeline_list(*, actor: User, ticket: Ticket) -> QuerySet[TimelineEntry]:
+    qs = ticket.timeline.select_related("actor", "comment")
+    if not actor.is_staff_member:
+        qs = qs.filter(is_internal=False)
+    return qs
+
+
+def attachment_list(*, actor: User, ticket: Ticket) -> QuerySet[Attachment]:
+    qs = ticket.attachments.all()
+    if not actor.is_staff_member:
+        qs = qs.filter(is_internal=False)
+    return qs
+
+
+def attachment_get(*, actor: User, attachment_id: int) -> Attachment:
+    """An attachment on a ticket the actor may see (internal ones: staff only), else
+    NotFound."""
+    qs = Attachment.objects.filter(ticket__in=ticket_scope(actor)).select_related("ticket")
+    if not actor.is_staff_member:
+        qs = qs.filter(is_internal=False)
+    attachment = qs.filter(pk=attachment_id).first()
+    if attachment is None:
+        raise NotFound("No such attachment.")
+    return attachment

@@ -1,0 +1,610 @@
+"""The only code that changes tickets.
+
+Every service runs in one transaction: it checks permission, enforces the rule, writes the
+change, the timeline entries and the domain event together, or nothing at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import os
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+
+from tierdesk.core import clock, policy
+from tierdesk.core.errors import (
+    InvalidTransition,
+    PermissionDenied,
+    PreconditionFailed,
+    ValidationFailed,
+)
+from tierdesk.core.events import emit
+from tierdesk.core.models import STAFF_ROLES, Organization, Role, User
+from tierdesk.tickets.models import (
+    Attachment,
+    Comment,
+    Priority,
+    ResolutionCode,
+    Source,
+    Status,
+    Ticket,
+    TimelineEntry,
+    TimelineKind,
+)
+from tierdesk.tiers.models import Category, Tier
+
+# The state machine: status -> statuses it may move to.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.NEW: frozenset(
+        {
+            Status.OPEN,
+            Status.IN_PROGRESS,
+            Status.PENDING_CUSTOMER,
+            Status.PENDING_THIRD_PARTY,
+            Status.RESOLVED,
+        }
+    ),
+    Status.OPEN: frozenset(
+        {Status.IN_PROGRESS, Status.PENDING_CUSTOMER, Status.PENDING_THIRD_PARTY, Status.RESOLVED}
+    ),
+    Status.IN_PROGRESS: frozenset(
+        {Status.OPEN, Status.PENDING_CUSTOMER, Status.PENDING_THIRD_PARTY, Status.RESOLVED}
+    ),
+    Status.PENDING_CUSTOMER: frozenset(
+        {Status.OPEN, Status.IN_PROGRESS, Status.PENDING_THIRD_PARTY, Status.RESOLVED}
+    ),
+    Status.PENDING_THIRD_PARTY: frozenset(
+        {Status.OPEN, Status.IN_PROGRESS, Status.PENDING_CUSTOMER, Status.RESOLVED}
+    ),
+    # Reopening goes back to open; closed is final (a new ticket is opened instead).
+    Status.RESOLVED: frozenset({Status.OPEN, Status.CLOSED}),
+    Status.CLOSED: frozenset(),
+}
+# What a requester may do to their own ticket: reopen it or confirm the resolution.
+REQUESTER_TRANSITIONS: frozenset[tuple[str, str]] = frozenset(
+    {(Status.RESOLVED, Status.OPEN), (Status.RESOLVED, Status.CLOSED)}
+)
+
+# ITIL impact x urgency matrix (1 = high) -> priority.
+PRIORITY_MATRIX: dict[tuple[int, int], str] = {
+    (1, 1): Priority.P1,
+    (1, 2): Priority.P2,
+    (2, 1): Priority.P2,
+    (1, 3): Priority.P3,
+    (2, 2): Priority.P3,
+    (3, 1): Priority.P3,
+    (2, 3): Priority.P4,
+    (3, 2): Priority.P4,
+    (3, 3): Priority.P4,
+}
+
+SUBJECT_MAX = 250
+BODY_MAX = 100_000
+
+
+def priority_for(impact: int, urgency: int) -> str:
+    try:
+        return PRIORITY_MATRIX[(impact, urgency)]
+    except KeyError:
+        raise ValidationFailed.for_field("impact", "impact and urgency are 1, 2 or 3") from None
+
+
+def _text(field: str, value: str, *, max_length: int, required: bool) -> str:
+    cleaned = value.replace("\x00", "").strip()
+    if required and not cleaned:
+        raise ValidationFailed.for_field(field, "may not be empty")
+    if len(cleaned) > max_length:
+        raise ValidationFailed.for_field(field, f"at most {max_length} characters")
+    return cleaned
+
+
+def _check_choice(field: str, value: int | None) -> None:
+    if value is not None and value not in (1, 2, 3):
+        raise ValidationFailed.for_field(field, "1 (high), 2 (medium) or 3 (low)")
+
+
+def _assignee_for(organization: Organization, assignee: User | None) -> User | None:
+    """An assignee must be active staff serving the ticket's organization (admins serve all).
+    Anyone else is reported exactly like a missing user."""
+    if assignee is None:
+        return None
+    ok = (
+        assignee.is_active
+        and assignee.role in STAFF_ROLES
+        and (
+            assignee.role == Role.ADMIN
+            or assignee.served_organizations.filter(pk=organization.pk).exists()
+        )
+    )
+    if not ok:
+        raise ValidationFailed.for_field("assignee", "no such agent serving this organization")
+    return assignee
+
+
+def _category_for(organization: Organization, category: Category | None) -> Category | None:
+    if category is None:
+        return None
+    if not category.is_active or category.organization_id not in (None, organization.pk):
+        raise ValidationFailed.for_field("category", "no such category")
+    return category
+
+
+def _timeline(
+    ticket: Ticket,
+    actor: User | None,
+    kind: str,
+    *,
+    field: str = "",
+    old: Any = "",
+    new: Any = "",
+    comment: Comment | None = None,
+    internal: bool = False,
+) -> TimelineEntry:
+    return TimelineEntry(
+        ticket=ticket,
+        at=clock.now(),
+        actor=actor,
+        kind=kind,
+        field=field,
+        old_value="" if old is None else str(old),
+        new_value="" if new is None else str(new),
+        comment=comment,
+        is_internal=internal,
+    )
+
+
+def _ticket_payload(ticket: Ticket) -> dict[str, Any]:
+    return {
+        "id": ticket.pk,
+        "key": ticket.key,
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "tier": ticket.tier.code,
+        "version": ticket.version,
+    }
+
+
+def _next_number(organization: Organization) -> int:
+    # The UPDATE holds the organization's row lock (PostgreSQL) or the write lock (SQLite)
+    # until commit, so concurrent creates queue here; a rollback returns the number.
+    Organization.objects.filter(pk=organization.pk).update(
+        last_ticket_number=F("last_ticket_number") + 1
+    )
+    return Organization.objects.filter(pk=organization.pk).values_list(
+        "last_ticket_number", flat=True
+    )[0]
+
+
+@transaction.atomic
+def ticket_create(
+    *,
+    actor: User,
+    organization: Organization,
+    subject: str,
+    description: str = "",
+    source: str = Source.API,
+    requester: User | None = None,
+    category: Category | None = None,
+    impact: int | None = None,
+    urgency: int | None = None,
+    priority: str | None = None,
+    tier: Tier | None = None,
+    assignee: User | None = None,
+) -> Ticket:
+    """Open a ticket in ``organization``.
+
+    Requesters open tickets for themselves in their own organization; staff for any
+    requester of an organization they serve. Priority comes from the impact x urgency matrix
+    (defaults from the category) unless given; the tier from the category, else the lowest.
+    """
+    policy.require(actor, "ticket.create")
+    if not policy.can_see_organization(actor, organization.pk):
+        raise ValidationFailed.for_field("organization", "no such organization")
+    if actor.role == Role.REQUESTER:
+        if requester is not None and requester.pk != actor.pk:
+            raise ValidationFailed.for_field("requester", "no such requester")
+        if any(v is not None for v in (tier, assignee, priority)):
+            raise PermissionDenied("Requesters may not set tier, assignee or priority.")
+        requester = actor
+    if requester is None:
+        raise ValidationFailed.for_field("requester", "a ticket needs a requester")
+    if (
+        requester.role != Role.REQUESTER
+        or requester.organization_id != organization.pk
+        or not requester.is_active
+    ):
+        raise ValidationFailed.for_field("requester", "no such requester in this organization")
+    if source not in Source.values:
+        raise ValidationFailed.for_field("source", f"one of {', '.join(Source.values)}")
+    subject = _text("subject", subject, max_length=SUBJECT_MAX, required=True)
+    description = _text("description", description, max_length=BODY_MAX, required=False)
+    category = _category_for(organization, category)
+    assignee = _assignee_for(organization, assignee)
+    _check_choice("impact", impact)
+    _check_choice("urgency", urgency)
+    impact = impact or (category.default_impact if category else 2)
+    urgency = urgency or (category.default_urgency if category else 2)
+    if priority is not None and priority not in Priority.values:
+        raise ValidationFailed.for_field("priority", "P1, P2, P3 or P4")
+    if tier is None:
+        tier = category.default_tier if category else Tier.objects.order_by("level").first()
+    if tier is None:
+        raise ValidationFailed.for_field("tier", "no tiers are configured")
+
+    now = clock.now()
+    ticket = Ticket.objects.create(
+        organization=organization,
+        number=_next_number(organization),
+        subject=subject,
+        description=description,
+        requester=requester,
+        assignee=assignee,
+        tier=tier,
+        category=category,
+        impact=impact,
+        urgency=urgency,
+        priority=priority or priority_for(impact, urgency),
+        priority_is_manual=priority is not None,
+        status=Status.NEW,
+        source=source,
+        created_at=now,
+        updated_at=now,
+        created_by=actor,
+    )
+    _timeline(ticket, actor, TimelineKind.CREATED).save()
+    emit(
+        "ticket.created",
+        organization=organization,
+        aggregate_type="ticket",
+        aggregate_id=ticket.pk,
+        payload=_ticket_payload(ticket) | {"source": source, "requester_id": requester.pk},
+    )
+    return ticket
+
+
+def _lock(ticket: Ticket, expected_version: int | None) -> Ticket:
+    """Reload ``ticket`` under a row lock and check the caller saw its latest version."""
+    locked = (
+        Ticket.objects.select_for_update()
+        .select_related("organization", "tier", "category", "assignee", "requester")
+        .get(pk=ticket.pk)
+    )
+    if expected_version is not None and locked.version != expected_version:
+        raise PreconditionFailed(
+            f"{locked.key} is at version {locked.version}, you sent {expected_version}; "
+            "reload it and apply your change again."
+        )
+    return locked
+
+
+def _save(ticket: Ticket, fields: list[str], entries: list[TimelineEntry]) -> None:
+    ticket.version += 1
+    ticket.updated_at = clock.now()
+    ticket.save(update_fields=[*fields, "version", "updated_at"])
+    TimelineEntry.objects.bulk_create(entries)
+
+
+def _display(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, User):
+        return value.email
+    if isinstance(value, Tier | Category):
+        return value.code if isinstance(value, Tier) else value.slug
+    return str(value)
+
+
+@dataclass(frozen=True)
+class _Unset:
+    pass
+
+
+UNSET: Any = _Unset()
+
+
+@transaction.atomic
+def ticket_update(
+    *,
+    actor: User,
+    ticket: Ticket,
+    expected_version: int | None = None,
+    subject: str = UNSET,
+    description: str = UNSET,
+    category: Category | None = UNSET,
+    impact: int = UNSET,
+    urgency: int = UNSET,
+    priority: str | None = UNSET,
+    assignee: User | None = UNSET,
+    tier: Tier = UNSET,
+) -> Ticket:
+    """Change fields of a ticket the actor can see. Only given fields change; ``priority``
+    None returns it to the matrix. Returns the ticket unchanged (same version) when nothing
+    differs. Tier changes here are corrections; escalation has its own service."""
+    if not policy.allowed(actor, "ticket.update"):
+        raise PermissionDenied("Your role may not edit tickets.")
+    ticket = _lock(ticket, expected_version)
+    if ticket.status == Status.CLOSED:
+        raise InvalidTransition.for_field("status", "a closed ticket cannot be changed")
+    org = ticket.organization
+    new: dict[str, Any] = {}
+    if subject is not UNSET:
+        new["subject"] = _text("subject", subject, max_length=SUBJECT_MAX, required=True)
+    if description is not UNSET:
+        new["description"] = _text("description", description, max_length=BODY_MAX, required=False)
+    if category is not UNSET:
+        new["category"] = _category_for(org, category)
+    if assignee is not UNSET:
+        new["assignee"] = _assignee_for(org, assignee)
+    if tier is not UNSET:
+        if tier is None:
+            raise ValidationFailed.for_field("tier", "may not be empty")
+        new["tier"] = tier
+    if impact is not UNSET:
+        _check_choice("impact", impact)
+        new["impact"] = impact
+    if urgency is not UNSET:
+        _check_choice("urgency", urgency)
+        new["urgency"] = urgency
+    if priority is not UNSET:
+        if priority is not None and priority not in Priority.values:
+            raise ValidationFailed.for_field("priority", "P1, P2, P3 or P4")
+        new["priority_is_manual"] = priority is not None
+        if priority is not None:
+            new["priority"] = priority
+    manual = new.get("priority_is_manual", ticket.priority_is_manual)
+    if not manual:
+        new["priority"] = priority_for(
+            new.get("impact", ticket.impact), new.get("urgency", ticket.urgency)
+        )
+
+    changed = [f for f, v in new.items() if getattr(ticket, f) != v]
+    if not changed:
+        return ticket
+    entries = []
+    changes: dict[str, dict[str, str]] = {}
+    for field in changed:
+        old = getattr(ticket, field)
+        setattr(ticket, field, new[field])
+        if field == "priority_is_manual":
+            continue
+        changes[field] = {"old": _display(old), "new": _display(new[field])}
+        entries.append(
+            _timeline(
+                ticket,
+                actor,
+                TimelineKind.FIELD_CHANGED,
+                field=field,
+                old=_display(old),
+                new=_display(new[field]),
+            )
+        )
+    _save(ticket, changed, entries)
+    emit(
+        "ticket.updated",
+        organization=org,
+        aggregate_type="ticket",
+        aggregate_id=ticket.pk,
+        payload=_ticket_payload(ticket) | {"changes": changes, "actor_id": actor.pk},
+    )
+    return ticket
+
+
+@transaction.atomic
+def ticket_transition(
+    *,
+    actor: User,
+    ticket: Ticket,
+    to_status: str,
+    expected_version: int | None = None,
+    resolution_code: str | None = None,
+    resolution_note: str | None = None,
+) -> Ticket:
+    """Move a ticket through the state machine (see TRANSITIONS). Resolving needs a
+    resolution code and note; reopening counts on the ticket."""
+    if to_status not in Status.values:
+        raise ValidationFailed.for_field("status", f"one of {', '.join(Status.values)}")
+    ticket = _lock(ticket, expected_version)
+    current = ticket.status
+    if actor.role == Role.REQUESTER:
+        if (current, to_status) not in REQUESTER_TRANSITIONS:
+            raise PermissionDenied("Requesters may only reopen or close a resolved ticket.")
+    elif not policy.allowed(actor, "ticket.transition"):
+        raise PermissionDenied("Your role may not change the status.")
+    if to_status == current:
+        return ticket
+    if to_status not in TRANSITIONS[current]:
+        allowed = ", ".join(sorted(TRANSITIONS[current])) or "none (closed is final)"
+        raise InvalidTransition.for_field(
+            "status", f"a {current} ticket cannot move to {to_status}; allowed: {allowed}"
+        )
+
+    fields = ["status"]
+    entries = [
+        _timeline(
+            ticket, actor, TimelineKind.STATUS_CHANGED, field="status", old=current, new=to_status
+        )
+    ]
+    now = clock.now()
+    event = "ticket.status_changed"
+    if to_status == Status.RESOLVED:
+        if not resolution_code or resolution_code not in ResolutionCode.values:
+            raise ValidationFailed.for_field(
+                "resolution_code", f"required, one of {', '.join(ResolutionCode.values)}"
+            )
+        note = _text("resolution_note", resolution_note or "", max_length=BODY_MAX, required=True)
+        ticket.resolution_code, ticket.resolution_note, ticket.resolved_at = (
+            resolution_code,
+            note,
+            now,
+        )
+        fields += ["resolution_code", "resolution_note", "resolved_at"]
+        entries.append(
+            _timeline(
+                ticket,
+                actor,
+                TimelineKind.FIELD_CHANGED,
+                field="resolution",
+                new=f"{resolution_code}: {note}",
+            )
+        )
+        event = "ticket.resolved"
+    elif current == Status.RESOLVED and to_status == Status.OPEN:
+        ticket.reopen_count += 1
+        ticket.resolved_at = None
+        ticket.resolution_code, ticket.resolution_note = "", ""
+        fields += ["reopen_count", "resolved_at", "resolution_code", "resolution_note"]
+        event = "ticket.reopened"
+    elif to_status == Status.CLOSED:
+        ticket.closed_at = now
+        fields.append("closed_at")
+        event = "ticket.closed"
+    ticket.status = to_status
+    _save(ticket, fields, entries)
+    emit(
+        event,
+        organization=ticket.organization,
+        aggregate_type="ticket",
+        aggregate_id=ticket.pk,
+        payload=_ticket_payload(ticket) | {"from": current, "to": to_status, "actor_id": actor.pk},
+    )
+    return ticket
+
+
+@transaction.atomic
+def ticket_comment(*, actor: User, ticket: Ticket, body: str, internal: bool = False) -> Comment:
+    """Add a public reply or an internal note (staff only). A staff member's first public
+    reply is the ticket's first response; a requester's reply on a ticket pending the
+    customer puts it back to open."""
+    policy.require(actor, "ticket.internal_note" if internal else "ticket.reply")
+    ticket = _lock(ticket, None)
+    if ticket.status == Status.CLOSED:
+        raise InvalidTransition.for_field("status", "a closed ticket takes no more comments")
+    body = _text("body", body, max_length=BODY_MAX, required=True)
+    now = clock.now()
+    comment = Comment.objects.create(
+        ticket=ticket, author=actor, body=body, is_internal=internal, created_at=now
+    )
+    fields: list[str] = []
+    kind = TimelineKind.INTERNAL_NOTE if internal else TimelineKind.COMMENT
+    entries = [_timeline(ticket, actor, kind, comment=comment, internal=internal)]
+    if actor.is_staff_member and not internal and ticket.first_response_at is None:
+        ticket.first_response_at = now
+        fields.append("first_response_at")
+    if actor.role == Role.REQUESTER and ticket.status == Status.PENDING_CUSTOMER:
+        entries.append(
+            _timeline(
+                ticket,
+                actor,
+                TimelineKind.STATUS_CHANGED,
+                field="status",
+                old=ticket.status,
+                new=Status.OPEN,
+            )
+        )
+        ticket.status = Status.OPEN
+        fields.append("status")
+    _save(ticket, fields, entries)
+    emit(
+        "ticket.commented",
+        organization=ticket.organization,
+        aggregate_type="ticket",
+        aggregate_id=ticket.pk,
+        payload=_ticket_payload(ticket)
+        | {"comment_id": comment.pk, "internal": internal, "author_id": actor.pk},
+    )
+    return comment
+
+
+def _safe_filename(name: str) -> str:
+    name = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip(" .")
+    if not name:
+        raise ValidationFailed.for_field("file", "the file needs a name")
+    if len(name) > 255:
+        stem, dot, ext = name.rpartition(".")
+        name = (stem[: 250 - len(ext)] + dot + ext) if dot else name[:255]
+    return name
+
+
+def _attachment_path(storage_key: str) -> Path:
+    return Path(settings.ATTACHMENTS_DIR) / storage_key[:2] / storage_key
+
+
+def attachment_path(attachment: Attachment) -> Path:
+    """Where the bytes of ``attachment`` live; callers must have authorized the reader."""
+    return _attachment_path(attachment.storage_key)
+
+
+def attachment_add(
+    *,
+    actor: User,
+    ticket: Ticket,
+    filename: str,
+    content: bytes,
+    internal: bool = False,
+) -> Attachment:
+    """Store a file on the ticket. Checks size and type first; the bytes are written and
+    synced before the row is committed, and removed again if the row cannot be written."""
+    policy.require(actor, "ticket.internal_note" if internal else "ticket.attach")
+    name = _safe_filename(filename)
+    ext = name.rpartition(".")[2].lower() if "." in name else ""
+    if ext not in settings.ATTACHMENT_ALLOWED_EXTENSIONS:
+        raise ValidationFailed.for_field(
+            "file", f"files of type .{ext or '(none)'} are not accepted"
+        )
+    if len(content) == 0:
+        raise ValidationFailed.for_field("file", "the file is empty")
+    if len(content) > settings.ATTACHMENT_MAX_BYTES:
+        raise ValidationFailed.for_field(
+            "file", f"larger than the limit of {settings.ATTACHMENT_MAX_BYTES} bytes"
+        )
+    storage_key = secrets.token_hex(20)
+    path = _attachment_path(storage_key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part")
+    with open(tmp, "wb") as fh:
+        fh.write(content)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+    try:
+        with transaction.atomic():
+            locked = _lock(ticket, None)
+            if locked.status == Status.CLOSED:
+                raise InvalidTransition.for_field("status", "a closed ticket takes no more files")
+            attachment = Attachment.objects.create(
+                ticket=locked,
+                uploaded_by=actor,
+                storage_key=storage_key,
+                filename=name,
+                content_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
+                size=len(content),
+                sha256=hashlib.sha256(content).hexdigest(),
+                is_internal=internal,
+                created_at=clock.now(),
+            )
+            _save(
+                locked,
+                [],
+                [_timeline(locked, actor, TimelineKind.ATTACHMENT, new=name, internal=internal)],
+            )
+            emit(
+                "ticket.attachment_added",
+                organization=locked.organization,
+                aggregate_type="ticket",
+                aggregate_id=locked.pk,
+                payload=_ticket_payload(locked)
+                | {"attachment_id": attachment.pk, "filename": name, "size": len(content)},
+            )
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return attachment

@@ -1,0 +1,40 @@
+"""Reads of tiers, the catalog and agents, scoped to what the actor may see."""
+
+from __future__ import annotations
+
+from django.db.models import F, Q, QuerySet
+
+from tierdesk.core import policy
+from tierdesk.core.models import Organization, User
+from tierdesk.tiers.models import Category, Tier
+
+
+def tier_list() -> QuerySet[Tier]:
+    return Tier.objects.all()
+
+
+def category_list(*, actor: User) -> QuerySet[Category]:
+    """The MSP-wide catalog plus the categories of the organizations the actor sees."""
+    return (
+        Category.objects.filter(
+            Q(organization__isnull=True) | Q(organization__in=policy.visible_organizations(actor))
+        )
+        .select_related("default_tier", "organization")
+        .prefetch_related("required_skills")
+    )
+
+
+def category_for_organization(organization: Organization, ref: str | int) -> Category | None:
+    """The active category ``ref`` (id or slug) usable on a ticket of ``organization``: from
+    the MSP-wide catalog or that organization's own, never another client's."""
+    qs = Category.objects.filter(
+        Q(organization__isnull=True) | Q(organization=organization), is_active=True
+    ).select_related("default_tier")
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+        return qs.filter(pk=int(ref)).first()
+    # An organization's own category wins over a global one with the same slug.
+    return (
+        qs.filter(slug=str(ref).strip().lower())
+        .order_by(F("organization_id").asc(nulls_first=True))
+        .last()
+    )

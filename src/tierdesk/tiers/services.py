@@ -1,0 +1,131 @@
+"""The only code that changes tiers, the catalog and agents' profiles."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from tierdesk.core import policy
+from tierdesk.core.audit import AuditAction, record
+from tierdesk.core.errors import ValidationFailed
+from tierdesk.core.models import STAFF_ROLES, Organization, User
+from tierdesk.core.services import full_clean_or_raise, user_create
+from tierdesk.tiers.models import AgentProfile, Category, Skill, Tier, WorkingHours
+
+
+@dataclass(frozen=True)
+class Shift:
+    weekday: int  # 0 = Monday
+    start: dt.time
+    end: dt.time
+
+
+def tier_by_code(code: str) -> Tier:
+    tier = Tier.objects.filter(code=code.strip().upper()).first()
+    if tier is None:
+        known = ", ".join(Tier.objects.values_list("code", flat=True))
+        raise ValidationFailed.for_field("tier", f"no tier {code!r} (known: {known})")
+    return tier
+
+
+def skills_by_slug(slugs: Iterable[str]) -> list[Skill]:
+    wanted = [s.strip().lower() for s in slugs if s.strip()]
+    found = {s.slug: s for s in Skill.objects.filter(slug__in=wanted)}
+    missing = [s for s in wanted if s not in found]
+    if missing:
+        raise ValidationFailed.for_field("skills", f"unknown skills: {', '.join(missing)}")
+    return [found[s] for s in wanted]
+
+
+def _validate_shifts(shifts: Sequence[Shift]) -> None:
+    for shift in shifts:
+        if not 0 <= shift.weekday <= 6:
+            raise ValidationFailed.for_field("working_hours", "weekday must be 0 (Mon) to 6 (Sun)")
+        if shift.end <= shift.start:
+            raise ValidationFailed.for_field("working_hours", "a shift must end after it starts")
+    by_day: dict[int, list[Shift]] = {}
+    for shift in shifts:
+        by_day.setdefault(shift.weekday, []).append(shift)
+    for day in by_day.values():
+        day.sort(key=lambda s: s.start)
+        for a, b in itertools.pairwise(day):
+            if b.start < a.end:
+                raise ValidationFailed.for_field("working_hours", "shifts overlap on one day")
+
+
+@transaction.atomic
+def agent_create(
+    *,
+    actor: User | None,
+    email: str,
+    full_name: str,
+    role: str,
+    tier: Tier,
+    skills: Iterable[Skill] = (),
+    shifts: Sequence[Shift] = (),
+    served_organizations: Iterable[Organization] = (),
+    time_zone: str = "UTC",
+    password: str | None = None,
+) -> User:
+    """Create a staff member (agent, manager or admin) with their tier, skills and shifts."""
+    if role not in STAFF_ROLES:
+        raise ValidationFailed.for_field("role", "agent, manager or admin")
+    _validate_shifts(shifts)
+    user = user_create(
+        actor=actor,
+        email=email,
+        full_name=full_name,
+        role=role,
+        served_organizations=served_organizations,
+        time_zone=time_zone,
+        password=password,
+    )
+    profile = AgentProfile.objects.create(user=user, tier=tier)
+    profile.skills.set(list(skills))
+    WorkingHours.objects.bulk_create(
+        WorkingHours(agent=profile, weekday=s.weekday, start=s.start, end=s.end) for s in shifts
+    )
+    return user
+
+
+@transaction.atomic
+def category_create(
+    *,
+    actor: User | None,
+    slug: str,
+    name: str,
+    default_tier: Tier,
+    default_impact: int = 2,
+    default_urgency: int = 2,
+    required_skills: Iterable[Skill] = (),
+    organization: Organization | None = None,
+    description: str = "",
+) -> Category:
+    """Add a catalog entry, MSP-wide (``organization`` None) or for one client."""
+    if actor is not None:
+        policy.require(actor, "catalog.manage")
+    category = Category(
+        organization=organization,
+        slug=slug.strip().lower(),
+        name=name.strip(),
+        description=description,
+        default_tier=default_tier,
+        default_impact=default_impact,
+        default_urgency=default_urgency,
+    )
+    full_clean_or_raise(category)
+    category.save()
+    category.required_skills.set(list(required_skills))
+    record(
+        actor=actor,
+        action=AuditAction.CATEGORY_CREATED,
+        target_type="category",
+        target_id=category.pk,
+        organization=organization,
+        changes={"slug": category.slug, "default_tier": default_tier.code},
+    )
+    return category
