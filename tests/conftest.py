@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +28,12 @@ from tierdesk.core.services import organization_create, token_create, user_creat
 from tierdesk.tickets import services as ticket_services
 from tierdesk.tickets.models import Ticket
 from tierdesk.tiers.services import agent_create, tier_by_code
+
+
+@pytest.fixture(autouse=True)
+def _own_attachments_dir(settings: Any, tmp_path: Path) -> None:
+    """Each test stores files in its own directory, so what one leaves is not another's."""
+    settings.ATTACHMENTS_DIR = tmp_path / "attachments"
 
 
 @dataclass
@@ -48,24 +55,38 @@ class Cast:
 @pytest.fixture
 def cast(db: None) -> Cast:
     acme = organization_create(
-        actor=None, code="ACME", name="Acme Inc.", time_zone="America/New_York",
+        actor=None,
+        code="ACME",
+        name="Acme Inc.",
+        time_zone="America/New_York",
         email_domains=["acme.example"],
     )
     globex = organization_create(
-        actor=None, code="GLOBEX", name="Globex GmbH", time_zone="Europe/Berlin",
+        actor=None,
+        code="GLOBEX",
+        name="Globex GmbH",
+        time_zone="Europe/Berlin",
         email_domains=["globex.example"],
     )
 
     def staff(email: str, role: str, tier: str, serves: list[Organization]) -> User:
         return agent_create(
-            actor=None, email=email, full_name=email.split("@")[0].title(), role=role,
-            tier=tier_by_code(tier), served_organizations=serves,
+            actor=None,
+            email=email,
+            full_name=email.split("@")[0].title(),
+            role=role,
+            tier=tier_by_code(tier),
+            served_organizations=serves,
         )
 
     def requester(email: str, org: Organization, sees: bool = False) -> User:
         return user_create(
-            actor=None, email=email, full_name=email.split("@")[0].title(), role="requester",
-            organization=org, sees_organization_tickets=sees,
+            actor=None,
+            email=email,
+            full_name=email.split("@")[0].title(),
+            role="requester",
+            organization=org,
+            sees_organization_tickets=sees,
         )
 
     return Cast(
@@ -106,8 +127,14 @@ class Api:
             self.headers["Authorization"] = f"Bearer {token}"
 
     def call(
-        self, method: str, path: str, body: Any = None, *, headers: dict[str, str] | None = None,
-        raw: bytes | str | None = None, **kw: Any,
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        raw: bytes | str | None = None,
+        **kw: Any,
     ) -> Any:
         all_headers = {**self.headers, **(headers or {})}
         data: Any = raw if raw is not None else (json.dumps(body) if body is not None else None)

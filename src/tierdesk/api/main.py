@@ -1,11 +1,19 @@
 """The REST API under /api/v1: one NinjaAPI, token auth, problem details for errors."""
 
+from typing import Any
+
 from ninja import NinjaAPI
 
 from tierdesk.api import people, problems, tickets
 from tierdesk.api.common import TokenAuth
 
-api = NinjaAPI(
+
+class TierdeskAPI(NinjaAPI):
+    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> Any:
+        return problems.document(super().get_openapi_schema(*args, **kwargs))
+
+
+api = TierdeskAPI(
     title="tierdesk API",
     version="1",
     description=(

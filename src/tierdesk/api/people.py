@@ -12,6 +12,7 @@ from pydantic import Field, StringConstraints, field_validator
 
 from tierdesk.api.common import actor, json_response
 from tierdesk.api.schemas import ERRORS, StrictInput
+from tierdesk.core import policy
 from tierdesk.core import queries as core_queries
 from tierdesk.core import services as core_services
 from tierdesk.core.errors import NotFound, ValidationFailed
@@ -147,7 +148,13 @@ class UserListParams(Schema):
     organization: Code | None = None
 
 
-def user_out(user: User, *, detailed: bool = False) -> dict[str, Any]:
+def user_out(user: User, *, viewer: User | None = None) -> dict[str, Any]:
+    """A person as ``viewer`` may see them: served organizations are listed (when a viewer
+    is given) only as far as the viewer sees those organizations themself."""
+    served: list[str] = []
+    if viewer is not None:
+        visible = set(policy.visible_organization_ids(viewer))
+        served = [o.code for o in user.served_organizations.all() if o.pk in visible]
     profile = getattr(user, "agent_profile", None) if user.is_staff_member else None
     return {
         "id": user.pk,
@@ -158,9 +165,7 @@ def user_out(user: User, *, detailed: bool = False) -> dict[str, Any]:
         "time_zone": user.time_zone,
         "is_active": user.is_active,
         "tier": profile.tier.code if profile else None,
-        "served_organizations": (
-            [o.code for o in user.served_organizations.all()] if detailed else []
-        ),
+        "served_organizations": served,
     }
 
 
@@ -218,7 +223,7 @@ def create_user(request: HttpRequest, payload: UserIn) -> HttpResponse:
             password=payload.password,
         )
     user = core_queries.user_get(actor=me, user_id=user.pk)
-    body = UserOut.model_validate(user_out(user, detailed=True)).model_dump()
+    body = UserOut.model_validate(user_out(user, viewer=me)).model_dump()
     return json_response(201, body, Location=f"/api/v1/users/{user.pk}")
 
 
@@ -226,12 +231,13 @@ def create_user(request: HttpRequest, payload: UserIn) -> HttpResponse:
 def get_user(
     request: HttpRequest, user_id: Annotated[int, Field(ge=1, le=2**62)]
 ) -> dict[str, Any]:
-    return user_out(core_queries.user_get(actor=actor(request), user_id=user_id), detailed=True)
+    viewer = actor(request)
+    return user_out(core_queries.user_get(actor=viewer, user_id=user_id), viewer=viewer)
 
 
 @router.get("/me", response={200: UserOut, **ERRORS}, tags=["people"])
 def me(request: HttpRequest) -> dict[str, Any]:
-    return user_out(actor(request), detailed=True)
+    return user_out(actor(request), viewer=actor(request))
 
 
 # --- tokens ------------------------------------------------------------------------------

@@ -58,12 +58,14 @@ def problem(
     return response
 
 
-def _field_of(loc: tuple[Any, ...] | list[Any], body_params: int) -> str:
+def _field_of(loc: tuple[Any, ...] | list[Any]) -> str:
+    """The client's name for the field at ninja's error location, e.g. ("body", "payload",
+    "subject") -> "subject"; a missing body as a whole is "body"."""
     parts = [str(p) for p in loc]
     if parts and parts[0] in _SOURCES:
         source = parts.pop(0)
-        # Body errors carry the schema parameter's name next; drop it.
-        if source in {"body", "form"} and len(parts) > body_params:
+        # Body errors carry the schema parameter's name next (our bodies are one schema).
+        if source == "body" and parts:
             parts.pop(0)
     return ".".join(parts) or "body"
 
@@ -71,7 +73,7 @@ def _field_of(loc: tuple[Any, ...] | list[Any], body_params: int) -> str:
 def _validation_issues(errors: list[dict[str, Any]]) -> list[FieldIssue]:
     issues = []
     for error in errors:
-        field = _field_of(error.get("loc", ()), 1)
+        field = _field_of(error.get("loc", ()))
         kind = error.get("type", "")
         if kind == "extra_forbidden":
             message = "unknown field"
@@ -81,6 +83,17 @@ def _validation_issues(errors: list[dict[str, Any]]) -> list[FieldIssue]:
             message = str(error.get("msg", "invalid value"))
         issues.append(FieldIssue(field, message))
     return issues
+
+
+def document(schema: dict[str, Any]) -> dict[str, Any]:
+    """Declare error answers as application/problem+json in an OpenAPI document."""
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                if str(status).isdigit() and int(status) >= 400 and "application/json" in content:
+                    response["content"] = {"application/problem+json": content["application/json"]}
+    return schema
 
 
 def install(api: NinjaAPI) -> None:

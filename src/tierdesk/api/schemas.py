@@ -55,4 +55,10 @@ def person(user: Any) -> dict[str, Any] | None:
 Timestamp = dt.datetime
 
 # Error answers every authenticated operation can give.
-ERRORS: dict[int, type[Problem]] = {401: Problem, 403: Problem, 404: Problem, 422: Problem}
+ERRORS: dict[int, type[Problem]] = {
+    400: Problem,
+    401: Problem,
+    403: Problem,
+    404: Problem,
+    422: Problem,
+}

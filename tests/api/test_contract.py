@@ -1,0 +1,61 @@
+"""Contract tests: schemathesis generates requests from the published OpenAPI document and
+checks that no answer is a server error and that every answer matches the document."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests.conftest import Cast, make_ticket
+from tierdesk.core.models import ApiToken
+from tierdesk.core.services import token_create
+from tierdesk.wsgi import application
+
+schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", application)
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+
+@pytest.fixture
+def agent_token(cast: Cast) -> Iterator[str]:
+    for i in range(3):
+        make_ticket(cast.lena, cast.acme, cast.alice, subject=f"Seed {i}")
+    _, token = token_create(actor=None, user=cast.manager, name="contract")
+    # Schemathesis calls the WSGI app directly; keep Django from closing the test
+    # transaction's connection at the end of each request (its test Client does the same).
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield token
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
+@schema.parametrize()
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_the_api_keeps_its_published_contract(case: Any, agent_token: str) -> None:
+    # A generated DELETE /tokens/{id} may revoke the test's own token; undo that so every
+    # example is checked with a working token.
+    ApiToken.objects.filter(name="contract").update(revoked_at=None)
+    case.call_and_validate(headers={"Authorization": f"Bearer {agent_token}"}, checks=CHECKS)

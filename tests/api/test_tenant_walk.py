@@ -1,0 +1,236 @@
+"""The tenant walk: every endpoint and method, called by people of organization A against the
+objects of organization B, answers 404 and changes nothing.
+
+The list of endpoints comes from the API itself (its OpenAPI document, cross-checked with its
+URL patterns), so a new endpoint is walked without editing this test. A new kind of path
+parameter fails the walk until ``b_values`` below knows which object of B it names.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.apps import apps
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import get_resolver
+
+from tests.conftest import Api, Cast, make_ticket
+from tierdesk.api.main import api as ninja_api
+from tierdesk.core.models import User
+from tierdesk.core.services import token_create
+from tierdesk.tickets import services as ticket_services
+from tierdesk.tiers.services import category_create, tier_by_code
+
+ApiAs = Callable[[User | None], Api]
+SECRET = "B-ONLY-7f3a"  # written into B's objects; must never appear in an answer to A
+METHODS = ("get", "post", "put", "patch", "delete")
+# Body fields that name another object, and the object of B to name there.
+REFERENCE_FIELDS = ("organization", "requester", "assignee", "category", "served_organizations")
+
+
+def _snapshot() -> dict[str, list[dict[str, Any]]]:
+    """Every row of tierdesk's tables, to prove a refused call changed nothing."""
+    snap = {}
+    for label in ("core", "tiers", "tickets"):
+        for model in apps.get_app_config(label).get_models():
+            rows = list(model.objects.order_by("pk").values())
+            for row in rows:
+                row.pop("last_used_at", None)  # tokens note their use; that is not a change
+            snap[model._meta.label] = rows
+    return snap
+
+
+@pytest.fixture
+def world(cast: Cast) -> dict[str, Any]:
+    """Objects of B (GLOBEX) that A's people must not reach."""
+    secret_category = category_create(
+        actor=None,
+        slug="b-only",
+        name=SECRET,
+        organization=cast.globex,
+        default_tier=tier_by_code("L2"),
+    )
+    ticket = make_ticket(
+        cast.gus, cast.globex, cast.gerd, subject=f"{SECRET} payroll", category=secret_category
+    )
+    ticket_services.ticket_comment(actor=cast.gus, ticket=ticket, body=SECRET)
+    ticket_services.ticket_comment(actor=cast.gus, ticket=ticket, body=SECRET, internal=True)
+    attachment = ticket_services.attachment_add(
+        actor=cast.gerd, ticket=ticket, filename="b.txt", content=SECRET.encode()
+    )
+    token, _ = token_create(actor=None, user=cast.gerd, name=SECRET)
+    make_ticket(cast.lena, cast.acme, cast.alice, subject="A's own ticket")
+    return {
+        "ticket": ticket,
+        "attachment": attachment,
+        "token": token,
+        "category": secret_category,
+    }
+
+
+def b_values(cast: Cast, world: dict[str, Any]) -> dict[str, list[str]]:
+    """Path parameter -> the ways to name an object of B in it."""
+    return {
+        "ref": [world["ticket"].key, str(world["ticket"].pk)],
+        "code": [cast.globex.code],
+        "user_id": [str(cast.gerd.pk)],
+        "token_id": [str(world["token"].pk)],
+        "attachment_id": [str(world["attachment"].pk)],
+    }
+
+
+def _operations() -> list[tuple[str, str, dict[str, Any]]]:
+    schema = ninja_api.get_openapi_schema()
+    ops = [
+        (path, method, op)
+        for path, item in schema["paths"].items()
+        for method, op in item.items()
+        if method in METHODS
+    ]
+    return sorted(ops, key=lambda o: (o[0], o[1]))
+
+
+OPERATIONS = _operations()
+SCHEMA = ninja_api.get_openapi_schema()
+
+
+def test_every_routed_path_is_in_the_walk() -> None:
+    """An endpoint left out of the OpenAPI document would escape the walk: forbid that."""
+    resolver = get_resolver()
+    routed = set()
+    for pattern in resolver.url_patterns:
+        if str(pattern.pattern) == "api/v1/":
+            for sub in pattern.url_patterns:  # type: ignore[union-attr]
+                route = "/api/v1/" + str(sub.pattern).replace("<", "{").replace(">", "}")
+                routed.add(route.replace("{int:", "{").replace("{str:", "{").replace("{path:", "{"))
+    documented = {path for path, _, _ in OPERATIONS}
+    # The root, the schema and its docs page hold no tenant data.
+    hidden = routed - documented - {"/api/v1/", "/api/v1/openapi.json", "/api/v1/docs"}
+    assert not hidden, f"endpoints outside the OpenAPI document escape the tenant walk: {hidden}"
+    assert len(OPERATIONS) >= 20
+
+
+def _resolve(node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        node = SCHEMA["components"]["schemas"][node["$ref"].rsplit("/", 1)[1]]
+    if "anyOf" in node:
+        return _resolve(next(n for n in node["anyOf"] if n.get("type") != "null"))
+    return node
+
+
+def _sample(node: dict[str, Any]) -> Any:
+    node = _resolve(node)
+    if "enum" in node:
+        return node["enum"][0]
+    kind = node.get("type")
+    if kind == "string":
+        return {"time": "09:00:00", "date-time": "2026-01-01T00:00:00Z"}.get(
+            node.get("format", ""), "x" * max(1, node.get("minLength", 1))
+        )
+    if kind == "integer":
+        return max(1, node.get("minimum", 1))
+    if kind == "boolean":
+        return False
+    if kind == "array":
+        return []
+    if kind == "object":
+        return _body(node, {})
+    return None
+
+
+def _body(node: dict[str, Any], refs: dict[str, Any]) -> dict[str, Any]:
+    node = _resolve(node)
+    props = node.get("properties", {})
+    body = {name: _sample(props[name]) for name in node.get("required", [])}
+    for name, value in refs.items():
+        if name in props:
+            body[name] = value
+    if not body:  # an all-optional body (a PATCH): change one text field
+        for name, prop in props.items():
+            if _resolve(prop).get("type") == "string" and name not in REFERENCE_FIELDS:
+                body[name] = "changed by A"
+                break
+    return body
+
+
+def _call(api: Api, method: str, path: str, op: dict[str, Any], refs: dict[str, Any]) -> Any:
+    headers = {**api.headers, "If-Match": '"v1"', "Idempotency-Key": f"walk-{method}-{path}"}
+    content = op.get("requestBody", {}).get("content", {})
+    url = path
+    if method == "get":
+        return api.client.get(url, headers=headers)
+    if "multipart/form-data" in content:
+        return api.client.post(
+            url, data={"file": SimpleUploadedFile("a.txt", b"from A")}, headers=headers
+        )
+    data = None
+    if "application/json" in content:
+        data = json.dumps(_body(content["application/json"]["schema"], refs))
+    func = getattr(api.client, method)
+    return func(url, data=data, content_type="application/json", headers=headers)
+
+
+@pytest.mark.parametrize("who", ["alice", "carol", "lena", "manager"])
+def test_people_of_a_get_404_for_every_object_of_b(
+    cast: Cast, world: dict[str, Any], api_as: ApiAs, who: str
+) -> None:
+    api = api_as(getattr(cast, who))
+    values = b_values(cast, world)
+    walked = 0
+    for path, method, op in OPERATIONS:
+        names = [p["name"] for p in op.get("parameters", []) if p["in"] == "path"]
+        if not names:
+            continue
+        unknown = [n for n in names if n not in values]
+        assert not unknown, f"teach the tenant walk which object of B {unknown} names ({path})"
+        variants = max(len(values[n]) for n in names)
+        for i in range(variants):
+            url = path
+            for n in names:
+                url = url.replace("{" + n + "}", values[n][min(i, len(values[n]) - 1)])
+            before = _snapshot()
+            response = _call(api, method, url, op, {})
+            assert response.status_code == 404, (who, method.upper(), url, response.content)
+            assert SECRET.encode() not in response.content
+            assert _snapshot() == before, (who, method.upper(), url, "changed data")
+            walked += 1
+    assert walked >= 15
+
+
+@pytest.mark.parametrize("who", ["alice", "carol", "lena", "manager"])
+def test_collections_and_creates_never_reach_b(
+    cast: Cast, world: dict[str, Any], api_as: ApiAs, who: str
+) -> None:
+    """Endpoints without a path parameter: lists show nothing of B; creates that name an
+    object of B in their body are refused with a problem and store nothing."""
+    api = api_as(getattr(cast, who))
+    refs = {
+        "organization": cast.globex.code,
+        "requester": cast.gerd.email,
+        "assignee": cast.gus.email,
+        "category": world["category"].slug,
+        "served_organizations": [cast.globex.code],
+    }
+    for path, method, op in OPERATIONS:
+        if any(p["in"] == "path" for p in op.get("parameters", [])):
+            continue
+        if method == "get":
+            response = _call(api, method, path, op, refs)
+            assert response.status_code == 200, (who, path, response.content)
+            text = response.content.decode()
+            assert SECRET not in text, (who, path)
+            assert cast.gerd.email not in text, (who, path)
+            assert f'"{cast.globex.code}"' not in text, (who, path)
+            continue
+        schema = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+        props = _resolve(schema.get("schema", {})).get("properties", {})
+        if not any(name in props for name in REFERENCE_FIELDS):
+            continue  # nothing in this body can name an object of B
+        before = _snapshot()
+        response = _call(api, method, path, op, refs)
+        assert response.status_code in (403, 404, 422), (who, path, response.content)
+        assert response["Content-Type"] == "application/problem+json"
+        assert _snapshot() == before, (who, method.upper(), path, "changed data")
