@@ -162,7 +162,31 @@ def machine_info() -> dict[str, str]:
         "ram": ram,
         "python": platform.python_version(),
         "kernel": platform.release(),
+        "code": code_version(),
     }
+
+
+def code_version() -> str:
+    """The commit measured, and whether the working tree differs from it (read-only git)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "src"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split("\n")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    changed = [line[3:] for line in dirty if line.strip()]
+    return f"{head} + uncommitted changes in {len(changed)} src files" if changed else head
 
 
 def free_port() -> int:
@@ -834,7 +858,7 @@ def print_report(report: Report, demo_tickets: int) -> bool:
         f"{report.tickets:,} fixture tickets"
     )
     print(f"machine: {m['nproc']} CPUs, {m['cpu']}, {m['ram']} RAM, Python {m['python']}")
-    print(f"date: {m['date']}")
+    print(f"date: {m['date']}; code: {m['code']}")
     print(f"server: {' '.join(report.server_command)}  ({report.workers} gunicorn sync workers)")
     print(f"load: {report.load_tool}; keep-alive off (gunicorn sync workers close every "
           "connection), loopback")  # fmt: skip

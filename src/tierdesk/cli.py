@@ -175,9 +175,18 @@ def run_all(host: str, port: int) -> None:
     click.echo("")
     click.secho(f"tierdesk is running at http://{host}:{port}/", bold=True)
     click.echo(f"  API docs: http://{host}:{port}/api/v1/docs")
-    click.echo(f"  Demo logins (password for all: {DEMO_PASSWORD}):")
-    for email, role, note in DEMO_LOGINS:
-        click.echo(f"    {email:32} {role:10} {note}")
+    from tierdesk.core.models import User
+
+    present = set(
+        User.objects.filter(email__in=[e for e, _, _ in DEMO_LOGINS]).values_list(
+            "email", flat=True
+        )
+    )
+    if present:
+        click.echo(f"  Demo logins (password for all: {DEMO_PASSWORD}):")
+        for email, role, note in DEMO_LOGINS:
+            if email in present:
+                click.echo(f"    {email:32} {role:10} {note}")
     click.echo("  Press Ctrl-C to stop the server and the worker.")
     while not stopping and all(p.poll() is None for p in procs):
         time.sleep(0.2)
@@ -292,7 +301,7 @@ def _parse_shift(text: str) -> Any:
         day_part, time_part = text.strip().lower().split()
         first, _, last = day_part.partition("-")
         start_s, end_s = time_part.split("-")
-        start, end = dt.time.fromisoformat(start_s), dt.time.fromisoformat(end_s)
+        start, end = (dt.datetime.strptime(x, "%H:%M").time() for x in (start_s, end_s))
         span = range(days.index(first), days.index(last or first) + 1)
     except ValueError:
         raise click.BadParameter(f"{text!r}: expected e.g. 'mon-fri 08:00-16:00'") from None

@@ -66,6 +66,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "tierdesk.api.middleware.ApiProblemMiddleware",
 ]
 
 ROOT_URLCONF = "tierdesk.urls"
@@ -226,8 +227,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("TIERDESK_LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
-        # Huey installs its own handler; keep its lines from printing twice.
-        "huey": {"handlers": [], "propagate": True},
+        # Huey's consumer installs its own handler; keep its lines from printing twice.
+        "huey": {"handlers": [], "propagate": False},
     },
 }
 

@@ -77,7 +77,8 @@ def test_forbidden_files_are_refused_and_nothing_is_stored(
 def test_oversized_files_are_refused(cast: Cast, api_as: ApiAs) -> None:
     make_ticket(cast.alice, cast.acme)
     r = upload(api_as(cast.alice), "big.log", b"x" * 1025)
-    assert r.status_code == 422
+    assert r.status_code == 413
+    assert problem_fields(r) == ["file"]
     assert "limit" in r.json()["detail"]
     assert not Attachment.objects.exists()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -318,3 +319,120 @@ def test_forbidden_transition_is_a_409_naming_status(cast: Cast, api_as: ApiAs) 
     )
     assert r.status_code == 409
     assert problem_fields(r) == ["status"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (
+            "/tickets",
+            {"organization": "ACME", "subject": "x", "requester": "alice\x00@acme.example"},
+        ),
+        (
+            "/tickets",
+            {"organization": "ACME", "subject": "a\x00b", "requester": "alice@acme.example"},
+        ),
+        ("/tickets/ACME-1/comments", {"body": "nul\x00byte"}),
+    ],
+)
+def test_nul_characters_are_refused_by_field(
+    cast: Cast, api_as: ApiAs, path: str, body: dict[str, str]
+) -> None:
+    make_ticket(cast.lena, cast.acme, cast.alice)
+    response = api_as(cast.lena).post(path, body)
+    assert response.status_code == 422, response.content
+    assert problem_fields(response)
+    assert Ticket.objects.count() == 1
+
+
+def test_nul_in_a_query_filter_is_refused(cast: Cast, api_as: ApiAs) -> None:
+    api = api_as(cast.lena)
+    response = api.client.get("/api/v1/tickets?text=a%00b", headers=api.headers)
+    assert response.status_code == 422
+    assert problem_fields(response) == ["text"]
+
+
+def test_a_cursor_only_continues_the_list_it_came_from(cast: Cast, api_as: ApiAs) -> None:
+    for _ in range(3):
+        make_ticket(cast.lena, cast.acme, cast.alice)
+    api = api_as(cast.lena)
+    first = api.client.get("/api/v1/tickets?limit=1&status=new", headers=api.headers).json()
+    cursor = first["next_cursor"]
+    assert cursor
+    same = api.client.get(
+        f"/api/v1/tickets?limit=1&status=new&cursor={cursor}", headers=api.headers
+    )
+    assert same.status_code == 200
+    other = api.client.get(
+        f"/api/v1/tickets?limit=1&status=open&cursor={cursor}", headers=api.headers
+    )
+    assert other.status_code == 422
+    assert problem_fields(other) == ["cursor"]
+
+
+def test_unknown_paths_and_methods_answer_problem_details(cast: Cast, api_as: ApiAs) -> None:
+    api = api_as(cast.lena)
+    missing = api.client.get("/api/v1/nothing-here", headers=api.headers)
+    assert missing.status_code == 404
+    problem_fields(missing)
+    wrong_method = api.client.put("/api/v1/tickets", headers=api.headers)
+    assert wrong_method.status_code == 405
+    problem_fields(wrong_method)
+    assert "GET" in wrong_method["Allow"]
+
+
+def test_an_oversized_body_is_a_413_problem(cast: Cast, api_as: ApiAs, settings: Any) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = {
+        "organization": "ACME",
+        "subject": "x",
+        "requester": "alice@acme.example",
+        "description": "y" * 2000,
+    }
+    response = api_as(cast.lena).post("/tickets", body)
+    assert response.status_code == 413
+    assert problem_fields(response) == ["body"]
+    assert Ticket.objects.count() == 0
+
+
+def test_unknown_and_foreign_people_get_the_same_answer(cast: Cast, api_as: ApiAs) -> None:
+    api = api_as(cast.lena)
+    answers = set()
+    for email in ("nobody@acme.example", "gerd@globex.example"):
+        r = api.post("/tickets", {"organization": "ACME", "subject": "x", "requester": email})
+        answers.add((r.status_code, r.json()["detail"]))
+    assert len(answers) == 1
+
+
+def test_a_requester_who_sees_the_org_cannot_close_a_colleagues_ticket(
+    cast: Cast, api_as: ApiAs
+) -> None:
+    ticket = make_ticket(cast.alice, cast.acme)
+    from tierdesk.tickets.services import ticket_transition
+
+    ticket_transition(
+        actor=cast.lena,
+        ticket=ticket,
+        to_status="resolved",
+        resolution_code="fixed",
+        resolution_note="ok",
+    )
+    carol = api_as(cast.carol)
+    assert carol.get("/tickets/ACME-1").status_code == 200
+    r = carol.post("/tickets/ACME-1/status", {"status": "closed"}, headers={"If-Match": '"v2"'})
+    assert r.status_code == 403
+    alice = api_as(cast.alice)
+    assert (
+        alice.post(
+            "/tickets/ACME-1/status", {"status": "closed"}, headers={"If-Match": '"v2"'}
+        ).status_code
+        == 200
+    )
+
+
+def test_list_and_single_answers_format_timestamps_alike(cast: Cast, api_as: ApiAs) -> None:
+    make_ticket(cast.lena, cast.acme, cast.alice)
+    api = api_as(cast.lena)
+    one = api.get("/tickets/ACME-1").json()["created_at"]
+    listed = api.get("/tickets").json()["items"][0]["created_at"]
+    assert one == listed

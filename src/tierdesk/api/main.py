@@ -1,11 +1,27 @@
 """The REST API under /api/v1: one NinjaAPI, token auth, problem details for errors."""
 
+import datetime as dt
 from typing import Any
 
 from ninja import NinjaAPI
+from ninja.renderers import JSONRenderer
+from ninja.responses import NinjaJSONEncoder
 
 from tierdesk.api import people, problems, tickets
 from tierdesk.api.common import TokenAuth
+
+
+class _Encoder(NinjaJSONEncoder):
+    """Timestamps with their full precision, as in single-object answers ("...123456Z")."""
+
+    def default(self, o: Any) -> Any:
+        if isinstance(o, dt.datetime):
+            return o.isoformat().replace("+00:00", "Z")
+        return super().default(o)
+
+
+class _Renderer(JSONRenderer):
+    encoder_class = _Encoder
 
 
 class TierdeskAPI(NinjaAPI):
@@ -22,6 +38,7 @@ api = TierdeskAPI(
     ),
     auth=TokenAuth(),
     urls_namespace="api",
+    renderer=_Renderer(),
 )
 problems.install(api)
 api.add_router("", people.router)

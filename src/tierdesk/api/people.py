@@ -11,7 +11,7 @@ from ninja import Query, Router, Schema
 from pydantic import Field, StringConstraints, field_validator
 
 from tierdesk.api.common import actor, json_response
-from tierdesk.api.schemas import ERRORS, StrictInput
+from tierdesk.api.schemas import ERRORS, CleanInput, StrictInput
 from tierdesk.core import policy
 from tierdesk.core import queries as core_queries
 from tierdesk.core import services as core_services
@@ -143,7 +143,7 @@ class UserIn(StrictInput):
     _zone = field_validator("time_zone")(_check_zone)
 
 
-class UserListParams(Schema):
+class UserListParams(CleanInput):
     role: RoleName | None = None
     organization: Code | None = None
 

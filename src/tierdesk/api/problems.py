@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -130,6 +132,15 @@ def install(api: NinjaAPI) -> None:
             request, exc.status, exc.detail, slug=exc.slug, title=exc.title, errors=exc.errors
         )
 
+    def on_too_big(request: HttpRequest, exc: Any) -> HttpResponse:
+        return problem(
+            request,
+            413,
+            f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.",
+            slug="content-too-large",
+            errors=[FieldIssue("body", "too large")],
+        )
+
     def on_404(request: HttpRequest, exc: Any) -> HttpResponse:
         return problem(request, 404, "Not found.", slug="not-found")
 
@@ -142,4 +153,5 @@ def install(api: NinjaAPI) -> None:
     api.add_exception_handler(HttpError, on_http)
     api.add_exception_handler(DomainError, on_domain)
     api.add_exception_handler(Http404, on_404)
+    api.add_exception_handler(RequestDataTooBig, on_too_big)
     api.add_exception_handler(Exception, on_any)

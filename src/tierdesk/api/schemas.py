@@ -6,10 +6,29 @@ import datetime as dt
 from typing import Annotated, Any
 
 from ninja import Schema
-from pydantic import ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints, field_validator
 
 
-class StrictInput(Schema):
+def _reject_nul(value: Any) -> Any:
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    if isinstance(value, list):
+        for item in value:
+            _reject_nul(item)
+    return value
+
+
+class CleanInput(Schema):
+    """Base of every query and body schema: text with NUL characters is refused per field
+    (no database stores them faithfully)."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return _reject_nul(value)
+
+
+class StrictInput(CleanInput):
     """Base of every request body: unknown fields are an error, not silently dropped."""
 
     model_config = ConfigDict(extra="forbid")

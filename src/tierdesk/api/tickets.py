@@ -20,8 +20,8 @@ from tierdesk.api.common import (
     json_response,
     optional_actor,
 )
-from tierdesk.api.schemas import ERRORS, PersonRef, Problem, StrictInput, person
-from tierdesk.core.errors import NotFound, ValidationFailed
+from tierdesk.api.schemas import ERRORS, CleanInput, PersonRef, Problem, StrictInput, person
+from tierdesk.core.errors import ContentTooLarge, NotFound, ValidationFailed
 from tierdesk.core.models import Organization, User
 from tierdesk.core.services import organization_get
 from tierdesk.tickets import queries, services
@@ -162,7 +162,7 @@ class TimelineOut(Schema):
     internal: bool
 
 
-class TicketListParams(Schema):
+class TicketListParams(CleanInput):
     status: list[StatusName] = Field(default_factory=list)
     tier: list[Annotated[str, StringConstraints(max_length=8)]] = Field(default_factory=list)
     organization: list[Annotated[str, StringConstraints(max_length=10)]] = Field(
@@ -224,8 +224,9 @@ def _ticket_response(ticket: Ticket, status: int = 200) -> HttpResponse:
     return json_response(status, body, ETag=etag_for(ticket.version))
 
 
-def _user_ref(field: str, ref: str | None) -> User | None:
-    """Look up a user by id or email. Whether they may take part is the service's call."""
+def _user_ref(field: str, ref: str | None, missing: str) -> User | None:
+    """Look up a user by id or email. Whether they may take part is the service's call; an
+    unknown one gets the same message as one who may not, so nobody can probe for people."""
     if ref is None:
         return None
     ref = ref.strip()
@@ -235,7 +236,7 @@ def _user_ref(field: str, ref: str | None) -> User | None:
         else User.objects.filter(email=ref.lower()).first()
     )
     if user is None:
-        raise ValidationFailed.for_field(field, "no such user")
+        raise ValidationFailed.for_field(field, missing)
     return user
 
 
@@ -287,13 +288,13 @@ def create_ticket(request: HttpRequest, payload: TicketCreate) -> HttpResponse:
             subject=payload.subject,
             description=payload.description,
             source=payload.source,
-            requester=_user_ref("requester", payload.requester),
+            requester=_user_ref("requester", payload.requester, services.NO_SUCH_REQUESTER),
             category=_category_ref(organization, payload.category),
             impact=payload.impact,
             urgency=payload.urgency,
             priority=payload.priority,
             tier=tier_by_code(payload.tier) if payload.tier else None,
-            assignee=_user_ref("assignee", payload.assignee),
+            assignee=_user_ref("assignee", payload.assignee, services.NO_SUCH_ASSIGNEE),
         )
         ticket = queries.ticket_get(actor=user, ref=ticket.pk)
         return 201, TicketOut.model_validate(ticket_out(ticket)).model_dump(mode="json")
@@ -364,7 +365,7 @@ def update_ticket(request: HttpRequest, ref: Ref, payload: TicketPatch) -> HttpR
     if "category" in given:
         changes["category"] = _category_ref(ticket.organization, payload.category)
     if "assignee" in given:
-        changes["assignee"] = _user_ref("assignee", payload.assignee)
+        changes["assignee"] = _user_ref("assignee", payload.assignee, services.NO_SUCH_ASSIGNEE)
     if "tier" in given:
         if payload.tier is None:
             raise ValidationFailed.for_field("tier", "may not be null")
@@ -492,7 +493,7 @@ def add_attachment(
     user = actor(request)
     ticket = queries.ticket_get(actor=user, ref=ref)
     if file.size is not None and file.size > settings.ATTACHMENT_MAX_BYTES:
-        raise ValidationFailed.for_field(
+        raise ContentTooLarge.for_field(
             "file", f"larger than the limit of {settings.ATTACHMENT_MAX_BYTES} bytes"
         )
     attachment = services.attachment_add(

@@ -62,6 +62,12 @@ class InvalidTransition(Conflict):
     title = "Transition not allowed"
 
 
+class ContentTooLarge(DomainError):
+    status = 413
+    slug = "content-too-large"
+    title = "Content too large"
+
+
 class PreconditionFailed(DomainError):
     status = 412
     slug = "stale-version"

@@ -23,7 +23,6 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "ticket.create": frozenset({Role.REQUESTER, Role.AGENT, Role.MANAGER, Role.ADMIN}),
     "ticket.create_for_others": frozenset({Role.AGENT, Role.MANAGER, Role.ADMIN}),
     "ticket.update": frozenset({Role.AGENT, Role.MANAGER, Role.ADMIN}),
-    "ticket.update_own": frozenset({Role.REQUESTER}),
     "ticket.transition": frozenset({Role.AGENT, Role.MANAGER, Role.ADMIN}),
     "ticket.reply": frozenset({Role.REQUESTER, Role.AGENT, Role.MANAGER, Role.ADMIN}),
     "ticket.internal_note": frozenset({Role.AGENT, Role.MANAGER, Role.ADMIN}),

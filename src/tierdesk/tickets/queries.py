@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -80,9 +81,15 @@ class Page:
     next_cursor: str | None
 
 
-def _encode_cursor(ordering: str, value: Any, pk: int) -> str:
+def _filters_digest(filters: TicketFilters, ordering: str) -> str:
+    raw = json.dumps([ordering, sorted(vars(filters).items())], default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def _encode_cursor(ordering: str, digest: str, value: Any, pk: int) -> str:
     raw = json.dumps(
         {
+            "f": digest,
             "o": ordering,
             "v": value.isoformat() if isinstance(value, dt.datetime) else value,
             "id": pk,
@@ -91,11 +98,13 @@ def _encode_cursor(ordering: str, value: Any, pk: int) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str, ordering: str) -> tuple[Any, int]:
+def _decode_cursor(cursor: str, ordering: str, digest: str) -> tuple[Any, int]:
+    """The position a cursor holds; refused unless it came from a list with the same
+    filters and ordering (a cursor is no way around a filter)."""
     bad = ValidationFailed.for_field("cursor", "not a cursor from this list; start again")
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(data, dict) or data.get("o") != ordering:
+        if not isinstance(data, dict) or data.get("o") != ordering or data.get("f") != digest:
             raise bad
         pk = data["id"]
         value = data["v"]
@@ -166,7 +175,7 @@ def ticket_list(
             qs = qs.filter(Q(subject__icontains=text) | Q(description__icontains=text))
 
     if cursor:
-        value, pk = _decode_cursor(cursor, ordering)
+        value, pk = _decode_cursor(cursor, ordering, _filters_digest(filters, ordering))
         op = "lt" if descending else "gt"
         qs = qs.filter(Q(**{f"{column}__{op}": value}) | Q(**{column: value, f"id__{op}": pk}))
     prefix = "-" if descending else ""
@@ -175,7 +184,9 @@ def ticket_list(
     if len(rows) > limit:
         rows = rows[:limit]
         last = rows[-1]
-        next_cursor = _encode_cursor(ordering, getattr(last, column), last.pk)
+        next_cursor = _encode_cursor(
+            ordering, _filters_digest(filters, ordering), getattr(last, column), last.pk
+        )
     return Page(items=rows, next_cursor=next_cursor)
 
 

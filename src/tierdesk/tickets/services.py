@@ -21,6 +21,7 @@ from django.db.models import F
 
 from tierdesk.core import clock, policy
 from tierdesk.core.errors import (
+    ContentTooLarge,
     InvalidTransition,
     PermissionDenied,
     PreconditionFailed,
@@ -87,6 +88,9 @@ PRIORITY_MATRIX: dict[tuple[int, int], str] = {
 }
 
 SUBJECT_MAX = 250
+# One message for "missing" and "not yours", so answers cannot be used to probe for people.
+NO_SUCH_REQUESTER = "no such requester in this organization"
+NO_SUCH_ASSIGNEE = "no such agent serving this organization"
 BODY_MAX = 100_000
 
 
@@ -125,7 +129,7 @@ def _assignee_for(organization: Organization, assignee: User | None) -> User | N
         )
     )
     if not ok:
-        raise ValidationFailed.for_field("assignee", "no such agent serving this organization")
+        raise ValidationFailed.for_field("assignee", NO_SUCH_ASSIGNEE)
     return assignee
 
 
@@ -210,7 +214,7 @@ def ticket_create(
         raise ValidationFailed.for_field("organization", "no such organization")
     if actor.role == Role.REQUESTER:
         if requester is not None and requester.pk != actor.pk:
-            raise ValidationFailed.for_field("requester", "no such requester")
+            raise ValidationFailed.for_field("requester", NO_SUCH_REQUESTER)
         if any(v is not None for v in (tier, assignee, priority)):
             raise PermissionDenied("Requesters may not set tier, assignee or priority.")
         requester = actor
@@ -221,7 +225,7 @@ def ticket_create(
         or requester.organization_id != organization.pk
         or not requester.is_active
     ):
-        raise ValidationFailed.for_field("requester", "no such requester in this organization")
+        raise ValidationFailed.for_field("requester", NO_SUCH_REQUESTER)
     if source not in Source.values:
         raise ValidationFailed.for_field("source", f"one of {', '.join(Source.values)}")
     subject = _text("subject", subject, max_length=SUBJECT_MAX, required=True)
@@ -273,7 +277,7 @@ def ticket_create(
 def _lock(ticket: Ticket, expected_version: int | None) -> Ticket:
     """Reload ``ticket`` under a row lock and check the caller saw its latest version."""
     locked = (
-        Ticket.objects.select_for_update()
+        Ticket.objects.select_for_update(of=("self",))
         .select_related("organization", "tier", "category", "assignee", "requester")
         .get(pk=ticket.pk)
     )
@@ -414,6 +418,8 @@ def ticket_transition(
     ticket = _lock(ticket, expected_version)
     current = ticket.status
     if actor.role == Role.REQUESTER:
+        if ticket.requester_id != actor.pk:
+            raise PermissionDenied("Only the ticket's own requester may reopen or close it.")
         if (current, to_status) not in REQUESTER_TRANSITIONS:
             raise PermissionDenied("Requesters may only reopen or close a resolved ticket.")
     elif not policy.allowed(actor, "ticket.transition"):
@@ -563,7 +569,7 @@ def attachment_add(
     if len(content) == 0:
         raise ValidationFailed.for_field("file", "the file is empty")
     if len(content) > settings.ATTACHMENT_MAX_BYTES:
-        raise ValidationFailed.for_field(
+        raise ContentTooLarge.for_field(
             "file", f"larger than the limit of {settings.ATTACHMENT_MAX_BYTES} bytes"
         )
     storage_key = secrets.token_hex(20)
