@@ -1,0 +1,179 @@
+"""Organizations, people and the catalog through the API, with the permission set."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from tests.conftest import Api, Cast, problem_fields
+from tierdesk.core.models import AuditEntry, Organization, User
+from tierdesk.tiers.models import Category
+
+ApiAs = Callable[[User | None], Api]
+
+
+@pytest.mark.parametrize(
+    ("who", "status"), [("admin", 201), ("manager", 403), ("lena", 403), ("alice", 403)]
+)
+def test_only_admins_create_organizations(cast: Cast, api_as: ApiAs, who: str, status: int) -> None:
+    r = api_as(getattr(cast, who)).post(
+        "/organizations",
+        {
+            "code": "INITECH",
+            "name": "Initech",
+            "time_zone": "Australia/Sydney",
+            "email_domains": ["initech.example"],
+        },
+    )
+    assert r.status_code == status, r.content
+    assert Organization.objects.filter(code="INITECH").exists() == (status == 201)
+    if status == 201:
+        assert AuditEntry.objects.filter(action="organization.created", actor=cast.admin).exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"code": "ACME", "name": "Again"}, "code"),
+        ({"code": "1BAD", "name": "x"}, "code"),
+        ({"code": "NEWCO", "name": "x", "time_zone": "Europe/Atlantis"}, "time_zone"),
+        ({"code": "NEWCO", "name": "x", "email_domains": ["not a domain"]}, "email_domains"),
+        ({"code": "NEWCO", "name": ""}, "name"),
+    ],
+)
+def test_bad_organizations_are_refused(cast: Cast, api_as: ApiAs, body: dict, field: str) -> None:  # type: ignore[type-arg]
+    r = api_as(cast.admin).post("/organizations", body)
+    assert r.status_code == 422, r.content
+    assert problem_fields(r) == [field]
+    assert Organization.objects.count() == 2
+
+
+def test_organizations_are_listed_per_actor(cast: Cast, api_as: ApiAs) -> None:
+    def codes(who: User) -> list[str]:
+        return [o["code"] for o in api_as(who).get("/organizations").json()]
+
+    assert codes(cast.admin) == ["ACME", "GLOBEX"]
+    assert codes(cast.lena) == ["ACME"]
+    assert codes(cast.alice) == ["ACME"]
+    assert codes(cast.outsider) == []
+    assert api_as(cast.lena).get("/organizations/GLOBEX").status_code == 404
+
+
+def test_a_manager_adds_requesters_to_their_clients_only(cast: Cast, api_as: ApiAs) -> None:
+    manager = api_as(cast.manager)
+    ok = manager.post(
+        "/users",
+        {
+            "email": "dave@acme.example",
+            "full_name": "Dave",
+            "role": "requester",
+            "organization": "ACME",
+        },
+    )
+    assert ok.status_code == 201, ok.content
+    foreign = manager.post(
+        "/users",
+        {
+            "email": "eve@globex.example",
+            "full_name": "Eve",
+            "role": "requester",
+            "organization": "GLOBEX",
+        },
+    )
+    assert foreign.status_code == 422
+    assert problem_fields(foreign) == ["organization"]
+    staff = manager.post(
+        "/users", {"email": "new@msp.example", "full_name": "New", "role": "agent"}
+    )
+    assert staff.status_code == 403
+    assert not User.objects.filter(email__in=["eve@globex.example", "new@msp.example"]).exists()
+
+
+def test_an_admin_creates_an_agent_with_tier_skills_and_hours(cast: Cast, api_as: ApiAs) -> None:
+    r = api_as(cast.admin).post(
+        "/users",
+        {
+            "email": "nina@msp.example",
+            "full_name": "Nina",
+            "role": "agent",
+            "tier": "L2",
+            "skills": ["network", "server"],
+            "served_organizations": ["ACME", "GLOBEX"],
+            "time_zone": "Europe/Berlin",
+            "working_hours": [
+                {"weekday": 0, "start": "08:00", "end": "12:00"},
+                {"weekday": 0, "start": "13:00", "end": "17:00"},
+            ],
+        },
+    )
+    assert r.status_code == 201, r.content
+    body = r.json()
+    assert (body["tier"], body["served_organizations"]) == ("L2", ["ACME", "GLOBEX"])
+    nina = User.objects.get(email="nina@msp.example")
+    assert sorted(s.slug for s in nina.agent_profile.skills.all()) == ["network", "server"]
+    assert nina.agent_profile.hours.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("patch", "field"),
+    [
+        ({"skills": ["juggling"]}, "skills"),
+        ({"served_organizations": ["NOPE"]}, "served_organizations"),
+        (
+            {
+                "working_hours": [
+                    {"weekday": 0, "start": "08:00", "end": "12:00"},
+                    {"weekday": 0, "start": "11:00", "end": "15:00"},
+                ]
+            },
+            "working_hours",
+        ),
+        (
+            {"working_hours": [{"weekday": 7, "start": "08:00", "end": "12:00"}]},
+            "working_hours.0.weekday",
+        ),
+        ({"organization": "ACME"}, "organization"),
+        ({"password": "short"}, "password"),
+    ],
+)
+def test_bad_agents_are_refused_whole(cast: Cast, api_as: ApiAs, patch: dict, field: str) -> None:  # type: ignore[type-arg]
+    body = {"email": "nina@msp.example", "full_name": "Nina", "role": "agent", **patch}
+    r = api_as(cast.admin).post("/users", body)
+    assert r.status_code == 422, r.content
+    assert problem_fields(r) == [field]
+    assert not User.objects.filter(email="nina@msp.example").exists()
+
+
+def test_people_are_visible_per_tenant(cast: Cast, api_as: ApiAs) -> None:
+    emails = {u["email"] for u in api_as(cast.lena).get("/users").json()}
+    assert "alice@acme.example" in emails
+    assert "gerd@globex.example" not in emails
+    assert api_as(cast.lena).get(f"/users/{cast.gerd.pk}").status_code == 404
+    assert [u["email"] for u in api_as(cast.alice).get("/users").json()] == ["alice@acme.example"]
+
+
+def test_the_catalog(cast: Cast, api_as: ApiAs) -> None:
+    tiers = api_as(cast.alice).get("/tiers").json()
+    assert [t["code"] for t in tiers] == ["L1", "L2", "L3"]
+    created = api_as(cast.admin).post(
+        "/categories",
+        {
+            "slug": "sap",
+            "name": "SAP",
+            "organization": "GLOBEX",
+            "default_tier": "L2",
+            "required_skills": ["software"],
+        },
+    )
+    assert created.status_code == 201, created.content
+    lena_sees = {c["slug"] for c in api_as(cast.lena).get("/categories").json()}
+    assert "sap" not in lena_sees
+    assert "access" in lena_sees
+    assert "sap" in {c["slug"] for c in api_as(cast.gus).get("/categories").json()}
+    again = api_as(cast.admin).post(
+        "/categories", {"slug": "sap", "name": "SAP", "organization": "GLOBEX"}
+    )
+    assert again.status_code == 422
+    assert Category.objects.filter(slug="sap").count() == 1
+    assert api_as(cast.lena).post("/categories", {"slug": "x", "name": "X"}).status_code == 403
