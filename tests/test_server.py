@@ -114,7 +114,8 @@ def test_run_serves_the_api_and_stops_cleanly_on_ctrl_c(install: dict[str, str])
             docs = http.get("/api/v1/docs")
             assert docs.status_code == 200
             assets = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
-            assert assets and all(a.startswith("/") for a in assets), assets
+            assert assets
+            assert all(a.startswith("/") for a in assets), assets
             for asset in assets:
                 assert http.get(asset).status_code == 200, asset
             assert http.get("/api/v1/openapi.json").json()["info"]["title"] == "tierdesk API"
