@@ -14,6 +14,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    ignored_auth,
+    negative_data_rejection,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -29,6 +31,8 @@ CHECKS = [
     status_code_conformance,
     content_type_conformance,
     response_schema_conformance,
+    negative_data_rejection,
+    ignored_auth,
 ]
 
 

@@ -10,11 +10,13 @@ from typing import Any, cast
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from ninja import Schema
 from ninja.security import HttpBearer
 
 from tierdesk.core import clock
 from tierdesk.core.errors import (
     Conflict,
+    FieldIssue,
     PreconditionFailed,
     PreconditionRequired,
     ValidationFailed,
@@ -47,6 +49,17 @@ def optional_actor(request: HttpRequest) -> User | None:
     if isinstance(user, User) and user.is_active:
         return user
     return None
+
+
+def reject_unknown_query(request: HttpRequest, schema: type[Schema]) -> None:
+    """Refuse query parameters the endpoint does not know: a mistyped or smuggled filter
+    (``?requester__password__startswith=``) must not be silently ignored."""
+    unknown = sorted(set(request.GET) - set(schema.model_fields))
+    if unknown:
+        raise ValidationFailed(
+            f"unknown query parameters: {', '.join(unknown)}",
+            errors=[FieldIssue(name[:100], "unknown query parameter") for name in unknown[:20]],
+        )
 
 
 def etag_for(version: int) -> str:

@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field, StringConstraints, field_validator
 
-from tierdesk.api.common import actor, json_response
+from tierdesk.api.common import actor, json_response, reject_unknown_query
 from tierdesk.api.schemas import ERRORS, CleanInput, StrictInput
 from tierdesk.core import policy
 from tierdesk.core import queries as core_queries
@@ -181,6 +181,7 @@ def _organizations(request: HttpRequest, codes: list[str], field: str) -> list[O
 
 @router.get("/users", response={200: list[UserOut], **ERRORS}, tags=["people"])
 def list_users(request: HttpRequest, params: Query[UserListParams]) -> list[dict[str, Any]]:
+    reject_unknown_query(request, UserListParams)
     users = core_queries.user_list(
         actor=actor(request), role=params.role, organization=params.organization
     )

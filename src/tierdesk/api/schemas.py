@@ -10,8 +10,13 @@ from pydantic import ConfigDict, Field, StringConstraints, field_validator
 
 
 def _reject_nul(value: Any) -> Any:
-    if isinstance(value, str) and "\x00" in value:
-        raise ValueError("must not contain NUL characters")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates from "\ud800" escapes in JSON
+            raise ValueError("must be valid Unicode text") from None
     if isinstance(value, list):
         for item in value:
             _reject_nul(item)
@@ -19,8 +24,11 @@ def _reject_nul(value: Any) -> Any:
 
 
 class CleanInput(Schema):
-    """Base of every query and body schema: text with NUL characters is refused per field
-    (no database stores them faithfully)."""
+    """Base of every query and body schema: text with NUL characters or lone surrogates is
+    refused per field (no database stores them faithfully), and unknown fields are an error,
+    not silently ignored (a mistyped filter must not quietly return everything)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     @field_validator("*", mode="before")
     @classmethod
@@ -29,9 +37,7 @@ class CleanInput(Schema):
 
 
 class StrictInput(CleanInput):
-    """Base of every request body: unknown fields are an error, not silently dropped."""
-
-    model_config = ConfigDict(extra="forbid")
+    """Base of every request body."""
 
 
 ShortText = Annotated[str, StringConstraints(max_length=200)]

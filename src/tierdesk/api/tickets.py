@@ -19,6 +19,7 @@ from tierdesk.api.common import (
     idempotent_create,
     json_response,
     optional_actor,
+    reject_unknown_query,
 )
 from tierdesk.api.schemas import ERRORS, CleanInput, PersonRef, Problem, StrictInput, person
 from tierdesk.core.errors import ContentTooLarge, NotFound, ValidationFailed
@@ -307,6 +308,7 @@ def create_ticket(request: HttpRequest, payload: TicketCreate) -> HttpResponse:
 
 @router.get("/tickets", response={200: TicketPage, **ERRORS}, summary="List tickets")
 def list_tickets(request: HttpRequest, params: Query[TicketListParams]) -> dict[str, Any]:
+    reject_unknown_query(request, TicketListParams)
     page = queries.ticket_list(
         actor=actor(request),
         filters=queries.TicketFilters(

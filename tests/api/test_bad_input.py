@@ -1,0 +1,219 @@
+"""Bad input from ../shared/SECURITY.md §2 B and D that the API surface must survive:
+mass assignment (9), filter and sort injection (17), SQL injection probes (18), scope
+widening (19), trusted-header spoofing (20), odd and oversized input (22, 23), hostile file
+names (36) and no unsafe deserialization (42)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from tests.conftest import Api, Cast, make_ticket, problem_fields
+from tierdesk.core.models import User
+from tierdesk.tickets.models import Attachment, Ticket
+
+ApiAs = Callable[[User | None], Api]
+
+
+@pytest.mark.parametrize(
+    "smuggled",
+    [
+        {"role": "admin"},
+        {"is_staff": True},
+        {"organization_id": 2},
+        {"tenant_id": 2},
+        {"version": 99},
+        {"number": 1},
+        {"created_by": 1},
+    ],
+)
+def test_mass_assignment_is_refused(cast: Cast, api_as: ApiAs, smuggled: dict[str, Any]) -> None:
+    make_ticket(cast.lena, cast.acme, cast.alice)
+    api = api_as(cast.lena)
+    patched = api.patch(
+        "/tickets/ACME-1", {"subject": "x", **smuggled}, headers={"If-Match": '"v1"'}
+    )
+    assert patched.status_code == 422
+    assert problem_fields(patched) == list(smuggled)
+    created = api.post(
+        "/tickets",
+        {"organization": "ACME", "subject": "x", "requester": "alice@acme.example", **smuggled},
+    )
+    assert created.status_code == 422
+    me = api_as(cast.alice).post("/tokens", {"name": "x", **smuggled})
+    assert me.status_code == 422
+    assert Ticket.objects.get().subject == "Printer on fire"
+    assert Ticket.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "requester__password__startswith=a",
+        "filter[tenant_id]=2",
+        "organization_id=2",
+        "status=open&search=x",
+        "ordering=requester__password",
+        "ordering=-organization__name",
+    ],
+)
+def test_only_allow_listed_filters_and_orderings(cast: Cast, api_as: ApiAs, query: str) -> None:
+    api = api_as(cast.lena)
+    r = api.client.get(f"/api/v1/tickets?{query}", headers=api.headers)
+    assert r.status_code == 422, r.content
+    assert problem_fields(r)
+
+
+SQL_PROBES = [
+    "' OR pg_sleep(3)--",
+    "1;SELECT pg_sleep(3)",
+    '"||randomblob(1000000000)||"',
+    "1 OR 1=1",
+    "ACME-1' --",
+]
+
+
+@pytest.mark.parametrize("probe", SQL_PROBES)
+def test_sql_injection_probes_are_plain_data(cast: Cast, api_as: ApiAs, probe: str) -> None:
+    make_ticket(cast.lena, cast.acme, cast.alice)
+    api = api_as(cast.lena)
+    calls = [
+        lambda: api.client.get("/api/v1/tickets", {"text": probe}, headers=api.headers),
+        lambda: api.client.get(
+            "/api/v1/tickets", {"organization": probe[:10]}, headers=api.headers
+        ),
+        lambda: api.client.get(f"/api/v1/tickets/{probe}", headers=api.headers),
+        lambda: api.post(
+            "/tickets", {"organization": "ACME", "subject": probe, "requester": probe}
+        ),
+        lambda: Client().get("/api/v1/me", headers={"Authorization": f"Bearer td_{probe}"}),
+    ]
+    for call in calls:
+        started = time.monotonic()
+        response = call()
+        assert time.monotonic() - started < 1.0
+        assert response.status_code < 500
+    assert Ticket.objects.count() == 1
+
+
+def test_no_header_or_parameter_widens_the_scope(cast: Cast, api_as: ApiAs) -> None:
+    make_ticket(cast.gus, cast.globex, cast.gerd)
+    api = api_as(cast.lena)
+    for headers in (
+        {"X-Tenant": "GLOBEX"},
+        {"X-Organization": "GLOBEX"},
+        {"X-Remote-User": "admin@msp.example"},
+        {"X-Forwarded-User": "admin"},
+    ):
+        r = api.client.get("/api/v1/tickets", headers={**api.headers, **headers})
+        assert r.json()["items"] == []
+        assert (
+            api.client.get(
+                "/api/v1/tickets/GLOBEX-1", headers={**api.headers, **headers}
+            ).status_code
+            == 404
+        )
+    assert api.client.get("/api/v1/tickets?tenant=GLOBEX", headers=api.headers).status_code == 422
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Remote-User": "admin@msp.example"},
+        {"X-Forwarded-For": "127.0.0.1"},
+        {"Remote-User": "admin@msp.example"},
+        {"X-Original-URL": "/api/v1/me"},
+    ],
+)
+def test_trusted_header_spoofing_does_not_authenticate(cast: Cast, headers: dict[str, str]) -> None:
+    assert Client().get("/api/v1/me", headers=headers).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type", "status"),
+    [
+        ("[" * 10_000 + "]" * 10_000, "application/json", 400),
+        (
+            json.dumps({"organization": "ACME", "subject": "x", "requester": "a", "impact": 2**70}),
+            "application/json",
+            422,
+        ),
+        (
+            '{"organization": "ACME", "subject": "\\ud800", "requester": "alice@acme.example"}',
+            "application/json",
+            422,
+        ),
+        ('{"subject": "x"}', "text/plain", 415),
+        ('{"subject": "x"}', "application/x-www-form-urlencoded", 415),
+        ("x" * (3 * 1024 * 1024), "application/json", 413),
+    ],
+)
+def test_odd_and_oversized_bodies_get_a_bounded_4xx(
+    cast: Cast, api_as: ApiAs, raw: str, content_type: str, status: int
+) -> None:
+    api = api_as(cast.lena)
+    started = time.monotonic()
+    r = api.client.post("/api/v1/tickets", data=raw, content_type=content_type, headers=api.headers)
+    assert time.monotonic() - started < 1.0
+    assert r.status_code == status, r.content[:300]
+    assert problem_fields(r)
+    assert Ticket.objects.count() == 0
+
+
+def test_a_right_to_left_override_survives_as_text(cast: Cast, api_as: ApiAs) -> None:
+    body = {
+        "organization": "ACME",
+        "subject": "invoice\u202efdp.exe",
+        "requester": "alice@acme.example",
+    }
+    r = api_as(cast.lena).post("/tickets", body)
+    assert r.status_code == 201
+    assert r.json()["subject"] == "invoice\u202efdp.exe"  # stored as given, escaped on output
+
+
+@pytest.mark.parametrize(
+    ("name", "stored"),
+    [
+        ("../../etc/passwd.txt", "passwd.txt"),
+        ("..\\..\\win.ini.txt", "win.ini.txt"),
+        ("invoice\u202efdp.txt", "invoicefdp.txt"),
+        ("a" * 300 + ".pdf", "a" * 251 + ".pdf"),  # at most 255 characters
+        ("CON.txt", "CON.txt"),
+    ],
+)
+def test_hostile_file_names_are_neutralised(
+    cast: Cast, api_as: ApiAs, name: str, stored: str, settings: Any
+) -> None:
+    make_ticket(cast.alice, cast.acme)
+    api = api_as(cast.alice)
+    r = api.client.post(
+        "/api/v1/tickets/ACME-1/attachments",
+        data={"file": SimpleUploadedFile(name, b"data")},
+        headers=api.headers,
+    )
+    assert r.status_code == 201, r.content
+    assert r.json()["filename"] == stored
+    attachment = Attachment.objects.get()
+    root = Path(settings.ATTACHMENTS_DIR).resolve()
+    files = [p.resolve() for p in root.rglob("*") if p.is_file()]
+    assert files == [root / attachment.storage_key[:2] / attachment.storage_key]
+
+
+def test_no_code_deserializes_untrusted_data_unsafely() -> None:
+    src = Path(__file__).resolve().parents[2] / "src"
+    pattern = re.compile(r"\b(pickle|marshal|shelve)\b|yaml\.load\(|yaml\.unsafe_load")
+    offenders = [
+        f"{path.relative_to(src)}:{n}"
+        for path in src.rglob("*.py")
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert offenders == []
