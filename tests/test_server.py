@@ -11,66 +11,32 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-TIERDESK = str(Path(sys.executable).with_name("tierdesk"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.processes import TIERDESK, free_port, fresh_install, tierdesk
 
 
 @pytest.fixture(scope="module")
 def install(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    env["TIERDESK_DATA_DIR"] = str(tmp_path_factory.mktemp("install"))
-    base_url = os.environ.get("DATABASE_URL", "")
-    scratch = None
-    if base_url.startswith("postgres"):
-        import psycopg
-
-        scratch = f"tierdesk_e2e_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(base_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{scratch}"')
-        env["DATABASE_URL"] = base_url.rsplit("/", 1)[0] + "/" + scratch
-    else:
-        env.pop("DATABASE_URL", None)
-    try:
-        for args in (["migrate"], ["demo", "--tickets", "40", "--days", "10"]):
-            done = subprocess.run(
-                [TIERDESK, *args], env=env, capture_output=True, text=True, timeout=300, check=False
-            )
-            assert done.returncode == 0, done.stderr
+    with fresh_install(tmp_path_factory.mktemp("install")) as env:
+        done = tierdesk(env, "demo", "--tickets", "40", "--days", "10")
+        assert done.returncode == 0, done.stderr
         yield env
-    finally:
-        if scratch:
-            import psycopg
-
-            with psycopg.connect(base_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
 
 
-def _tierdesk(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [TIERDESK, *args], env=env, capture_output=True, text=True, timeout=120, check=False
-    )
+_tierdesk = tierdesk
 
 
 def test_run_serves_the_api_and_stops_cleanly_on_ctrl_c(install: dict[str, str]) -> None:
     token = _tierdesk(install, "token", "create", "--user", "lena.l1@msp.example").stdout.strip()
     assert token.startswith("td_")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [TIERDESK, "run", "--port", str(port)],
         env=install,
