@@ -177,3 +177,14 @@ def test_the_catalog(cast: Cast, api_as: ApiAs) -> None:
     assert again.status_code == 422
     assert Category.objects.filter(slug="sap").count() == 1
     assert api_as(cast.lena).post("/categories", {"slug": "x", "name": "X"}).status_code == 403
+
+
+def test_creating_an_organization_is_idempotent(cast: Cast, api_as: ApiAs) -> None:
+    api = api_as(cast.admin)
+    body = {"code": "INITECH", "name": "Initech"}
+    first = api.post("/organizations", body, headers={"Idempotency-Key": "org-1"})
+    again = api.post("/organizations", body, headers={"Idempotency-Key": "org-1"})
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json()
+    assert again["Idempotent-Replayed"] == "true"
+    assert Organization.objects.filter(code="INITECH").count() == 1

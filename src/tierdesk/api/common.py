@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 from collections.abc import Callable
 from typing import Any, cast
@@ -90,58 +92,92 @@ def _fingerprint(request: HttpRequest) -> str:
     return digest.hexdigest()
 
 
-def idempotent_create(
-    request: HttpRequest, create: Callable[[], tuple[int, dict[str, Any]]]
-) -> tuple[int, dict[str, Any]]:
-    """Run ``create`` once per ``Idempotency-Key``: a retry with the same key and request
-    gets the first answer again; the same key with a different request is refused.
+# Headers of a first answer that a replay repeats.
+_REPLAYED_HEADERS = ("Location", "ETag", "Cache-Control")
+IDEMPOTENCY_HEADER = {
+    "parameters": [
+        {
+            "in": "header",
+            "name": "Idempotency-Key",
+            "required": False,
+            "schema": {"type": "string", "maxLength": 255},
+            "description": "A retry with the same key and body returns the first answer "
+            "instead of creating a second object.",
+        }
+    ]
+}
 
-    The record is written in the same transaction as the object, so a create and its
-    record exist together or not at all. Two concurrent requests with one key cannot both
-    commit: the second hits the unique (user, key) constraint, rolls back its object and
-    replays the first answer.
+
+def idempotent(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Make a create endpoint honour ``Idempotency-Key``: a retry with the same key and
+    request gets the first answer again; the same key with a different request is refused
+    (409). Only successful answers are remembered, so a refused request can be corrected and
+    retried with its key.
+
+    The record is written in the same transaction as the object, so a create and its record
+    exist together or not at all. Two concurrent requests with one key cannot both commit:
+    the second hits the unique (user, key) constraint, rolls back its object and replays the
+    first answer.
     """
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
-        return create()
-    key = key.strip()
-    if not key or len(key) > 255 or not key.isprintable():
-        raise ValidationFailed.for_field("Idempotency-Key", "1 to 255 printable characters")
-    user = actor(request)
-    fingerprint = _fingerprint(request)
 
-    def replay() -> tuple[int, dict[str, Any]] | None:
-        record = IdempotencyRecord.objects.filter(user=user, key=key).first()
-        if record is None:
-            return None
-        age = (clock.now() - record.created_at).total_seconds() / 3600
-        if age > settings.IDEMPOTENCY_KEY_TTL_HOURS:
-            record.delete()
-            return None
-        if record.fingerprint != fingerprint:
-            raise Conflict.for_field(
-                "Idempotency-Key", "already used for a different request; use a new key"
-            )
-        return record.status_code, record.response
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            return view(request, *args, **kwargs)
+        key = key.strip()
+        if not key or len(key) > 255 or not key.isprintable():
+            raise ValidationFailed.for_field("Idempotency-Key", "1 to 255 printable characters")
+        user = actor(request)
+        fingerprint = _fingerprint(request)
 
-    if (earlier := replay()) is not None:
-        return earlier
-    try:
-        with transaction.atomic():
-            status, body = create()
-            IdempotencyRecord.objects.create(
-                user=user,
-                key=key,
-                fingerprint=fingerprint,
-                status_code=status,
-                response=json.loads(json.dumps(body, default=str)),
-                created_at=clock.now(),
-            )
-    except IntegrityError:
+        def replay() -> HttpResponse | None:
+            record = IdempotencyRecord.objects.filter(user=user, key=key).first()
+            if record is None:
+                return None
+            age = (clock.now() - record.created_at).total_seconds() / 3600
+            if age > settings.IDEMPOTENCY_KEY_TTL_HOURS:
+                record.delete()
+                return None
+            if record.fingerprint != fingerprint:
+                raise Conflict.for_field(
+                    "Idempotency-Key", "already used for a different request; use a new key"
+                )
+            response = JsonResponse(record.response["body"], status=record.status_code)
+            for name, value in record.response["headers"].items():
+                response[name] = value
+            response["Idempotent-Replayed"] = "true"
+            return response
+
         if (earlier := replay()) is not None:
             return earlier
-        raise
-    return status, body
+        try:
+            with transaction.atomic():
+                response = view(request, *args, **kwargs)
+                if 200 <= response.status_code < 300:
+                    IdempotencyRecord.objects.create(
+                        user=user,
+                        key=key,
+                        fingerprint=fingerprint,
+                        status_code=response.status_code,
+                        response={
+                            "body": json.loads(response.content),
+                            "headers": {
+                                h: response[h] for h in _REPLAYED_HEADERS if response.has_header(h)
+                            },
+                        },
+                        created_at=clock.now(),
+                    )
+        except IntegrityError:
+            if (earlier := replay()) is not None:
+                return earlier
+            raise
+        return response
+
+    # ninja reads the view's parameters from its signature; resolve the annotations here,
+    # in the view's own module, since the wrapper lives in another.
+    wrapper.__signature__ = inspect.signature(view, eval_str=True)  # type: ignore[attr-defined]
+    return wrapper
 
 
 def json_response(status: int, body: dict[str, Any], **headers: str) -> HttpResponse:

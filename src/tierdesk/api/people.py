@@ -10,8 +10,14 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field, StringConstraints, field_validator
 
-from tierdesk.api.common import actor, json_response, reject_unknown_query
-from tierdesk.api.schemas import ERRORS, CleanInput, StrictInput
+from tierdesk.api.common import (
+    IDEMPOTENCY_HEADER,
+    actor,
+    idempotent,
+    json_response,
+    reject_unknown_query,
+)
+from tierdesk.api.schemas import ERRORS, CleanInput, Problem, StrictInput
 from tierdesk.core import policy
 from tierdesk.core import queries as core_queries
 from tierdesk.core import services as core_services
@@ -77,7 +83,13 @@ def list_organizations(request: HttpRequest) -> list[dict[str, Any]]:
     return [organization_out(o) for o in core_queries.organization_list(actor=actor(request))]
 
 
-@router.post("/organizations", response={201: OrganizationOut, **ERRORS}, tags=["organizations"])
+@router.post(
+    "/organizations",
+    response={409: Problem, 201: OrganizationOut, **ERRORS},
+    tags=["organizations"],
+    openapi_extra=IDEMPOTENCY_HEADER,
+)
+@idempotent
 def create_organization(request: HttpRequest, payload: OrganizationIn) -> HttpResponse:
     org = core_services.organization_create(
         actor=actor(request),
@@ -188,7 +200,13 @@ def list_users(request: HttpRequest, params: Query[UserListParams]) -> list[dict
     return [user_out(u) for u in users[:1000]]
 
 
-@router.post("/users", response={201: UserOut, **ERRORS}, tags=["people"])
+@router.post(
+    "/users",
+    response={409: Problem, 201: UserOut, **ERRORS},
+    tags=["people"],
+    openapi_extra=IDEMPOTENCY_HEADER,
+)
+@idempotent
 def create_user(request: HttpRequest, payload: UserIn) -> HttpResponse:
     me = actor(request)
     if payload.role == "requester":
@@ -355,7 +373,13 @@ def list_categories(request: HttpRequest) -> list[dict[str, Any]]:
     return [category_out(c) for c in tier_queries.category_list(actor=actor(request))]
 
 
-@router.post("/categories", response={201: CategoryOut, **ERRORS}, tags=["catalog"])
+@router.post(
+    "/categories",
+    response={409: Problem, 201: CategoryOut, **ERRORS},
+    tags=["catalog"],
+    openapi_extra=IDEMPOTENCY_HEADER,
+)
+@idempotent
 def create_category(request: HttpRequest, payload: CategoryIn) -> HttpResponse:
     me = actor(request)
     organization = (

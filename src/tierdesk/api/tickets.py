@@ -13,10 +13,11 @@ from ninja.files import UploadedFile
 from pydantic import Field, StringConstraints
 
 from tierdesk.api.common import (
+    IDEMPOTENCY_HEADER,
     actor,
     etag_for,
     expected_version,
-    idempotent_create,
+    idempotent,
     json_response,
     optional_actor,
     reject_unknown_query,
@@ -266,44 +267,30 @@ def _organization_for_create(request: HttpRequest, code: str | None) -> Organiza
     "/tickets",
     response={201: TicketOut, 409: Problem, **ERRORS},
     summary="Open a ticket",
-    openapi_extra={
-        "parameters": [
-            {
-                "in": "header",
-                "name": "Idempotency-Key",
-                "required": False,
-                "schema": {"type": "string", "maxLength": 255},
-                "description": "Retries with the same key return the first answer.",
-            }
-        ]
-    },
+    openapi_extra=IDEMPOTENCY_HEADER,
 )
+@idempotent
 def create_ticket(request: HttpRequest, payload: TicketCreate) -> HttpResponse:
     user = actor(request)
-
-    def create() -> tuple[int, dict[str, Any]]:
-        organization = _organization_for_create(request, payload.organization)
-        ticket = services.ticket_create(
-            actor=user,
-            organization=organization,
-            subject=payload.subject,
-            description=payload.description,
-            source=payload.source,
-            requester=_user_ref("requester", payload.requester, services.NO_SUCH_REQUESTER),
-            category=_category_ref(organization, payload.category),
-            impact=payload.impact,
-            urgency=payload.urgency,
-            priority=payload.priority,
-            tier=tier_by_code(payload.tier) if payload.tier else None,
-            assignee=_user_ref("assignee", payload.assignee, services.NO_SUCH_ASSIGNEE),
-        )
-        ticket = queries.ticket_get(actor=user, ref=ticket.pk)
-        return 201, TicketOut.model_validate(ticket_out(ticket)).model_dump(mode="json")
-
-    status, body = idempotent_create(request, create)
-    return json_response(
-        status, body, ETag=etag_for(body["version"]), Location=f"/api/v1/tickets/{body['key']}"
+    organization = _organization_for_create(request, payload.organization)
+    ticket = services.ticket_create(
+        actor=user,
+        organization=organization,
+        subject=payload.subject,
+        description=payload.description,
+        source=payload.source,
+        requester=_user_ref("requester", payload.requester, services.NO_SUCH_REQUESTER),
+        category=_category_ref(organization, payload.category),
+        impact=payload.impact,
+        urgency=payload.urgency,
+        priority=payload.priority,
+        tier=tier_by_code(payload.tier) if payload.tier else None,
+        assignee=_user_ref("assignee", payload.assignee, services.NO_SUCH_ASSIGNEE),
     )
+    ticket = queries.ticket_get(actor=user, ref=ticket.pk)
+    response = _ticket_response(ticket, 201)
+    response["Location"] = f"/api/v1/tickets/{ticket.key}"
+    return response
 
 
 @router.get("/tickets", response={200: TicketPage, **ERRORS}, summary="List tickets")
@@ -419,19 +406,18 @@ def list_comments(request: HttpRequest, ref: Ref) -> list[dict[str, Any]]:
     "/tickets/{ref}/comments",
     response={201: CommentOut, 409: Problem, **ERRORS},
     summary="Reply publicly or add an internal note",
+    openapi_extra=IDEMPOTENCY_HEADER,
 )
+@idempotent
 def add_comment(request: HttpRequest, ref: Ref, payload: CommentIn) -> HttpResponse:
     user = actor(request)
     ticket = queries.ticket_get(actor=user, ref=ref)
-
-    def create() -> tuple[int, dict[str, Any]]:
-        comment = services.ticket_comment(
-            actor=user, ticket=ticket, body=payload.body, internal=payload.internal
-        )
-        return 201, CommentOut.model_validate(comment_out(comment)).model_dump(mode="json")
-
-    status, body = idempotent_create(request, create)
-    return json_response(status, body)
+    comment = services.ticket_comment(
+        actor=user, ticket=ticket, body=payload.body, internal=payload.internal
+    )
+    return json_response(
+        201, CommentOut.model_validate(comment_out(comment)).model_dump(mode="json")
+    )
 
 
 @router.get(
