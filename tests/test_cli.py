@@ -189,3 +189,15 @@ def test_check_reports_the_configuration(run) -> None:  # type: ignore[no-untype
     assert r.exit_code == 0, r.output
     names = {item["name"]: item["level"] for item in json.loads(r.stdout)}
     assert names["database"] == names["migrations"] == "ok"
+
+
+def test_run_refuses_a_port_that_is_taken(run) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = run("run", "--port", str(port))
+    assert r.exit_code == 1
+    assert "in use" in r.output

@@ -157,6 +157,8 @@ def run_all(host: str, port: int) -> None:
     """Run the web server and the worker together until Ctrl-C."""
     from tierdesk.demo import DEMO_LOGINS, DEMO_PASSWORD
 
+    if not _port_is_free(host, port):
+        _fail(f"{host}:{port} is in use by another program; choose another with PORT=… or --port")
     procs = [
         subprocess.Popen(_web_command(port, host, None)),
         subprocess.Popen(_worker_command()),
@@ -194,6 +196,18 @@ def run_all(host: str, port: int) -> None:
     if not stopping:
         _fail("a process exited unexpectedly; both are stopped", code or 1)
     click.echo("stopped.")
+
+
+def _port_is_free(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def _wait_for_port(host: str, port: int, procs: list[subprocess.Popen[bytes]]) -> bool:
