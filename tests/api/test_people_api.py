@@ -188,3 +188,78 @@ def test_creating_an_organization_is_idempotent(cast: Cast, api_as: ApiAs) -> No
     assert first.json() == again.json()
     assert again["Idempotent-Replayed"] == "true"
     assert Organization.objects.filter(code="INITECH").count() == 1
+
+
+def test_an_admin_changes_an_organization_but_never_its_code(cast: Cast, api_as: ApiAs) -> None:
+    admin = api_as(cast.admin)
+    r = admin.patch(
+        "/organizations/ACME",
+        {
+            "name": "Acme Corp",
+            "time_zone": "America/Chicago",
+            "email_domains": ["acme.example", "ACME.COM"],
+        },
+    )
+    assert r.status_code == 200, r.content
+    assert r.json()["email_domains"] == ["acme.example", "acme.com"]
+    entry = AuditEntry.objects.get(action="organization.updated")
+    assert entry.changes["name"] == {"old": "Acme Inc.", "new": "Acme Corp"}
+    assert admin.patch("/organizations/ACME", {"code": "ACME2"}).status_code == 422
+    assert admin.patch("/organizations/ACME", {"time_zone": "Moon/Base"}).status_code == 422
+    assert admin.patch("/organizations/ACME", {"name": None}).status_code == 422
+    assert api_as(cast.manager).patch("/organizations/ACME", {"name": "x"}).status_code == 403
+    assert Organization.objects.get(code="ACME").name == "Acme Corp"
+
+
+def test_deactivating_a_person_stops_their_tokens(cast: Cast, api_as: ApiAs) -> None:
+    alice = api_as(cast.alice)
+    assert alice.get("/me").status_code == 200
+    manager = api_as(cast.manager)
+    r = manager.patch(f"/users/{cast.alice.pk}", {"is_active": False})
+    assert r.status_code == 200, r.content
+    assert alice.get("/me").status_code == 401
+    assert AuditEntry.objects.filter(action="user.updated", actor=cast.manager).exists()
+    # A manager changes requesters of their clients only, never staff or other tenants.
+    assert manager.patch(f"/users/{cast.lena.pk}", {"is_active": False}).status_code == 403
+    assert manager.patch(f"/users/{cast.gerd.pk}", {"is_active": False}).status_code == 404
+    assert (
+        api_as(cast.admin).patch(f"/users/{cast.admin.pk}", {"is_active": False}).status_code == 422
+    )
+
+
+def test_people_edit_their_own_name_and_zone_only(cast: Cast, api_as: ApiAs) -> None:
+    bob = api_as(cast.bob)
+    ok = bob.patch(f"/users/{cast.bob.pk}", {"full_name": "Robert", "time_zone": "Europe/Paris"})
+    assert ok.status_code == 200
+    assert ok.json()["full_name"] == "Robert"
+    assert (
+        bob.patch(f"/users/{cast.bob.pk}", {"sees_organization_tickets": True}).status_code == 403
+    )
+    lena = api_as(cast.lena)
+    assert lena.patch(f"/users/{cast.lena.pk}", {"tier": "L3"}).status_code == 403
+    assert User.objects.get(pk=cast.bob.pk).sees_organization_tickets is False
+
+
+def test_an_admin_moves_an_agent_to_another_tier_and_clients(cast: Cast, api_as: ApiAs) -> None:
+    admin = api_as(cast.admin)
+    r = admin.patch(
+        f"/users/{cast.lena.pk}",
+        {
+            "tier": "L2",
+            "skills": ["network"],
+            "served_organizations": ["ACME", "GLOBEX"],
+            "working_hours": [{"weekday": 1, "start": "09:00", "end": "17:00"}],
+        },
+    )
+    assert r.status_code == 200, r.content
+    body = r.json()
+    assert body["tier"] == "L2"
+    assert body["skills"] == ["network"]
+    assert body["served_organizations"] == ["ACME", "GLOBEX"]
+    assert body["working_hours"] == [{"weekday": 1, "start": "09:00:00", "end": "17:00:00"}]
+    entry = AuditEntry.objects.get(action="agent.updated")
+    assert entry.changes["tier"] == {"old": "L1", "new": "L2"}
+    # One bad part refuses the whole change.
+    bad = admin.patch(f"/users/{cast.lena.pk}", {"full_name": "Lena X", "skills": ["juggling"]})
+    assert bad.status_code == 422
+    assert User.objects.get(pk=cast.lena.pk).full_name != "Lena X"

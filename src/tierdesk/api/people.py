@@ -6,6 +6,7 @@ import datetime as dt
 import zoneinfo
 from typing import Annotated, Any, Literal
 
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field, StringConstraints, field_validator
@@ -101,6 +102,40 @@ def create_organization(request: HttpRequest, payload: OrganizationIn) -> HttpRe
     return json_response(201, OrganizationOut.model_validate(organization_out(org)).model_dump())
 
 
+class OrganizationPatch(StrictInput):
+    name: Name | None = None
+    time_zone: Annotated[str, StringConstraints(max_length=64)] | None = None
+    email_domains: list[Annotated[str, StringConstraints(max_length=253)]] | None = Field(
+        None, max_length=50
+    )
+    is_active: bool | None = None
+
+    _zone = field_validator("time_zone")(lambda v: v if v is None else _check_zone(v))
+
+
+@router.patch(
+    "/organizations/{code}",
+    response={200: OrganizationOut, **ERRORS},
+    tags=["organizations"],
+    summary="Change an organization (admins); its code is permanent",
+)
+def update_organization(request: HttpRequest, code: Code, payload: OrganizationPatch) -> Any:
+    me = actor(request)
+    org = core_services.organization_get(actor=me, code=code)
+    changes = _given(payload)
+    org = core_services.organization_update(actor=me, organization=org, **changes)
+    return organization_out(org)
+
+
+def _given(payload: Schema) -> dict[str, Any]:
+    """The fields the client sent; null is refused (these fields cannot be emptied)."""
+    given = {name: getattr(payload, name) for name in payload.model_fields_set}
+    for name, value in given.items():
+        if value is None:
+            raise ValidationFailed.for_field(name, "may not be null")
+    return given
+
+
 @router.get(
     "/organizations/{code}", response={200: OrganizationOut, **ERRORS}, tags=["organizations"]
 )
@@ -133,6 +168,8 @@ class UserOut(Schema):
     is_active: bool
     tier: str | None = None
     served_organizations: list[str] = Field(default_factory=list)
+    skills: list[str] = Field(default_factory=list)
+    working_hours: list[ShiftOut] = Field(default_factory=list)
 
 
 class UserIn(StrictInput):
@@ -168,6 +205,7 @@ def user_out(user: User, *, viewer: User | None = None) -> dict[str, Any]:
         visible = set(policy.visible_organization_ids(viewer))
         served = [o.code for o in user.served_organizations.all() if o.pk in visible]
     profile = getattr(user, "agent_profile", None) if user.is_staff_member else None
+    detailed = profile is not None and viewer is not None and viewer.is_staff_member
     return {
         "id": user.pk,
         "email": user.email,
@@ -178,6 +216,12 @@ def user_out(user: User, *, viewer: User | None = None) -> dict[str, Any]:
         "is_active": user.is_active,
         "tier": profile.tier.code if profile else None,
         "served_organizations": served,
+        "skills": [s.slug for s in profile.skills.all()] if detailed and profile else [],
+        "working_hours": (
+            [{"weekday": h.weekday, "start": h.start, "end": h.end} for h in profile.hours.all()]
+            if detailed and profile
+            else []
+        ),
     }
 
 
@@ -252,6 +296,60 @@ def get_user(
 ) -> dict[str, Any]:
     viewer = actor(request)
     return user_out(core_queries.user_get(actor=viewer, user_id=user_id), viewer=viewer)
+
+
+class UserPatch(StrictInput):
+    full_name: Name | None = None
+    time_zone: Annotated[str, StringConstraints(max_length=64)] | None = None
+    is_active: bool | None = None
+    sees_organization_tickets: bool | None = None
+    tier: Annotated[str, StringConstraints(max_length=8)] | None = None
+    skills: list[Annotated[str, StringConstraints(max_length=50)]] | None = Field(
+        None, max_length=50
+    )
+    served_organizations: list[Code] | None = Field(None, max_length=500)
+    working_hours: list[ShiftIn] | None = Field(None, max_length=50)
+
+    _zone = field_validator("time_zone")(lambda v: v if v is None else _check_zone(v))
+
+
+PROFILE_FIELDS = ("full_name", "time_zone", "is_active", "sees_organization_tickets")
+
+
+@router.patch(
+    "/users/{user_id}",
+    response={200: UserOut, **ERRORS},
+    tags=["people"],
+    summary="Change a person: profile, deactivation, and for staff tier, skills, shifts, "
+    "served organizations",
+)
+def update_user(
+    request: HttpRequest, user_id: Annotated[int, Field(ge=1, le=2**62)], payload: UserPatch
+) -> Any:
+    me = actor(request)
+    user = core_queries.user_get(actor=me, user_id=user_id)
+    # Profile and work changes land together or not at all.
+    with transaction.atomic():
+        given = _given(payload)
+        profile = {k: v for k, v in given.items() if k in PROFILE_FIELDS}
+        if profile:
+            user = core_services.user_update(actor=me, user=user, **profile)
+        work: dict[str, Any] = {}
+        if "tier" in given:
+            work["tier"] = tier_services.tier_by_code(given["tier"])
+        if "skills" in given:
+            work["skills"] = tier_services.skills_by_slug(given["skills"])
+        if "working_hours" in given:
+            work["shifts"] = [
+                tier_services.Shift(s.weekday, s.start, s.end) for s in payload.working_hours or []
+            ]
+        if "served_organizations" in given:
+            work["served_organizations"] = _organizations(
+                request, given["served_organizations"], "served_organizations"
+            )
+        if work:
+            tier_services.agent_update(actor=me, user=user, **work)
+    return user_out(core_queries.user_get(actor=me, user_id=user_id), viewer=me)
 
 
 @router.get("/me", response={200: UserOut, **ERRORS}, tags=["people"])

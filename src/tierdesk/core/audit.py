@@ -11,7 +11,10 @@ from tierdesk.core.models import AuditEntry, Organization, User
 
 class AuditAction(StrEnum):
     ORGANIZATION_CREATED = "organization.created"
+    ORGANIZATION_UPDATED = "organization.updated"
     USER_CREATED = "user.created"
+    USER_UPDATED = "user.updated"
+    AGENT_UPDATED = "agent.updated"
     TOKEN_CREATED = "token.created"
     TOKEN_REVOKED = "token.revoked"
     CATEGORY_CREATED = "category.created"

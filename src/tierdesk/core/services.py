@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable
+from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
@@ -12,9 +13,10 @@ from django.db import models, transaction
 
 from tierdesk.core import clock, policy
 from tierdesk.core.audit import AuditAction, record
-from tierdesk.core.errors import FieldIssue, NotFound, ValidationFailed
+from tierdesk.core.errors import FieldIssue, NotFound, PermissionDenied, ValidationFailed
 from tierdesk.core.events import emit
 from tierdesk.core.models import STAFF_ROLES, ApiToken, Organization, Role, User
+from tierdesk.core.unset import UNSET
 
 TOKEN_PREFIX = "td_"
 
@@ -96,6 +98,56 @@ def organization_create(
         aggregate_type="organization",
         aggregate_id=org.pk,
         payload={"code": org.code, "name": org.name},
+    )
+    return org
+
+
+@transaction.atomic
+def organization_update(
+    *,
+    actor: User,
+    organization: Organization,
+    name: str = UNSET,
+    time_zone: str = UNSET,
+    email_domains: Iterable[str] = UNSET,
+    is_active: bool = UNSET,
+) -> Organization:
+    """Change an organization's details (admins). Its code is permanent: ticket numbers
+    carry it. Returns it unchanged when nothing differs."""
+    policy.require(actor, "organization.update")
+    org = Organization.objects.select_for_update().get(pk=organization.pk)
+    new: dict[str, Any] = {}
+    if name is not UNSET:
+        new["name"] = name.strip()
+    if time_zone is not UNSET:
+        new["time_zone"] = time_zone
+    if email_domains is not UNSET:
+        new["email_domains"] = _normalize_domains(email_domains)
+    if is_active is not UNSET:
+        new["is_active"] = is_active
+    changes = {
+        f: {"old": getattr(org, f), "new": v} for f, v in new.items() if getattr(org, f) != v
+    }
+    if not changes:
+        return org
+    for field, change in changes.items():
+        setattr(org, field, change["new"])
+    full_clean_or_raise(org, exclude=["last_ticket_number", "code"])
+    org.save(update_fields=list(changes))
+    record(
+        actor=actor,
+        action=AuditAction.ORGANIZATION_UPDATED,
+        target_type="organization",
+        target_id=org.pk,
+        organization=org,
+        changes=changes,
+    )
+    emit(
+        "organization.updated",
+        organization=org,
+        aggregate_type="organization",
+        aggregate_id=org.pk,
+        payload={"code": org.code, "changes": changes},
     )
     return org
 
@@ -196,6 +248,74 @@ def user_create(
         payload={"email": user.email, "role": role},
     )
     return user
+
+
+@transaction.atomic
+def user_update(
+    *,
+    actor: User,
+    user: User,
+    full_name: str = UNSET,
+    time_zone: str = UNSET,
+    is_active: bool = UNSET,
+    sees_organization_tickets: bool = UNSET,
+) -> User:
+    """Change a person's profile. Everyone may change their own name and time zone; admins
+    anyone's; managers those of requesters in organizations they serve. Deactivating ends
+    every API token's use at once; nobody deactivates themself (no lock-out)."""
+    target = User.objects.select_for_update().get(pk=user.pk)
+    own_profile_only = {"full_name", "time_zone"}
+    given: dict[str, Any] = {
+        name: value
+        for name, value in {
+            "full_name": full_name,
+            "time_zone": time_zone,
+            "is_active": is_active,
+            "sees_organization_tickets": sees_organization_tickets,
+        }.items()
+        if value is not UNSET
+    }
+    may = actor.role == Role.ADMIN or (
+        actor.role == Role.MANAGER
+        and target.role == Role.REQUESTER
+        and target.organization_id is not None
+        and policy.can_see_organization(actor, target.organization_id)
+    )
+    if not may and not (target.pk == actor.pk and set(given) <= own_profile_only):
+        raise PermissionDenied("You may not change this person.")
+    if target.pk == actor.pk and given.get("is_active") is False:
+        raise ValidationFailed.for_field("is_active", "you cannot deactivate yourself")
+    if "sees_organization_tickets" in given and target.role != Role.REQUESTER:
+        raise ValidationFailed.for_field("sees_organization_tickets", "requesters only")
+    if "full_name" in given:
+        given["full_name"] = given["full_name"].strip()
+    changes = {
+        f: {"old": getattr(target, f), "new": v}
+        for f, v in given.items()
+        if getattr(target, f) != v
+    }
+    if not changes:
+        return target
+    for field, change in changes.items():
+        setattr(target, field, change["new"])
+    full_clean_or_raise(target, exclude=["password", "last_login", "email"])
+    target.save(update_fields=list(changes))
+    record(
+        actor=actor,
+        action=AuditAction.USER_UPDATED,
+        target_type="user",
+        target_id=target.pk,
+        organization=target.organization,
+        changes=changes,
+    )
+    emit(
+        "user.updated",
+        organization=target.organization,
+        aggregate_type="user",
+        aggregate_id=target.pk,
+        payload={"email": target.email, "changes": changes},
+    )
+    return target
 
 
 def _digest(token: str) -> str:

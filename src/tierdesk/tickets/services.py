@@ -11,7 +11,6 @@ import mimetypes
 import os
 import secrets
 import unicodedata
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from tierdesk.core.errors import (
 )
 from tierdesk.core.events import emit
 from tierdesk.core.models import STAFF_ROLES, Organization, Role, User
+from tierdesk.core.unset import UNSET
 from tierdesk.tickets.models import (
     Attachment,
     Comment,
@@ -304,14 +304,6 @@ def _display(value: Any) -> str:
     if isinstance(value, Tier | Category):
         return value.code if isinstance(value, Tier) else value.slug
     return str(value)
-
-
-@dataclass(frozen=True)
-class _Unset:
-    pass
-
-
-UNSET: Any = _Unset()
 
 
 @transaction.atomic

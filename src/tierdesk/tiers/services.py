@@ -6,14 +6,17 @@ import datetime as dt
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 
 from tierdesk.core import policy
 from tierdesk.core.audit import AuditAction, record
 from tierdesk.core.errors import ValidationFailed
+from tierdesk.core.events import emit
 from tierdesk.core.models import STAFF_ROLES, Organization, User
 from tierdesk.core.services import full_clean_or_raise, user_create
+from tierdesk.core.unset import UNSET
 from tierdesk.tiers.models import AgentProfile, Category, Skill, Tier, WorkingHours
 
 
@@ -90,6 +93,76 @@ def agent_create(
         WorkingHours(agent=profile, weekday=s.weekday, start=s.start, end=s.end) for s in shifts
     )
     return user
+
+
+@transaction.atomic
+def agent_update(
+    *,
+    actor: User,
+    user: User,
+    tier: Tier = UNSET,
+    skills: Iterable[Skill] = UNSET,
+    shifts: Sequence[Shift] = UNSET,
+    served_organizations: Iterable[Organization] = UNSET,
+) -> User:
+    """Change what a staff member works on: tier, skills, shifts and the organizations they
+    serve (admins only). Returns the user; writes nothing when nothing differs."""
+    policy.require(actor, "user.create_staff")
+    if user.role not in STAFF_ROLES:
+        raise ValidationFailed.for_field("role", "only staff have a tier, skills and shifts")
+    profile = AgentProfile.objects.select_for_update().get(user=user)
+    changes: dict[str, dict[str, Any]] = {}
+    if tier is not UNSET and tier.pk != profile.tier_id:
+        changes["tier"] = {"old": profile.tier.code, "new": tier.code}
+        profile.tier = tier
+        profile.save(update_fields=["tier"])
+    if skills is not UNSET:
+        old = sorted(profile.skills.values_list("slug", flat=True))
+        new = sorted(s.slug for s in skills)
+        if old != new:
+            changes["skills"] = {"old": old, "new": new}
+            profile.skills.set(list(skills))
+    if shifts is not UNSET:
+        _validate_shifts(shifts)
+        old_hours = [_shift_text(h.weekday, h.start, h.end) for h in profile.hours.all()]
+        new_hours = [
+            _shift_text(s.weekday, s.start, s.end)
+            for s in sorted(shifts, key=lambda s: (s.weekday, s.start))
+        ]
+        if old_hours != new_hours:
+            changes["working_hours"] = {"old": old_hours, "new": new_hours}
+            profile.hours.all().delete()
+            WorkingHours.objects.bulk_create(
+                WorkingHours(agent=profile, weekday=s.weekday, start=s.start, end=s.end)
+                for s in shifts
+            )
+    if served_organizations is not UNSET:
+        old_codes = sorted(user.served_organizations.values_list("code", flat=True))
+        served = list(served_organizations)
+        new_codes = sorted(o.code for o in served)
+        if old_codes != new_codes:
+            changes["served_organizations"] = {"old": old_codes, "new": new_codes}
+            user.served_organizations.set(served)
+    if changes:
+        record(
+            actor=actor,
+            action=AuditAction.AGENT_UPDATED,
+            target_type="user",
+            target_id=user.pk,
+            changes=changes,
+        )
+        emit(
+            "agent.updated",
+            organization=None,
+            aggregate_type="user",
+            aggregate_id=user.pk,
+            payload={"email": user.email, "changes": changes},
+        )
+    return user
+
+
+def _shift_text(weekday: int, start: dt.time, end: dt.time) -> str:
+    return f"{weekday} {start:%H:%M}-{end:%H:%M}"
 
 
 @transaction.atomic
