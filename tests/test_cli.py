@@ -172,6 +172,21 @@ def test_token_create_prints_the_token_alone(run) -> None:  # type: ignore[no-un
             ],
             "mon-fri",
         ),
+        (
+            [
+                "user",
+                "create",
+                "--email",
+                "a@b.example",
+                "--name",
+                "X",
+                "--role",
+                "agent",
+                "--hours",
+                "mon 8:5-12:00",
+            ],
+            "mon-fri",
+        ),
         (["token", "create", "--user", "ghost@msp.example"], "no user"),
         (["ticket", "list", "--as", "ghost@msp.example"], "no active user"),
     ],
@@ -201,3 +216,35 @@ def test_run_refuses_a_port_that_is_taken(run) -> None:  # type: ignore[no-untyp
         r = run("run", "--port", str(port))
     assert r.exit_code == 1
     assert "in use" in r.output
+
+
+def test_backup_into_a_missing_directory_is_a_clear_error(run, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from django.db import connection
+
+    r = run("backup", str(tmp_path / "missing" / "b.tar.gz"))
+    assert r.exit_code == 1
+    assert "Traceback" not in r.output
+    assert ("does not exist" if connection.vendor == "sqlite" else "pg_dump") in r.output
+
+
+def test_demo_logins_are_printed_only_when_they_have_the_demo_password(run) -> None:  # type: ignore[no-untyped-def]
+    from django.contrib.auth.hashers import make_password
+
+    from tierdesk.cli import _demo_logins_present
+    from tierdesk.demo import DEMO_PASSWORD
+
+    run(
+        "user",
+        "create",
+        "--email",
+        "admin@msp.example",
+        "--name",
+        "Ada",
+        "--role",
+        "admin",
+        "--password",
+        "a-real-operator-password",
+    )
+    assert _demo_logins_present(User, DEMO_PASSWORD, ["admin@msp.example"]) == set()
+    User.objects.filter(email="admin@msp.example").update(password=make_password(DEMO_PASSWORD))
+    assert _demo_logins_present(User, DEMO_PASSWORD, ["admin@msp.example"]) == {"admin@msp.example"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -179,11 +180,7 @@ def run_all(host: str, port: int) -> None:
     click.echo(f"  API docs: http://{host}:{port}/api/v1/docs")
     from tierdesk.core.models import User
 
-    present = set(
-        User.objects.filter(email__in=[e for e, _, _ in DEMO_LOGINS]).values_list(
-            "email", flat=True
-        )
-    )
+    present = _demo_logins_present(User, DEMO_PASSWORD, [e for e, _, _ in DEMO_LOGINS])
     if present:
         click.echo(f"  Demo logins (password for all: {DEMO_PASSWORD}):")
         for email, role, note in DEMO_LOGINS:
@@ -196,6 +193,16 @@ def run_all(host: str, port: int) -> None:
     if not stopping:
         _fail("a process exited unexpectedly; both are stopped", code or 1)
     click.echo("stopped.")
+
+
+def _demo_logins_present(user_model: Any, password: str, emails: list[str]) -> set[str]:
+    """The demo logins that exist and still have the demo password. The demo gives all of
+    them one hash, so each distinct hash is checked once (hashing is slow on purpose)."""
+    from django.contrib.auth.hashers import check_password
+
+    rows = list(user_model.objects.filter(email__in=emails).values_list("email", "password"))
+    valid = {h for h in {h for _, h in rows} if check_password(password, h)}
+    return {email for email, h in rows if h in valid}
 
 
 def _port_is_free(host: str, port: int) -> bool:
@@ -315,6 +322,8 @@ def _parse_shift(text: str) -> Any:
         day_part, time_part = text.strip().lower().split()
         first, _, last = day_part.partition("-")
         start_s, end_s = time_part.split("-")
+        if not all(re.fullmatch(r"\d{1,2}:\d{2}", x) for x in (start_s, end_s)):
+            raise ValueError(text)
         start, end = (dt.datetime.strptime(x, "%H:%M").time() for x in (start_s, end_s))
         span = range(days.index(first), days.index(last or first) + 1)
     except ValueError:
@@ -485,9 +494,9 @@ def ticket_create_cmd(
         cat = category_for_organization(organization, category)
         if cat is None:
             raise ValidationFailed.for_field("category", f"no category {category!r}")
-    req = User.objects.filter(email=requester.lower()).first() if requester else None
+    req = User.objects.filter(email=requester.strip().lower()).first() if requester else None
     if requester and req is None:
-        raise ValidationFailed.for_field("requester", f"no user {requester}")
+        raise ValidationFailed.for_field("requester", services.NO_SUCH_REQUESTER)
     created = services.ticket_create(
         actor=me,
         organization=organization,

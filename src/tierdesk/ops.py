@@ -109,6 +109,8 @@ def backup_sqlite(archive: str) -> str:
     check the copy, and pack it with the attachments into a .tar.gz."""
     source = _sqlite_path()
     out = Path(archive)
+    if not out.parent.resolve().is_dir():
+        raise DomainError(f"cannot write {out}: the directory {out.parent} does not exist")
     with tempfile.TemporaryDirectory(dir=out.parent.resolve()) as tmp:
         snapshot = Path(tmp) / "tierdesk.sqlite3"
         src = sqlite3.connect(source)

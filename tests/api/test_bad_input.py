@@ -217,3 +217,20 @@ def test_no_code_deserializes_untrusted_data_unsafely() -> None:
         if pattern.search(line)
     ]
     assert offenders == []
+
+
+@pytest.mark.parametrize("path", ["/organizations", "/tokens", "/tiers", "/categories", "/users"])
+def test_collections_refuse_unknown_query_parameters(cast: Cast, api_as: ApiAs, path: str) -> None:
+    api = api_as(cast.admin)
+    r = api.client.get(f"/api/v1{path}?organization_id=2", headers=api.headers)
+    assert r.status_code == 422
+    assert problem_fields(r) == ["organization_id"]
+
+
+def test_validation_messages_read_cleanly(cast: Cast, api_as: ApiAs) -> None:
+    r = api_as(cast.lena).post(
+        "/tickets", {"organization": "ACME", "subject": "a\x00b", "requester": "alice@acme.example"}
+    )
+    assert r.json()["errors"] == [
+        {"field": "subject", "message": "must not contain NUL characters"}
+    ]

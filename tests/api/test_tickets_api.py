@@ -436,3 +436,18 @@ def test_list_and_single_answers_format_timestamps_alike(cast: Cast, api_as: Api
     one = api.get("/tickets/ACME-1").json()["created_at"]
     listed = api.get("/tickets").json()["items"][0]["created_at"]
     assert one == listed
+
+
+def test_equivalent_filters_keep_the_cursor_valid(cast: Cast, api_as: ApiAs) -> None:
+    for _ in range(3):
+        make_ticket(cast.lena, cast.acme, cast.alice)
+    api = api_as(cast.lena)
+    first = api.client.get(
+        "/api/v1/tickets?limit=1&status=new&status=open&tier=L1", headers=api.headers
+    ).json()
+    cursor = first["next_cursor"]
+    again = api.client.get(
+        f"/api/v1/tickets?limit=1&status=open&status=new&tier=l1&cursor={cursor}",
+        headers=api.headers,
+    )
+    assert again.status_code == 200, again.content

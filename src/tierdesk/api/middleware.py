@@ -26,7 +26,10 @@ class ApiProblemMiddleware:
             return self.get_response(request)
         if (
             request.method in BODY_METHODS
-            and int(request.META.get("CONTENT_LENGTH") or 0) > 0
+            and (
+                int(request.META.get("CONTENT_LENGTH") or 0) > 0
+                or "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+            )
             and request.content_type not in ACCEPTED_BODIES
         ):
             return problem(

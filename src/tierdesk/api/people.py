@@ -18,7 +18,7 @@ from tierdesk.api.common import (
     json_response,
     reject_unknown_query,
 )
-from tierdesk.api.schemas import ERRORS, CleanInput, Problem, StrictInput
+from tierdesk.api.schemas import ERRORS, CleanInput, NoQuery, Problem, StrictInput
 from tierdesk.core import policy
 from tierdesk.core import queries as core_queries
 from tierdesk.core import services as core_services
@@ -81,6 +81,7 @@ def organization_out(org: Organization) -> dict[str, Any]:
     "/organizations", response={200: list[OrganizationOut], **ERRORS}, tags=["organizations"]
 )
 def list_organizations(request: HttpRequest) -> list[dict[str, Any]]:
+    reject_unknown_query(request, NoQuery)
     return [organization_out(o) for o in core_queries.organization_list(actor=actor(request))]
 
 
@@ -390,6 +391,7 @@ def token_out(row: ApiToken) -> dict[str, Any]:
 
 @router.get("/tokens", response={200: list[TokenOut], **ERRORS}, tags=["tokens"])
 def list_tokens(request: HttpRequest) -> list[dict[str, Any]]:
+    reject_unknown_query(request, NoQuery)
     return [token_out(t) for t in core_queries.token_list(actor=actor(request))]
 
 
@@ -460,6 +462,7 @@ def category_out(category: Category) -> dict[str, Any]:
 
 @router.get("/tiers", response={200: list[TierOut], **ERRORS}, tags=["catalog"])
 def list_tiers(request: HttpRequest) -> list[dict[str, Any]]:
+    reject_unknown_query(request, NoQuery)
     return [
         {"code": t.code, "name": t.name, "level": t.level, "description": t.description}
         for t in tier_queries.tier_list()
@@ -468,6 +471,7 @@ def list_tiers(request: HttpRequest) -> list[dict[str, Any]]:
 
 @router.get("/categories", response={200: list[CategoryOut], **ERRORS}, tags=["catalog"])
 def list_categories(request: HttpRequest) -> list[dict[str, Any]]:
+    reject_unknown_query(request, NoQuery)
     return [category_out(c) for c in tier_queries.category_list(actor=actor(request))]
 
 

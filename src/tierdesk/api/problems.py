@@ -82,7 +82,7 @@ def _validation_issues(errors: list[dict[str, Any]]) -> list[FieldIssue]:
         elif kind == "missing":
             message = "required"
         else:
-            message = str(error.get("msg", "invalid value"))
+            message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
         issues.append(FieldIssue(field, message))
     return issues
 

@@ -36,6 +36,10 @@ class CleanInput(Schema):
         return _reject_nul(value)
 
 
+class NoQuery(CleanInput):
+    """The query of a collection that takes no parameters: any is refused."""
+
+
 class StrictInput(CleanInput):
     """Base of every request body."""
 

@@ -82,7 +82,13 @@ class Page:
 
 
 def _filters_digest(filters: TicketFilters, ordering: str) -> str:
-    raw = json.dumps([ordering, sorted(vars(filters).items())], default=str)
+    """A fingerprint of what the list shows: equal for filters that select the same rows
+    (codes in any case, values in any order)."""
+    normal = {
+        name: sorted({str(v).upper() for v in value}) if isinstance(value, list) else value
+        for name, value in vars(filters).items()
+    }
+    raw = json.dumps([ordering, sorted(normal.items())], default=str)
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
