@@ -132,6 +132,7 @@ class Report:
     sanity: dict[str, Any] = field(default_factory=dict)
     demo_migrate_seconds: float | None = None
     demo_seconds: float | None = None
+    demo_other_cpu_cores: float | None = None
     demo_summary: str = ""
 
 
@@ -504,10 +505,28 @@ def _busy_ticks() -> int:
     return sum(fields[:8]) - idle
 
 
+# PostgreSQL databases this run uses; backends of other databases count as "other".
+OUR_DATABASES: set[str] = set()
+
+
+def _serves_us(entry: Path) -> bool:
+    """A PostgreSQL process working for this run: a backend of one of our databases, or a
+    shared background process (WAL writer, checkpointer, ...)."""
+    try:
+        title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+    except OSError:
+        return False
+    if re.search(r"\d+\.\d+\.\d+\.\d+\(\d+\)|\[local\]", title) is None:
+        return True  # not a client backend
+    return any(f" {name} " in title for name in OUR_DATABASES)
+
+
 def _tree_ticks(root: int) -> int:
-    """CPU ticks of ``root`` and its descendants, plus the children they have waited for."""
+    """CPU ticks of ``root`` and its descendants, plus the children they have waited for,
+    plus the PostgreSQL server's processes (they work for the benchmark when it uses one)."""
     parents: dict[int, int] = {}
     ticks: dict[int, int] = {}
+    database = 0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -515,11 +534,14 @@ def _tree_ticks(root: int) -> int:
             raw = (entry / "stat").read_text()
         except OSError:
             continue
-        rest = raw.rsplit(")", 1)[1].split()
+        comm, rest_text = raw.split(" (", 1)[1].rsplit(")", 1)
+        rest = rest_text.split()
         pid = int(entry.name)
         parents[pid] = int(rest[1])
         ticks[pid] = sum(int(x) for x in rest[11:15])  # utime stime cutime cstime
-    total = 0
+        if comm in {"postgres", "postmaster"} and _serves_us(entry):
+            database += sum(int(x) for x in rest[11:13])
+    total = database
     for pid, tick in ticks.items():
         p = pid
         while p > 1:
@@ -550,6 +572,9 @@ def other_cpu_cores(start: CpuSample | None, end: CpuSample | None) -> float | N
         return None
     other = (end.busy - start.busy) - (end.ours - start.ours)
     return max(0.0, other / CLK_TCK / (end.at - start.at))
+
+
+QUIET_CORES = 0.2
 
 
 def wait_for_quiet(limit_seconds: float, threshold: float = 0.15) -> float | None:
@@ -822,11 +847,13 @@ def ticket_counts() -> dict[str, int]:
 # --- demo seed ---------------------------------------------------------------------------------
 
 
-def time_demo(env: dict[str, str], report: Report, tickets: int) -> None:
+def time_demo(env: dict[str, str], report: Report, tickets: int, idle_wait: float) -> None:
     log(f"timing the demo seed: tierdesk demo --tickets {tickets} (fresh data dir / database)")
     started = time.monotonic()
     subprocess.run([TIERDESK, "migrate"], env=env, check=True, capture_output=True, cwd=REPO)
     report.demo_migrate_seconds = time.monotonic() - started
+    wait_for_quiet(idle_wait)
+    before = cpu_sample()
     started = time.monotonic()
     done = subprocess.run(
         [TIERDESK, "demo", "--tickets", str(tickets)],
@@ -837,6 +864,7 @@ def time_demo(env: dict[str, str], report: Report, tickets: int) -> None:
         cwd=REPO,
     )
     report.demo_seconds = time.monotonic() - started
+    report.demo_other_cpu_cores = other_cpu_cores(before, cpu_sample())
     last = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
     report.demo_summary = last
     log(f"demo seed took {report.demo_seconds:.1f}s ({last})")
@@ -887,8 +915,8 @@ def print_report(report: Report, demo_tickets: int) -> bool:
         if r.error_detail:
             print(f"  errors: {r.error_detail}")
     print(
-        "other CPU: cores used by processes outside this benchmark during the test "
-        "(the server and the load generator are not counted); above ~0.2 the figures are low."
+        "other CPU: cores used during the test by processes other than this script, the web "
+        "server, wrk and PostgreSQL; above ~0.2 the figures are low."
     )
     print()
     bare = report.loads["bare"]
@@ -907,7 +935,8 @@ def print_report(report: Report, demo_tickets: int) -> bool:
     if report.demo_seconds is not None:
         print(
             f"demo seed: tierdesk demo --tickets {demo_tickets}: {report.demo_seconds:.1f}s "
-            f"(migrate before it: {report.demo_migrate_seconds:.1f}s, not counted)"
+            f"(migrate before it: {report.demo_migrate_seconds:.1f}s, not counted; "
+            f"other CPU {report.demo_other_cpu_cores or 0:.2f})"
         )
     print()
     checks: list[tuple[str, bool | None, str]] = [
@@ -985,6 +1014,12 @@ def main(argv: list[str] | None = None) -> int:
         default=180,
         help="seconds to wait, before each load test, for other processes to go quiet",
     )
+    parser.add_argument(
+        "--tries",
+        type=int,
+        default=3,
+        help=f"repeat a load test when others used over {QUIET_CORES} cores during it",
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--keep", action="store_true", help="keep the data dir and database")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
@@ -1011,6 +1046,7 @@ def main(argv: list[str] | None = None) -> int:
         if pg:
             log(f"creating PostgreSQL database {pg.name}")
             pg_recreate(pg)
+            OUR_DATABASES.add(pg.name)
             env["DATABASE_URL"] = pg.url
         os.environ.clear()
         os.environ.update(env)
@@ -1071,9 +1107,10 @@ def main(argv: list[str] | None = None) -> int:
             demo_pg = pg.with_name(f"{pg.name}_demo") if pg else None
             if demo_pg:
                 pg_recreate(demo_pg)
+                OUR_DATABASES.add(demo_pg.name)
                 demo_env["DATABASE_URL"] = demo_pg.url
             try:
-                time_demo(demo_env, report, args.demo_tickets)
+                time_demo(demo_env, report, args.demo_tickets, args.idle_wait)
             finally:
                 if demo_pg and not args.keep:
                     pg_drop(demo_pg)
@@ -1124,14 +1161,28 @@ def measure_http(
         common = {"method": method, "paths": paths, "bodies": bodies, "auth": token}
         log(f"warm-up: {name}")
         runner(name, port, clients=args.clients, seconds=2, **common, **extra)
-        wait_for_quiet(args.idle_wait)
-        log(f"measuring: {name}, {args.clients} clients, {args.duration:.0f}s")
-        offset = server.log_offset()
-        before = cpu_sample()
-        result = runner(name, port, clients=args.clients, seconds=args.duration, **common, **extra)
-        result.other_cpu_cores = other_cpu_cores(before, cpu_sample())
-        add_server_times(server, result, offset, paths[0].split("?")[0])
-        report.loads[key] = result
+        best: LoadResult | None = None
+        for attempt in range(1, args.tries + 1):
+            wait_for_quiet(args.idle_wait)
+            log(f"measuring: {name}, {args.clients} clients, {args.duration:.0f}s")
+            offset = server.log_offset()
+            before = cpu_sample()
+            result = runner(
+                name, port, clients=args.clients, seconds=args.duration, **common, **extra
+            )
+            result.other_cpu_cores = other_cpu_cores(before, cpu_sample())
+            add_server_times(server, result, offset, paths[0].split("?")[0])
+            if best is None or (result.other_cpu_cores or 0) < (best.other_cpu_cores or 0):
+                best = result
+            if (result.other_cpu_cores or 0) <= QUIET_CORES:
+                break
+            log(
+                f"other processes used {result.other_cpu_cores:.2f} cores during attempt "
+                f"{attempt}; "
+                + ("measuring again" if attempt < args.tries else "keeping the quietest")
+            )
+        assert best is not None
+        report.loads[key] = best
 
     load("bare", "bare insert  POST /bench/bare-insert", "POST", ["/bench/bare-insert"],
          bare_bodies, "")  # fmt: skip
@@ -1141,15 +1192,26 @@ def measure_http(
     limit = 50
     log(f"measuring: ticket list, sequential, {args.list_requests} requests")
     run_sequential_list("warm-up", port, auth, 20, limit)
-    wait_for_quiet(args.idle_wait)
-    offset = server.log_offset()
-    before = cpu_sample()
-    seq = run_sequential_list(
-        f"ticket list  GET ?{LIST_QUERY}&limit={limit}, 1 client", port, auth,
-        args.list_requests, limit,
-    )  # fmt: skip
-    seq.other_cpu_cores = other_cpu_cores(before, cpu_sample())
-    add_server_times(server, seq, offset, "/api/v1/tickets")
+    seq: LoadResult | None = None
+    for _ in range(args.tries):
+        wait_for_quiet(args.idle_wait)
+        offset = server.log_offset()
+        before = cpu_sample()
+        result = run_sequential_list(
+            f"ticket list  GET ?{LIST_QUERY}&limit={limit}, 1 client",
+            port,
+            auth,
+            args.list_requests,
+            limit,
+        )
+        result.other_cpu_cores = other_cpu_cores(before, cpu_sample())
+        add_server_times(server, result, offset, "/api/v1/tickets")
+        if seq is None or (result.other_cpu_cores or 0) < (seq.other_cpu_cores or 0):
+            seq = result
+        if (result.other_cpu_cores or 0) <= QUIET_CORES:
+            break
+        log(f"other processes used {result.other_cpu_cores:.2f} cores; measuring again")
+    assert seq is not None
     report.loads["list_seq"] = seq
     pages = list_page_paths(port, auth, 5, limit)
     load("list_load", f"ticket list  (5 pages), {args.clients} clients", "GET", pages, [], auth)
