@@ -99,7 +99,11 @@ SQLITE_BUSY_TIMEOUT_MS = env_int("TIERDESK_SQLITE_BUSY_TIMEOUT_MS", 20_000, mini
 def _database() -> dict[str, Any]:
     if DATABASE_URL:
         try:
-            config: dict[str, Any] = dict(dj_database_url.parse(DATABASE_URL, conn_max_age=60))
+            config: dict[str, Any] = dict(
+                dj_database_url.parse(
+                    DATABASE_URL, conn_max_age=env_int("TIERDESK_DB_CONN_MAX_AGE", 300, minimum=0)
+                )
+            )
         except ValueError as exc:
             raise ConfigError(f"DATABASE_URL: {exc}") from None
         if config["ENGINE"] not in {
@@ -115,6 +119,9 @@ def _database() -> dict[str, Any]:
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": DATA_DIR / "tierdesk.sqlite3",
         "OPTIONS": _sqlite_options(),
+        # Keep each process's connection: opening one runs the PRAGMAs every time.
+        "CONN_MAX_AGE": env_int("TIERDESK_DB_CONN_MAX_AGE", 300, minimum=0),
+        "CONN_HEALTH_CHECKS": True,
         "TEST": {"NAME": DATA_DIR / "test.sqlite3"},
     }
 

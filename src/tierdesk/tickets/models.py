@@ -99,7 +99,8 @@ class Ticket(models.Model):
                 fields=["organization", "status", "-created_at"], name="ticket_org_status"
             ),
             models.Index(fields=["-created_at", "-id"], name="ticket_created"),
-            models.Index(fields=["tier", "status"], name="ticket_tier_status"),
+            # Tier queues: filter on tier and status, newest first, keyset on id.
+            models.Index(fields=["tier", "status", "-created_at", "-id"], name="ticket_tier_queue"),
             models.Index(fields=["assignee", "status"], name="ticket_assignee_status"),
         ]
 
