@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import inspect
@@ -13,6 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Schema
+from ninja.responses import NinjaJSONEncoder
 from ninja.security import HttpBearer
 
 from tierdesk.core import clock
@@ -34,6 +36,15 @@ class TokenAuth(HttpBearer):
 
     def authenticate(self, request: HttpRequest, token: str) -> User | None:
         return token_authenticate(token)
+
+
+class ApiJSONEncoder(NinjaJSONEncoder):
+    """Timestamps with their full precision, UTC as "Z" ("...123456Z"), everywhere."""
+
+    def default(self, o: Any) -> Any:
+        if isinstance(o, dt.datetime):
+            return o.isoformat().replace("+00:00", "Z")
+        return super().default(o)
 
 
 def actor(request: HttpRequest) -> User:
@@ -181,7 +192,8 @@ def idempotent(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
 
 
 def json_response(status: int, body: dict[str, Any], **headers: str) -> HttpResponse:
-    response = JsonResponse(body, status=status)
+    """Answer ``body`` as JSON, with timestamps written as the rest of the API writes them."""
+    response = JsonResponse(body, status=status, encoder=ApiJSONEncoder)
     for name, value in headers.items():
         response[name.replace("_", "-")] = value
     return response

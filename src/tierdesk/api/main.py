@@ -1,27 +1,16 @@
 """The REST API under /api/v1: one NinjaAPI, token auth, problem details for errors."""
 
-import datetime as dt
 from typing import Any
 
 from ninja import NinjaAPI
 from ninja.renderers import JSONRenderer
-from ninja.responses import NinjaJSONEncoder
 
 from tierdesk.api import people, problems, tickets
-from tierdesk.api.common import TokenAuth
-
-
-class _Encoder(NinjaJSONEncoder):
-    """Timestamps with their full precision, as in single-object answers ("...123456Z")."""
-
-    def default(self, o: Any) -> Any:
-        if isinstance(o, dt.datetime):
-            return o.isoformat().replace("+00:00", "Z")
-        return super().default(o)
+from tierdesk.api.common import ApiJSONEncoder, TokenAuth
 
 
 class _Renderer(JSONRenderer):
-    encoder_class = _Encoder
+    encoder_class = ApiJSONEncoder
 
 
 class TierdeskAPI(NinjaAPI):

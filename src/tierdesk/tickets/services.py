@@ -189,7 +189,6 @@ def _next_number(organization: Organization) -> int:
         return int(cursor.fetchone()[0])
 
 
-@transaction.atomic
 def ticket_create(
     *,
     actor: User,
@@ -246,9 +245,8 @@ def ticket_create(
         raise ValidationFailed.for_field("tier", "no tiers are configured")
 
     now = clock.now()
-    ticket = Ticket.objects.create(
+    ticket = Ticket(
         organization=organization,
-        number=_next_number(organization),
         subject=subject,
         description=description,
         requester=requester,
@@ -265,14 +263,20 @@ def ticket_create(
         updated_at=now,
         created_by=actor,
     )
-    _timeline(ticket, actor, TimelineKind.CREATED).save()
-    emit(
-        "ticket.created",
-        organization=organization,
-        aggregate_type="ticket",
-        aggregate_id=ticket.pk,
-        payload=_ticket_payload(ticket) | {"source": source, "requester_id": requester.pk},
-    )
+    # Everything above only reads. The write transaction starts here and holds the number
+    # lock (SQLite: the database write lock) only for the inserts: short, so concurrent
+    # creates queue less.
+    with transaction.atomic():
+        ticket.number = _next_number(organization)
+        ticket.save(force_insert=True)
+        _timeline(ticket, actor, TimelineKind.CREATED).save()
+        emit(
+            "ticket.created",
+            organization=organization,
+            aggregate_type="ticket",
+            aggregate_id=ticket.pk,
+            payload=_ticket_payload(ticket) | {"source": source, "requester_id": requester.pk},
+        )
     return ticket
 
 
