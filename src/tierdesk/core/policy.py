@@ -58,4 +58,12 @@ def visible_organization_ids(actor: User) -> list[int]:
 
 
 def can_see_organization(actor: User, organization_id: int) -> bool:
+    """Whether the actor may see the (existing) organization ``organization_id``. Answered
+    without a query for admins and requesters; staff need their served list."""
+    if not actor.is_active:
+        return False
+    if actor.role == Role.ADMIN:
+        return True
+    if actor.role == Role.REQUESTER:
+        return actor.organization_id == organization_id
     return visible_organizations(actor).filter(pk=organization_id).exists()

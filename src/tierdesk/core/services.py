@@ -376,12 +376,11 @@ def token_authenticate(token: str) -> User | None:
     minute so that reads do not turn into writes."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
-    row = (
-        ApiToken.objects.select_related("user")
-        .filter(digest=_digest(token), revoked_at__isnull=True, user__is_active=True)
-        .first()
-    )
-    if row is None:
+    try:  # the digest is unique: a plain lookup, no ordering
+        row = ApiToken.objects.select_related("user").get(
+            digest=_digest(token), revoked_at__isnull=True, user__is_active=True
+        )
+    except ApiToken.DoesNotExist:
         return None
     now = clock.now()
     if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
