@@ -372,6 +372,8 @@ def user_create_cmd(
     if role == "requester":
         if not org_code:
             _fail("a requester needs --org")
+        if skills or serves or hours:
+            _fail("requesters have no skills, served organizations or working hours")
         created = user_create(
             actor=None,
             email=email,

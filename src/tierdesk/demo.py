@@ -415,7 +415,10 @@ def seed_demo(
                 )
             )
         # One hash for every demo login: hashing is slow on purpose, 60 times would be a minute.
-        User.objects.update(password=make_password(DEMO_PASSWORD))
+        demo_people = staff + [u for people in requesters.values() for u in people]
+        User.objects.filter(pk__in=[u.pk for u in demo_people]).update(
+            password=make_password(DEMO_PASSWORD)
+        )
     tiers = {t.code: t for t in Tier.objects.all()}
     categories = {c.slug: c for c in Category.objects.filter(organization__isnull=True)}
     agents_by_tier: dict[tuple[str, str], list[User]] = {}

@@ -234,3 +234,60 @@ def test_validation_messages_read_cleanly(cast: Cast, api_as: ApiAs) -> None:
     assert r.json()["errors"] == [
         {"field": "subject", "message": "must not contain NUL characters"}
     ]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "headers"),
+    [
+        ("get", "/tickets/²", None, {}),
+        ("get", "/tickets?category=²", None, {}),
+        ("get", "/tickets?assignee=99999999999999999999", None, {}),
+        ("post", "/tickets", {"organization": "ACME", "subject": "x", "requester": "²"}, {}),
+        (
+            "post",
+            "/tickets",
+            {
+                "organization": "ACME",
+                "subject": "x",
+                "requester": "alice@acme.example",
+                "category": "²",
+            },
+            {},
+        ),
+        ("patch", "/tickets/ACME-1", {"subject": "x"}, {"If-Match": '"v²"'}),
+        ("get", "/tickets/ACME-٣", None, {}),
+    ],
+)
+def test_unicode_digits_and_huge_numbers_never_crash(
+    cast: Cast, api_as: ApiAs, method: str, path: str, body: Any, headers: dict[str, str]
+) -> None:
+    make_ticket(cast.lena, cast.acme, cast.alice)
+    response = api_as(cast.lena).call(method.upper(), path, body, headers=headers)
+    # A refusal, or (for a filter value that names nothing) an empty list: never a 500.
+    assert response.status_code < 500, response.content
+    if response.status_code >= 400:
+        problem_fields(response)
+
+
+def test_a_forged_cursor_is_refused(cast: Cast, api_as: ApiAs) -> None:
+    import base64
+
+    forged = base64.urlsafe_b64encode(
+        json.dumps({"f": "x", "o": "-created_at", "v": "2026-01-01T00:00:00", "id": 2**70}).encode()
+    ).decode()
+    api = api_as(cast.lena)
+    r = api.client.get(f"/api/v1/tickets?cursor={forged}", headers=api.headers)
+    assert r.status_code == 422
+    assert problem_fields(r) == ["cursor"]
+
+
+def test_a_missing_attachment_file_is_a_404_not_a_crash(cast: Cast, api_as: ApiAs) -> None:
+    from tierdesk.tickets.services import attachment_add, attachment_path
+
+    ticket = make_ticket(cast.alice, cast.acme)
+    attachment = attachment_add(actor=cast.alice, ticket=ticket, filename="a.txt", content=b"x")
+    attachment_path(attachment).unlink()
+    api = api_as(cast.alice)
+    r = api.client.get(f"/api/v1/attachments/{attachment.pk}", headers=api.headers)
+    assert r.status_code == 404
+    problem_fields(r)

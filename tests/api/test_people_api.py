@@ -263,3 +263,32 @@ def test_an_admin_moves_an_agent_to_another_tier_and_clients(cast: Cast, api_as:
     bad = admin.patch(f"/users/{cast.lena.pk}", {"full_name": "Lena X", "skills": ["juggling"]})
     assert bad.status_code == 422
     assert User.objects.get(pk=cast.lena.pk).full_name != "Lena X"
+
+
+def test_tiers_are_configurable_by_admins(cast: Cast, api_as: ApiAs) -> None:
+    admin = api_as(cast.admin)
+    created = admin.post(
+        "/tiers",
+        {
+            "code": "l0",
+            "name": "Self-service",
+            "level": 10,
+            "description": "Automation and the portal",
+        },
+    )
+    assert created.status_code == 201, created.content
+    assert created.json()["code"] == "L0"
+    assert admin.post("/tiers", {"code": "L4", "name": "x", "level": 10}).status_code == 422
+    assert admin.post("/tiers", {"code": "L1", "name": "x", "level": 11}).status_code == 422
+    renamed = admin.patch("/tiers/L2", {"description": "Network, servers, backups"})
+    assert renamed.status_code == 200
+    assert renamed.json()["description"] == "Network, servers, backups"
+    assert admin.patch("/tiers/L2", {"level": 1}).status_code == 422  # L1 has level 1
+    assert admin.patch("/tiers/L9", {"name": "x"}).status_code == 404
+    for who in (cast.manager, cast.lena, cast.alice):
+        assert (
+            api_as(who).post("/tiers", {"code": "LX", "name": "x", "level": 20}).status_code == 403
+        )
+        assert api_as(who).patch("/tiers/L2", {"name": "x"}).status_code == 403
+    assert [t["code"] for t in api_as(cast.alice).get("/tiers").json()] == ["L1", "L2", "L3", "L0"]
+    assert AuditEntry.objects.filter(action__in=["tier.created", "tier.updated"]).count() == 2

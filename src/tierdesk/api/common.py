@@ -26,6 +26,7 @@ from tierdesk.core.errors import (
     ValidationFailed,
 )
 from tierdesk.core.models import IdempotencyRecord, User
+from tierdesk.core.parse import as_id
 from tierdesk.core.services import token_authenticate
 
 
@@ -91,8 +92,8 @@ def expected_version(request: HttpRequest) -> int | None:
     header = header.strip()
     if header == "*":
         return None
-    if header.startswith('"v') and header.endswith('"') and header[2:-1].isdigit():
-        return int(header[2:-1])
+    if header.startswith('"v') and header.endswith('"') and (version := as_id(header[2:-1])):
+        return version
     raise PreconditionFailed("If-Match does not match the ticket's current ETag.")
 
 

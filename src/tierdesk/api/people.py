@@ -26,7 +26,7 @@ from tierdesk.core.errors import NotFound, ValidationFailed
 from tierdesk.core.models import ApiToken, Organization, User
 from tierdesk.tiers import queries as tier_queries
 from tierdesk.tiers import services as tier_services
-from tierdesk.tiers.models import Category
+from tierdesk.tiers.models import Category, Tier
 
 router = Router()
 
@@ -460,13 +460,67 @@ def category_out(category: Category) -> dict[str, Any]:
     }
 
 
+class TierIn(StrictInput):
+    code: Annotated[str, StringConstraints(min_length=1, max_length=8, pattern=r"^[A-Za-z0-9]+$")]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    level: Annotated[int, Field(ge=1, le=100)]
+    description: Annotated[str, StringConstraints(max_length=2000)] = ""
+
+
+class TierPatch(StrictInput):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    level: Annotated[int, Field(ge=1, le=100)] | None = None
+    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+def tier_out(tier: Tier) -> dict[str, Any]:
+    return {
+        "code": tier.code,
+        "name": tier.name,
+        "level": tier.level,
+        "description": tier.description,
+    }
+
+
+TierCode = Annotated[str, StringConstraints(min_length=1, max_length=8)]
+
+
+@router.post(
+    "/tiers",
+    response={201: TierOut, 409: Problem, **ERRORS},
+    tags=["catalog"],
+    summary="Add a tier (admins)",
+    openapi_extra=IDEMPOTENCY_HEADER,
+)
+@idempotent
+def create_tier(request: HttpRequest, payload: TierIn) -> HttpResponse:
+    tier = tier_services.tier_create(
+        actor=actor(request),
+        code=payload.code,
+        name=payload.name,
+        level=payload.level,
+        description=payload.description,
+    )
+    return json_response(201, tier_out(tier), Location=f"/api/v1/tiers/{tier.code}")
+
+
+@router.patch(
+    "/tiers/{tier_code}",
+    response={200: TierOut, **ERRORS},
+    tags=["catalog"],
+    summary="Rename, reorder or redescribe a tier (admins); the code is permanent",
+)
+def update_tier(request: HttpRequest, tier_code: TierCode, payload: TierPatch) -> Any:
+    tier = tier_queries.tier_list().filter(code=tier_code.upper()).first()
+    if tier is None:
+        raise NotFound(f"No tier {tier_code!r}.")
+    return tier_out(tier_services.tier_update(actor=actor(request), tier=tier, **_given(payload)))
+
+
 @router.get("/tiers", response={200: list[TierOut], **ERRORS}, tags=["catalog"])
 def list_tiers(request: HttpRequest) -> list[dict[str, Any]]:
     reject_unknown_query(request, NoQuery)
-    return [
-        {"code": t.code, "name": t.name, "level": t.level, "description": t.description}
-        for t in tier_queries.tier_list()
-    ]
+    return [tier_out(t) for t in tier_queries.tier_list()]
 
 
 @router.get("/categories", response={200: list[CategoryOut], **ERRORS}, tags=["catalog"])

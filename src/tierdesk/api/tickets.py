@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Annotated, Any, Literal
 
 from django.conf import settings
@@ -25,12 +26,14 @@ from tierdesk.api.common import (
 from tierdesk.api.schemas import ERRORS, CleanInput, PersonRef, Problem, StrictInput, person
 from tierdesk.core.errors import ContentTooLarge, NotFound, ValidationFailed
 from tierdesk.core.models import Organization, User
+from tierdesk.core.parse import as_id
 from tierdesk.core.services import organization_get
 from tierdesk.tickets import queries, services
 from tierdesk.tickets.models import Attachment, Comment, Ticket, TimelineEntry
 from tierdesk.tiers.queries import category_for_organization
 from tierdesk.tiers.services import tier_by_code
 
+log = logging.getLogger(__name__)
 router = Router(tags=["tickets"])
 
 StatusName = Literal[
@@ -233,9 +236,10 @@ def _user_ref(field: str, ref: str | None, missing: str) -> User | None:
     if ref is None:
         return None
     ref = ref.strip()
+    user_id = as_id(ref)
     user = (
-        User.objects.filter(pk=int(ref)).first()
-        if ref.isdigit() and len(ref) <= 18
+        User.objects.filter(pk=user_id).first()
+        if user_id is not None
         else User.objects.filter(email=ref.lower()).first()
     )
     if user is None:
@@ -513,8 +517,15 @@ def download_attachment(
     if reader is None:
         raise NotFound("No such attachment.")
     attachment = queries.attachment_get(actor=reader, attachment_id=attachment_id)
+    try:
+        handle = open(services.attachment_path(attachment), "rb")  # noqa: SIM115 - FileResponse closes it
+    except FileNotFoundError:
+        log.error("attachment %s: its file %s is missing", attachment.pk, attachment.storage_key)
+        raise NotFound(
+            "The file of this attachment is missing; an administrator was told."
+        ) from None
     response = FileResponse(
-        open(services.attachment_path(attachment), "rb"),  # noqa: SIM115 - FileResponse closes it
+        handle,
         as_attachment=True,
         filename=attachment.filename,
         content_type="application/octet-stream",

@@ -18,6 +18,8 @@ class AuditAction(StrEnum):
     TOKEN_CREATED = "token.created"
     TOKEN_REVOKED = "token.revoked"
     CATEGORY_CREATED = "category.created"
+    TIER_CREATED = "tier.created"
+    TIER_UPDATED = "tier.updated"
 
 
 def record(

@@ -18,7 +18,6 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "organization.update": frozenset({Role.ADMIN}),
     "user.create_requester": frozenset({Role.MANAGER, Role.ADMIN}),
     "user.create_staff": frozenset({Role.ADMIN}),
-    "user.list": frozenset({Role.AGENT, Role.MANAGER, Role.ADMIN}),
     "catalog.manage": frozenset({Role.ADMIN}),
     "ticket.create": frozenset({Role.REQUESTER, Role.AGENT, Role.MANAGER, Role.ADMIN}),
     "ticket.create_for_others": frozenset({Role.AGENT, Role.MANAGER, Role.ADMIN}),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import hashlib
 import json
@@ -11,14 +9,16 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core import signing
 from django.db.models import Q, QuerySet
 
 from tierdesk.core import policy
 from tierdesk.core.errors import NotFound, ValidationFailed
 from tierdesk.core.models import Role, User
+from tierdesk.core.parse import as_id
 from tierdesk.tickets.models import Attachment, Comment, Status, Ticket, TimelineEntry
 
-TICKET_KEY = re.compile(r"^(?P<code>[A-Za-z][A-Za-z0-9]{1,9})-(?P<number>\d{1,9})$")
+TICKET_KEY = re.compile(r"^(?P<code>[A-Za-z][A-Za-z0-9]{1,9})-(?P<number>\d{1,9})$", re.ASCII)
 
 # ?ordering= value -> (model field, value type). Only these may be sorted on.
 ORDERINGS: dict[str, tuple[str, type]] = {
@@ -52,8 +52,8 @@ def ticket_get(*, actor: User, ref: str | int) -> Ticket:
     )
     ticket: Ticket | None = None
     text = str(ref).strip()
-    if text.isdigit() and len(text) <= 18:
-        ticket = qs.filter(pk=int(text)).first()
+    if (ticket_id := as_id(text)) is not None:
+        ticket = qs.filter(pk=ticket_id).first()
     elif match := TICKET_KEY.match(text):
         ticket = qs.filter(
             organization__code=match["code"].upper(), number=int(match["number"])
@@ -92,24 +92,27 @@ def _filters_digest(filters: TicketFilters, ordering: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
+_CURSOR_SALT = "tierdesk.tickets.cursor"
+
+
 def _encode_cursor(ordering: str, digest: str, value: Any, pk: int) -> str:
-    raw = json.dumps(
-        {
-            "f": digest,
-            "o": ordering,
-            "v": value.isoformat() if isinstance(value, dt.datetime) else value,
-            "id": pk,
-        }
-    )
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    """A signed, opaque position: clients cannot forge one (out-of-range values, another
+    list's filters), only hand back what they were given."""
+    data = {
+        "f": digest,
+        "o": ordering,
+        "v": value.isoformat() if isinstance(value, dt.datetime) else value,
+        "id": pk,
+    }
+    return signing.dumps(data, salt=_CURSOR_SALT, compress=True)
 
 
 def _decode_cursor(cursor: str, ordering: str, digest: str) -> tuple[Any, int]:
-    """The position a cursor holds; refused unless it came from a list with the same
-    filters and ordering (a cursor is no way around a filter)."""
+    """The position a cursor holds; refused unless it is ours and came from a list with the
+    same filters and ordering (a cursor is no way around a filter)."""
     bad = ValidationFailed.for_field("cursor", "not a cursor from this list; start again")
     try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        data = signing.loads(cursor, salt=_CURSOR_SALT)
         if not isinstance(data, dict) or data.get("o") != ordering or data.get("f") != digest:
             raise bad
         pk = data["id"]
@@ -121,7 +124,7 @@ def _decode_cursor(cursor: str, ordering: str, digest: str) -> tuple[Any, int]:
             value = dt.datetime.fromisoformat(value)
         elif not isinstance(value, kind) or isinstance(value, bool):
             raise bad
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+    except (signing.BadSignature, ValueError, KeyError, TypeError):
         raise bad from None
     return value, pk
 
@@ -159,16 +162,16 @@ def ticket_list(
     if filters.priority:
         qs = qs.filter(priority__in=[p.upper() for p in filters.priority])
     if filters.category:
-        slugs = [c for c in filters.category if not c.isdigit()]
-        ids = [int(c) for c in filters.category if c.isdigit()]
+        ids = [i for c in filters.category if (i := as_id(c)) is not None]
+        slugs = [c for c in filters.category if as_id(c) is None]
         qs = qs.filter(Q(category__slug__in=slugs) | Q(category_id__in=ids))
     if filters.assignee is not None:
         if filters.assignee == "none":
             qs = qs.filter(assignee__isnull=True)
         elif filters.assignee == "me":
             qs = qs.filter(assignee=actor)
-        elif filters.assignee.isdigit():
-            qs = qs.filter(assignee_id=int(filters.assignee))
+        elif (assignee_id := as_id(filters.assignee)) is not None:
+            qs = qs.filter(assignee_id=assignee_id)
         else:
             raise ValidationFailed.for_field("assignee", "a user id, 'me' or 'none'")
     if filters.requester is not None:

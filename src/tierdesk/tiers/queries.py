@@ -6,6 +6,7 @@ from django.db.models import F, Q, QuerySet
 
 from tierdesk.core import policy
 from tierdesk.core.models import Organization, User
+from tierdesk.core.parse import as_id
 from tierdesk.tiers.models import Category, Tier
 
 
@@ -30,8 +31,9 @@ def category_for_organization(organization: Organization, ref: str | int) -> Cat
     qs = Category.objects.filter(
         Q(organization__isnull=True) | Q(organization=organization), is_active=True
     ).select_related("default_tier")
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-        return qs.filter(pk=int(ref)).first()
+    category_id = ref if isinstance(ref, int) else as_id(ref)
+    if category_id is not None:
+        return qs.filter(pk=category_id).first()
     # An organization's own category wins over a global one with the same slug.
     return (
         qs.filter(slug=str(ref).strip().lower())

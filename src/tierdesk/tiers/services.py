@@ -27,6 +27,61 @@ class Shift:
     end: dt.time
 
 
+@transaction.atomic
+def tier_create(
+    *, actor: User | None, code: str, name: str, level: int, description: str = ""
+) -> Tier:
+    """Add a tier (admins). ``level`` orders the tiers: escalation goes to a higher level."""
+    if actor is not None:
+        policy.require(actor, "catalog.manage")
+    tier = Tier(code=code.strip().upper(), name=name.strip(), level=level, description=description)
+    full_clean_or_raise(tier)
+    tier.save()
+    record(
+        actor=actor,
+        action=AuditAction.TIER_CREATED,
+        target_type="tier",
+        target_id=tier.pk,
+        changes={"code": tier.code, "level": tier.level, "name": tier.name},
+    )
+    return tier
+
+
+@transaction.atomic
+def tier_update(
+    *,
+    actor: User,
+    tier: Tier,
+    name: str = UNSET,
+    level: int = UNSET,
+    description: str = UNSET,
+) -> Tier:
+    """Rename, reorder or redescribe a tier (admins). Its code is permanent: tickets, rules
+    and reports name it."""
+    policy.require(actor, "catalog.manage")
+    tier = Tier.objects.select_for_update().get(pk=tier.pk)
+    given = {"name": name, "level": level, "description": description}
+    changes = {
+        f: {"old": getattr(tier, f), "new": v}
+        for f, v in given.items()
+        if v is not UNSET and getattr(tier, f) != v
+    }
+    if not changes:
+        return tier
+    for field, change in changes.items():
+        setattr(tier, field, change["new"])
+    full_clean_or_raise(tier)
+    tier.save(update_fields=list(changes))
+    record(
+        actor=actor,
+        action=AuditAction.TIER_UPDATED,
+        target_type="tier",
+        target_id=tier.pk,
+        changes=changes,
+    )
+    return tier
+
+
 def tier_by_code(code: str) -> Tier:
     tier = Tier.objects.filter(code=code.strip().upper()).first()
     if tier is None:
