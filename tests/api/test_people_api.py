@@ -292,3 +292,32 @@ def test_tiers_are_configurable_by_admins(cast: Cast, api_as: ApiAs) -> None:
         assert api_as(who).patch("/tiers/L2", {"name": "x"}).status_code == 403
     assert [t["code"] for t in api_as(cast.alice).get("/tiers").json()] == ["L1", "L2", "L3", "L0"]
     assert AuditEntry.objects.filter(action__in=["tier.created", "tier.updated"]).count() == 2
+
+
+def test_an_admin_changes_a_category(cast: Cast, api_as: ApiAs) -> None:
+    admin = api_as(cast.admin)
+    network = Category.objects.get(slug="network", organization__isnull=True)
+    r = admin.patch(
+        f"/categories/{network.pk}",
+        {"default_tier": "L1", "default_urgency": 1, "required_skills": ["network", "server"]},
+    )
+    assert r.status_code == 200, r.content
+    assert (r.json()["default_tier"], r.json()["required_skills"]) == ("L1", ["network", "server"])
+    entry = AuditEntry.objects.get(action="category.updated")
+    assert entry.changes["default_tier"] == {"old": "L2", "new": "L1"}
+    assert admin.patch(f"/categories/{network.pk}", {"slug": "net"}).status_code == 422
+    assert admin.patch(f"/categories/{network.pk}", {"default_tier": "L9"}).status_code == 422
+    assert api_as(cast.lena).patch(f"/categories/{network.pk}", {"name": "x"}).status_code == 403
+    retired = admin.patch(f"/categories/{network.pk}", {"is_active": False})
+    assert retired.status_code == 200
+    r = api_as(cast.lena).post(
+        "/tickets",
+        {
+            "organization": "ACME",
+            "subject": "x",
+            "requester": "alice@acme.example",
+            "category": "network",
+        },
+    )
+    assert r.status_code == 422
+    assert problem_fields(r) == ["category"]

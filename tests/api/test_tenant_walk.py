@@ -82,6 +82,7 @@ def b_values(cast: Cast, world: dict[str, Any]) -> dict[str, list[str]]:
         "user_id": [str(cast.gerd.pk)],
         "token_id": [str(world["token"].pk)],
         "attachment_id": [str(world["attachment"].pk)],
+        "category_id": [str(world["category"].pk)],
     }
 
 

@@ -59,7 +59,7 @@ def test_category_gives_tier_and_defaults(cast: Cast) -> None:
     assert plain.tier.code == "L1"
 
 
-def test_numbers_are_per_tenant_and_gap_free(cast: Cast) -> None:
+def test_numbers_are_per_tenant_and_a_refused_create_takes_none(cast: Cast) -> None:
     keys = [make_ticket(cast.lena, cast.acme, cast.alice).key for _ in range(3)]
     with pytest.raises(ValidationFailed), transaction.atomic():
         make_ticket(cast.lena, cast.acme, cast.alice, subject="")
@@ -81,13 +81,27 @@ def test_a_rolled_back_create_gives_its_number_back(cast: Cast) -> None:
     assert make_ticket(cast.lena, cast.acme, cast.alice).number == 2
 
 
-def test_create_writes_timeline_and_event_in_the_same_transaction(cast: Cast) -> None:
+def test_create_writes_timeline_and_event_in_the_same_transaction(
+    cast: Cast, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ticket = make_ticket(cast.lena, cast.acme, cast.alice)
     assert list(ticket.timeline.values_list("kind", flat=True)) == ["created"]
     event = OutboxEvent.objects.get(name="ticket.created")
     assert event.payload["key"] == "ACME-1"
     assert event.organization_id == cast.acme.pk
     assert event.dispatched_at is None
+
+    # When the event cannot be written, neither can the ticket, its number or its timeline.
+    def broken_emit(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("outbox unavailable")
+
+    monkeypatch.setattr(services, "emit", broken_emit)
+    with pytest.raises(RuntimeError):
+        make_ticket(cast.lena, cast.acme, cast.alice)
+    assert Ticket.objects.count() == 1
+    assert TimelineEntry.objects.filter(kind="created").count() == 1
+    monkeypatch.undo()
+    assert make_ticket(cast.lena, cast.acme, cast.alice).number == 2
 
 
 def test_a_requester_opens_tickets_only_for_themself(cast: Cast) -> None:

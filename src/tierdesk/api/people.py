@@ -431,6 +431,7 @@ class CategoryOut(Schema):
     default_impact: int
     default_urgency: int
     required_skills: list[str]
+    is_active: bool
 
 
 class CategoryIn(StrictInput):
@@ -457,6 +458,7 @@ def category_out(category: Category) -> dict[str, Any]:
         "default_impact": category.default_impact,
         "default_urgency": category.default_urgency,
         "required_skills": [s.slug for s in category.required_skills.all()],
+        "is_active": category.is_active,
     }
 
 
@@ -515,6 +517,42 @@ def update_tier(request: HttpRequest, tier_code: TierCode, payload: TierPatch) -
     if tier is None:
         raise NotFound(f"No tier {tier_code!r}.")
     return tier_out(tier_services.tier_update(actor=actor(request), tier=tier, **_given(payload)))
+
+
+class CategoryPatch(StrictInput):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    default_tier: Annotated[str, StringConstraints(max_length=8)] | None = None
+    default_impact: Annotated[int, Field(ge=1, le=3)] | None = None
+    default_urgency: Annotated[int, Field(ge=1, le=3)] | None = None
+    required_skills: list[Annotated[str, StringConstraints(max_length=50)]] | None = Field(
+        None, max_length=50
+    )
+    is_active: bool | None = None
+
+
+@router.patch(
+    "/categories/{category_id}",
+    response={200: CategoryOut, **ERRORS},
+    tags=["catalog"],
+    summary="Change a category (admins); slug and organization are permanent",
+)
+def update_category(
+    request: HttpRequest,
+    category_id: Annotated[int, Field(ge=1, le=2**62)],
+    payload: CategoryPatch,
+) -> Any:
+    me = actor(request)
+    category = tier_queries.category_list(actor=me).filter(pk=category_id).first()
+    if category is None:
+        raise NotFound("No such category.")
+    changes = _given(payload)
+    if "default_tier" in changes:
+        changes["default_tier"] = tier_services.tier_by_code(changes["default_tier"])
+    if "required_skills" in changes:
+        changes["required_skills"] = tier_services.skills_by_slug(changes["required_skills"])
+    tier_services.category_update(actor=me, category=category, **changes)
+    return category_out(tier_queries.category_list(actor=me).get(pk=category_id))
 
 
 @router.get("/tiers", response={200: list[TierOut], **ERRORS}, tags=["catalog"])

@@ -18,6 +18,7 @@ class AuditAction(StrEnum):
     TOKEN_CREATED = "token.created"
     TOKEN_REVOKED = "token.revoked"
     CATEGORY_CREATED = "category.created"
+    CATEGORY_UPDATED = "category.updated"
     TIER_CREATED = "tier.created"
     TIER_UPDATED = "tier.updated"
 

@@ -256,4 +256,74 @@ def category_create(
         organization=organization,
         changes={"slug": category.slug, "default_tier": default_tier.code},
     )
+    emit(
+        "category.created",
+        organization=organization,
+        aggregate_type="category",
+        aggregate_id=category.pk,
+        payload={"slug": category.slug, "default_tier": default_tier.code},
+    )
+    return category
+
+
+@transaction.atomic
+def category_update(
+    *,
+    actor: User,
+    category: Category,
+    name: str = UNSET,
+    description: str = UNSET,
+    default_tier: Tier = UNSET,
+    default_impact: int = UNSET,
+    default_urgency: int = UNSET,
+    required_skills: Iterable[Skill] = UNSET,
+    is_active: bool = UNSET,
+) -> Category:
+    """Change a catalog entry (admins). Its slug and organization are permanent; an inactive
+    category takes no new tickets and keeps its old ones."""
+    policy.require(actor, "catalog.manage")
+    category = Category.objects.select_for_update().get(pk=category.pk)
+    given = {
+        "name": name,
+        "description": description,
+        "default_tier": default_tier,
+        "default_impact": default_impact,
+        "default_urgency": default_urgency,
+        "is_active": is_active,
+    }
+    changes: dict[str, dict[str, Any]] = {}
+    for field, value in given.items():
+        if value is UNSET or getattr(category, field) == value:
+            continue
+        old = getattr(category, field)
+        changes[field] = {
+            "old": old.code if isinstance(old, Tier) else old,
+            "new": value.code if isinstance(value, Tier) else value,
+        }
+        setattr(category, field, value)
+    if changes:
+        full_clean_or_raise(category)
+        category.save(update_fields=list(changes))
+    if required_skills is not UNSET:
+        old_skills = sorted(category.required_skills.values_list("slug", flat=True))
+        skills = list(required_skills)
+        if old_skills != sorted(s.slug for s in skills):
+            changes["required_skills"] = {"old": old_skills, "new": sorted(s.slug for s in skills)}
+            category.required_skills.set(skills)
+    if changes:
+        record(
+            actor=actor,
+            action=AuditAction.CATEGORY_UPDATED,
+            target_type="category",
+            target_id=category.pk,
+            organization=category.organization,
+            changes=changes,
+        )
+        emit(
+            "category.updated",
+            organization=category.organization,
+            aggregate_type="category",
+            aggregate_id=category.pk,
+            payload={"slug": category.slug, "changes": changes},
+        )
     return category
