@@ -6,6 +6,7 @@ from enum import StrEnum
 from typing import Any
 
 from tierdesk.core import clock
+from tierdesk.core.events import emit
 from tierdesk.core.models import AuditEntry, Organization, User
 
 
@@ -40,4 +41,33 @@ def record(
         target_type=target_type,
         target_id=str(target_id),
         changes=changes or {},
+    )
+
+
+def record_and_emit(
+    *,
+    actor: User | None,
+    action: AuditAction,
+    target_type: str,
+    target_id: int,
+    organization: Organization | None,
+    changes: dict[str, Any],
+    payload: dict[str, Any],
+) -> None:
+    """Audit a change and announce it as the domain event of the same name
+    (``organization.updated`` …), in the caller's transaction."""
+    record(
+        actor=actor,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        organization=organization,
+        changes=changes,
+    )
+    emit(
+        action.value,
+        organization=organization,
+        aggregate_type=target_type,
+        aggregate_id=target_id,
+        payload=payload,
     )

@@ -12,9 +12,8 @@ from django.core.validators import validate_email
 from django.db import models, transaction
 
 from tierdesk.core import clock, policy
-from tierdesk.core.audit import AuditAction, record
+from tierdesk.core.audit import AuditAction, record, record_and_emit
 from tierdesk.core.errors import FieldIssue, NotFound, PermissionDenied, ValidationFailed
-from tierdesk.core.events import emit
 from tierdesk.core.models import STAFF_ROLES, ApiToken, Organization, Role, User
 from tierdesk.core.unset import UNSET
 
@@ -84,19 +83,13 @@ def organization_create(
     org.save()
     if actor is not None and actor.role != Role.ADMIN:
         actor.served_organizations.add(org)
-    record(
+    record_and_emit(
         actor=actor,
         action=AuditAction.ORGANIZATION_CREATED,
         target_type="organization",
         target_id=org.pk,
         organization=org,
         changes={"code": org.code, "name": org.name, "time_zone": org.time_zone},
-    )
-    emit(
-        "organization.created",
-        organization=org,
-        aggregate_type="organization",
-        aggregate_id=org.pk,
         payload={"code": org.code, "name": org.name},
     )
     return org
@@ -134,19 +127,13 @@ def organization_update(
         setattr(org, field, change["new"])
     full_clean_or_raise(org, exclude=["last_ticket_number", "code"])
     org.save(update_fields=list(changes))
-    record(
+    record_and_emit(
         actor=actor,
         action=AuditAction.ORGANIZATION_UPDATED,
         target_type="organization",
         target_id=org.pk,
         organization=org,
         changes=changes,
-    )
-    emit(
-        "organization.updated",
-        organization=org,
-        aggregate_type="organization",
-        aggregate_id=org.pk,
         payload={"code": org.code, "changes": changes},
     )
     return org
@@ -228,7 +215,7 @@ def user_create(
     user.save()
     if served:
         user.served_organizations.set(served)
-    record(
+    record_and_emit(
         actor=actor,
         action=AuditAction.USER_CREATED,
         target_type="user",
@@ -239,12 +226,6 @@ def user_create(
             "role": role,
             "served_organizations": [o.code for o in served],
         },
-    )
-    emit(
-        "user.created",
-        organization=organization,
-        aggregate_type="user",
-        aggregate_id=user.pk,
         payload={"email": user.email, "role": role},
     )
     return user
@@ -300,19 +281,13 @@ def user_update(
         setattr(target, field, change["new"])
     full_clean_or_raise(target, exclude=["password", "last_login", "email"])
     target.save(update_fields=list(changes))
-    record(
+    record_and_emit(
         actor=actor,
         action=AuditAction.USER_UPDATED,
         target_type="user",
         target_id=target.pk,
         organization=target.organization,
         changes=changes,
-    )
-    emit(
-        "user.updated",
-        organization=target.organization,
-        aggregate_type="user",
-        aggregate_id=target.pk,
         payload={"email": target.email, "changes": changes},
     )
     return target

@@ -11,9 +11,8 @@ from typing import Any
 from django.db import transaction
 
 from tierdesk.core import policy
-from tierdesk.core.audit import AuditAction, record
+from tierdesk.core.audit import AuditAction, record, record_and_emit
 from tierdesk.core.errors import ValidationFailed
-from tierdesk.core.events import emit
 from tierdesk.core.models import STAFF_ROLES, Organization, User
 from tierdesk.core.services import full_clean_or_raise, user_create
 from tierdesk.core.unset import UNSET
@@ -199,18 +198,13 @@ def agent_update(
             changes["served_organizations"] = {"old": old_codes, "new": new_codes}
             user.served_organizations.set(served)
     if changes:
-        record(
+        record_and_emit(
             actor=actor,
             action=AuditAction.AGENT_UPDATED,
             target_type="user",
             target_id=user.pk,
-            changes=changes,
-        )
-        emit(
-            "agent.updated",
             organization=None,
-            aggregate_type="user",
-            aggregate_id=user.pk,
+            changes=changes,
             payload={"email": user.email, "changes": changes},
         )
     return user
@@ -248,20 +242,15 @@ def category_create(
     full_clean_or_raise(category)
     category.save()
     category.required_skills.set(list(required_skills))
-    record(
+    summary = {"slug": category.slug, "default_tier": default_tier.code}
+    record_and_emit(
         actor=actor,
         action=AuditAction.CATEGORY_CREATED,
         target_type="category",
         target_id=category.pk,
         organization=organization,
-        changes={"slug": category.slug, "default_tier": default_tier.code},
-    )
-    emit(
-        "category.created",
-        organization=organization,
-        aggregate_type="category",
-        aggregate_id=category.pk,
-        payload={"slug": category.slug, "default_tier": default_tier.code},
+        changes=summary,
+        payload=summary,
     )
     return category
 
@@ -311,19 +300,13 @@ def category_update(
             changes["required_skills"] = {"old": old_skills, "new": sorted(s.slug for s in skills)}
             category.required_skills.set(skills)
     if changes:
-        record(
+        record_and_emit(
             actor=actor,
             action=AuditAction.CATEGORY_UPDATED,
             target_type="category",
             target_id=category.pk,
             organization=category.organization,
             changes=changes,
-        )
-        emit(
-            "category.updated",
-            organization=category.organization,
-            aggregate_type="category",
-            aggregate_id=category.pk,
             payload={"slug": category.slug, "changes": changes},
         )
     return category
