@@ -10,14 +10,14 @@ What it does, in one run (see bench/README.md):
 1. prepares a database: migrate, a small cast made through the services, and N tickets
    (default 100,000) bulk-inserted as fixture data (not through ticket_create: that would take
    far longer than the benchmark; numbers per organization are correct and gap-free);
-2. starts the production web server (``tierdesk serve``: gunicorn, sync workers) with the
+2. starts the production web server (``tierdesk serve``: granian, process workers) with the
    bench-only endpoint enabled (TIERDESK_BENCH_ENDPOINTS=1) on a free loopback port;
 3. measures with wrk (or a threaded httpx client when wrk is missing):
    a. ``POST /bench/bare-insert`` with 8 concurrent clients: the machine's practical ceiling,
    b. ``POST /api/v1/tickets`` with a bearer token and 8 concurrent clients,
    c. ``GET /api/v1/tickets?status=open&tier=L1&limit=50`` following next_cursor, one client
       at a time, new connection per request: the latency seen at the client over loopback,
-      an upper bound on server time (the server's own figure from gunicorn's access log is
+      an upper bound on server time (the server's own figure from the server's access log is
       shown beside it), and the same list with 8 clients for throughput;
 4. counts the queries of one list request for limit=10 and limit=200, in-process with
    CaptureQueriesContext and the Django test client against the same database;
@@ -405,7 +405,7 @@ def prepare(ticket_count: int, seed: int) -> tuple[Cast, float]:
 class Server:
     """``tierdesk serve`` as a subprocess; its access log goes to a file we can read back."""
 
-    ACCESS_FORMAT = "BENCHLOG %(m)s %(U)s %(s)s %(D)s"
+    ACCESS_FORMAT = "BENCHLOG %(method)s %(path)s %(status)d %(dt_ms).3f"
 
     def __init__(self, env: dict[str, str], log_path: Path, workers: int | None) -> None:
         self.port = free_port()
@@ -414,9 +414,9 @@ class Server:
         if workers:
             self.command += ["--workers", str(workers)]
         self.env = env | {
-            # Only the access-log format is added: the request time gunicorn measured
-            # inside the worker (%(D)s, microseconds), read back as the server-side figure.
-            "GUNICORN_CMD_ARGS": f"--access-logformat '{self.ACCESS_FORMAT}'",
+            # Only the access-log format is added: the request time the web server measured
+            # (granian's dt_ms), read back as the server-side figure.
+            "GRANIAN_LOG_ACCESS_FMT": self.ACCESS_FORMAT,
         }
         self.proc: subprocess.Popen[bytes] | None = None
         self._log = None
@@ -460,9 +460,9 @@ class Server:
             fh.seek(since)
             text = fh.read().decode("utf-8", "replace")
         times = []
-        for m in re.finditer(r"BENCHLOG (\S+) (\S+) (\d+) (\d+)", text):
+        for m in re.finditer(r"BENCHLOG (\S+) (\S+) (\d+) ([\d.]+)", text):
             if m.group(2).startswith(path_prefix):
-                times.append(int(m.group(4)) / 1000)
+                times.append(float(m.group(4)))
         return times
 
     def worker_count(self) -> int:
@@ -887,9 +887,9 @@ def print_report(report: Report, demo_tickets: int) -> bool:
     )
     print(f"machine: {m['nproc']} CPUs, {m['cpu']}, {m['ram']} RAM, Python {m['python']}")
     print(f"date: {m['date']}; code: {m['code']}")
-    print(f"server: {' '.join(report.server_command)}  ({report.workers} gunicorn sync workers)")
-    print(f"load: {report.load_tool}; keep-alive off (gunicorn sync workers close every "
-          "connection), loopback")  # fmt: skip
+    print(f"server: {' '.join(report.server_command)}  ({report.workers} granian workers)")
+    print(f"load: {report.load_tool}; wrk keeps its 8 connections alive, the sequential list "
+          "opens one per request; loopback")  # fmt: skip
     print(
         f"fixture: {report.tickets:,} tickets bulk-inserted with bulk_create in "
         f"{report.fixture_seconds:.1f}s (fixture data, not through ticket_create)"
@@ -909,7 +909,7 @@ def print_report(report: Report, demo_tickets: int) -> bool:
         )
         if r.server_p50_ms is not None:
             print(
-                f"{'  (server side, gunicorn request time)':44} {'':7} {'':8} {'':8} "
+                f"{'  (server side, server request time)':44} {'':7} {'':8} {'':8} "
                 f"{r.server_p50_ms:7.1f} {r.server_p95_ms:7.1f} {r.server_p99_ms:7.1f}"
             )
         if r.error_detail:
@@ -1002,7 +1002,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=10, help="seconds per load test")
     parser.add_argument("--tickets", type=int, default=100_000, help="fixture tickets")
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients")
-    parser.add_argument("--workers", type=int, help="gunicorn workers (default: tierdesk's)")
+    parser.add_argument("--workers", type=int, help="web server workers (default: tierdesk's)")
     parser.add_argument("--list-requests", type=int, default=300, help="sequential list GETs")
     parser.add_argument("--demo-tickets", type=int, default=2000)
     parser.add_argument("--skip-demo", action="store_true", help="do not time the demo seed")
@@ -1035,7 +1035,7 @@ def main(argv: list[str] | None = None) -> int:
         env = {
             k: v
             for k, v in os.environ.items()
-            if k not in {"DATABASE_URL", "GUNICORN_CMD_ARGS", "TIERDESK_DATA_DIR"}
+            if k not in {"DATABASE_URL", "GRANIAN_LOG_ACCESS_FMT", "TIERDESK_DATA_DIR"}
         }
         env |= {
             "TIERDESK_DATA_DIR": str(data_dir / "data"),

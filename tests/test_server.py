@@ -1,6 +1,6 @@
 """End to end through real processes: the `tierdesk` command sets up a fresh installation,
-`tierdesk run` starts gunicorn and the Huey worker, the API answers over HTTP, Ctrl-C stops
-both; on SQLite, `tierdesk backup` and `restore` round-trip the data.
+`tierdesk run` starts the web server (granian) and the Huey worker, the API answers over
+HTTP, Ctrl-C stops both; on SQLite, `tierdesk backup` and `restore` round-trip the data.
 
 Runs on SQLite in its own data directory, or, when DATABASE_URL names PostgreSQL, in a
 scratch database of that server created and dropped here.
@@ -76,7 +76,14 @@ def test_run_serves_the_api_and_stops_cleanly_on_ctrl_c(install: dict[str, str])
                 },
             )
             assert created.status_code == 201, created.text
-            assert created.headers["server"].startswith("gunicorn")
+            children = subprocess.run(
+                ["ps", "-o", "args=", "--ppid", str(proc.pid)],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout
+            assert "granian" in children, children
+            assert "run_huey" in children, children
             docs = http.get("/api/v1/docs")
             assert docs.status_code == 200
             assets = re.findall(r'(?:src|href)="([^"]+)"', docs.text)

@@ -19,6 +19,8 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from tierdesk.env import env_int
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -122,11 +124,16 @@ def restore(archive: str, force: bool) -> None:
 
 
 def _web_command(port: int, host: str, workers: int | None) -> list[str]:
-    count = workers or min(2 * (os.cpu_count() or 1) + 1, 8)
+    """granian, chosen by the benchmark (docs/benchmarks.md): process workers, one Python
+    thread each (SQLite writes behind threads had long tails), keep-alive, and the HTTP
+    handling in Rust."""
+    count = workers or env_int("TIERDESK_WEB_WORKERS", min(2 * (os.cpu_count() or 1), 8), minimum=1)
     return [
-        sys.executable, "-m", "gunicorn", "tierdesk.wsgi:application",
-        "--bind", f"{host}:{port}", "--workers", str(count), "--worker-class", "sync",
-        "--access-logfile", "-", "--graceful-timeout", "10", "--timeout", "60",
+        sys.executable, "-m", "granian", "--interface", "wsgi",
+        "--host", host, "--port", str(port),
+        "--workers", str(count), "--blocking-threads", "1", "--backpressure", "8",
+        "--access-log", "--workers-kill-timeout", "15",
+        "tierdesk.wsgi:application",
     ]  # fmt: skip
 
 
@@ -137,9 +144,9 @@ def _worker_command() -> list[str]:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=lambda: int(os.environ.get("PORT", "8000")), type=int)
-@click.option("--workers", type=int, default=None, help="gunicorn worker processes.")
+@click.option("--workers", type=int, default=None, help="Web worker processes.")
 def serve(host: str, port: int, workers: int | None) -> None:
-    """Run the web server (gunicorn, process workers)."""
+    """Run the web server (granian, process workers)."""
     cmd = _web_command(port, host, workers)
     os.execv(cmd[0], cmd)  # noqa: S606
 

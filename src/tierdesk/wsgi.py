@@ -1,4 +1,4 @@
-"""WSGI entry point for gunicorn: ``tierdesk.wsgi:application``."""
+"""WSGI entry point for the web server: ``tierdesk.wsgi:application``."""
 
 import os
 
