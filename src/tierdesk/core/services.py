@@ -35,6 +35,33 @@ def full_clean_or_raise(instance: models.Model, *, exclude: Iterable[str] = ()) 
         ) from None
 
 
+def apply_changes(
+    instance: models.Model,
+    given: dict[str, Any],
+    *,
+    exclude: Iterable[str] = (),
+) -> dict[str, dict[str, Any]]:
+    """Set the fields of ``given`` that differ (UNSET ones are skipped), validate the row and
+    save only those fields. Returns ``{field: {"old": …, "new": …}}`` for the audit and the
+    event, related rows shown by their code or slug; empty when nothing changed."""
+
+    def shown(value: Any) -> Any:
+        if isinstance(value, models.Model):
+            return getattr(value, "code", None) or getattr(value, "slug", None) or value.pk
+        return value
+
+    changes: dict[str, dict[str, Any]] = {}
+    for field, value in given.items():
+        if value is UNSET or getattr(instance, field) == value:
+            continue
+        changes[field] = {"old": shown(getattr(instance, field)), "new": shown(value)}
+        setattr(instance, field, value)
+    if changes:
+        full_clean_or_raise(instance, exclude=exclude)
+        instance.save(update_fields=list(changes))
+    return changes
+
+
 def _normalize_domains(domains: Iterable[str]) -> list[str]:
     result: list[str] = []
     for raw in domains:
@@ -109,24 +136,20 @@ def organization_update(
     carry it. Returns it unchanged when nothing differs."""
     policy.require(actor, "organization.update")
     org = Organization.objects.select_for_update().get(pk=organization.pk)
-    new: dict[str, Any] = {}
-    if name is not UNSET:
-        new["name"] = name.strip()
-    if time_zone is not UNSET:
-        new["time_zone"] = time_zone
-    if email_domains is not UNSET:
-        new["email_domains"] = _normalize_domains(email_domains)
-    if is_active is not UNSET:
-        new["is_active"] = is_active
-    changes = {
-        f: {"old": getattr(org, f), "new": v} for f, v in new.items() if getattr(org, f) != v
-    }
+    changes = apply_changes(
+        org,
+        {
+            "name": name if name is UNSET else name.strip(),
+            "time_zone": time_zone,
+            "email_domains": (
+                email_domains if email_domains is UNSET else _normalize_domains(email_domains)
+            ),
+            "is_active": is_active,
+        },
+        exclude=["last_ticket_number", "code"],
+    )
     if not changes:
         return org
-    for field, change in changes.items():
-        setattr(org, field, change["new"])
-    full_clean_or_raise(org, exclude=["last_ticket_number", "code"])
-    org.save(update_fields=list(changes))
     record_and_emit(
         actor=actor,
         action=AuditAction.ORGANIZATION_UPDATED,
@@ -270,17 +293,9 @@ def user_update(
         raise ValidationFailed.for_field("sees_organization_tickets", "requesters only")
     if "full_name" in given:
         given["full_name"] = given["full_name"].strip()
-    changes = {
-        f: {"old": getattr(target, f), "new": v}
-        for f, v in given.items()
-        if getattr(target, f) != v
-    }
+    changes = apply_changes(target, given, exclude=["password", "last_login", "email"])
     if not changes:
         return target
-    for field, change in changes.items():
-        setattr(target, field, change["new"])
-    full_clean_or_raise(target, exclude=["password", "last_login", "email"])
-    target.save(update_fields=list(changes))
     record_and_emit(
         actor=actor,
         action=AuditAction.USER_UPDATED,

@@ -14,7 +14,7 @@ from tierdesk.core import policy
 from tierdesk.core.audit import AuditAction, record, record_and_emit
 from tierdesk.core.errors import ValidationFailed
 from tierdesk.core.models import STAFF_ROLES, Organization, User
-from tierdesk.core.services import full_clean_or_raise, user_create
+from tierdesk.core.services import apply_changes, full_clean_or_raise, user_create
 from tierdesk.core.unset import UNSET
 from tierdesk.tiers.models import AgentProfile, Category, Skill, Tier, WorkingHours
 
@@ -59,18 +59,9 @@ def tier_update(
     and reports name it."""
     policy.require(actor, "catalog.manage")
     tier = Tier.objects.select_for_update().get(pk=tier.pk)
-    given = {"name": name, "level": level, "description": description}
-    changes = {
-        f: {"old": getattr(tier, f), "new": v}
-        for f, v in given.items()
-        if v is not UNSET and getattr(tier, f) != v
-    }
+    changes = apply_changes(tier, {"name": name, "level": level, "description": description})
     if not changes:
         return tier
-    for field, change in changes.items():
-        setattr(tier, field, change["new"])
-    full_clean_or_raise(tier)
-    tier.save(update_fields=list(changes))
     record(
         actor=actor,
         action=AuditAction.TIER_UPDATED,
@@ -272,27 +263,17 @@ def category_update(
     category takes no new tickets and keeps its old ones."""
     policy.require(actor, "catalog.manage")
     category = Category.objects.select_for_update().get(pk=category.pk)
-    given = {
-        "name": name,
-        "description": description,
-        "default_tier": default_tier,
-        "default_impact": default_impact,
-        "default_urgency": default_urgency,
-        "is_active": is_active,
-    }
-    changes: dict[str, dict[str, Any]] = {}
-    for field, value in given.items():
-        if value is UNSET or getattr(category, field) == value:
-            continue
-        old = getattr(category, field)
-        changes[field] = {
-            "old": old.code if isinstance(old, Tier) else old,
-            "new": value.code if isinstance(value, Tier) else value,
-        }
-        setattr(category, field, value)
-    if changes:
-        full_clean_or_raise(category)
-        category.save(update_fields=list(changes))
+    changes = apply_changes(
+        category,
+        {
+            "name": name,
+            "description": description,
+            "default_tier": default_tier,
+            "default_impact": default_impact,
+            "default_urgency": default_urgency,
+            "is_active": is_active,
+        },
+    )
     if required_skills is not UNSET:
         old_skills = sorted(category.required_skills.values_list("slug", flat=True))
         skills = list(required_skills)
