@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Iterator
 
 import pytest
+from django.utils.module_loading import autodiscover_modules
 from huey.contrib.djhuey import HUEY
 
 from tests.conftest import Cast, make_ticket
@@ -71,10 +72,14 @@ def test_the_periodic_jobs_run_through_huey_once_per_tick(
     cast: Cast, handlers: dict[str, list[outbox.Handler]]
 ) -> None:
     make_ticket(cast.lena, cast.acme, cast.alice)
+    autodiscover_modules("tasks")  # as `tierdesk worker` (run_huey) does at start
     # Huey's scheduler asks which periodic tasks are due at an instant (naive UTC).
     due_at_17 = {task.name for task in HUEY.read_periodic(dt.datetime(2026, 1, 1, 0, 17))}
     due_at_18 = {task.name for task in HUEY.read_periodic(dt.datetime(2026, 1, 1, 0, 18))}
     assert {"outbox_relay_tick", "housekeeping_tick"} <= due_at_17
+    assert "attachment_orphans_tick" in {
+        task.name for task in HUEY.read_periodic(dt.datetime(2026, 1, 1, 0, 41))
+    }
     assert "housekeeping_tick" not in due_at_18
     HUEY.immediate = True
     try:

@@ -10,6 +10,7 @@ import hashlib
 import mimetypes
 import os
 import secrets
+import time
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -621,3 +622,37 @@ def attachment_add(
         path.unlink(missing_ok=True)
         raise
     return attachment
+
+
+def attachment_sweep_orphans(*, older_than_seconds: int = 3600) -> int:
+    """Delete attachment files that no attachment row refers to, and unfinished ``.part``
+    files, once they are older than ``older_than_seconds``.
+
+    attachment_add writes the file before its row commits; when an enclosing transaction
+    rolls back later, the file stays behind. The age limit keeps this from racing an upload
+    that is still in flight. Returns how many files were removed."""
+    root = Path(settings.ATTACHMENTS_DIR)
+    if not root.is_dir():
+        return 0
+    cutoff = time.time() - older_than_seconds
+    candidates: dict[str, Path] = {}
+    removed = 0
+    for path in root.glob("*/*"):
+        if not path.is_file() or path.stat().st_mtime > cutoff:
+            continue
+        if path.suffix == ".part":
+            path.unlink(missing_ok=True)
+            removed += 1
+        else:
+            candidates[path.name] = path
+    keys = list(candidates)
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        known = set(
+            Attachment.objects.filter(storage_key__in=chunk).values_list("storage_key", flat=True)
+        )
+        for key in chunk:
+            if key not in known:
+                candidates[key].unlink(missing_ok=True)
+                removed += 1
+    return removed
