@@ -248,3 +248,24 @@ def test_demo_logins_are_printed_only_when_they_have_the_demo_password(run) -> N
     assert _demo_logins_present(User, DEMO_PASSWORD, ["admin@msp.example"]) == set()
     User.objects.filter(email="admin@msp.example").update(password=make_password(DEMO_PASSWORD))
     assert _demo_logins_present(User, DEMO_PASSWORD, ["admin@msp.example"]) == {"admin@msp.example"}
+
+
+def test_the_cli_refuses_staff_options_for_requesters_like_the_api(run) -> None:  # type: ignore[no-untyped-def]
+    run("org", "create", "--code", "ACME", "--name", "Acme")
+    r = run(
+        "user",
+        "create",
+        "--email",
+        "dora@acme.example",
+        "--name",
+        "Dora",
+        "--role",
+        "requester",
+        "--org",
+        "ACME",
+        "--skill",
+        "network",
+    )
+    assert r.exit_code == 1
+    assert "requesters have no tier, skills" in r.output
+    assert not User.objects.filter(email="dora@acme.example").exists()

@@ -350,7 +350,7 @@ def user() -> None:
     "--role", type=click.Choice(["requester", "agent", "manager", "admin"]), required=True
 )
 @click.option("--org", "org_code", help="Requester's organization code.")
-@click.option("--tier", default="L1", show_default=True, help="Staff: tier code.")
+@click.option("--tier", help="Staff: tier code (default: the lowest tier, L1).")
 @click.option("--skill", "skills", multiple=True, help="Staff: skill slug (repeatable).")
 @click.option("--serves", multiple=True, help="Staff: organization code served (repeatable).")
 @click.option("--hours", multiple=True, help="Staff: shift, e.g. 'mon-fri 08:00-16:00'.")
@@ -364,7 +364,7 @@ def user_create_cmd(
     full_name: str,
     role: str,
     org_code: str | None,
-    tier: str,
+    tier: str | None,
     skills: tuple[str, ...],
     serves: tuple[str, ...],
     hours: tuple[str, ...],
@@ -373,39 +373,28 @@ def user_create_cmd(
     password: str | None,
     as_json: bool,
 ) -> None:
-    from tierdesk.core.services import organization_get, user_create
+    from tierdesk.core.services import organization_get
     from tierdesk.tiers import services as tier_services
 
-    if role == "requester":
-        if not org_code:
-            _fail("a requester needs --org")
-        if skills or serves or hours:
-            _fail("requesters have no skills, served organizations or working hours")
-        created = user_create(
-            actor=None,
-            email=email,
-            full_name=full_name,
-            role=role,
-            organization=organization_get(actor=None, code=org_code),
-            time_zone=time_zone,
-            password=password,
-            sees_organization_tickets=sees_org_tickets,
-        )
-    else:
-        if org_code:
-            _fail("staff do not belong to a client organization; use --serves")
-        created = tier_services.agent_create(
-            actor=None,
-            email=email,
-            full_name=full_name,
-            role=role,
-            tier=tier_services.tier_by_code(tier),
-            skills=tier_services.skills_by_slug(skills),
-            shifts=[s for h in hours for s in _parse_shift(h)],
-            served_organizations=[organization_get(actor=None, code=c) for c in serves],
-            time_zone=time_zone,
-            password=password,
-        )
+    # Which options a role takes is the service's rule; these only phrase it for the CLI.
+    if role == "requester" and not org_code:
+        _fail("a requester needs --org")
+    if role != "requester" and org_code:
+        _fail("staff do not belong to a client organization; use --serves")
+    created = tier_services.person_create(
+        actor=None,
+        email=email,
+        full_name=full_name,
+        role=role,
+        organization=organization_get(actor=None, code=org_code) if org_code else None,
+        time_zone=time_zone,
+        password=password,
+        sees_organization_tickets=sees_org_tickets,
+        tier=tier_services.tier_by_code(tier) if tier else None,
+        skills=tier_services.skills_by_slug(skills),
+        shifts=[s for h in hours for s in _parse_shift(h)],
+        served_organizations=[organization_get(actor=None, code=c) for c in serves],
+    )
     _emit(
         {"id": created.pk, "email": created.email, "role": created.role},
         as_json,

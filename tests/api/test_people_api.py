@@ -321,3 +321,19 @@ def test_an_admin_changes_a_category(cast: Cast, api_as: ApiAs) -> None:
     )
     assert r.status_code == 422
     assert problem_fields(r) == ["category"]
+
+
+def test_requesters_take_no_staff_attributes(cast: Cast, api_as: ApiAs) -> None:
+    r = api_as(cast.admin).post(
+        "/users",
+        {
+            "email": "dora@acme.example",
+            "full_name": "Dora",
+            "role": "requester",
+            "organization": "ACME",
+            "skills": ["network"],
+        },
+    )
+    assert r.status_code == 422
+    assert problem_fields(r) == ["role"]
+    assert not User.objects.filter(email="dora@acme.example").exists()

@@ -254,38 +254,26 @@ def list_users(request: HttpRequest, params: Query[UserListParams]) -> list[dict
 @idempotent
 def create_user(request: HttpRequest, payload: UserIn) -> HttpResponse:
     me = actor(request)
-    if payload.role == "requester":
-        if payload.tier or payload.skills or payload.served_organizations or payload.working_hours:
-            raise ValidationFailed.for_field("role", "requesters have no tier, skills or shifts")
-        if payload.organization is None:
-            raise ValidationFailed.for_field("organization", "a requester needs an organization")
-        user = core_services.user_create(
-            actor=me,
-            email=payload.email,
-            full_name=payload.full_name,
-            role=payload.role,
-            organization=_organizations(request, [payload.organization], "organization")[0],
-            time_zone=payload.time_zone,
-            password=payload.password,
-            sees_organization_tickets=payload.sees_organization_tickets,
-        )
-    else:
-        if payload.organization is not None:
-            raise ValidationFailed.for_field("organization", "staff do not belong to a client")
-        user = tier_services.agent_create(
-            actor=me,
-            email=payload.email,
-            full_name=payload.full_name,
-            role=payload.role,
-            tier=tier_services.tier_by_code(payload.tier or "L1"),
-            skills=tier_services.skills_by_slug(payload.skills),
-            shifts=[tier_services.Shift(s.weekday, s.start, s.end) for s in payload.working_hours],
-            served_organizations=_organizations(
-                request, payload.served_organizations, "served_organizations"
-            ),
-            time_zone=payload.time_zone,
-            password=payload.password,
-        )
+    user = tier_services.person_create(
+        actor=me,
+        email=payload.email,
+        full_name=payload.full_name,
+        role=payload.role,
+        organization=(
+            _organizations(request, [payload.organization], "organization")[0]
+            if payload.organization
+            else None
+        ),
+        time_zone=payload.time_zone,
+        password=payload.password,
+        sees_organization_tickets=payload.sees_organization_tickets,
+        tier=tier_services.tier_by_code(payload.tier) if payload.tier else None,
+        skills=tier_services.skills_by_slug(payload.skills),
+        shifts=[tier_services.Shift(s.weekday, s.start, s.end) for s in payload.working_hours],
+        served_organizations=_organizations(
+            request, payload.served_organizations, "served_organizations"
+        ),
+    )
     user = core_queries.user_get(actor=me, user_id=user.pk)
     body = UserOut.model_validate(user_out(user, viewer=me)).model_dump()
     return json_response(201, body, Location=f"/api/v1/users/{user.pk}")

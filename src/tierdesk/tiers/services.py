@@ -141,6 +141,60 @@ def agent_create(
 
 
 @transaction.atomic
+def person_create(
+    *,
+    actor: User | None,
+    email: str,
+    full_name: str,
+    role: str,
+    organization: Organization | None = None,
+    time_zone: str = "UTC",
+    password: str | None = None,
+    sees_organization_tickets: bool = False,
+    tier: Tier | None = None,
+    skills: Iterable[Skill] = (),
+    shifts: Sequence[Shift] = (),
+    served_organizations: Iterable[Organization] = (),
+) -> User:
+    """Create anyone: a requester of ``organization``, or staff with their tier (default:
+    the lowest), skills, shifts and served organizations. The one entry point for the API
+    and the CLI, so both refuse the same mixtures."""
+    skills, served = list(skills), list(served_organizations)
+    if role not in STAFF_ROLES:
+        if tier is not None or skills or shifts or served:
+            raise ValidationFailed.for_field(
+                "role", "requesters have no tier, skills, shifts or served organizations"
+            )
+        return user_create(
+            actor=actor,
+            email=email,
+            full_name=full_name,
+            role=role,
+            organization=organization,
+            time_zone=time_zone,
+            password=password,
+            sees_organization_tickets=sees_organization_tickets,
+        )
+    if organization is not None:
+        raise ValidationFailed.for_field("organization", "staff do not belong to a client")
+    tier = tier or Tier.objects.order_by("level").first()
+    if tier is None:
+        raise ValidationFailed.for_field("tier", "no tiers are configured")
+    return agent_create(
+        actor=actor,
+        email=email,
+        full_name=full_name,
+        role=role,
+        tier=tier,
+        skills=skills,
+        shifts=shifts,
+        served_organizations=served,
+        time_zone=time_zone,
+        password=password,
+    )
+
+
+@transaction.atomic
 def agent_update(
     *,
     actor: User,
@@ -162,11 +216,7 @@ def agent_update(
         profile.tier = tier
         profile.save(update_fields=["tier"])
     if skills is not UNSET:
-        old = sorted(profile.skills.values_list("slug", flat=True))
-        new = sorted(s.slug for s in skills)
-        if old != new:
-            changes["skills"] = {"old": old, "new": new}
-            profile.skills.set(list(skills))
+        _replace_set(changes, "skills", profile.skills, list(skills), "slug")
     if shifts is not UNSET:
         _validate_shifts(shifts)
         old_hours = [_shift_text(h.weekday, h.start, h.end) for h in profile.hours.all()]
@@ -182,12 +232,13 @@ def agent_update(
                 for s in shifts
             )
     if served_organizations is not UNSET:
-        old_codes = sorted(user.served_organizations.values_list("code", flat=True))
-        served = list(served_organizations)
-        new_codes = sorted(o.code for o in served)
-        if old_codes != new_codes:
-            changes["served_organizations"] = {"old": old_codes, "new": new_codes}
-            user.served_organizations.set(served)
+        _replace_set(
+            changes,
+            "served_organizations",
+            user.served_organizations,
+            list(served_organizations),
+            "code",
+        )
     if changes:
         record_and_emit(
             actor=actor,
@@ -199,6 +250,18 @@ def agent_update(
             payload={"email": user.email, "changes": changes},
         )
     return user
+
+
+def _replace_set(
+    changes: dict[str, dict[str, Any]], field: str, manager: Any, new: list[Any], key: str
+) -> None:
+    """Replace a many-to-many set when it differs, noting old and new by ``key``
+    (slug or code) in ``changes``."""
+    old_keys = sorted(manager.values_list(key, flat=True))
+    new_keys = sorted(getattr(obj, key) for obj in new)
+    if old_keys != new_keys:
+        changes[field] = {"old": old_keys, "new": new_keys}
+        manager.set(new)
 
 
 def _shift_text(weekday: int, start: dt.time, end: dt.time) -> str:
@@ -275,11 +338,9 @@ def category_update(
         },
     )
     if required_skills is not UNSET:
-        old_skills = sorted(category.required_skills.values_list("slug", flat=True))
-        skills = list(required_skills)
-        if old_skills != sorted(s.slug for s in skills):
-            changes["required_skills"] = {"old": old_skills, "new": sorted(s.slug for s in skills)}
-            category.required_skills.set(skills)
+        _replace_set(
+            changes, "required_skills", category.required_skills, list(required_skills), "slug"
+        )
     if changes:
         record_and_emit(
             actor=actor,
