@@ -359,6 +359,7 @@ def prepare(ticket_count: int, seed: int) -> tuple[Cast, float]:
                     resolution_code="fixed" if done else "",
                     resolution_note="Fixed." if done else "",
                     created_at=created,
+                    tier_entered_at=created,
                     updated_at=min(updated, now),
                     first_response_at=None if status == "new" else created,
                     resolved_at=min(updated, now) if done else None,

@@ -85,7 +85,7 @@ def test_create_writes_timeline_and_event_in_the_same_transaction(
     cast: Cast, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ticket = make_ticket(cast.lena, cast.acme, cast.alice)
-    assert list(ticket.timeline.values_list("kind", flat=True)) == ["created"]
+    assert list(ticket.timeline.values_list("kind", flat=True)) == ["created", "routed"]
     event = OutboxEvent.objects.get(name="ticket.created")
     assert event.payload["key"] == "ACME-1"
     assert event.organization_id == cast.acme.pk

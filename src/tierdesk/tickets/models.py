@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from django.db import models
+from django.db.models import Q
 
 from tierdesk.core.models import Organization, User
 from tierdesk.tiers.models import Category, Impact, Tier, Urgency
@@ -57,6 +58,18 @@ class ResolutionCode(models.TextChoices):
     WONT_FIX = "wont_fix", "Won't fix"
 
 
+class Tag(models.Model):
+    """A label on tickets (``vpn``, ``vip``), set by hand or by a routing rule."""
+
+    name = models.CharField(max_length=50, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Ticket(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="tickets")
     number = models.PositiveIntegerField()
@@ -80,7 +93,11 @@ class Ticket(models.Model):
     resolution_code = models.CharField(max_length=24, choices=ResolutionCode.choices, blank=True)
     resolution_note = models.TextField(blank=True)
     reopen_count = models.PositiveSmallIntegerField(default=0)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="tickets")
     created_at = models.DateTimeField()
+    # When the ticket arrived in its current tier: "time in tier" escalation rules count
+    # from here.
+    tier_entered_at = models.DateTimeField()
     updated_at = models.DateTimeField()
     first_response_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
@@ -102,6 +119,12 @@ class Ticket(models.Model):
             # Tier queues: filter on tier and status, newest first, keyset on id.
             models.Index(fields=["tier", "status", "-created_at", "-id"], name="ticket_tier_queue"),
             models.Index(fields=["assignee", "status"], name="ticket_assignee_status"),
+            # "Time in tier" escalation sweeps: unresolved tickets of a tier by arrival.
+            models.Index(
+                fields=["tier", "tier_entered_at"],
+                condition=Q(status__in=sorted(OPEN_STATUSES)),
+                name="ticket_open_tier_age",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -152,6 +175,10 @@ class TimelineKind(models.TextChoices):
     COMMENT = "comment", "Reply"
     INTERNAL_NOTE = "internal_note", "Internal note"
     ATTACHMENT = "attachment", "Attachment"
+    ROUTED = "routed", "Routed"
+    ASSIGNED = "assigned", "Assigned"
+    ESCALATED = "escalated", "Escalated"
+    DE_ESCALATED = "de_escalated", "De-escalated"
 
 
 class TimelineEntry(models.Model):

@@ -17,6 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Count
 
 from tierdesk.core import clock, policy
 from tierdesk.core.errors import (
@@ -29,18 +30,23 @@ from tierdesk.core.errors import (
 from tierdesk.core.events import emit
 from tierdesk.core.models import STAFF_ROLES, Organization, Role, User
 from tierdesk.core.unset import UNSET
+from tierdesk.tickets import lifecycle
+from tierdesk.tickets.lifecycle import Change, TicketChange
 from tierdesk.tickets.models import (
+    OPEN_STATUSES,
     Attachment,
     Comment,
     Priority,
     ResolutionCode,
     Source,
     Status,
+    Tag,
     Ticket,
     TimelineEntry,
     TimelineKind,
 )
-from tierdesk.tiers.models import Category, Tier
+from tierdesk.tiers import assignment, routing
+from tierdesk.tiers.models import AssignmentStrategy, Category, Tier
 
 # The state machine: status -> statuses it may move to.
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -190,6 +196,49 @@ def _next_number(organization: Organization) -> int:
         return int(cursor.fetchone()[0])
 
 
+def _open_loads(user_ids: list[int]) -> dict[int, int]:
+    rows = (
+        Ticket.objects.filter(assignee_id__in=user_ids, status__in=sorted(OPEN_STATUSES))
+        .values("assignee_id")
+        .annotate(n=Count("id"))
+    )
+    return {row["assignee_id"]: row["n"] for row in rows}
+
+
+def _pick_agent(organization: Organization, tier: Tier, category: Category | None, now: Any) -> Any:
+    """The agent the tier's strategy gives a ticket to now, or None (manual tier, nobody on
+    shift). Only reads; the caller marks the pick inside its transaction."""
+    if tier.assignment_strategy == AssignmentStrategy.MANUAL:
+        return None
+    return assignment.choose(
+        tier.assignment_strategy,
+        assignment.candidates(organization, tier, now),
+        category=category,
+        loads=_open_loads,
+    )
+
+
+def _assigned_entry(ticket: Ticket, tier: Tier) -> TimelineEntry:
+    assert ticket.assignee is not None
+    return _timeline(
+        ticket,
+        None,
+        TimelineKind.ASSIGNED,
+        field="assignee",
+        new=f"{ticket.assignee.email} ({tier.get_assignment_strategy_display().lower()})",
+    )
+
+
+def _add_tags(ticket: Ticket, names: list[str]) -> None:
+    wanted = sorted({n.strip().lower() for n in names if n.strip()})
+    existing = {t.name: t for t in Tag.objects.filter(name__in=wanted)}
+    missing = [Tag(name=n) for n in wanted if n not in existing]
+    if missing:
+        Tag.objects.bulk_create(missing, ignore_conflicts=True)
+        existing = {t.name: t for t in Tag.objects.filter(name__in=wanted)}
+    ticket.tags.add(*existing.values())
+
+
 def ticket_create(
     *,
     actor: User,
@@ -236,16 +285,47 @@ def ticket_create(
     assignee = _assignee_for(organization, assignee)
     _check_choice("impact", impact)
     _check_choice("urgency", urgency)
-    impact = impact or (category.default_impact if category else 2)
-    urgency = urgency or (category.default_urgency if category else 2)
     if priority is not None and priority not in Priority.values:
         raise ValidationFailed.for_field("priority", "P1, P2, P3 or P4")
-    if tier is None:
-        tier = category.default_tier if category else Tier.objects.order_by("level").first()
+
+    # Routing: the first matching rule, else the category's default tier, else the lowest.
+    # What the creator set explicitly wins over what a rule would set.
+    sample_impact = impact or (category.default_impact if category else 2)
+    sample_urgency = urgency or (category.default_urgency if category else 2)
+    decision = routing.route(
+        routing.Sample(
+            organization_id=organization.pk,
+            category=category,
+            priority=priority or priority_for(sample_impact, sample_urgency),
+            source=source,
+            requester_id=requester.pk,
+            subject=subject,
+            description=description,
+        ),
+        routing.rules_for(organization.pk),
+    )
+    category = decision.category
+    impact = impact or (category.default_impact if category else 2)
+    urgency = urgency or (category.default_urgency if category else 2)
+    chosen_priority = priority or decision.priority
+    route_note = decision.summary()
+    if tier is not None:
+        route_note = f"tier {tier.code} set by the creator; " + route_note
+    tier = tier or decision.tier
     if tier is None:
         raise ValidationFailed.for_field("tier", "no tiers are configured")
+    if assignee is None and decision.assignee_id is not None:
+        # A rule's assignee who no longer serves the organization is skipped, not an error.
+        ruled = User.objects.filter(pk=decision.assignee_id).first()
+        try:
+            assignee = _assignee_for(organization, ruled)
+        except ValidationFailed:
+            route_note += f"; its assignee (#{decision.assignee_id}) cannot take it"
 
     now = clock.now()
+    picked = _pick_agent(organization, tier, category, now) if assignee is None else None
+    if picked is not None:
+        assignee = picked.user
     ticket = Ticket(
         organization=organization,
         subject=subject,
@@ -256,35 +336,51 @@ def ticket_create(
         category=category,
         impact=impact,
         urgency=urgency,
-        priority=priority or priority_for(impact, urgency),
-        priority_is_manual=priority is not None,
+        priority=chosen_priority or priority_for(impact, urgency),
+        priority_is_manual=chosen_priority is not None,
         status=Status.NEW,
         source=source,
         created_at=now,
         updated_at=now,
+        tier_entered_at=now,
         created_by=actor,
     )
     # Everything above only reads. The write transaction starts here and holds the number
-    # lock (SQLite: the database write lock) only for the inserts: short, so concurrent
+    # lock (SQLite: the database write lock) only for the writes: short, so concurrent
     # creates queue less.
     with transaction.atomic():
         ticket.number = _next_number(organization)
         ticket.save(force_insert=True)
-        _timeline(ticket, actor, TimelineKind.CREATED).save()
+        entries = [
+            _timeline(ticket, actor, TimelineKind.CREATED),
+            _timeline(ticket, None, TimelineKind.ROUTED, field="tier", new=route_note),
+        ]
+        if picked is not None:
+            assignment.mark_assigned(picked, now)
+            entries.append(_assigned_entry(ticket, tier))
+        TimelineEntry.objects.bulk_create(entries)
+        if decision.tags:
+            _add_tags(ticket, decision.tags)
         emit(
             "ticket.created",
             organization=organization,
             aggregate_type="ticket",
             aggregate_id=ticket.pk,
-            payload=_ticket_payload(ticket) | {"source": source, "requester_id": requester.pk},
+            payload=_ticket_payload(ticket)
+            | {
+                "source": source,
+                "requester_id": requester.pk,
+                "routing_rule_id": decision.rule.pk if decision.rule else None,
+            },
         )
+        lifecycle.notify([TicketChange(ticket, Change.CREATED, actor, now)])
     return ticket
 
 
 _RELATED = ("organization", "tier", "category", "assignee", "requester")
 
 
-def _lock(ticket: Ticket, expected_version: int | None) -> Ticket:
+def lock(ticket: Ticket, expected_version: int | None) -> Ticket:
     """Reload ``ticket`` under a row lock and check the caller saw its latest version.
 
     Only the ticket's own row is read; related rows the caller already holds (same ids) are
@@ -305,7 +401,9 @@ def _lock(ticket: Ticket, expected_version: int | None) -> Ticket:
     return locked
 
 
-def _save(ticket: Ticket, fields: list[str], entries: list[TimelineEntry]) -> None:
+def save(ticket: Ticket, fields: list[str], entries: list[TimelineEntry]) -> None:
+    """Write the changed ``fields`` of a locked ticket, bump its version and add the
+    timeline ``entries``: the last step of every change."""
     ticket.version += 1
     ticket.updated_at = clock.now()
     ticket.save(update_fields=[*fields, "version", "updated_at"])
@@ -342,7 +440,7 @@ def ticket_update(
     differs. Tier changes here are corrections; escalation has its own service."""
     if not policy.allowed(actor, "ticket.update"):
         raise PermissionDenied("Your role may not edit tickets.")
-    ticket = _lock(ticket, expected_version)
+    ticket = lock(ticket, expected_version)
     if ticket.status == Status.CLOSED:
         raise InvalidTransition.for_field("status", "a closed ticket cannot be changed")
     org = ticket.organization
@@ -380,9 +478,23 @@ def ticket_update(
     changed = [f for f, v in new.items() if getattr(ticket, f) != v]
     if not changed:
         return ticket
+    now = clock.now()
+    hooks = []
+    if "tier" in changed:
+        ticket.tier_entered_at = now
+        changed.append("tier_entered_at")
+        hooks.append(
+            TicketChange(ticket, Change.TIER, actor, now, ticket.tier.code, new["tier"].code)
+        )
+    if "priority" in changed:
+        hooks.append(
+            TicketChange(ticket, Change.PRIORITY, actor, now, ticket.priority, new["priority"])
+        )
     entries = []
     changes: dict[str, dict[str, str]] = {}
     for field in changed:
+        if field == "tier_entered_at":
+            continue
         old = getattr(ticket, field)
         setattr(ticket, field, new[field])
         if field == "priority_is_manual":
@@ -398,7 +510,7 @@ def ticket_update(
                 new=_display(new[field]),
             )
         )
-    _save(ticket, changed, entries)
+    save(ticket, changed, entries)
     emit(
         "ticket.updated",
         organization=org,
@@ -406,6 +518,7 @@ def ticket_update(
         aggregate_id=ticket.pk,
         payload=_ticket_payload(ticket) | {"changes": changes, "actor_id": actor.pk},
     )
+    lifecycle.notify(hooks)
     return ticket
 
 
@@ -423,7 +536,7 @@ def ticket_transition(
     resolution code and note; reopening counts on the ticket."""
     if to_status not in Status.values:
         raise ValidationFailed.for_field("status", f"one of {', '.join(Status.values)}")
-    ticket = _lock(ticket, expected_version)
+    ticket = lock(ticket, expected_version)
     current = ticket.status
     if actor.role == Role.REQUESTER:
         if ticket.requester_id != actor.pk:
@@ -481,7 +594,7 @@ def ticket_transition(
         fields.append("closed_at")
         event = "ticket.closed"
     ticket.status = to_status
-    _save(ticket, fields, entries)
+    save(ticket, fields, entries)
     emit(
         event,
         organization=ticket.organization,
@@ -489,6 +602,7 @@ def ticket_transition(
         aggregate_id=ticket.pk,
         payload=_ticket_payload(ticket) | {"from": current, "to": to_status, "actor_id": actor.pk},
     )
+    lifecycle.notify([TicketChange(ticket, Change.STATUS, actor, now, current, to_status)])
     return ticket
 
 
@@ -498,7 +612,7 @@ def ticket_comment(*, actor: User, ticket: Ticket, body: str, internal: bool = F
     reply is the ticket's first response; a requester's reply on a ticket pending the
     customer puts it back to open."""
     policy.require(actor, "ticket.internal_note" if internal else "ticket.reply")
-    ticket = _lock(ticket, None)
+    ticket = lock(ticket, None)
     if ticket.status == Status.CLOSED:
         raise InvalidTransition.for_field("status", "a closed ticket takes no more comments")
     body = _text("body", body, max_length=BODY_MAX, required=True)
@@ -509,10 +623,14 @@ def ticket_comment(*, actor: User, ticket: Ticket, body: str, internal: bool = F
     fields: list[str] = []
     kind = TimelineKind.INTERNAL_NOTE if internal else TimelineKind.COMMENT
     entries = [_timeline(ticket, actor, kind, comment=comment, internal=internal)]
-    if actor.is_staff_member and not internal and ticket.first_response_at is None:
-        ticket.first_response_at = now
-        fields.append("first_response_at")
+    hooks = []
+    if actor.is_staff_member and not internal:
+        hooks.append(TicketChange(ticket, Change.PUBLIC_REPLY, actor, now))
+        if ticket.first_response_at is None:
+            ticket.first_response_at = now
+            fields.append("first_response_at")
     if actor.role == Role.REQUESTER and ticket.status == Status.PENDING_CUSTOMER:
+        hooks.append(TicketChange(ticket, Change.STATUS, actor, now, ticket.status, Status.OPEN))
         entries.append(
             _timeline(
                 ticket,
@@ -525,7 +643,7 @@ def ticket_comment(*, actor: User, ticket: Ticket, body: str, internal: bool = F
         )
         ticket.status = Status.OPEN
         fields.append("status")
-    _save(ticket, fields, entries)
+    save(ticket, fields, entries)
     emit(
         "ticket.commented",
         organization=ticket.organization,
@@ -534,7 +652,96 @@ def ticket_comment(*, actor: User, ticket: Ticket, body: str, internal: bool = F
         payload=_ticket_payload(ticket)
         | {"comment_id": comment.pk, "internal": internal, "author_id": actor.pk},
     )
+    lifecycle.notify(hooks)
     return comment
+
+
+def move_tier(
+    *,
+    actor: User | None,
+    ticket: Ticket,
+    to_tier: Tier,
+    kind: str,
+    note: str,
+    assignee: User | None = None,
+) -> list[TimelineEntry]:
+    """Move a locked ticket to ``to_tier`` (escalation's primitive; it holds the lock and
+    writes its own record). The ticket leaves its assignee behind unless ``assignee`` (who
+    must serve the organization) takes it; otherwise the new tier's strategy picks one.
+    Returns the timeline entries, which the caller saves with ``save``."""
+    now = clock.now()
+    old_tier = ticket.tier
+    ticket.tier, ticket.tier_entered_at = to_tier, now
+    entries = [_timeline(ticket, actor, kind, field="tier", old=old_tier.code, new=note)]
+    old_assignee = ticket.assignee
+    if assignee is not None:
+        ticket.assignee = _assignee_for(ticket.organization, assignee)
+    else:
+        picked = _pick_agent(ticket.organization, to_tier, ticket.category, now)
+        ticket.assignee = picked.user if picked is not None else None
+        if picked is not None:
+            assignment.mark_assigned(picked, now)
+    if ticket.assignee != old_assignee:
+        entries.append(
+            _timeline(
+                ticket,
+                actor,
+                TimelineKind.ASSIGNED if assignee is None else TimelineKind.FIELD_CHANGED,
+                field="assignee",
+                old=_display(old_assignee),
+                new=_display(ticket.assignee),
+            )
+        )
+    lifecycle.notify([TicketChange(ticket, Change.TIER, actor, now, old_tier.code, to_tier.code)])
+    return entries
+
+
+def assign_waiting(*, limit: int = 200) -> int:
+    """Hand unassigned, unresolved tickets of automatically assigned tiers to agents who are
+    on shift now, most urgent and oldest first. Run by the worker every minute, so tickets
+    that arrived while nobody was on shift are picked up when a shift starts. Returns how
+    many were assigned."""
+    done = 0
+    now = clock.now()
+    for tier in Tier.objects.exclude(assignment_strategy=AssignmentStrategy.MANUAL):
+        waiting = (
+            Ticket.objects.filter(
+                tier=tier, assignee__isnull=True, status__in=[Status.NEW, Status.OPEN]
+            )
+            .select_related("organization", "category", "tier")
+            .order_by("priority", "created_at", "id")[:limit]
+        )
+        on_shift: dict[int, list[Any]] = {}
+        for ticket in waiting:
+            org_id = ticket.organization_id
+            if org_id not in on_shift:
+                on_shift[org_id] = assignment.candidates(ticket.organization, tier, now)
+            if not on_shift[org_id]:
+                continue
+            with transaction.atomic():
+                locked = lock(ticket, None)
+                if locked.assignee_id is not None or locked.tier_id != tier.pk:
+                    continue
+                picked = assignment.choose(
+                    tier.assignment_strategy,
+                    on_shift[org_id],
+                    category=ticket.category,
+                    loads=_open_loads,
+                )
+                if picked is None:
+                    continue
+                assignment.mark_assigned(picked, now)
+                locked.assignee = picked.user
+                save(locked, ["assignee"], [_assigned_entry(locked, tier)])
+                emit(
+                    "ticket.assigned",
+                    organization=ticket.organization,
+                    aggregate_type="ticket",
+                    aggregate_id=locked.pk,
+                    payload=_ticket_payload(locked) | {"assignee_id": picked.user_id},
+                )
+                done += 1
+    return done
 
 
 def _safe_filename(name: str) -> str:
@@ -591,7 +798,7 @@ def attachment_add(
     tmp.replace(path)
     try:
         with transaction.atomic():
-            locked = _lock(ticket, None)
+            locked = lock(ticket, None)
             if locked.status == Status.CLOSED:
                 raise InvalidTransition.for_field("status", "a closed ticket takes no more files")
             attachment = Attachment.objects.create(
@@ -605,7 +812,7 @@ def attachment_add(
                 is_internal=internal,
                 created_at=clock.now(),
             )
-            _save(
+            save(
                 locked,
                 [],
                 [_timeline(locked, actor, TimelineKind.ATTACHMENT, new=name, internal=internal)],

@@ -10,6 +10,15 @@ from django.db.models import F, Q
 from tierdesk.core.models import Organization, User
 
 
+class AssignmentStrategy(models.TextChoices):
+    """How a tier hands its new tickets to its agents (see tiers/assignment.py)."""
+
+    MANUAL = "manual", "Manual (agents take tickets from the queue)"
+    ROUND_ROBIN = "round_robin", "Round-robin"
+    LEAST_LOADED = "least_loaded", "Least loaded"
+    SKILL_MATCH = "skill_match", "Skill match, then least loaded"
+
+
 class Tier(models.Model):
     """A support tier. ``level`` orders them: escalation goes to a higher level."""
 
@@ -17,6 +26,11 @@ class Tier(models.Model):
     name = models.CharField(max_length=100)
     level = models.PositiveSmallIntegerField(unique=True)
     description = models.TextField(blank=True)
+    assignment_strategy = models.CharField(
+        max_length=16, choices=AssignmentStrategy.choices, default=AssignmentStrategy.MANUAL
+    )
+    # Hierarchical escalation notifies these people (team leads, duty managers).
+    managers = models.ManyToManyField(User, blank=True, related_name="managed_tiers")
 
     class Meta:
         ordering = ["level"]
@@ -94,6 +108,8 @@ class AgentProfile(models.Model):
     user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="agent_profile")
     tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="agents")
     skills = models.ManyToManyField(Skill, blank=True, related_name="agents")
+    # Round-robin picks whoever was given a ticket longest ago (never: first).
+    last_assigned_at = models.DateTimeField(null=True, blank=True)
 
 
 class WorkingHours(models.Model):
@@ -110,3 +126,45 @@ class WorkingHours(models.Model):
             models.CheckConstraint(condition=Q(weekday__lte=6), name="hours_weekday_range"),
             models.CheckConstraint(condition=Q(end__gt=F("start")), name="hours_end_after_start"),
         ]
+
+
+class RoutingRule(models.Model):
+    """One ordered intake rule: when every condition holds, its actions set the ticket's
+    tier, category, priority, assignee and tags.
+
+    ``organization`` set: the rule applies to that client's tickets only and is checked
+    before the MSP-wide rules (``organization`` empty). The first matching rule wins; with
+    none, the category's default tier applies. ``conditions`` holds lists (any of each
+    list, all lists together): ``categories``, ``organizations``, ``requesters`` (ids),
+    ``priorities``, ``sources``, ``keywords`` (in subject or description, any case).
+    """
+
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="routing_rules"
+    )
+    name = models.CharField(max_length=100)
+    position = models.PositiveIntegerField()
+    is_active = models.BooleanField(default=True)
+    conditions = models.JSONField(default=dict, blank=True)
+    set_tier = models.ForeignKey(
+        Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    set_category = models.ForeignKey(
+        Category, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    set_priority = models.CharField(max_length=2, blank=True)
+    set_assignee = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    add_tags = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["position", "id"]
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(fields=["organization", "is_active", "position"], name="routing_order")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
