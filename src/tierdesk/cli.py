@@ -614,5 +614,424 @@ def ticket_resolve_cmd(
     _emit(_ticket_dict(t), as_json, lambda: click.echo(f"resolved {t.key}"))
 
 
+@ticket.command("escalate")
+@click.argument("ref")
+@click.option("--as", "as_email", required=True)
+@click.option("--to", "to_tier", help="Target tier code (default: the next one up).")
+@click.option("--reason", required=True, help="Why it needs the higher tier.")
+@click.option("--handoff", "handoff_note", required=True, help="What was tried.")
+@click.option("--assignee", help="Hand it to this agent (email).")
+@click.option("--notify-managers", is_flag=True, help="Hierarchical: notify the tier's managers.")
+@click.option("--json", "as_json", is_flag=True)
+@domain_errors
+def ticket_escalate_cmd(
+    ref: str,
+    as_email: str,
+    to_tier: str | None,
+    reason: str,
+    handoff_note: str,
+    assignee: str | None,
+    notify_managers: bool,
+    as_json: bool,
+) -> None:
+    """Escalate a ticket to a higher tier with a reason and a handoff note."""
+    from tierdesk.escalation import services
+    from tierdesk.tickets import queries
+    from tierdesk.tiers.services import tier_by_code
+
+    me = _actor(as_email)
+    t = queries.ticket_get(actor=me, ref=ref)
+    e = services.escalate(
+        actor=me,
+        ticket=t,
+        to_tier=tier_by_code(to_tier) if to_tier else None,
+        reason=reason,
+        handoff_note=handoff_note,
+        assignee=_actor(assignee) if assignee else None,
+        notify_managers=notify_managers,
+    )
+    t = queries.ticket_get(actor=me, ref=t.pk)
+    _emit(
+        _ticket_dict(t) | {"escalation_id": e.pk},
+        as_json,
+        lambda: click.echo(f"escalated {t.key}: {e.from_tier.code} -> {e.to_tier.code}"),
+    )
+
+
+@ticket.command("de-escalate")
+@click.argument("ref")
+@click.option("--as", "as_email", required=True)
+@click.option("--to", "to_tier", help="Target tier code (default: the next one down).")
+@click.option("--note", required=True, help="Why it goes back down.")
+@click.option("--json", "as_json", is_flag=True)
+@domain_errors
+def ticket_de_escalate_cmd(
+    ref: str, as_email: str, to_tier: str | None, note: str, as_json: bool
+) -> None:
+    """Hand a ticket back to a lower tier with a note."""
+    from tierdesk.escalation import services
+    from tierdesk.tickets import queries
+    from tierdesk.tiers.services import tier_by_code
+
+    me = _actor(as_email)
+    t = queries.ticket_get(actor=me, ref=ref)
+    e = services.de_escalate(
+        actor=me, ticket=t, to_tier=tier_by_code(to_tier) if to_tier else None, note=note
+    )
+    t = queries.ticket_get(actor=me, ref=t.pk)
+    _emit(
+        _ticket_dict(t) | {"escalation_id": e.pk},
+        as_json,
+        lambda: click.echo(f"de-escalated {t.key}: {e.from_tier.code} -> {e.to_tier.code}"),
+    )
+
+
+# --- routing ---------------------------------------------------------------------------------
+
+
+@main.group()
+def routing() -> None:
+    """Routing rules: list them, and see where a ticket would go (dry-run)."""
+
+
+@routing.command("list")
+@click.option("--as", "as_email", required=True)
+@click.option("--json", "as_json", is_flag=True)
+@domain_errors
+def routing_list_cmd(as_email: str, as_json: bool) -> None:
+    from tierdesk.api.routing import rule_out
+    from tierdesk.tiers import queries
+
+    rules = [rule_out(r) for r in queries.routing_rule_list(actor=_actor(as_email))]
+
+    def text() -> None:
+        if not rules:
+            click.echo("no routing rules: tickets go to their category's default tier")
+        for r in rules:
+            state = "" if r["is_active"] else " (inactive)"
+            click.echo(
+                f"#{r['id']} [{r['organization'] or 'global'} {r['position']}] {r['name']}{state}"
+            )
+
+    _emit(rules, as_json, text)
+
+
+@routing.command("dry-run")
+@click.option("--as", "as_email", required=True)
+@click.option("--org", "org_code", required=True)
+@click.option("--subject", required=True)
+@click.option("--description", default="")
+@click.option("--category")
+@click.option("--priority", type=click.Choice(["P1", "P2", "P3", "P4"]))
+@click.option("--impact", type=click.IntRange(1, 3))
+@click.option("--urgency", type=click.IntRange(1, 3))
+@click.option(
+    "--source",
+    default="api",
+    type=click.Choice(["portal", "api", "email", "phone", "monitoring", "chat"]),
+)
+@click.option("--requester", help="Requester's email.")
+@click.option("--json", "as_json", is_flag=True)
+@domain_errors
+def routing_dry_run_cmd(
+    as_email: str,
+    org_code: str,
+    subject: str,
+    description: str,
+    category: str | None,
+    priority: str | None,
+    impact: int | None,
+    urgency: int | None,
+    source: str,
+    requester: str | None,
+    as_json: bool,
+) -> None:
+    """Show which rule would route a ticket like this, and why. Nothing is written."""
+    from tierdesk.api.routing import dry_run_out
+    from tierdesk.core.errors import NotFound
+    from tierdesk.core.models import STAFF_ROLES
+    from tierdesk.core.services import organization_get
+    from tierdesk.tickets.services import route_intake
+    from tierdesk.tiers.queries import category_for_organization
+
+    me = _actor(as_email)
+    if me.role not in STAFF_ROLES:
+        _fail("only staff can dry-run routing")
+    try:
+        org = organization_get(actor=me, code=org_code)
+    except NotFound:
+        _fail(f"no organization {org_code}")
+    who = _actor(requester) if requester else None
+    if who is not None and (who.role != "requester" or who.organization_id != org.pk):
+        _fail(f"no active user {requester}")
+    found = category_for_organization(org, category) if category else None
+    if category and found is None:
+        _fail(f"no category {category} for {org.code}")
+    result = dry_run_out(
+        route_intake(
+            organization=org,
+            subject=subject,
+            description=description,
+            source=source,
+            requester=who,
+            category=found,
+            impact=impact,
+            urgency=urgency,
+            priority=priority,
+        )
+    )
+
+    def text() -> None:
+        for r in result["rules"]:
+            mark = "MATCH" if r["matched"] else "no   "
+            click.echo(f"{mark} #{r['rule_id']} {r['rule']} ({r['scope']}, {r['position']})")
+            for c in r["checks"]:
+                ok = "ok  " if c["holds"] else "FAIL"
+                click.echo(
+                    f"        {ok} {c['condition']}: wanted {c['wanted']}, got {c['actual']!r}"
+                )
+        click.echo(f"=> {result['summary']}; priority {result['priority']}")
+
+    _emit(result, as_json, text)
+
+
+# --- business calendars -------------------------------------------------------------------
+
+
+def _optional_actor(as_email: str | None) -> Any:
+    """The acting person, or None: the operator on the server, who sees every calendar."""
+    return _actor(as_email) if as_email else None
+
+
+def _utc_text(instant: dt.datetime) -> str:
+    return instant.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _parse_calendar_hours(text: str) -> list[tuple[int, tuple[int, int]]]:
+    """``mon-fri 08:00-17:00``, ``sat 10:00-14:00`` or ``sun 00:00-24:00`` -> (weekday, span)
+    pairs."""
+    from tierdesk.sla.calendar import WEEKDAYS, CalendarError, parse_span
+
+    example = "expected e.g. 'mon-fri 08:00-17:00'"
+    try:
+        day_part, span_text = text.strip().lower().split()
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: {example}") from None
+    first, _, last = day_part.partition("-")
+    if first not in WEEKDAYS or (last or first) not in WEEKDAYS:
+        raise click.BadParameter(f"{text!r}: days are mon, tue, … sun; {example}")
+    start, end = WEEKDAYS.index(first), WEEKDAYS.index(last or first)
+    if end < start:
+        raise click.BadParameter(f"{text!r}: a day range runs forward, e.g. mon-fri")
+    try:
+        span = parse_span(span_text)
+    except CalendarError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return [(day, span) for day in range(start, end + 1)]
+
+
+def _calendar_dict(cal: Any) -> dict[str, Any]:
+    from tierdesk.api.sla import CalendarOut, calendar_out
+
+    return CalendarOut.model_validate(calendar_out(cal)).model_dump(mode="json")
+
+
+@main.group("calendar")
+def calendar_group() -> None:
+    """Business calendars: opening hours, holidays, and when something is due.
+
+    Instants are ISO 8601 with a UTC offset (2026-11-20T15:30:00Z or …+01:00); one without
+    an offset is refused. Without --as the command acts as the operator and sees every
+    calendar; with --as EMAIL, what that person sees."""
+
+
+@calendar_group.command("list")
+@click.option("--as", "as_email", help="Act as this person (default: the operator).")
+@click.option("--json", "as_json", is_flag=True)
+@domain_errors
+def calendar_list_cmd(as_email: str | None, as_json: bool) -> None:
+    """Print the calendars' names, time zones and titles."""
+    from tierdesk.api.sla import CalendarSummary, calendar_summary
+    from tierdesk.sla import queries
+
+    rows = list(queries.calendar_list(actor=_optional_actor(as_email)))
+
+    def text_out() -> None:
+        for c in rows:
+            owner = c.organization.code if c.organization else "MSP-wide"
+            zone = "24x7" if c.always_open else c.time_zone
+            click.echo(f"{c.name:24} {zone:24} {owner:10} {c.title}")
+
+    _emit(
+        [CalendarSummary.model_validate(calendar_summary(c)).model_dump() for c in rows],
+        as_json,
+        text_out,
+    )
+
+
+@calendar_group.command("show")
+@click.argument("name")
+@click.option("--as", "as_email", help="Act as this person (default: the operator).")
+@click.option("--json", "as_json", is_flag=True)
+@domain_errors
+def calendar_show_cmd(name: str, as_email: str | None, as_json: bool) -> None:
+    """Print a calendar's definition: zone, hours per weekday, holidays."""
+    from tierdesk.sla import queries
+
+    data = _calendar_dict(queries.calendar_get(actor=_optional_actor(as_email), name=name))
+
+    def text_out() -> None:
+        click.echo(f"{data['name']}  {data['title']}")
+        owner = data["organization"] or "MSP-wide"
+        seeded = f"  holidays of {data['country']}" if data["country"] else ""
+        if data["subdivision"]:
+            seeded += f"-{data['subdivision']}"
+        click.echo(f"  time zone {data['time_zone']}  {owner}{seeded}")
+        if data["always_open"]:
+            click.echo("  open 24x7")
+            return
+        for day, spans in data["hours"].items():
+            click.echo(f"  {day}  {', '.join(spans) if spans else 'closed'}")
+        for holiday in data["holidays"]:
+            click.echo(f"  {holiday['date']}  {holiday['name']}")
+
+    _emit(data, as_json, text_out)
+
+
+@calendar_group.command("due")
+@click.argument("name")
+@click.option("--from", "start_text", required=True, help="ISO 8601 instant with offset.")
+@click.option("--minutes", required=True, type=click.IntRange(min=0))
+@click.option("--as", "as_email", help="Act as this person (default: the operator).")
+@click.option("--json", "as_json", is_flag=True)
+@domain_errors
+def calendar_due_cmd(
+    name: str, start_text: str, minutes: int, as_email: str | None, as_json: bool
+) -> None:
+    """Print when MINUTES business minutes after --from have elapsed (ISO 8601, UTC)."""
+    from tierdesk.sla import queries
+
+    cal = queries.calendar_get(actor=_optional_actor(as_email), name=name)
+    start = queries.parse_instant("from", start_text)
+    due = queries.calendar_due(calendar=cal, start=start, minutes=minutes)
+    _emit(
+        {
+            "calendar": cal.name,
+            "start": _utc_text(start),
+            "minutes": minutes,
+            "due": _utc_text(due),
+        },
+        as_json,
+        lambda: click.echo(_utc_text(due)),
+    )
+
+
+@calendar_group.command("between")
+@click.argument("name")
+@click.argument("start_text", metavar="FROM")
+@click.argument("end_text", metavar="TO")
+@click.option("--as", "as_email", help="Act as this person (default: the operator).")
+@click.option("--json", "as_json", is_flag=True)
+@domain_errors
+def calendar_between_cmd(
+    name: str, start_text: str, end_text: str, as_email: str | None, as_json: bool
+) -> None:
+    """Print the business minutes between FROM and TO, rounded down to whole minutes (--json
+    adds the exact seconds); 0 when TO is not after FROM."""
+    from tierdesk.sla import queries
+
+    cal = queries.calendar_get(actor=_optional_actor(as_email), name=name)
+    start = queries.parse_instant("from", start_text)
+    end = queries.parse_instant("to", end_text)
+    seconds = queries.calendar_between(calendar=cal, start=start, end=end) // dt.timedelta(
+        seconds=1
+    )
+    _emit(
+        {
+            "calendar": cal.name,
+            "start": _utc_text(start),
+            "end": _utc_text(end),
+            "minutes": seconds // 60,
+            "seconds": seconds,
+        },
+        as_json,
+        lambda: click.echo(seconds // 60),
+    )
+
+
+@calendar_group.command("create")
+@click.option("--name", required=True, help="A slug, e.g. globex-berlin.")
+@click.option("--title", help="Default: the name.")
+@click.option("--time-zone", help="IANA zone, e.g. Europe/Berlin (default UTC for --24x7).")
+@click.option("--hours", multiple=True, help="e.g. 'mon-fri 08:00-17:00' (repeatable).")
+@click.option("--24x7", "always_open", is_flag=True, help="Always open: plain elapsed time.")
+@click.option("--holiday", "holidays", multiple=True, help="DATE or DATE=NAME (repeatable).")
+@click.option("--country", default="", help="Seed this country's holidays (ISO code, e.g. DE).")
+@click.option("--subdivision", default="", help="With --country, e.g. BY.")
+@click.option("--years", default="", help="Years to seed holidays for, e.g. 2026,2027.")
+@click.option("--org", "org_code", help="The client's code; default: MSP-wide.")
+@click.option("--as", "as_email", help="Act as this person (default: the operator).")
+@click.option("--json", "as_json", is_flag=True)
+@domain_errors
+def calendar_create_cmd(
+    name: str,
+    title: str | None,
+    time_zone: str | None,
+    hours: tuple[str, ...],
+    always_open: bool,
+    holidays: tuple[str, ...],
+    country: str,
+    subdivision: str,
+    years: str,
+    org_code: str | None,
+    as_email: str | None,
+    as_json: bool,
+) -> None:
+    """Add a business calendar."""
+    from tierdesk.core.services import organization_get
+    from tierdesk.sla import queries, services
+
+    if not time_zone and not always_open:
+        _fail("--time-zone is required (or --24x7)")
+    week: dict[int, list[tuple[int, int]]] = {}
+    for text in hours:
+        for day, span in _parse_calendar_hours(text):
+            week.setdefault(day, []).append(span)
+    days: list[tuple[dt.date, str]] = []
+    for text in holidays:
+        day_text, _, holiday_name = text.partition("=")
+        try:
+            days.append((dt.date.fromisoformat(day_text.strip()), holiday_name.strip()))
+        except ValueError:
+            _fail(f"--holiday {text!r}: expected a date like 2026-12-24 or 2026-12-24=Name")
+    try:
+        year_list = [int(y) for y in years.replace(" ", "").split(",") if y]
+    except ValueError:
+        _fail(f"--years {years!r}: expected years like 2026,2027")
+    me = _optional_actor(as_email)
+    created = services.calendar_create(
+        actor=me,
+        name=name,
+        title=title or name,
+        time_zone=time_zone or "UTC",
+        always_open=always_open,
+        hours=week,
+        holidays=days,
+        country=country,
+        subdivision=subdivision,
+        holiday_years=year_list,
+        organization=organization_get(actor=me, code=org_code) if org_code else None,
+    )
+    cal = queries.calendar_get(actor=me, name=created.name)
+    _emit(
+        _calendar_dict(cal),
+        as_json,
+        lambda: click.echo(
+            f"created calendar {cal.name} ({'24x7' if cal.always_open else cal.time_zone}, "
+            f"{cal.holidays.count()} holidays)"
+        ),
+    )
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -19,6 +19,7 @@ from django.db import transaction
 from tierdesk.core import clock
 from tierdesk.core.models import Organization, User
 from tierdesk.core.services import organization_create, user_create
+from tierdesk.sla.services import calendar_create
 from tierdesk.tickets import services as ts
 from tierdesk.tickets.models import Source, Status, Ticket
 from tierdesk.tiers.models import Category, Tier
@@ -43,6 +44,18 @@ ORGS = [
     ("GLOBEX", "Globex GmbH", "Europe/Berlin", "globex.example"),
     ("INITECH", "Initech Pty Ltd", "Australia/Sydney", "initech.example"),
 ]
+
+
+# Business calendars: name, title, organization (None: MSP-wide), zone, Mon-Fri hours in
+# minutes, holiday country and subdivision. Sydney and Berlin take their state's holidays.
+CALENDARS: list[tuple[str, str, str | None, str, tuple[int, int], str, str]] = [
+    ("acme-new-york", "ACME business hours (New York)", "ACME", "America/New_York",
+     (8 * 60, 18 * 60), "US", ""),
+    ("globex-berlin", "Globex business hours (Berlin)", "GLOBEX", "Europe/Berlin",
+     (8 * 60, 17 * 60), "DE", "BE"),
+    ("initech-sydney", "Initech business hours (Sydney)", "INITECH", "Australia/Sydney",
+     (9 * 60, 17 * 60 + 30), "AU", "NSW"),
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -357,12 +370,29 @@ def seed_demo(
 ) -> str:
     rnd = random.Random(seed)
     start = clock.now() - dt.timedelta(days=days)
+    # Holidays from the first demo day to the end of next year: SLAs due soon find them.
+    years = list(range(start.year, clock.now().year + 2))
     with clock.frozen_at(start - dt.timedelta(days=1)), transaction.atomic():
         orgs = [
             organization_create(actor=None, code=c, name=n, time_zone=z, email_domains=[d])
             for c, n, z, d in ORGS
         ]
         by_code = {o.code: o for o in orgs}
+        for name, title, code, zone, span, country, subdivision in CALENDARS:
+            calendar_create(
+                actor=None,
+                name=name,
+                title=title,
+                time_zone=zone,
+                hours={day: [span] for day in range(5)},
+                country=country,
+                subdivision=subdivision,
+                holiday_years=years,
+                organization=by_code[code] if code else None,
+            )
+        calendar_create(
+            actor=None, name="24x7", title="Around the clock", time_zone="UTC", always_open=True
+        )
         staff: list[User] = []
         for spec in AGENTS:
             staff.append(

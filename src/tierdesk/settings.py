@@ -52,6 +52,8 @@ INSTALLED_APPS = [
     "tierdesk.core",
     "tierdesk.tiers",
     "tierdesk.tickets",
+    "tierdesk.sla",
+    "tierdesk.escalation",
 ]
 if env_bool("TIERDESK_BENCH_ENDPOINTS", False):
     # Only for bench/: a bare endpoint that inserts one row, the machine's practical limit.

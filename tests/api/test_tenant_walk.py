@@ -21,8 +21,9 @@ from tests.conftest import Api, Cast, make_ticket
 from tierdesk.api.main import api as ninja_api
 from tierdesk.core.models import User
 from tierdesk.core.services import token_create
+from tierdesk.sla.services import calendar_create
 from tierdesk.tickets import services as ticket_services
-from tierdesk.tiers.services import category_create, tier_by_code
+from tierdesk.tiers.services import category_create, routing_rule_create, tier_by_code
 
 ApiAs = Callable[[User | None], Api]
 SECRET = "B-ONLY-7f3a"  # written into B's objects; must never appear in an answer to A
@@ -37,7 +38,7 @@ REFERENCE_FIELDS = ("organization", "requester", "assignee", "category", "served
 def _snapshot() -> dict[str, list[dict[str, Any]]]:
     """Every row of tierdesk's tables, to prove a refused call changed nothing."""
     snap = {}
-    for label in ("core", "tiers", "tickets"):
+    for label in ("core", "tiers", "tickets", "sla"):
         for model in apps.get_app_config(label).get_models():
             rows = list(model.objects.order_by("pk").values())
             for row in rows:
@@ -65,12 +66,29 @@ def world(cast: Cast) -> dict[str, Any]:
         actor=cast.gerd, ticket=ticket, filename="b.txt", content=SECRET.encode()
     )
     token, _ = token_create(actor=None, user=cast.gerd, name=SECRET)
+    calendar = calendar_create(
+        actor=None,
+        name="b-only-hours",
+        title=SECRET,
+        time_zone="Europe/Berlin",
+        hours={0: [(480, 1020)]},
+        organization=cast.globex,
+    )
+    rule = routing_rule_create(
+        actor=cast.admin,
+        name=SECRET,
+        organization=cast.globex,
+        category=secret_category,
+        tags=["b-only"],
+    )
     make_ticket(cast.lena, cast.acme, cast.alice, subject="A's own ticket")
     return {
         "ticket": ticket,
         "attachment": attachment,
         "token": token,
         "category": secret_category,
+        "calendar": calendar,
+        "rule": rule,
     }
 
 
@@ -83,6 +101,8 @@ def b_values(cast: Cast, world: dict[str, Any]) -> dict[str, list[str]]:
         "token_id": [str(world["token"].pk)],
         "attachment_id": [str(world["attachment"].pk)],
         "category_id": [str(world["category"].pk)],
+        "name": [world["calendar"].name],
+        "rule_id": [str(world["rule"].pk)],
     }
 
 

@@ -5,7 +5,7 @@ from typing import Any
 from ninja import NinjaAPI
 from ninja.renderers import JSONRenderer
 
-from tierdesk.api import people, problems, tickets
+from tierdesk.api import escalation, people, problems, routing, sla, tickets
 from tierdesk.api.common import ApiJSONEncoder, TokenAuth
 
 
@@ -32,3 +32,6 @@ api = TierdeskAPI(
 problems.install(api)
 api.add_router("", people.router)
 api.add_router("", tickets.router)
+api.add_router("", routing.router)
+api.add_router("", escalation.router)
+api.add_router("", sla.router)

@@ -402,11 +402,16 @@ def revoke_token(
 # --- tiers and catalog -------------------------------------------------------------------
 
 
+StrategyName = Literal["manual", "round_robin", "least_loaded", "skill_match"]
+
+
 class TierOut(Schema):
     code: str
     name: str
     level: int
     description: str
+    assignment_strategy: StrategyName
+    managers: list[str]
 
 
 class CategoryOut(Schema):
@@ -461,6 +466,10 @@ class TierPatch(StrictInput):
     name: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
     level: Annotated[int, Field(ge=1, le=100)] | None = None
     description: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    assignment_strategy: StrategyName | None = None
+    managers: list[Annotated[str, StringConstraints(max_length=254)]] | None = Field(
+        None, max_length=50, description="Emails of managers notified on hierarchical escalation."
+    )
 
 
 def tier_out(tier: Tier) -> dict[str, Any]:
@@ -469,6 +478,8 @@ def tier_out(tier: Tier) -> dict[str, Any]:
         "name": tier.name,
         "level": tier.level,
         "description": tier.description,
+        "assignment_strategy": tier.assignment_strategy,
+        "managers": sorted(m.email for m in tier.managers.all()),
     }
 
 
@@ -504,7 +515,21 @@ def update_tier(request: HttpRequest, tier_code: TierCode, payload: TierPatch) -
     tier = tier_queries.tier_list().filter(code=tier_code.upper()).first()
     if tier is None:
         raise NotFound(f"No tier {tier_code!r}.")
-    return tier_out(tier_services.tier_update(actor=actor(request), tier=tier, **_given(payload)))
+    changes = _given(payload)
+    if "managers" in changes:
+        changes["managers"] = _managers(changes["managers"])
+    return tier_out(tier_services.tier_update(actor=actor(request), tier=tier, **changes))
+
+
+def _managers(emails: list[str]) -> list[User]:
+    found = {u.email: u for u in User.objects.filter(email__in=[e.strip().lower() for e in emails])}
+    people = []
+    for email in emails:
+        person = found.get(email.strip().lower())
+        if person is None or person.role not in ("manager", "admin") or not person.is_active:
+            raise ValidationFailed.for_field("managers", f"no manager {email!r}")
+        people.append(person)
+    return people
 
 
 class CategoryPatch(StrictInput):

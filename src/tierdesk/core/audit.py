@@ -22,6 +22,11 @@ class AuditAction(StrEnum):
     CATEGORY_UPDATED = "category.updated"
     TIER_CREATED = "tier.created"
     TIER_UPDATED = "tier.updated"
+    ROUTING_RULE_CREATED = "routing_rule.created"
+    ROUTING_RULE_UPDATED = "routing_rule.updated"
+    ROUTING_RULE_DELETED = "routing_rule.deleted"
+    CALENDAR_CREATED = "calendar.created"
+    CALENDAR_UPDATED = "calendar.updated"
 
 
 def record(

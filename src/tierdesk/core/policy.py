@@ -19,6 +19,15 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "user.create_requester": frozenset({Role.MANAGER, Role.ADMIN}),
     "user.create_staff": frozenset({Role.ADMIN}),
     "catalog.manage": frozenset({Role.ADMIN}),
+    # Business calendars: an organization's own (managers of organizations they serve), and
+    # MSP-wide ones, which every client's SLAs may use (admins only).
+    "calendar.manage": frozenset({Role.MANAGER, Role.ADMIN}),
+    "calendar.manage_shared": frozenset({Role.ADMIN}),
+    # Routing rules: an organization's own (managers of organizations they serve), and
+    # MSP-wide ones (admins only).
+    "routing.manage": frozenset({Role.MANAGER, Role.ADMIN}),
+    "routing.manage_shared": frozenset({Role.ADMIN}),
+    "ticket.escalate": frozenset({Role.AGENT, Role.MANAGER, Role.ADMIN}),
     "ticket.create": frozenset({Role.REQUESTER, Role.AGENT, Role.MANAGER, Role.ADMIN}),
     "ticket.create_for_others": frozenset({Role.AGENT, Role.MANAGER, Role.ADMIN}),
     "ticket.update": frozenset({Role.AGENT, Role.MANAGER, Role.ADMIN}),

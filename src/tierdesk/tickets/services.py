@@ -239,6 +239,37 @@ def _add_tags(ticket: Ticket, names: list[str]) -> None:
     ticket.tags.add(*existing.values())
 
 
+def route_intake(
+    *,
+    organization: Organization,
+    subject: str,
+    description: str = "",
+    source: str = Source.API,
+    requester: User | None = None,
+    category: Category | None = None,
+    impact: int | None = None,
+    urgency: int | None = None,
+    priority: str | None = None,
+) -> routing.Decision:
+    """Where a new ticket like this goes, and why (only reads): the routing rules see the
+    priority the matrix gives it unless one was chosen. ticket_create and the dry-run both
+    ask here."""
+    impact = impact or (category.default_impact if category else 2)
+    urgency = urgency or (category.default_urgency if category else 2)
+    return routing.route(
+        routing.Sample(
+            organization_id=organization.pk,
+            category=category,
+            priority=priority or priority_for(impact, urgency),
+            source=source,
+            requester_id=requester.pk if requester else None,
+            subject=subject,
+            description=description,
+        ),
+        routing.rules_for(organization.pk),
+    )
+
+
 def ticket_create(
     *,
     actor: User,
@@ -288,21 +319,16 @@ def ticket_create(
     if priority is not None and priority not in Priority.values:
         raise ValidationFailed.for_field("priority", "P1, P2, P3 or P4")
 
-    # Routing: the first matching rule, else the category's default tier, else the lowest.
-    # What the creator set explicitly wins over what a rule would set.
-    sample_impact = impact or (category.default_impact if category else 2)
-    sample_urgency = urgency or (category.default_urgency if category else 2)
-    decision = routing.route(
-        routing.Sample(
-            organization_id=organization.pk,
-            category=category,
-            priority=priority or priority_for(sample_impact, sample_urgency),
-            source=source,
-            requester_id=requester.pk,
-            subject=subject,
-            description=description,
-        ),
-        routing.rules_for(organization.pk),
+    decision = route_intake(
+        organization=organization,
+        subject=subject,
+        description=description,
+        source=source,
+        requester=requester,
+        category=category,
+        impact=impact,
+        urgency=urgency,
+        priority=priority,
     )
     category = decision.category
     impact = impact or (category.default_impact if category else 2)
@@ -315,10 +341,15 @@ def ticket_create(
     if tier is None:
         raise ValidationFailed.for_field("tier", "no tiers are configured")
     if assignee is None and decision.assignee_id is not None:
-        # A rule's assignee who no longer serves the organization is skipped, not an error.
-        ruled = User.objects.filter(pk=decision.assignee_id).first()
+        # A rule's assignee who no longer serves the organization, or who works in another
+        # tier than the one the ticket ends up in, is skipped, not an error.
+        ruled = User.objects.filter(pk=decision.assignee_id).select_related("agent_profile").first()
         try:
             assignee = _assignee_for(organization, ruled)
+            profile = getattr(assignee, "agent_profile", None)
+            if profile is not None and profile.tier_id != tier.pk:
+                assignee = None
+                raise ValidationFailed.for_field("assignee", "in another tier")
         except ValidationFailed:
             route_note += f"; its assignee (#{decision.assignee_id}) cannot take it"
 
@@ -370,9 +401,18 @@ def ticket_create(
             | {
                 "source": source,
                 "requester_id": requester.pk,
+                "assignee_id": ticket.assignee_id,
                 "routing_rule_id": decision.rule.pk if decision.rule else None,
             },
         )
+        if picked is not None:
+            emit(
+                "ticket.assigned",
+                organization=organization,
+                aggregate_type="ticket",
+                aggregate_id=ticket.pk,
+                payload=_ticket_payload(ticket) | {"assignee_id": picked.user_id},
+            )
         lifecycle.notify([TicketChange(ticket, Change.CREATED, actor, now)])
     return ticket
 

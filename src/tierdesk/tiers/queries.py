@@ -5,9 +5,10 @@ from __future__ import annotations
 from django.db.models import F, Q, QuerySet
 
 from tierdesk.core import policy
-from tierdesk.core.models import Organization, User
+from tierdesk.core.errors import NotFound
+from tierdesk.core.models import STAFF_ROLES, Organization, User
 from tierdesk.core.parse import as_id
-from tierdesk.tiers.models import Category, Tier
+from tierdesk.tiers.models import Category, RoutingRule, Tier
 
 
 def tier_list() -> QuerySet[Tier]:
@@ -40,3 +41,24 @@ def category_for_organization(organization: Organization, ref: str | int) -> Cat
         .order_by(F("organization_id").asc(nulls_first=True))
         .last()
     )
+
+
+def routing_rule_list(*, actor: User) -> QuerySet[RoutingRule]:
+    """Rules staff may read: MSP-wide ones and those of organizations they serve, in the
+    order they are checked within each scope. Requesters see none."""
+    if not actor.is_active or actor.role not in STAFF_ROLES:
+        return RoutingRule.objects.none()
+    return (
+        RoutingRule.objects.filter(
+            Q(organization__isnull=True) | Q(organization__in=policy.visible_organizations(actor))
+        )
+        .select_related("organization", "set_tier", "set_category", "set_assignee")
+        .order_by(F("organization_id").asc(nulls_last=True), "position", "id")
+    )
+
+
+def routing_rule_get(*, actor: User, rule_id: int) -> RoutingRule:
+    rule = routing_rule_list(actor=actor).filter(pk=rule_id).first()
+    if rule is None:
+        raise NotFound("No such routing rule.")
+    return rule

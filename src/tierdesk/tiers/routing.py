@@ -58,6 +58,7 @@ class Decision:
     tags: list[str]
     rule: RoutingRule | None
     via: str  # "rule", "category default" or "lowest tier"
+    sample: Sample
     trace: list[RuleTrace] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -117,7 +118,9 @@ def route(sample: Sample, rules: list[RoutingRule]) -> Decision:
         matched = all(c.holds for c in checks)
         trace.append(RuleTrace(rule, matched, checks))
         if matched:
-            category = rule.set_category or sample.category
+            # A category retired after the rule was written takes no new tickets.
+            ruled = rule.set_category if rule.set_category and rule.set_category.is_active else None
+            category = ruled or sample.category
             tier = rule.set_tier or (category.default_tier if category else None)
             return Decision(
                 tier=tier or lowest_tier(),
@@ -127,14 +130,15 @@ def route(sample: Sample, rules: list[RoutingRule]) -> Decision:
                 tags=list(rule.add_tags or []),
                 rule=rule,
                 via="rule",
+                sample=sample,
                 trace=trace,
             )
     if sample.category is not None:
         return Decision(
             sample.category.default_tier, sample.category, None, None, [], None,
-            "category default", trace,
+            "category default", sample, trace,
         )  # fmt: skip
-    return Decision(lowest_tier(), None, None, None, [], None, "lowest tier", trace)
+    return Decision(lowest_tier(), None, None, None, [], None, "lowest tier", sample, trace)
 
 
 def trace_out(decision: Decision) -> list[dict[str, Any]]:

@@ -10,13 +10,20 @@ from typing import Any
 
 from django.db import transaction
 
-from tierdesk.core import policy
+from tierdesk.core import clock, policy
 from tierdesk.core.audit import AuditAction, record, record_and_emit
 from tierdesk.core.errors import ValidationFailed
 from tierdesk.core.models import STAFF_ROLES, Organization, User
 from tierdesk.core.services import apply_changes, full_clean_or_raise, user_create
 from tierdesk.core.unset import UNSET
-from tierdesk.tiers.models import AgentProfile, Category, Skill, Tier, WorkingHours
+from tierdesk.tiers.models import (
+    AgentProfile,
+    Category,
+    RoutingRule,
+    Skill,
+    Tier,
+    WorkingHours,
+)
 
 
 @dataclass(frozen=True)
@@ -54,12 +61,27 @@ def tier_update(
     name: str = UNSET,
     level: int = UNSET,
     description: str = UNSET,
+    assignment_strategy: str = UNSET,
+    managers: Iterable[User] = UNSET,
 ) -> Tier:
-    """Rename, reorder or redescribe a tier (admins). Its code is permanent: tickets, rules
-    and reports name it."""
+    """Rename, reorder or redescribe a tier, choose how it assigns tickets and who manages
+    it (admins). Its code is permanent: tickets, rules and reports name it."""
     policy.require(actor, "catalog.manage")
     tier = Tier.objects.select_for_update().get(pk=tier.pk)
-    changes = apply_changes(tier, {"name": name, "level": level, "description": description})
+    changes = apply_changes(
+        tier,
+        {
+            "name": name,
+            "level": level,
+            "description": description,
+            "assignment_strategy": assignment_strategy,
+        },
+    )
+    if managers is not UNSET:
+        people = list(managers)
+        if any(p.role not in ("manager", "admin") or not p.is_active for p in people):
+            raise ValidationFailed.for_field("managers", "only active managers and admins")
+        _replace_set(changes, "managers", tier.managers, people, "email")
     if not changes:
         return tier
     record(
@@ -352,3 +374,274 @@ def category_update(
             payload={"slug": category.slug, "changes": changes},
         )
     return category
+
+
+# --- routing rules ---------------------------------------------------------------------------
+
+ROUTING_PRIORITIES = ("P1", "P2", "P3", "P4")
+ROUTING_SOURCES = ("portal", "api", "email", "phone", "monitoring", "chat")
+MAX_LIST = 50
+
+
+@dataclass(frozen=True)
+class RuleConditions:
+    """What a rule matches, as objects (the API and CLI resolve names to these)."""
+
+    categories: Sequence[Category] = ()
+    organizations: Sequence[Organization] = ()
+    requesters: Sequence[User] = ()
+    priorities: Sequence[str] = ()
+    sources: Sequence[str] = ()
+    keywords: Sequence[str] = ()
+
+
+def _require_rule_scope(actor: User, organization: Organization | None) -> None:
+    if organization is None:
+        policy.require(actor, "routing.manage_shared", "Only admins manage MSP-wide rules.")
+    else:
+        policy.require(actor, "routing.manage")
+        if not policy.can_see_organization(actor, organization.pk):
+            raise ValidationFailed.for_field("organization", "no such organization")
+
+
+def _category_in_scope(field: str, category: Category, organization: Organization | None) -> None:
+    # A rule may only name what its own tenant can use: MSP-wide catalog entries, or the
+    # organization's own. Another client's category is reported as missing.
+    if category.organization_id not in (None, organization.pk if organization else None):
+        raise ValidationFailed.for_field(field, f"no such category {category.slug!r}")
+
+
+def _conditions_json(
+    conditions: RuleConditions, organization: Organization | None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in ("categories", "organizations", "requesters", "priorities", "sources", "keywords"):
+        if len(getattr(conditions, name)) > MAX_LIST:
+            raise ValidationFailed.for_field(f"conditions.{name}", f"at most {MAX_LIST} entries")
+    for category in conditions.categories:
+        _category_in_scope("conditions.categories", category, organization)
+    if conditions.organizations and organization is not None:
+        raise ValidationFailed.for_field(
+            "conditions.organizations",
+            "only MSP-wide rules match on organization; this rule belongs to one already",
+        )
+    for person in conditions.requesters:
+        if person.role != "requester" or (
+            organization is not None and person.organization_id != organization.pk
+        ):
+            raise ValidationFailed.for_field(
+                "conditions.requesters", f"no such requester {person.email.lower()!r} in this scope"
+            )
+    for value, allowed, name in (
+        (conditions.priorities, ROUTING_PRIORITIES, "priorities"),
+        (conditions.sources, ROUTING_SOURCES, "sources"),
+    ):
+        bad = [v for v in value if v not in allowed]
+        if bad:
+            raise ValidationFailed.for_field(
+                f"conditions.{name}", f"unknown {bad[0]!r}; one of {', '.join(allowed)}"
+            )
+    keywords = [k.strip() for k in conditions.keywords]
+    if any(not k or len(k) > 100 for k in keywords):
+        raise ValidationFailed.for_field("conditions.keywords", "each 1 to 100 characters")
+    if conditions.categories:
+        out["categories"] = sorted({c.pk for c in conditions.categories})
+    if conditions.organizations:
+        out["organizations"] = sorted({o.pk for o in conditions.organizations})
+    if conditions.requesters:
+        out["requesters"] = sorted({p.pk for p in conditions.requesters})
+    if conditions.priorities:
+        out["priorities"] = sorted(set(conditions.priorities))
+    if conditions.sources:
+        out["sources"] = sorted(set(conditions.sources))
+    if keywords:
+        out["keywords"] = sorted(set(keywords), key=keywords.index)
+    return out
+
+
+def _check_rule_actions(rule: RoutingRule) -> None:
+    org = rule.organization
+    if (
+        not (rule.set_tier or rule.set_category or rule.set_priority or rule.set_assignee)
+        and not rule.add_tags
+    ):
+        raise ValidationFailed.for_field("actions", "a rule needs at least one action")
+    if rule.set_category is not None:
+        _category_in_scope("actions.category", rule.set_category, org)
+        if not rule.set_category.is_active:
+            raise ValidationFailed.for_field("actions.category", "the category is inactive")
+    if rule.set_priority and rule.set_priority not in ROUTING_PRIORITIES:
+        raise ValidationFailed.for_field("actions.priority", "P1, P2, P3 or P4")
+    tags = rule.add_tags or []
+    if len(tags) > 20 or any(not isinstance(t, str) or not t.strip() or len(t) > 50 for t in tags):
+        raise ValidationFailed.for_field("actions.tags", "at most 20 tags of 1 to 50 characters")
+    assignee = rule.set_assignee
+    if assignee is not None:
+        serves = assignee.role in STAFF_ROLES and assignee.is_active
+        if serves and org is not None and assignee.role != "admin":
+            serves = assignee.served_organizations.filter(pk=org.pk).exists()
+        if not serves:
+            raise ValidationFailed.for_field(
+                "actions.assignee", "no such agent serving this organization"
+            )
+        # Contradictory: routing to one tier and handing the ticket to an agent of another.
+        target = rule.set_tier or (rule.set_category.default_tier if rule.set_category else None)
+        profile = AgentProfile.objects.filter(user=assignee).select_related("tier").first()
+        if target is not None and profile is not None and profile.tier_id != target.pk:
+            raise ValidationFailed.for_field(
+                "actions.assignee",
+                f"{assignee.email} works in {profile.tier.code}, but the rule routes to "
+                f"{target.code}",
+            )
+
+
+def _rule_summary(rule: RoutingRule) -> dict[str, Any]:
+    return {
+        "name": rule.name,
+        "position": rule.position,
+        "is_active": rule.is_active,
+        "conditions": rule.conditions,
+        "tier": rule.set_tier.code if rule.set_tier else None,
+        "category": rule.set_category.slug if rule.set_category else None,
+        "priority": rule.set_priority or None,
+        "assignee_id": rule.set_assignee_id,
+        "tags": rule.add_tags,
+    }
+
+
+def _clean_name(name: str) -> str:
+    cleaned = name.replace("\x00", "").strip()
+    if not cleaned or len(cleaned) > 100:
+        raise ValidationFailed.for_field("name", "1 to 100 characters")
+    return cleaned
+
+
+@transaction.atomic
+def routing_rule_create(
+    *,
+    actor: User,
+    name: str,
+    organization: Organization | None = None,
+    conditions: RuleConditions = RuleConditions(),
+    tier: Tier | None = None,
+    category: Category | None = None,
+    priority: str = "",
+    assignee: User | None = None,
+    tags: Sequence[str] = (),
+    position: int | None = None,
+    is_active: bool = True,
+) -> RoutingRule:
+    """Add a routing rule for one organization or, for admins, MSP-wide. Without a
+    ``position`` it goes last in its scope."""
+    _require_rule_scope(actor, organization)
+    now = clock.now()
+    if position is None:
+        last = (
+            RoutingRule.objects.filter(organization=organization)
+            .order_by("-position")
+            .values_list("position", flat=True)
+            .first()
+        )
+        position = (last or 0) + 10
+    rule = RoutingRule(
+        organization=organization,
+        name=_clean_name(name),
+        position=position,
+        is_active=is_active,
+        conditions=_conditions_json(conditions, organization),
+        set_tier=tier,
+        set_category=category,
+        set_priority=priority or "",
+        set_assignee=assignee,
+        add_tags=[t.strip().lower() for t in tags],
+        created_at=now,
+        updated_at=now,
+    )
+    _check_rule_actions(rule)
+    full_clean_or_raise(rule)
+    rule.save()
+    summary = _rule_summary(rule)
+    record_and_emit(
+        actor=actor,
+        action=AuditAction.ROUTING_RULE_CREATED,
+        target_type="routing_rule",
+        target_id=rule.pk,
+        organization=organization,
+        changes=summary,
+        payload=summary | {"id": rule.pk},
+    )
+    return rule
+
+
+@transaction.atomic
+def routing_rule_update(
+    *,
+    actor: User,
+    rule: RoutingRule,
+    name: str = UNSET,
+    conditions: RuleConditions = UNSET,
+    tier: Tier | None = UNSET,
+    category: Category | None = UNSET,
+    priority: str = UNSET,
+    assignee: User | None = UNSET,
+    tags: Sequence[str] = UNSET,
+    position: int = UNSET,
+    is_active: bool = UNSET,
+) -> RoutingRule:
+    """Change a rule; only the given fields change. Its scope (organization) is permanent."""
+    _require_rule_scope(actor, rule.organization)
+    rule = RoutingRule.objects.select_for_update().get(pk=rule.pk)
+    before = _rule_summary(rule)
+    if name is not UNSET:
+        rule.name = _clean_name(name)
+    if conditions is not UNSET:
+        rule.conditions = _conditions_json(conditions, rule.organization)
+    if tier is not UNSET:
+        rule.set_tier = tier
+    if category is not UNSET:
+        rule.set_category = category
+    if priority is not UNSET:
+        rule.set_priority = priority or ""
+    if assignee is not UNSET:
+        rule.set_assignee = assignee
+    if tags is not UNSET:
+        rule.add_tags = [t.strip().lower() for t in tags]
+    if position is not UNSET:
+        rule.position = position
+    if is_active is not UNSET:
+        rule.is_active = is_active
+    _check_rule_actions(rule)
+    after = _rule_summary(rule)
+    changes = {k: {"old": before[k], "new": v} for k, v in after.items() if before[k] != v}
+    if not changes:
+        return rule
+    rule.updated_at = clock.now()
+    full_clean_or_raise(rule)
+    rule.save()
+    record_and_emit(
+        actor=actor,
+        action=AuditAction.ROUTING_RULE_UPDATED,
+        target_type="routing_rule",
+        target_id=rule.pk,
+        organization=rule.organization,
+        changes=changes,
+        payload={"id": rule.pk, "changes": changes},
+    )
+    return rule
+
+
+@transaction.atomic
+def routing_rule_delete(*, actor: User, rule: RoutingRule) -> None:
+    _require_rule_scope(actor, rule.organization)
+    summary = _rule_summary(rule)
+    rule_id, organization = rule.pk, rule.organization
+    rule.delete()
+    record_and_emit(
+        actor=actor,
+        action=AuditAction.ROUTING_RULE_DELETED,
+        target_type="routing_rule",
+        target_id=rule_id,
+        organization=organization,
+        changes=summary,
+        payload=summary | {"id": rule_id},
+    )

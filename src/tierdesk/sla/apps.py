@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class SlaConfig(AppConfig):
+    name = "tierdesk.sla"
+    label = "sla"
+    verbose_name = "SLAs and business calendars"
+
+    def ready(self) -> None:
+        from tierdesk.sla import clocks
+        from tierdesk.tickets import lifecycle
+
+        lifecycle.subscribe(clocks.on_ticket_change)

@@ -1,0 +1,360 @@
+"""SLA clocks: started, paused, resumed, re-targeted and stopped with their ticket, and swept
+for warnings and breaches.
+
+A clock measures business time (its policy's calendar) from ``started_at``. Paused time is
+kept as ``paused_seconds`` of business time, so every instant follows from one formula:
+
+    due_at  = calendar.add(started_at, target + paused)
+    warn_at = calendar.add(started_at, target x warning % + paused)
+
+A pause (pending customer / third party) freezes the clock; resuming adds the business time
+it was paused and recomputes both instants. A change of priority or of the policy's
+targets recomputes them from the new target. All instants are absolute UTC.
+
+``next_check_at`` is the next instant the sweep must look at a running clock (its warning,
+its due instant, or a percentage another app watches, see ``watch``), and empty otherwise;
+the sweep reads an index on it, so its cost follows the clocks that are due, not the clocks
+that exist. Warning and breach events are written at most once per clock: each is guarded
+by a conditional update of ``warned_at`` / ``breached_at``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import F, Q
+
+from tierdesk.core import clock as wall
+from tierdesk.core.events import emit
+from tierdesk.sla.calendar import Calendar
+from tierdesk.sla.models import (
+    BusinessCalendar,
+    ClockKind,
+    ClockStatus,
+    SlaClock,
+    SlaPolicy,
+    SlaTarget,
+)
+from tierdesk.tickets.lifecycle import Change, TicketChange
+from tierdesk.tickets.models import Status, Ticket
+
+PAUSING = frozenset({Status.PENDING_CUSTOMER, Status.PENDING_THIRD_PARTY})
+
+# --- calendars, cached per process by (id, updated_at): an edit bumps updated_at ----------
+
+_calendars: dict[tuple[int, dt.datetime], Calendar] = {}
+
+
+def calendar_of(model: BusinessCalendar) -> Calendar:
+    key = (model.pk, model.updated_at)
+    found = _calendars.get(key)
+    if found is None:
+        loaded = BusinessCalendar.objects.prefetch_related("hours", "holidays").get(pk=model.pk)
+        found = loaded.as_calendar()
+        if len(_calendars) > 256:
+            _calendars.clear()
+        _calendars[(loaded.pk, loaded.updated_at)] = found
+    return found
+
+
+# --- watchers: other apps' percentages (escalation's "resolution SLA used N %") -----------
+
+
+@dataclass(frozen=True)
+class Watcher:
+    percents: Callable[[SlaClock], list[int]]  # the percentages that matter for this clock
+    reached: Callable[[SlaClock, int], None]  # called (in the sweep's transaction) once passed
+
+
+_watchers: list[Watcher] = []
+
+
+def watch(
+    percents: Callable[[SlaClock], list[int]], reached: Callable[[SlaClock, int], None]
+) -> None:
+    _watchers.append(Watcher(percents, reached))
+
+
+# --- the arithmetic of one clock ------------------------------------------------------------
+
+
+def _at_percent(cal: Calendar, c: SlaClock, percent: float) -> dt.datetime:
+    seconds = math.floor(c.target_minutes * 60 * percent / 100) + c.paused_seconds
+    return cal.add(c.started_at, dt.timedelta(seconds=seconds))
+
+
+def used_seconds(cal: Calendar, c: SlaClock, now: dt.datetime) -> int:
+    """Business seconds the clock has run (pauses excluded) up to ``now``."""
+    end = c.paused_at if c.status == ClockStatus.PAUSED and c.paused_at else now
+    if c.status == ClockStatus.STOPPED and c.stopped_at:
+        end = c.stopped_at
+    return max(0, int(cal.between(c.started_at, end).total_seconds()) - c.paused_seconds)
+
+
+def seconds_left(cal: Calendar, c: SlaClock, now: dt.datetime) -> int:
+    """Business seconds until due (negative: overdue), frozen while paused or stopped."""
+    return c.target_minutes * 60 - used_seconds(cal, c, now)
+
+
+def _plan(cal: Calendar, c: SlaClock, now: dt.datetime) -> None:
+    """Recompute due, warning and the next check of a running clock."""
+    c.due_at = _at_percent(cal, c, 100)
+    c.warn_at = _at_percent(cal, c, c.policy.warning_percent)
+    if c.status != ClockStatus.RUNNING:
+        c.next_check_at = None
+        return
+    candidates = []
+    if c.warned_at is None:
+        candidates.append(c.warn_at)
+    if c.breached_at is None:
+        candidates.append(c.due_at)
+    used = used_seconds(cal, c, now)
+    for w in _watchers:
+        for p in w.percents(c):
+            at = _at_percent(cal, c, p)
+            # Not yet passed (or passed since the last look): the sweep calls reached().
+            if at > now or p * c.target_minutes * 60 / 100 <= used:
+                candidates.append(at)
+    c.next_check_at = min(candidates) if candidates else None
+
+
+# --- policies -------------------------------------------------------------------------------
+
+
+def policy_for(organization_id: int) -> SlaPolicy | None:
+    """The organization's active policy, else the MSP-wide default, else none."""
+    return (
+        SlaPolicy.objects.filter(
+            Q(organization_id=organization_id) | Q(organization__isnull=True), is_active=True
+        )
+        .select_related("calendar")
+        .order_by(F("organization_id").asc(nulls_last=True))
+        .first()
+    )
+
+
+def _target(policy: SlaPolicy, priority: str) -> SlaTarget | None:
+    return policy.targets.filter(priority=priority).first()
+
+
+def _minutes(target: SlaTarget, kind: str) -> int | None:
+    if kind == ClockKind.FIRST_RESPONSE:
+        return target.first_response_minutes
+    if kind == ClockKind.NEXT_UPDATE:
+        return target.next_update_minutes
+    return target.resolution_minutes
+
+
+def _new_clock(
+    ticket: Ticket, policy: SlaPolicy, kind: str, minutes: int, now: dt.datetime
+) -> SlaClock:
+    c = SlaClock(
+        ticket=ticket,
+        organization_id=ticket.organization_id,
+        policy=policy,
+        kind=kind,
+        status=ClockStatus.RUNNING,
+        target_minutes=minutes,
+        started_at=now,
+        paused_seconds=0,
+    )
+    _plan(calendar_of(policy.calendar), c, now)
+    return c
+
+
+def _live(ticket: Ticket) -> list[SlaClock]:
+    return list(
+        SlaClock.objects.select_for_update()
+        .filter(ticket=ticket)
+        .exclude(status=ClockStatus.STOPPED)
+        .select_related("policy__calendar")
+        .order_by("id")
+    )
+
+
+def _stop(c: SlaClock, now: dt.datetime, ticket: Ticket) -> None:
+    cal = calendar_of(c.policy.calendar)
+    if c.status == ClockStatus.PAUSED and c.paused_at is not None:
+        c.paused_seconds += int(cal.between(c.paused_at, now).total_seconds())
+        c.paused_at = None
+    c.status, c.stopped_at, c.next_check_at = ClockStatus.STOPPED, now, None
+    if c.breached_at is None and now > c.due_at:
+        # Stopped late, before the sweep saw it: the breach happened at the due instant.
+        c.breached_at = c.due_at
+        _event("sla.breached", c, ticket)
+    c.save()
+
+
+def _event(name: str, c: SlaClock, ticket: Ticket) -> None:
+    emit(
+        name,
+        organization=ticket.organization,
+        aggregate_type="ticket",
+        aggregate_id=ticket.pk,
+        payload={
+            "clock_id": c.pk,
+            "ticket_id": ticket.pk,
+            "key": ticket.key,
+            "kind": c.kind,
+            "priority": ticket.priority,
+            "tier": ticket.tier.code,
+            "due_at": c.due_at.isoformat(),
+            "target_minutes": c.target_minutes,
+        },
+    )
+
+
+# --- the lifecycle hook ---------------------------------------------------------------------
+
+
+def on_ticket_change(change: TicketChange) -> None:
+    ticket, now = change.ticket, change.at
+    if change.change == Change.CREATED:
+        policy = policy_for(ticket.organization_id)
+        target = _target(policy, ticket.priority) if policy else None
+        if policy is None or target is None:
+            return
+        clocks = [
+            _new_clock(ticket, policy, kind, minutes, now)
+            for kind in (ClockKind.FIRST_RESPONSE, ClockKind.RESOLUTION)
+            if (minutes := _minutes(target, kind))
+        ]
+        SlaClock.objects.bulk_create(clocks)
+        return
+    if change.change == Change.TIER:
+        return
+    live = _live(ticket)
+    if change.change == Change.PUBLIC_REPLY:
+        for c in live:
+            if c.kind in (ClockKind.FIRST_RESPONSE, ClockKind.NEXT_UPDATE):
+                _stop(c, now, ticket)
+        _start_next_update(ticket, now)
+    elif change.change == Change.PRIORITY:
+        for c in live:
+            target = _target(c.policy, ticket.priority)
+            minutes = _minutes(target, c.kind) if target else None
+            if minutes is None:
+                continue  # the policy has no target for the new priority: keep the old one
+            c.target_minutes = minutes
+            _plan(calendar_of(c.policy.calendar), c, now)
+            c.save()
+    elif change.change == Change.STATUS:
+        _on_status(ticket, live, change.old, change.new, now)
+
+
+def _start_next_update(ticket: Ticket, now: dt.datetime) -> None:
+    if ticket.status in (Status.RESOLVED, Status.CLOSED):
+        return
+    policy = policy_for(ticket.organization_id)
+    target = _target(policy, ticket.priority) if policy else None
+    if policy is not None and target is not None and target.next_update_minutes:
+        c = _new_clock(ticket, policy, ClockKind.NEXT_UPDATE, target.next_update_minutes, now)
+        if ticket.status in PAUSING:
+            c.status, c.paused_at, c.next_check_at = ClockStatus.PAUSED, now, None
+        c.save()
+
+
+def _on_status(ticket: Ticket, live: list[SlaClock], old: str, new: str, now: dt.datetime) -> None:
+    if new in (Status.RESOLVED, Status.CLOSED):
+        for c in live:
+            _stop(c, now, ticket)
+        return
+    if new in PAUSING:
+        for c in live:
+            if c.status == ClockStatus.RUNNING:
+                c.status, c.paused_at, c.next_check_at = ClockStatus.PAUSED, now, None
+                c.save()
+        return
+    # Back to work: resume paused clocks; a reopened ticket's resolution clock resumes with
+    # the time it was resolved excluded, like a pause.
+    for c in live:
+        if c.status == ClockStatus.PAUSED and c.paused_at is not None:
+            cal = calendar_of(c.policy.calendar)
+            c.paused_seconds += int(cal.between(c.paused_at, now).total_seconds())
+            c.status, c.paused_at = ClockStatus.RUNNING, None
+            _plan(cal, c, now)
+            c.save()
+    if old == Status.RESOLVED:
+        last = (
+            SlaClock.objects.select_for_update()
+            .filter(ticket=ticket, kind=ClockKind.RESOLUTION, status=ClockStatus.STOPPED)
+            .select_related("policy__calendar")
+            .order_by("-id")
+            .first()
+        )
+        if last is not None and last.stopped_at is not None:
+            cal = calendar_of(last.policy.calendar)
+            last.paused_seconds += int(cal.between(last.stopped_at, now).total_seconds())
+            last.status, last.stopped_at = ClockStatus.RUNNING, None
+            _plan(cal, last, now)
+            last.save()
+        _start_next_update(ticket, now)
+
+
+def retarget_policy(policy: SlaPolicy) -> int:
+    """Recompute the live clocks of ``policy`` after its targets or warning changed."""
+    now = wall.now()
+    count = 0
+    for c in (
+        SlaClock.objects.select_for_update()
+        .filter(policy=policy)
+        .exclude(status=ClockStatus.STOPPED)
+        .select_related("ticket", "policy__calendar")
+    ):
+        target = _target(policy, c.ticket.priority)
+        minutes = _minutes(target, c.kind) if target else None
+        if minutes:
+            c.target_minutes = minutes
+        _plan(calendar_of(c.policy.calendar), c, now)
+        c.save()
+        count += 1
+    return count
+
+
+# --- the sweep ------------------------------------------------------------------------------
+
+
+def sweep(*, limit: int = 1000) -> dict[str, int]:
+    """Raise warnings and breaches for clocks whose next check has come, and call the
+    watchers whose percentages were passed. Each clock in its own short transaction, under
+    its row lock; concurrent sweeps skip clocks another one holds. Returns counts."""
+    now = wall.now()
+    counts = {"checked": 0, "warned": 0, "breached": 0, "watched": 0}
+    due = list(
+        SlaClock.objects.filter(next_check_at__lte=now)
+        .order_by("next_check_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for clock_id in due:
+        with transaction.atomic():
+            c = (
+                SlaClock.objects.select_for_update(skip_locked=True)
+                .select_related("policy__calendar", "ticket__organization", "ticket__tier")
+                .filter(pk=clock_id, next_check_at__lte=now, status=ClockStatus.RUNNING)
+                .first()
+            )
+            if c is None:
+                continue
+            counts["checked"] += 1
+            ticket, cal = c.ticket, calendar_of(c.policy.calendar)
+            if c.warned_at is None and c.warn_at <= now:
+                c.warned_at = now
+                _event("sla.warning", c, ticket)
+                counts["warned"] += 1
+            if c.breached_at is None and c.due_at <= now:
+                c.breached_at = c.due_at
+                _event("sla.breached", c, ticket)
+                counts["breached"] += 1
+            used = used_seconds(cal, c, now)
+            for w in _watchers:
+                for p in w.percents(c):
+                    if p * c.target_minutes * 60 / 100 <= used:
+                        w.reached(c, p)
+                        counts["watched"] += 1
+            _plan(cal, c, now)
+            c.save(update_fields=["warned_at", "breached_at", "due_at", "warn_at", "next_check_at"])
+    return counts
