@@ -795,6 +795,130 @@ def routing_dry_run_cmd(
     _emit(result, as_json, text)
 
 
+# --- automatic escalation rules -------------------------------------------------------------
+
+
+@main.group("escalation")
+def escalation_group() -> None:
+    """Automatic escalation rules: list them, add one, run the time-in-tier sweep."""
+
+
+def _escalation_rule_dict(rule: Any) -> dict[str, Any]:
+    from tierdesk.api.escalation import EscalationRuleOut, escalation_rule_out
+
+    return EscalationRuleOut.model_validate(escalation_rule_out(rule)).model_dump(mode="json")
+
+
+def _escalation_rule_line(r: dict[str, Any]) -> str:
+    param = {
+        "time_in_tier": f"{r['minutes']} min",
+        "sla_resolution_used": f"{r['percent']}%",
+        "reopened": f"{r['count']}x",
+        "priority": r["priority"],
+    }[r["trigger"]]
+    watch = " ".join(
+        part
+        for part in (
+            r["priority"] if r["trigger"] != "priority" else None,
+            f"in {r['from_tier']}" if r["from_tier"] else None,
+        )
+        if part
+    )
+    state = "" if r["is_active"] else " (inactive)"
+    return (
+        f"#{r['id']} [{r['organization'] or 'global'}] {r['name']}{state}: "
+        f"{r['trigger']} {param}{' ' + watch if watch else ''} -> {r['to_tier'] or 'next tier'}"
+    )
+
+
+@escalation_group.command("rules")
+@click.option("--as", "as_email", required=True, help="Acting user's email.")
+@click.option("--json", "as_json", is_flag=True)
+@domain_errors
+def escalation_rules_cmd(as_email: str, as_json: bool) -> None:
+    """Print the rules this person may read (MSP-wide and their clients')."""
+    from tierdesk.escalation import queries
+
+    rules = [_escalation_rule_dict(r) for r in queries.escalation_rule_list(actor=_actor(as_email))]
+
+    def text() -> None:
+        if not rules:
+            click.echo("no escalation rules")
+        for r in rules:
+            click.echo(_escalation_rule_line(r))
+
+    _emit(rules, as_json, text)
+
+
+@escalation_group.command("rule-add")
+@click.option("--as", "as_email", required=True, help="Acting user's email.")
+@click.option("--name", required=True)
+@click.option(
+    "--trigger",
+    required=True,
+    type=click.Choice(["time_in_tier", "sla_resolution_used", "reopened", "priority"]),
+)
+@click.option("--org", "org_code", help="The client's code; default: MSP-wide (admins).")
+@click.option("--priority", type=click.Choice(["P1", "P2", "P3", "P4"]))
+@click.option("--from-tier", help="Only tickets in this tier.")
+@click.option("--to-tier", help="Target tier (default: the next one up).")
+@click.option("--minutes", type=int, help="time_in_tier: 1 to 525600.")
+@click.option("--percent", type=int, help="sla_resolution_used: 1 to 100.")
+@click.option("--count", type=int, help="reopened: 1 to 100.")
+@click.option("--notify-managers", is_flag=True, help="Also notify the target tier's managers.")
+@click.option("--inactive", is_flag=True, help="Add it switched off.")
+@click.option("--json", "as_json", is_flag=True)
+@domain_errors
+def escalation_rule_add_cmd(
+    as_email: str,
+    name: str,
+    trigger: str,
+    org_code: str | None,
+    priority: str | None,
+    from_tier: str | None,
+    to_tier: str | None,
+    minutes: int | None,
+    percent: int | None,
+    count: int | None,
+    notify_managers: bool,
+    inactive: bool,
+    as_json: bool,
+) -> None:
+    """Add an automatic escalation rule, as POST /api/v1/escalation-rules does."""
+    from tierdesk.api.escalation import rule_organization, rule_tier
+    from tierdesk.escalation import queries, services
+
+    me = _actor(as_email)
+    created = services.escalation_rule_create(
+        actor=me,
+        name=name,
+        trigger=trigger,
+        organization=rule_organization(me, org_code),
+        priority=priority or "",
+        from_tier=rule_tier("from_tier", from_tier),
+        to_tier=rule_tier("to_tier", to_tier),
+        minutes=minutes,
+        percent=percent,
+        count=count,
+        notify_managers=notify_managers,
+        is_active=not inactive,
+    )
+    data = _escalation_rule_dict(queries.escalation_rule_get(actor=me, rule_id=created.pk))
+    _emit(data, as_json, lambda: click.echo(f"created {_escalation_rule_line(data)}"))
+
+
+@escalation_group.command("sweep")
+@click.option("--json", "as_json", is_flag=True)
+@domain_errors
+def escalation_sweep_cmd(as_json: bool) -> None:
+    """Run the time-in-tier sweep once, as the worker does every minute, and print how many
+    tickets were escalated. Safe beside running workers: each rule fires once per ticket."""
+    from tierdesk.escalation.rules import sweep_time_in_tier
+
+    fired = sweep_time_in_tier()
+    _emit({"fired": fired}, as_json, lambda: click.echo(f"fired {fired}"))
+
+
 # --- business calendars -------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ import random
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
@@ -19,7 +20,10 @@ from django.db import transaction
 from tierdesk.core import clock
 from tierdesk.core.models import Organization, User
 from tierdesk.core.services import organization_create, user_create
-from tierdesk.sla.services import calendar_create
+from tierdesk.escalation import services as escalation
+from tierdesk.escalation.models import Trigger
+from tierdesk.sla.models import BusinessCalendar
+from tierdesk.sla.services import Target, calendar_create, sla_policy_create
 from tierdesk.tickets import services as ts
 from tierdesk.tickets.models import Source, Status, Ticket
 from tierdesk.tiers.models import Category, Tier
@@ -351,6 +355,59 @@ TRIED = [
 ]
 
 
+# SLA contracts: business-hours targets per priority (first response, resolution, next
+# update) in minutes. GLOBEX's P1s run around the clock; everyone else on office hours.
+CONTRACTS = {
+    "ACME": ("ACME standard", "acme-new-york", [
+        Target("P1", 30, 240, 60), Target("P2", 60, 480, 240), Target("P3", 240, 1440),
+        Target("P4", 480, 2880)]),
+    "GLOBEX": ("Globex premium", "globex-berlin", [
+        Target("P1", 15, 120, 30), Target("P2", 30, 240, 120), Target("P3", 120, 960),
+        Target("P4", 480, 2400)]),
+}  # fmt: skip
+MSP_DEFAULT = [Target("P1", 60, 480), Target("P2", 120, 960), Target("P3", 480, 2400),
+               Target("P4", 960, 4800)]  # fmt: skip
+
+
+def _contracts(orgs: dict[str, Organization], always: BusinessCalendar) -> None:
+    calendars = {c.name: c for c in BusinessCalendar.objects.all()}
+    for code, (name, calendar, targets) in CONTRACTS.items():
+        sla_policy_create(
+            actor=None,
+            name=name,
+            organization=orgs[code],
+            calendar=calendars[calendar],
+            targets=targets,
+        )
+    sla_policy_create(
+        actor=None,
+        name="MSP standard",
+        calendar=always,
+        warning_percent=75,
+        targets=MSP_DEFAULT,
+    )
+
+
+def _escalation_rules(admin: User) -> None:
+    l2, l3 = Tier.objects.get(code="L2"), Tier.objects.get(code="L3")
+    rules: list[tuple[str, str, dict[str, Any]]] = [
+        ("P1 straight to L2", Trigger.PRIORITY, {"priority": "P1", "to_tier": l2}),
+        ("Reopened twice: L3 looks at it", Trigger.REOPENED, {"count": 2, "to_tier": l3}),
+        (
+            "P2 stuck in L1 for 4 hours",
+            Trigger.TIME_IN_TIER,
+            {"priority": "P2", "minutes": 240, "from_tier": Tier.objects.get(code="L1")},
+        ),
+        (
+            "Resolution SLA 80 % used",
+            Trigger.SLA_RESOLUTION_USED,
+            {"percent": 80, "notify_managers": True},
+        ),
+    ]
+    for name, trigger, extra in rules:
+        escalation.escalation_rule_create(actor=admin, name=name, trigger=trigger, **extra)
+
+
 def _business_instant(rnd: random.Random, day: dt.date, zone: str) -> dt.datetime:
     tz = zoneinfo.ZoneInfo(zone)
     hour = rnd.choices(
@@ -390,9 +447,10 @@ def seed_demo(
                 holiday_years=years,
                 organization=by_code[code] if code else None,
             )
-        calendar_create(
+        always = calendar_create(
             actor=None, name="24x7", title="Around the clock", time_zone="UTC", always_open=True
         )
+        _contracts(by_code, always)
         staff: list[User] = []
         for spec in AGENTS:
             staff.append(
@@ -449,6 +507,13 @@ def seed_demo(
         User.objects.filter(pk__in=[u.pk for u in demo_people]).update(
             password=make_password(DEMO_PASSWORD)
         )
+        # Hierarchical escalations notify the duty managers; P1s skip L1.
+        for tier in Tier.objects.filter(code__in=["L2", "L3"]):
+            tier.managers.set(
+                [u for s, u in zip(AGENTS, staff, strict=True) if s.role == "manager"]
+            )
+        admin = next(u for s, u in zip(AGENTS, staff, strict=True) if s.role == "admin")
+        _escalation_rules(admin)
     tiers = {t.code: t for t in Tier.objects.all()}
     categories = {c.slug: c for c in Category.objects.filter(organization__isnull=True)}
     agents_by_tier: dict[tuple[str, str], list[User]] = {}
@@ -602,14 +667,16 @@ def _lifecycle(
                 handoff: str = handoff,
                 by: User = agent,
             ) -> None:
-                ts.ticket_comment(
+                if ticket.tier.level >= tiers[target].level:
+                    return  # a rule moved it there already (P1 straight to L2)
+                escalation.escalate(
                     actor=by,
                     ticket=ticket,
-                    internal=True,
-                    body=f"Escalating to {target}: needs {target} access/skills.\n"
-                    f"What was tried: {handoff}",
+                    to_tier=tiers[target],
+                    reason=f"needs {target} access and skills",
+                    handoff_note=handoff,
+                    assignee=new_agent,
                 )
-                ts.ticket_update(actor=by, ticket=ticket, tier=tiers[target], assignee=new_agent)
 
             if not step(rnd.uniform(20, 600), escalate):
                 outcome.append("open")

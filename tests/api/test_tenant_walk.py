@@ -21,7 +21,8 @@ from tests.conftest import Api, Cast, make_ticket
 from tierdesk.api.main import api as ninja_api
 from tierdesk.core.models import User
 from tierdesk.core.services import token_create
-from tierdesk.sla.services import calendar_create
+from tierdesk.escalation.services import escalation_rule_create
+from tierdesk.sla.services import Target, calendar_create, sla_policy_create
 from tierdesk.tickets import services as ticket_services
 from tierdesk.tiers.services import category_create, routing_rule_create, tier_by_code
 
@@ -38,7 +39,7 @@ REFERENCE_FIELDS = ("organization", "requester", "assignee", "category", "served
 def _snapshot() -> dict[str, list[dict[str, Any]]]:
     """Every row of tierdesk's tables, to prove a refused call changed nothing."""
     snap = {}
-    for label in ("core", "tiers", "tickets", "sla"):
+    for label in ("core", "tiers", "tickets", "sla", "escalation"):
         for model in apps.get_app_config(label).get_models():
             rows = list(model.objects.order_by("pk").values())
             for row in rows:
@@ -81,14 +82,31 @@ def world(cast: Cast) -> dict[str, Any]:
         category=secret_category,
         tags=["b-only"],
     )
+    escalation_rule = escalation_rule_create(
+        actor=cast.admin,
+        name=SECRET,
+        organization=cast.globex,
+        trigger="time_in_tier",
+        minutes=60,
+        from_tier=tier_by_code("L1"),
+    )
+    sla_policy = sla_policy_create(
+        actor=None,
+        name=SECRET,
+        organization=cast.globex,
+        calendar=calendar,
+        targets=[Target("P2", 60, 240)],
+    )
     make_ticket(cast.lena, cast.acme, cast.alice, subject="A's own ticket")
     return {
+        "sla_policy": sla_policy,
         "ticket": ticket,
         "attachment": attachment,
         "token": token,
         "category": secret_category,
         "calendar": calendar,
         "rule": rule,
+        "escalation_rule": escalation_rule,
     }
 
 
@@ -103,6 +121,8 @@ def b_values(cast: Cast, world: dict[str, Any]) -> dict[str, list[str]]:
         "category_id": [str(world["category"].pk)],
         "name": [world["calendar"].name],
         "rule_id": [str(world["rule"].pk)],
+        "escalation_rule_id": [str(world["escalation_rule"].pk)],
+        "policy_id": [str(world["sla_policy"].pk)],
     }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
@@ -16,7 +16,7 @@ from tierdesk.core.models import Organization, User
 from tierdesk.core.services import organization_get
 from tierdesk.sla import queries, services
 from tierdesk.sla.calendar import WEEKDAYS, CalendarError, parse_span
-from tierdesk.sla.models import BusinessCalendar
+from tierdesk.sla.models import BusinessCalendar, SlaPolicy
 
 router = Router(tags=["calendars"])
 
@@ -300,3 +300,152 @@ def calendar_between(
         "minutes": seconds // 60,
         "seconds": seconds,
     }
+
+
+# --- SLA policies ----------------------------------------------------------------------------
+
+policy_router = Router(tags=["sla"])
+
+PriorityName = Literal["P1", "P2", "P3", "P4"]
+Minutes = Annotated[int, Field(ge=1, le=services.MAX_TARGET_MINUTES)]
+PolicyId = Annotated[int, Field(ge=1, le=2**62)]
+
+
+class TargetIn(StrictInput):
+    priority: PriorityName
+    first_response_minutes: Minutes
+    resolution_minutes: Minutes
+    next_update_minutes: Minutes | None = None
+
+
+class TargetOut(Schema):
+    priority: str
+    first_response_minutes: int
+    resolution_minutes: int
+    next_update_minutes: int | None
+
+
+class SlaPolicyIn(StrictInput):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    organization: OrgCode | None = Field(None, description="Empty: the MSP-wide default (admins).")
+    calendar: CalendarName
+    warning_percent: Annotated[int, Field(ge=1, le=99)] = 80
+    is_active: bool = True
+    targets: list[TargetIn] = Field(min_length=1, max_length=4)
+
+
+class SlaPolicyPatch(StrictInput):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    calendar: CalendarName | None = None
+    warning_percent: Annotated[int, Field(ge=1, le=99)] | None = None
+    is_active: bool | None = None
+    targets: list[TargetIn] | None = Field(None, min_length=1, max_length=4)
+
+
+class SlaPolicyOut(Schema):
+    id: int
+    name: str
+    organization: str | None
+    calendar: str
+    warning_percent: int
+    is_active: bool
+    targets: list[TargetOut]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+def sla_policy_out(row: SlaPolicy) -> dict[str, Any]:
+    return {
+        "id": row.pk,
+        "name": row.name,
+        "organization": row.organization.code if row.organization else None,
+        "calendar": row.calendar.name,
+        "warning_percent": row.warning_percent,
+        "is_active": row.is_active,
+        "targets": [
+            {
+                "priority": t.priority,
+                "first_response_minutes": t.first_response_minutes,
+                "resolution_minutes": t.resolution_minutes,
+                "next_update_minutes": t.next_update_minutes,
+            }
+            for t in row.targets.all()
+        ],
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+def _targets(rows: list[TargetIn]) -> list[services.Target]:
+    return [
+        services.Target(
+            priority=t.priority,
+            first_response_minutes=t.first_response_minutes,
+            resolution_minutes=t.resolution_minutes,
+            next_update_minutes=t.next_update_minutes,
+        )
+        for t in rows
+    ]
+
+
+def _calendar_for(me: User, name: str) -> BusinessCalendar:
+    try:
+        return queries.calendar_get(actor=me, name=name)
+    except NotFound:
+        raise ValidationFailed.for_field("calendar", f"no such calendar {name!r}") from None
+
+
+@policy_router.get("/sla-policies", response={200: list[SlaPolicyOut], **ERRORS})
+def list_policies(request: HttpRequest) -> list[dict[str, Any]]:
+    _reject_unknown(request, NoQuery)
+    return [sla_policy_out(p) for p in queries.sla_policy_list(actor=actor(request))]
+
+
+@policy_router.get("/sla-policies/{policy_id}", response={200: SlaPolicyOut, **ERRORS})
+def get_policy(request: HttpRequest, policy_id: PolicyId) -> dict[str, Any]:
+    return sla_policy_out(queries.sla_policy_get(actor=actor(request), policy_id=policy_id))
+
+
+@policy_router.post(
+    "/sla-policies",
+    response={201: SlaPolicyOut, 409: Problem, **ERRORS},
+    summary="Add an SLA policy (a client's: its managers; the MSP-wide default: admins)",
+    openapi_extra=IDEMPOTENCY_HEADER,
+)
+@idempotent
+def create_policy(request: HttpRequest, payload: SlaPolicyIn) -> HttpResponse:
+    me = actor(request)
+    row = services.sla_policy_create(
+        actor=me,
+        name=payload.name,
+        organization=_organization(me, payload.organization) if payload.organization else None,
+        calendar=_calendar_for(me, payload.calendar),
+        warning_percent=payload.warning_percent,
+        is_active=payload.is_active,
+        targets=_targets(payload.targets),
+    )
+    row = queries.sla_policy_get(actor=me, policy_id=row.pk)
+    body = SlaPolicyOut.model_validate(sla_policy_out(row)).model_dump()
+    return json_response(201, body, Location=f"/api/v1/sla-policies/{row.pk}")
+
+
+@policy_router.patch(
+    "/sla-policies/{policy_id}",
+    response={200: SlaPolicyOut, **ERRORS},
+    summary="Change an SLA policy; the live clocks of its tickets are recomputed",
+)
+def update_policy(request: HttpRequest, policy_id: PolicyId, payload: SlaPolicyPatch) -> Any:
+    me = actor(request)
+    row = queries.sla_policy_get(actor=me, policy_id=policy_id)
+    changes: dict[str, Any] = {}
+    for name in payload.model_fields_set:
+        value = getattr(payload, name)
+        if value is None:
+            raise ValidationFailed.for_field(name, "may not be null")
+        changes[name] = value
+    if "calendar" in changes:
+        changes["calendar"] = _calendar_for(me, changes["calendar"])
+    if "targets" in changes:
+        changes["targets"] = _targets(payload.targets or [])
+    services.sla_policy_update(actor=me, sla_policy=row, **changes)
+    return sla_policy_out(queries.sla_policy_get(actor=me, policy_id=policy_id))

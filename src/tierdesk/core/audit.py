@@ -25,8 +25,13 @@ class AuditAction(StrEnum):
     ROUTING_RULE_CREATED = "routing_rule.created"
     ROUTING_RULE_UPDATED = "routing_rule.updated"
     ROUTING_RULE_DELETED = "routing_rule.deleted"
+    ESCALATION_RULE_CREATED = "escalation_rule.created"
+    ESCALATION_RULE_UPDATED = "escalation_rule.updated"
+    ESCALATION_RULE_DELETED = "escalation_rule.deleted"
     CALENDAR_CREATED = "calendar.created"
     CALENDAR_UPDATED = "calendar.updated"
+    SLA_POLICY_CREATED = "sla_policy.created"
+    SLA_POLICY_UPDATED = "sla_policy.updated"
 
 
 def record(

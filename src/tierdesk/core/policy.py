@@ -23,10 +23,17 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # MSP-wide ones, which every client's SLAs may use (admins only).
     "calendar.manage": frozenset({Role.MANAGER, Role.ADMIN}),
     "calendar.manage_shared": frozenset({Role.ADMIN}),
+    # SLA policies: an organization's contract (managers of organizations they serve), and
+    # the MSP-wide default (admins only).
+    "sla.manage": frozenset({Role.MANAGER, Role.ADMIN}),
+    "sla.manage_shared": frozenset({Role.ADMIN}),
     # Routing rules: an organization's own (managers of organizations they serve), and
     # MSP-wide ones (admins only).
     "routing.manage": frozenset({Role.MANAGER, Role.ADMIN}),
     "routing.manage_shared": frozenset({Role.ADMIN}),
+    # Automatic escalation rules: the same split as routing rules.
+    "escalation.manage": frozenset({Role.MANAGER, Role.ADMIN}),
+    "escalation.manage_shared": frozenset({Role.ADMIN}),
     "ticket.escalate": frozenset({Role.AGENT, Role.MANAGER, Role.ADMIN}),
     "ticket.create": frozenset({Role.REQUESTER, Role.AGENT, Role.MANAGER, Role.ADMIN}),
     "ticket.create_for_others": frozenset({Role.AGENT, Role.MANAGER, Role.ADMIN}),

@@ -125,10 +125,10 @@ def sweep_time_in_tier(*, limit: int = 500) -> int:
     return fired
 
 
-def _sla_rules(clock: SlaClock) -> list[EscalationRule]:
+def _sla_rules(clock: SlaClock, ticket: Ticket | None = None) -> list[EscalationRule]:
     if clock.kind != ClockKind.RESOLUTION:
         return []
-    ticket = clock.ticket
+    ticket = ticket or clock.ticket
     fired = EscalationFiring.objects.filter(rule=OuterRef("pk"), ticket=ticket)
     candidates = rules_for(ticket, Trigger.SLA_RESOLUTION_USED).filter(~Exists(fired))
     return [
@@ -149,6 +149,8 @@ def sla_percent_reached(clock: SlaClock, percent: int) -> None:
     """The SLA sweep saw ``clock`` pass ``percent``: fire the rules watching it (in the
     sweep's transaction; the ticket row is locked first, like any escalation)."""
     ticket = tickets.lock(clock.ticket, None)
-    for rule in _sla_rules(clock):
+    # Match the rules against the locked ticket, not the one the sweep read: a concurrent
+    # escalation may have moved it (tier, priority) in between.
+    for rule in _sla_rules(clock, ticket):
         if rule.percent is not None and rule.percent <= percent:
             services.fire(rule, ticket, f"resolution SLA {rule.percent}% used")

@@ -5,23 +5,34 @@ reason and a handoff note of what was tried; de-escalation moves it down and nee
 Hierarchical escalation notifies the managers of the target tier (an outbox event; the
 channels deliver it). Each move writes an Escalation row, the ticket's timeline, and a
 domain event, in one transaction with the tier change.
+
+Automatic escalation rules are configured here too (``escalation_rule_*``): managers for
+the organizations they serve, admins MSP-wide, like routing rules.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import IntegrityError, transaction
 
 from tierdesk.core import clock, policy
+from tierdesk.core.audit import AuditAction, record_and_emit
 from tierdesk.core.errors import InvalidTransition, ValidationFailed
 from tierdesk.core.events import emit
-from tierdesk.core.models import User
+from tierdesk.core.models import Organization, User
+from tierdesk.core.services import full_clean_or_raise
+from tierdesk.core.unset import UNSET
 from tierdesk.escalation.models import (
     MANUAL,
     Direction,
     Escalation,
     EscalationFiring,
     EscalationRule,
+    Trigger,
 )
+from tierdesk.sla import clocks
+from tierdesk.sla.models import ClockKind
 from tierdesk.tickets import services as tickets
 from tierdesk.tickets.models import OPEN_STATUSES, Ticket, TimelineKind
 from tierdesk.tiers.models import Tier
@@ -237,4 +248,251 @@ def fire(rule: EscalationRule, ticket: Ticket, reason: str) -> Escalation | None
         kind=rule.name,
         rule=rule,
         notify_managers=rule.notify_managers,
+    )
+
+
+# --- automatic escalation rules ----------------------------------------------------------
+
+RULE_PRIORITIES = ("P1", "P2", "P3", "P4")
+# trigger -> (its parameter, lowest, highest); the priority trigger's parameter is the
+# rule's ``priority`` itself.
+TRIGGER_PARAMETERS: dict[str, tuple[str, int, int]] = {
+    Trigger.TIME_IN_TIER: ("minutes", 1, 525_600),  # up to a year
+    Trigger.SLA_RESOLUTION_USED: ("percent", 1, 100),
+    Trigger.REOPENED: ("count", 1, 100),
+}
+_NUMBERS = ("minutes", "percent", "count")
+
+
+def _require_rule_scope(actor: User, organization: Organization | None) -> None:
+    if organization is None:
+        policy.require(
+            actor, "escalation.manage_shared", "Only admins manage MSP-wide escalation rules."
+        )
+    else:
+        policy.require(actor, "escalation.manage")
+        if not policy.can_see_organization(actor, organization.pk):
+            # Another tenant's organization reads as missing, never as forbidden.
+            raise ValidationFailed.for_field("organization", "no such organization")
+
+
+def _rule_name(name: str) -> str:
+    cleaned = (name or "").replace("\x00", "").strip()
+    if not cleaned or len(cleaned) > 100:
+        raise ValidationFailed.for_field("name", "1 to 100 characters")
+    return cleaned
+
+
+def _check_rule(rule: EscalationRule) -> None:
+    """Refuse unknown triggers, missing or out-of-range parameters, parameters of another
+    trigger, and configurations that could never send a ticket up (cyclic: down or sideways;
+    into the lowest tier; out of the highest)."""
+    if rule.trigger not in Trigger.values:
+        raise ValidationFailed.for_field(
+            "trigger", f"unknown {rule.trigger!r}; one of {', '.join(Trigger.values)}"
+        )
+    if rule.priority not in ("", *RULE_PRIORITIES):
+        raise ValidationFailed.for_field("priority", "P1, P2, P3 or P4, or empty for any")
+    wanted = TRIGGER_PARAMETERS.get(rule.trigger)
+    for field in _NUMBERS:
+        value = getattr(rule, field)
+        if wanted is not None and field == wanted[0]:
+            low, high = wanted[1], wanted[2]
+            if value is None:
+                raise ValidationFailed.for_field(
+                    field, f"required for the {rule.trigger} trigger ({low} to {high})"
+                )
+            if not low <= value <= high:
+                raise ValidationFailed.for_field(field, f"{low} to {high}")
+        elif value is not None:
+            raise ValidationFailed.for_field(
+                field, f"only for the {_trigger_of(field)} trigger, not {rule.trigger}"
+            )
+    if rule.trigger == Trigger.PRIORITY:
+        if not rule.priority:
+            raise ValidationFailed.for_field(
+                "priority", "required for the priority trigger: which priority goes up"
+            )
+        if rule.to_tier is None:
+            raise ValidationFailed.for_field(
+                "to_tier", "required for the priority trigger: where those tickets go"
+            )
+    tiers = list(Tier.objects.order_by("level"))
+    if rule.to_tier is not None:
+        if tiers and rule.to_tier.level <= tiers[0].level:
+            raise ValidationFailed.for_field(
+                "to_tier",
+                f"{rule.to_tier.code} is the lowest tier; a rule only escalates, up",
+            )
+        if rule.from_tier is not None and rule.to_tier.level <= rule.from_tier.level:
+            raise ValidationFailed.for_field(
+                "to_tier",
+                f"cyclic: {rule.to_tier.code} is not above {rule.from_tier.code}; "
+                "a rule only sends tickets up",
+            )
+    elif rule.from_tier is not None and tiers and rule.from_tier.level >= tiers[-1].level:
+        raise ValidationFailed.for_field(
+            "from_tier",
+            f"{rule.from_tier.code} is the highest tier; there is nowhere to escalate",
+        )
+
+
+def _trigger_of(field: str) -> str:
+    return next(t for t, (name, _, _) in TRIGGER_PARAMETERS.items() if name == field)
+
+
+def _rule_summary(rule: EscalationRule) -> dict[str, Any]:
+    return {
+        "name": rule.name,
+        "is_active": rule.is_active,
+        "trigger": rule.trigger,
+        "priority": rule.priority or None,
+        "from_tier": rule.from_tier.code if rule.from_tier else None,
+        "to_tier": rule.to_tier.code if rule.to_tier else None,
+        "minutes": rule.minutes,
+        "percent": rule.percent,
+        "count": rule.count,
+        "notify_managers": rule.notify_managers,
+    }
+
+
+@transaction.atomic
+def _replan_if_sla(rule: EscalationRule) -> None:
+    """An SLA-percentage rule is a checkpoint on every running resolution clock: replan
+    them so the sweep looks at the new percentage (cost: one pass over running clocks)."""
+    if rule.trigger == Trigger.SLA_RESOLUTION_USED:
+        clocks.replan_running(ClockKind.RESOLUTION)
+
+
+@transaction.atomic
+def escalation_rule_create(
+    *,
+    actor: User,
+    name: str,
+    trigger: str,
+    organization: Organization | None = None,
+    priority: str = "",
+    from_tier: Tier | None = None,
+    to_tier: Tier | None = None,
+    minutes: int | None = None,
+    percent: int | None = None,
+    count: int | None = None,
+    notify_managers: bool = False,
+    is_active: bool = True,
+) -> EscalationRule:
+    """Add an automatic escalation rule for one organization or, for admins, MSP-wide.
+    ``to_tier`` empty: the next tier up from wherever the ticket is."""
+    _require_rule_scope(actor, organization)
+    now = clock.now()
+    rule = EscalationRule(
+        organization=organization,
+        name=_rule_name(name),
+        is_active=is_active,
+        trigger=trigger,
+        priority=priority or "",
+        from_tier=from_tier,
+        to_tier=to_tier,
+        minutes=minutes,
+        percent=percent,
+        count=count,
+        notify_managers=notify_managers,
+        created_at=now,
+        updated_at=now,
+    )
+    _check_rule(rule)
+    full_clean_or_raise(rule)
+    rule.save()
+    summary = _rule_summary(rule)
+    record_and_emit(
+        actor=actor,
+        action=AuditAction.ESCALATION_RULE_CREATED,
+        target_type="escalation_rule",
+        target_id=rule.pk,
+        organization=organization,
+        changes=summary,
+        payload=summary | {"id": rule.pk},
+    )
+    _replan_if_sla(rule)
+    return rule
+
+
+@transaction.atomic
+def escalation_rule_update(
+    *,
+    actor: User,
+    rule: EscalationRule,
+    name: str = UNSET,
+    trigger: str = UNSET,
+    priority: str = UNSET,
+    from_tier: Tier | None = UNSET,
+    to_tier: Tier | None = UNSET,
+    minutes: int | None = UNSET,
+    percent: int | None = UNSET,
+    count: int | None = UNSET,
+    notify_managers: bool = UNSET,
+    is_active: bool = UNSET,
+) -> EscalationRule:
+    """Change a rule; only the given fields change. Its scope (organization) is permanent.
+    Tickets it has fired for stay fired: a changed rule does not escalate them again."""
+    _require_rule_scope(actor, rule.organization)
+    # Lock the rule's own row only: PostgreSQL refuses FOR UPDATE over the outer joins.
+    rule = (
+        EscalationRule.objects.select_for_update(of=("self",))
+        .select_related("organization", "from_tier", "to_tier")
+        .get(pk=rule.pk)
+    )
+    before = _rule_summary(rule)
+    if name is not UNSET:
+        rule.name = _rule_name(name)
+    if priority is not UNSET:
+        rule.priority = priority or ""
+    given = {
+        "trigger": trigger,
+        "from_tier": from_tier,
+        "to_tier": to_tier,
+        "minutes": minutes,
+        "percent": percent,
+        "count": count,
+        "notify_managers": notify_managers,
+        "is_active": is_active,
+    }
+    for field, value in given.items():
+        if value is not UNSET:
+            setattr(rule, field, value)
+    _check_rule(rule)
+    after = _rule_summary(rule)
+    changes = {k: {"old": before[k], "new": v} for k, v in after.items() if before[k] != v}
+    if not changes:
+        return rule
+    rule.updated_at = clock.now()
+    full_clean_or_raise(rule)
+    rule.save()
+    record_and_emit(
+        actor=actor,
+        action=AuditAction.ESCALATION_RULE_UPDATED,
+        target_type="escalation_rule",
+        target_id=rule.pk,
+        organization=rule.organization,
+        changes=changes,
+        payload={"id": rule.pk, "changes": changes},
+    )
+    _replan_if_sla(rule)
+    return rule
+
+
+@transaction.atomic
+def escalation_rule_delete(*, actor: User, rule: EscalationRule) -> None:
+    """Remove a rule. Its escalations stay (their ``kind`` keeps the rule's name)."""
+    _require_rule_scope(actor, rule.organization)
+    summary = _rule_summary(rule)
+    rule_id, organization = rule.pk, rule.organization
+    rule.delete()
+    record_and_emit(
+        actor=actor,
+        action=AuditAction.ESCALATION_RULE_DELETED,
+        target_type="escalation_rule",
+        target_id=rule_id,
+        organization=organization,
+        changes=summary,
+        payload=summary | {"id": rule_id},
     )

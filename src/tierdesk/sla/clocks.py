@@ -2,7 +2,7 @@
 for warnings and breaches.
 
 A clock measures business time (its policy's calendar) from ``started_at``. Paused time is
-kept as ``paused_seconds`` of business time, so every instant follows from one formula:
+kept as ``paused``, a duration of business time, so every instant follows from one formula:
 
     due_at  = calendar.add(started_at, target + paused)
     warn_at = calendar.add(started_at, target x warning % + paused)
@@ -83,8 +83,8 @@ def watch(
 
 
 def _at_percent(cal: Calendar, c: SlaClock, percent: float) -> dt.datetime:
-    seconds = math.floor(c.target_minutes * 60 * percent / 100) + c.paused_seconds
-    return cal.add(c.started_at, dt.timedelta(seconds=seconds))
+    share = dt.timedelta(seconds=math.floor(c.target_minutes * 60 * percent / 100))
+    return cal.add(c.started_at, share + c.paused)
 
 
 def used_seconds(cal: Calendar, c: SlaClock, now: dt.datetime) -> int:
@@ -92,7 +92,8 @@ def used_seconds(cal: Calendar, c: SlaClock, now: dt.datetime) -> int:
     end = c.paused_at if c.status == ClockStatus.PAUSED and c.paused_at else now
     if c.status == ClockStatus.STOPPED and c.stopped_at:
         end = c.stopped_at
-    return max(0, int(cal.between(c.started_at, end).total_seconds()) - c.paused_seconds)
+    run = cal.between(c.started_at, end) - c.paused
+    return max(0, math.floor(run.total_seconds()))
 
 
 def seconds_left(cal: Calendar, c: SlaClock, now: dt.datetime) -> int:
@@ -125,20 +126,20 @@ def _plan(cal: Calendar, c: SlaClock, now: dt.datetime) -> None:
 # --- policies -------------------------------------------------------------------------------
 
 
-def policy_for(organization_id: int) -> SlaPolicy | None:
-    """The organization's active policy, else the MSP-wide default, else none."""
+def target_for(organization_id: int, priority: str) -> SlaTarget | None:
+    """The target for ``priority``: from the organization's active policy, else from the
+    MSP-wide default (so a contract that sets only some priorities leaves the others to
+    the default). With its policy and calendar, in one query."""
     return (
-        SlaPolicy.objects.filter(
-            Q(organization_id=organization_id) | Q(organization__isnull=True), is_active=True
+        SlaTarget.objects.filter(
+            Q(policy__organization_id=organization_id) | Q(policy__organization__isnull=True),
+            policy__is_active=True,
+            priority=priority,
         )
-        .select_related("calendar")
-        .order_by(F("organization_id").asc(nulls_last=True))
+        .select_related("policy__calendar")
+        .order_by(F("policy__organization_id").asc(nulls_last=True))
         .first()
     )
-
-
-def _target(policy: SlaPolicy, priority: str) -> SlaTarget | None:
-    return policy.targets.filter(priority=priority).first()
 
 
 def _minutes(target: SlaTarget, kind: str) -> int | None:
@@ -160,7 +161,7 @@ def _new_clock(
         status=ClockStatus.RUNNING,
         target_minutes=minutes,
         started_at=now,
-        paused_seconds=0,
+        paused=dt.timedelta(0),
     )
     _plan(calendar_of(policy.calendar), c, now)
     return c
@@ -168,7 +169,7 @@ def _new_clock(
 
 def _live(ticket: Ticket) -> list[SlaClock]:
     return list(
-        SlaClock.objects.select_for_update()
+        SlaClock.objects.select_for_update(of=("self",))
         .filter(ticket=ticket)
         .exclude(status=ClockStatus.STOPPED)
         .select_related("policy__calendar")
@@ -179,7 +180,7 @@ def _live(ticket: Ticket) -> list[SlaClock]:
 def _stop(c: SlaClock, now: dt.datetime, ticket: Ticket) -> None:
     cal = calendar_of(c.policy.calendar)
     if c.status == ClockStatus.PAUSED and c.paused_at is not None:
-        c.paused_seconds += int(cal.between(c.paused_at, now).total_seconds())
+        c.paused += cal.between(c.paused_at, now)
         c.paused_at = None
     c.status, c.stopped_at, c.next_check_at = ClockStatus.STOPPED, now, None
     if c.breached_at is None and now > c.due_at:
@@ -214,18 +215,19 @@ def _event(name: str, c: SlaClock, ticket: Ticket) -> None:
 def on_ticket_change(change: TicketChange) -> None:
     ticket, now = change.ticket, change.at
     if change.change == Change.CREATED:
-        policy = policy_for(ticket.organization_id)
-        target = _target(policy, ticket.priority) if policy else None
-        if policy is None or target is None:
+        target = target_for(ticket.organization_id, ticket.priority)
+        if target is None:
             return
         clocks = [
-            _new_clock(ticket, policy, kind, minutes, now)
+            _new_clock(ticket, target.policy, kind, minutes, now)
             for kind in (ClockKind.FIRST_RESPONSE, ClockKind.RESOLUTION)
             if (minutes := _minutes(target, kind))
         ]
         SlaClock.objects.bulk_create(clocks)
         return
     if change.change == Change.TIER:
+        return
+    if change.change == Change.STATUS and not _moves_clocks(change.old, change.new):
         return
     live = _live(ticket)
     if change.change == Change.PUBLIC_REPLY:
@@ -234,25 +236,32 @@ def on_ticket_change(change: TicketChange) -> None:
                 _stop(c, now, ticket)
         _start_next_update(ticket, now)
     elif change.change == Change.PRIORITY:
+        target = target_for(ticket.organization_id, ticket.priority)
         for c in live:
-            target = _target(c.policy, ticket.priority)
             minutes = _minutes(target, c.kind) if target else None
-            if minutes is None:
-                continue  # the policy has no target for the new priority: keep the old one
-            c.target_minutes = minutes
+            if target is None or minutes is None:
+                continue  # no target for the new priority: the clock keeps the old one
+            c.policy, c.target_minutes = target.policy, minutes
             _plan(calendar_of(c.policy.calendar), c, now)
             c.save()
     elif change.change == Change.STATUS:
         _on_status(ticket, live, change.old, change.new, now)
 
 
+def _moves_clocks(old: str, new: str) -> bool:
+    """Whether a status change pauses, resumes or stops clocks (new -> open does not)."""
+    settled = (Status.RESOLVED, Status.CLOSED)
+    return old in PAUSING or new in PAUSING or old in settled or new in settled
+
+
 def _start_next_update(ticket: Ticket, now: dt.datetime) -> None:
     if ticket.status in (Status.RESOLVED, Status.CLOSED):
         return
-    policy = policy_for(ticket.organization_id)
-    target = _target(policy, ticket.priority) if policy else None
-    if policy is not None and target is not None and target.next_update_minutes:
-        c = _new_clock(ticket, policy, ClockKind.NEXT_UPDATE, target.next_update_minutes, now)
+    target = target_for(ticket.organization_id, ticket.priority)
+    if target is not None and target.next_update_minutes:
+        c = _new_clock(
+            ticket, target.policy, ClockKind.NEXT_UPDATE, target.next_update_minutes, now
+        )
         if ticket.status in PAUSING:
             c.status, c.paused_at, c.next_check_at = ClockStatus.PAUSED, now, None
         c.save()
@@ -274,13 +283,13 @@ def _on_status(ticket: Ticket, live: list[SlaClock], old: str, new: str, now: dt
     for c in live:
         if c.status == ClockStatus.PAUSED and c.paused_at is not None:
             cal = calendar_of(c.policy.calendar)
-            c.paused_seconds += int(cal.between(c.paused_at, now).total_seconds())
+            c.paused += cal.between(c.paused_at, now)
             c.status, c.paused_at = ClockStatus.RUNNING, None
             _plan(cal, c, now)
             c.save()
     if old == Status.RESOLVED:
         last = (
-            SlaClock.objects.select_for_update()
+            SlaClock.objects.select_for_update(of=("self",))
             .filter(ticket=ticket, kind=ClockKind.RESOLUTION, status=ClockStatus.STOPPED)
             .select_related("policy__calendar")
             .order_by("-id")
@@ -288,7 +297,7 @@ def _on_status(ticket: Ticket, live: list[SlaClock], old: str, new: str, now: dt
         )
         if last is not None and last.stopped_at is not None:
             cal = calendar_of(last.policy.calendar)
-            last.paused_seconds += int(cal.between(last.stopped_at, now).total_seconds())
+            last.paused += cal.between(last.stopped_at, now)
             last.status, last.stopped_at = ClockStatus.RUNNING, None
             _plan(cal, last, now)
             last.save()
@@ -300,18 +309,36 @@ def retarget_policy(policy: SlaPolicy) -> int:
     now = wall.now()
     count = 0
     for c in (
-        SlaClock.objects.select_for_update()
+        SlaClock.objects.select_for_update(of=("self",))
         .filter(policy=policy)
         .exclude(status=ClockStatus.STOPPED)
         .select_related("ticket", "policy__calendar")
     ):
-        target = _target(policy, c.ticket.priority)
+        target = target_for(c.organization_id, c.ticket.priority)
         minutes = _minutes(target, c.kind) if target else None
-        if minutes:
-            c.target_minutes = minutes
+        if target is not None and minutes:
+            c.policy, c.target_minutes = target.policy, minutes
         _plan(calendar_of(c.policy.calendar), c, now)
         c.save()
         count += 1
+    return count
+
+
+def replan_running(kind: str) -> int:
+    """Recompute the next check of every running clock of ``kind`` (a watched percentage
+    was added or changed). One pass over the running clocks, in batches."""
+    now = wall.now()
+    count = 0
+    ids = list(
+        SlaClock.objects.filter(kind=kind, status=ClockStatus.RUNNING).values_list("pk", flat=True)
+    )
+    for start in range(0, len(ids), 500):
+        for c in SlaClock.objects.filter(pk__in=ids[start : start + 500]).select_related(
+            "ticket__tier", "policy__calendar"
+        ):
+            _plan(calendar_of(c.policy.calendar), c, now)
+            c.save(update_fields=["due_at", "warn_at", "next_check_at"])
+            count += 1
     return count
 
 
@@ -327,20 +354,30 @@ def sweep(*, limit: int = 1000) -> dict[str, int]:
     due = list(
         SlaClock.objects.filter(next_check_at__lte=now)
         .order_by("next_check_at")
-        .values_list("pk", flat=True)[:limit]
+        .values_list("pk", "ticket_id")[:limit]
     )
-    for clock_id in due:
+    for clock_id, ticket_id in due:
         with transaction.atomic():
+            # The ticket first, then its clock: the order every ticket service locks in, so
+            # a sweep and a ticket change never wait on each other in a circle. Only the
+            # rows themselves are locked, not the joined ones.
+            ticket = (
+                Ticket.objects.select_for_update(of=("self",))
+                .select_related("organization", "tier")
+                .filter(pk=ticket_id)
+                .first()
+            )
             c = (
-                SlaClock.objects.select_for_update(skip_locked=True)
-                .select_related("policy__calendar", "ticket__organization", "ticket__tier")
+                SlaClock.objects.select_for_update(of=("self",))
+                .select_related("policy__calendar")
                 .filter(pk=clock_id, next_check_at__lte=now, status=ClockStatus.RUNNING)
                 .first()
             )
-            if c is None:
-                continue
+            if ticket is None or c is None:
+                continue  # another sweep, or a ticket change, got there first
+            c.ticket = ticket
             counts["checked"] += 1
-            ticket, cal = c.ticket, calendar_of(c.policy.calendar)
+            cal = calendar_of(c.policy.calendar)
             if c.warned_at is None and c.warn_at <= now:
                 c.warned_at = now
                 _event("sla.warning", c, ticket)

@@ -3,6 +3,7 @@ lives in :mod:`tierdesk.sla.calendar`; :meth:`BusinessCalendar.as_calendar` brid
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import ClassVar
 
 from django.db import models
@@ -175,7 +176,8 @@ class SlaClock(models.Model):
     target_minutes = models.PositiveIntegerField()
     started_at = models.DateTimeField()
     paused_at = models.DateTimeField(null=True, blank=True)
-    paused_seconds = models.PositiveBigIntegerField(default=0)
+    # Business time spent paused (exact: the clock's arithmetic adds it back).
+    paused = models.DurationField(default=dt.timedelta(0))
     due_at = models.DateTimeField()
     warn_at = models.DateTimeField()
     next_check_at = models.DateTimeField(null=True, blank=True)

@@ -11,7 +11,7 @@ from tierdesk.core import policy
 from tierdesk.core.errors import NotFound, ValidationFailed
 from tierdesk.core.models import STAFF_ROLES, Role, User
 from tierdesk.sla.calendar import CalendarError
-from tierdesk.sla.models import BusinessCalendar, CalendarHoliday, CalendarHours
+from tierdesk.sla.models import BusinessCalendar, CalendarHoliday, CalendarHours, SlaPolicy
 
 # Instants the API and the CLI accept: wide enough for any SLA, narrow enough that a question
 # spanning the whole range is answered in well under a second.
@@ -102,3 +102,23 @@ def calendar_between(
         return calendar.as_calendar().between(start, end)
     except CalendarError as exc:
         raise ValidationFailed.for_field("to", str(exc)) from None
+
+
+def sla_policy_list(*, actor: User | None) -> QuerySet[SlaPolicy]:
+    """Policies staff may read: the MSP-wide default and those of organizations they serve
+    (``actor`` None: the operator, everything). Requesters see none."""
+    qs = SlaPolicy.objects.select_related("organization", "calendar").prefetch_related("targets")
+    if actor is None:
+        return qs
+    if not actor.is_active or actor.role not in STAFF_ROLES:
+        return qs.none()
+    return qs.filter(
+        Q(organization__isnull=True) | Q(organization__in=policy.visible_organizations(actor))
+    )
+
+
+def sla_policy_get(*, actor: User | None, policy_id: int) -> SlaPolicy:
+    found = sla_policy_list(actor=actor).filter(pk=policy_id).first()
+    if found is None:
+        raise NotFound("No such SLA policy.")
+    return found

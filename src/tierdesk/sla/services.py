@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -14,8 +15,15 @@ from tierdesk.core.errors import ValidationFailed
 from tierdesk.core.models import Organization, User
 from tierdesk.core.services import apply_changes, full_clean_or_raise
 from tierdesk.core.unset import UNSET
+from tierdesk.sla import clocks
 from tierdesk.sla.calendar import WEEKDAYS, Calendar, CalendarError, check_hours, format_span
-from tierdesk.sla.models import BusinessCalendar, CalendarHoliday, CalendarHours
+from tierdesk.sla.models import (
+    BusinessCalendar,
+    CalendarHoliday,
+    CalendarHours,
+    SlaPolicy,
+    SlaTarget,
+)
 
 # Weekday (0 = Monday) -> open (start_minute, end_minute) intervals of the local day.
 Hours = Mapping[int, Iterable[tuple[int, int]]]
@@ -278,6 +286,9 @@ def calendar_update(
         return calendar
     calendar.updated_at = clock.now()
     calendar.save(update_fields=["updated_at"])
+    # Business time changed under running clocks: their due instants follow.
+    for sla_policy in SlaPolicy.objects.filter(calendar=calendar):
+        clocks.retarget_policy(sla_policy)
     record_and_emit(
         actor=actor,
         action=AuditAction.CALENDAR_UPDATED,
@@ -308,3 +319,226 @@ def calendar_seed_holidays(
         subdivision=subdivision if subdivision is not None else UNSET,
         holiday_years=list(years),
     )
+
+
+# --- SLA policies ----------------------------------------------------------------------------
+
+PRIORITIES = ("P1", "P2", "P3", "P4")
+MAX_TARGET_MINUTES = 525_600  # a year
+
+
+@dataclass(frozen=True)
+class Target:
+    """Minutes of business time a policy allows one priority."""
+
+    priority: str
+    first_response_minutes: int
+    resolution_minutes: int
+    next_update_minutes: int | None = None
+
+
+def _require_sla_manage(actor: User | None, organization: Organization | None) -> None:
+    if actor is None:
+        return
+    if organization is None:
+        policy.require(actor, "sla.manage_shared", "Only admins manage the MSP-wide SLA policy.")
+    else:
+        policy.require(actor, "sla.manage")
+        if not policy.can_see_organization(actor, organization.pk):
+            raise ValidationFailed.for_field("organization", "no such organization")
+
+
+def _check_targets(targets: Sequence[Target]) -> list[Target]:
+    if not targets:
+        raise ValidationFailed.for_field(
+            "targets", "a policy needs a target for at least one priority"
+        )
+    seen: set[str] = set()
+    for i, t in enumerate(targets):
+        field = f"targets.{i}"
+        if t.priority not in PRIORITIES:
+            raise ValidationFailed.for_field(f"{field}.priority", "P1, P2, P3 or P4")
+        if t.priority in seen:
+            raise ValidationFailed.for_field(f"{field}.priority", f"{t.priority} is listed twice")
+        seen.add(t.priority)
+        for name in ("first_response_minutes", "resolution_minutes", "next_update_minutes"):
+            value = getattr(t, name)
+            if value is None and name == "next_update_minutes":
+                continue
+            if not isinstance(value, int) or not 1 <= value <= MAX_TARGET_MINUTES:
+                raise ValidationFailed.for_field(
+                    f"{field}.{name}", f"whole minutes from 1 to {MAX_TARGET_MINUTES}"
+                )
+        if t.first_response_minutes > t.resolution_minutes:
+            raise ValidationFailed.for_field(
+                f"{field}.first_response_minutes",
+                f"{t.priority}: the first response ({t.first_response_minutes} min) cannot be "
+                f"due after the resolution ({t.resolution_minutes} min)",
+            )
+    order = {p: i for i, p in enumerate(PRIORITIES)}
+    return sorted(targets, key=lambda t: order[t.priority])
+
+
+def _check_calendar(calendar: BusinessCalendar, organization: Organization | None) -> None:
+    # A policy may use an MSP-wide calendar or its own organization's, never another's.
+    if calendar.organization_id not in (None, organization.pk if organization else None):
+        raise ValidationFailed.for_field("calendar", f"no such calendar {calendar.name!r}")
+
+
+def _check_one_active(policy_row: SlaPolicy) -> None:
+    if not policy_row.is_active:
+        return
+    other = (
+        SlaPolicy.objects.filter(organization=policy_row.organization, is_active=True)
+        .exclude(pk=policy_row.pk)
+        .first()
+    )
+    if other is not None:
+        scope = policy_row.organization.code if policy_row.organization else "MSP-wide"
+        raise ValidationFailed.for_field(
+            "is_active",
+            f"{scope} already has the active policy {other.name!r}; deactivate it first",
+        )
+
+
+def _targets_summary(targets: Iterable[SlaTarget | Target]) -> list[dict[str, Any]]:
+    return [
+        {
+            "priority": t.priority,
+            "first_response_minutes": t.first_response_minutes,
+            "next_update_minutes": t.next_update_minutes,
+            "resolution_minutes": t.resolution_minutes,
+        }
+        for t in targets
+    ]
+
+
+def _write_targets(sla_policy: SlaPolicy, targets: Sequence[Target]) -> None:
+    SlaTarget.objects.bulk_create(
+        SlaTarget(
+            policy=sla_policy,
+            priority=t.priority,
+            first_response_minutes=t.first_response_minutes,
+            next_update_minutes=t.next_update_minutes,
+            resolution_minutes=t.resolution_minutes,
+        )
+        for t in targets
+    )
+
+
+def _policy_name(name: str) -> str:
+    cleaned = name.replace("\x00", "").strip()
+    if not cleaned or len(cleaned) > 100:
+        raise ValidationFailed.for_field("name", "1 to 100 characters")
+    return cleaned
+
+
+def _warning(value: int) -> int:
+    if not isinstance(value, int) or not 1 <= value <= 99:
+        raise ValidationFailed.for_field("warning_percent", "a whole percentage from 1 to 99")
+    return value
+
+
+@transaction.atomic
+def sla_policy_create(
+    *,
+    actor: User | None,
+    name: str,
+    calendar: BusinessCalendar,
+    targets: Sequence[Target],
+    organization: Organization | None = None,
+    warning_percent: int = 80,
+    is_active: bool = True,
+) -> SlaPolicy:
+    """Add an organization's SLA policy (its contract) or, for admins, the MSP-wide default
+    that applies to organizations without one. One active policy per scope. Tickets opened
+    from now on get clocks from it; existing clocks keep theirs."""
+    _require_sla_manage(actor, organization)
+    _check_calendar(calendar, organization)
+    checked = _check_targets(targets)
+    now = clock.now()
+    row = SlaPolicy(
+        organization=organization,
+        name=_policy_name(name),
+        calendar=calendar,
+        warning_percent=_warning(warning_percent),
+        is_active=is_active,
+        created_at=now,
+        updated_at=now,
+    )
+    _check_one_active(row)
+    full_clean_or_raise(row)
+    row.save()
+    _write_targets(row, checked)
+    summary = {
+        "name": row.name,
+        "calendar": calendar.name,
+        "warning_percent": row.warning_percent,
+        "is_active": row.is_active,
+        "targets": _targets_summary(checked),
+    }
+    record_and_emit(
+        actor=actor,
+        action=AuditAction.SLA_POLICY_CREATED,
+        target_type="sla_policy",
+        target_id=row.pk,
+        organization=organization,
+        changes=summary,
+        payload=summary | {"id": row.pk},
+    )
+    return row
+
+
+@transaction.atomic
+def sla_policy_update(
+    *,
+    actor: User | None,
+    sla_policy: SlaPolicy,
+    name: str = UNSET,
+    calendar: BusinessCalendar = UNSET,
+    targets: Sequence[Target] = UNSET,
+    warning_percent: int = UNSET,
+    is_active: bool = UNSET,
+) -> SlaPolicy:
+    """Change a policy; only given fields change (``targets`` replaces the set). The live
+    clocks of its tickets are recomputed from the new targets, calendar and warning; a
+    clock that already breached stays breached (the event was sent)."""
+    _require_sla_manage(actor, sla_policy.organization)
+    row = SlaPolicy.objects.select_for_update().get(pk=sla_policy.pk)
+    if calendar is not UNSET:
+        _check_calendar(calendar, row.organization)
+    checked = None if targets is UNSET else _check_targets(targets)
+    changes = apply_changes(
+        row,
+        {
+            "name": name if name is UNSET else _policy_name(name),
+            "calendar": calendar,
+            "warning_percent": warning_percent
+            if warning_percent is UNSET
+            else _warning(warning_percent),
+            "is_active": is_active,
+        },
+    )
+    _check_one_active(row)
+    if checked is not None:
+        old = _targets_summary(row.targets.all())
+        new = _targets_summary(checked)
+        if old != new:
+            changes["targets"] = {"old": old, "new": new}
+            row.targets.all().delete()
+            _write_targets(row, checked)
+    if not changes:
+        return row
+    row.updated_at = clock.now()
+    row.save(update_fields=["updated_at"])
+    recomputed = clocks.retarget_policy(row)
+    record_and_emit(
+        actor=actor,
+        action=AuditAction.SLA_POLICY_UPDATED,
+        target_type="sla_policy",
+        target_id=row.pk,
+        organization=row.organization,
+        changes=changes,
+        payload={"id": row.pk, "changes": changes, "clocks_recomputed": recomputed},
+    )
+    return row
