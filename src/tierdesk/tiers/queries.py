@@ -29,18 +29,21 @@ def category_list(*, actor: User) -> QuerySet[Category]:
 def category_for_organization(organization: Organization, ref: str | int) -> Category | None:
     """The active category ``ref`` (id or slug) usable on a ticket of ``organization``: from
     the MSP-wide catalog or that organization's own, never another client's."""
-    qs = Category.objects.filter(
-        Q(organization__isnull=True) | Q(organization=organization), is_active=True
-    ).select_related("default_tier")
     category_id = ref if isinstance(ref, int) else as_id(ref)
-    if category_id is not None:
-        return qs.filter(pk=category_id).first()
-    # An organization's own category wins over a global one with the same slug.
-    return (
-        qs.filter(slug=str(ref).strip().lower())
-        .order_by(F("organization_id").asc(nulls_first=True))
-        .last()
+    key = {"pk": category_id} if category_id is not None else {"slug": str(ref).strip().lower()}
+    # At most two rows match (slugs are unique in the global catalog and per organization):
+    # fetched unordered and picked here, which costs far less ORM work than ORDER BY + LAST.
+    rows = list(
+        Category.objects.select_related("default_tier")
+        .filter(
+            Q(organization_id__isnull=True) | Q(organization_id=organization.pk),
+            is_active=True,
+            **key,
+        )
+        .order_by()
     )
+    # An organization's own category wins over a global one with the same slug.
+    return next((c for c in rows if c.organization_id is not None), rows[0] if rows else None)
 
 
 def routing_rule_list(*, actor: User) -> QuerySet[RoutingRule]:
