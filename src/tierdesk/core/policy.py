@@ -72,13 +72,47 @@ def visible_organization_ids(actor: User) -> list[int]:
     return list(visible_organizations(actor).values_list("pk", flat=True))
 
 
+# Organizations a staff member was found to serve, remembered on that user object (as
+# Django's ModelBackend keeps ``_perm_cache``): one request loads its actor afresh, so a
+# check and the lookup before it share one query. Only "yes" is remembered; role and
+# is_active are read from the object on every call. Cleared when the object's own served
+# set changes (see forget_served_organizations).
+_SEEN_ATTR = "_policy_seen_organizations"
+
+
+def _seen(actor: User) -> set[int]:
+    seen: set[int] | None = actor.__dict__.get(_SEEN_ATTR)
+    if seen is None:
+        seen = actor.__dict__[_SEEN_ATTR] = set()
+    return seen
+
+
+def forget_served_organizations(actor: User) -> None:
+    actor.__dict__.pop(_SEEN_ATTR, None)
+
+
+def visible_organization(actor: User, *, code: str) -> Organization | None:
+    """The organization with ``code`` if the actor may see it, else None: one query."""
+    org = next(iter(visible_organizations(actor).filter(code=code).order_by()[:1]), None)
+    if org is not None and actor.role in (Role.AGENT, Role.MANAGER):
+        _seen(actor).add(org.pk)
+    return org
+
+
 def can_see_organization(actor: User, organization_id: int) -> bool:
     """Whether the actor may see the (existing) organization ``organization_id``. Answered
-    without a query for admins and requesters; staff need their served list."""
+    without a query for admins and requesters; staff need their served list (one query,
+    unless this user object has already been found to serve it)."""
     if not actor.is_active:
         return False
     if actor.role == Role.ADMIN:
         return True
     if actor.role == Role.REQUESTER:
         return actor.organization_id == organization_id
-    return visible_organizations(actor).filter(pk=organization_id).exists()
+    seen = _seen(actor)
+    if organization_id in seen:
+        return True
+    if visible_organizations(actor).filter(pk=organization_id).exists():
+        seen.add(organization_id)
+        return True
+    return False

@@ -164,8 +164,12 @@ def organization_update(
 
 def organization_get(*, actor: User | None, code: str) -> Organization:
     """The organization with ``code`` if the actor may see it (None = system), else NotFound."""
-    qs = Organization.objects.all() if actor is None else policy.visible_organizations(actor)
-    org = qs.filter(code=code.strip().upper()).first()
+    code = code.strip().upper()
+    org = (
+        Organization.objects.filter(code=code).first()
+        if actor is None
+        else policy.visible_organization(actor, code=code)
+    )
     if org is None:
         raise NotFound(f"No organization {code!r}.")
     return org
