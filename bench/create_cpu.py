@@ -116,10 +116,17 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of n/rounds")
     parser.add_argument("--profile", type=Path, help="write a cProfile of the creates here")
     parser.add_argument("--print-sql", action="store_true")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="SQLite only: keep the database here and reuse it on the next run (faster)",
+    )
     args = parser.parse_args()
     pg = api_bench.pg_target(args.database_url) if args.database_url else None
 
-    with tempfile.TemporaryDirectory(prefix="tierdesk-cpu-") as data_dir:
+    with tempfile.TemporaryDirectory(prefix="tierdesk-cpu-") as tmp:
+        data_dir = str(args.data_dir) if args.data_dir and not pg else tmp
+        cast_file = Path(data_dir) / "cast.json"
         os.environ.pop("DATABASE_URL", None)
         os.environ |= {
             "TIERDESK_DATA_DIR": str(Path(data_dir) / "data"),
@@ -140,7 +147,11 @@ def main() -> int:
 
         settings.ALLOWED_HOSTS = ["*"]
         try:
-            cast, _ = api_bench.prepare(args.tickets, 42)
+            if cast_file.exists():
+                cast = api_bench.Cast(**json.loads(cast_file.read_text()))
+            else:
+                cast, _ = api_bench.prepare(args.tickets, 42)
+                cast_file.write_text(json.dumps(cast.__dict__))
             app = get_wsgi_application()
             auth = f"Bearer {cast.token}"
             categories = ["access", "email", "software", "hardware", "network"]
