@@ -194,3 +194,12 @@ class JobTick(models.Model):
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(fields=["job", "tick"], name="jobtick_once")
         ]
+
+
+class ConfigState(models.Model):
+    """One row whose ``token`` changes (to a new random value) whenever configuration that
+    processes cache changes: routing and escalation rules, SLA policies, calendars, tiers,
+    categories. A process compares it — one tiny query — before trusting its cache. Random,
+    not a counter, so a rolled-back change can never make an old cache look current."""
+
+    token = models.CharField(max_length=32)

@@ -7,6 +7,11 @@ class EscalationConfig(AppConfig):
     verbose_name = "Escalation"
 
     def ready(self) -> None:
+        from tierdesk.core import config
+        from tierdesk.escalation.models import EscalationRule
+
+        config.watch(EscalationRule)
+
         from tierdesk.escalation import rules
         from tierdesk.sla import clocks
         from tierdesk.tickets import lifecycle

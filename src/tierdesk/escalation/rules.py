@@ -16,9 +16,9 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef
 
-from tierdesk.core import clock
+from tierdesk.core import clock, config
 from tierdesk.escalation import services
 from tierdesk.escalation.models import EscalationFiring, EscalationRule, Trigger
 from tierdesk.sla.models import ClockKind, SlaClock
@@ -28,20 +28,25 @@ from tierdesk.tickets.models import OPEN_STATUSES, Status, Ticket
 from tierdesk.tiers.models import Tier
 
 
-def rules_for(ticket: Ticket, trigger: str) -> QuerySet[EscalationRule]:
-    """Active rules of ``trigger`` that watch ``ticket`` (its organization's and MSP-wide,
-    its priority, its tier), by name."""
-    return (
-        EscalationRule.objects.filter(
-            Q(organization=ticket.organization_id) | Q(organization__isnull=True),
-            Q(priority="") | Q(priority=ticket.priority),
-            Q(from_tier__isnull=True) | Q(from_tier=ticket.tier_id),
-            trigger=trigger,
-            is_active=True,
-        )
+def _active_rules() -> list[EscalationRule]:
+    return list(
+        EscalationRule.objects.filter(is_active=True)
         .select_related("to_tier")
         .order_by("name", "id")
     )
+
+
+def rules_for(ticket: Ticket, trigger: str) -> list[EscalationRule]:
+    """Active rules of ``trigger`` that watch ``ticket`` (its organization's and MSP-wide,
+    its priority, its tier), by name. Read from the per-process configuration cache."""
+    return [
+        r
+        for r in config.cached("escalation.rules", _active_rules)
+        if r.trigger == trigger
+        and r.organization_id in (None, ticket.organization_id)
+        and r.priority in ("", ticket.priority)
+        and r.from_tier_id in (None, ticket.tier_id)
+    ]
 
 
 def on_ticket_change(change: TicketChange) -> None:
@@ -50,7 +55,7 @@ def on_ticket_change(change: TicketChange) -> None:
     if change.change == Change.CREATED or (
         change.change == Change.PRIORITY and change.new < change.old
     ):
-        for rule in rules_for(ticket, Trigger.PRIORITY).exclude(priority=""):
+        for rule in [r for r in rules_for(ticket, Trigger.PRIORITY) if r.priority]:
             services.fire(rule, ticket, f"{ticket.priority} tickets go to {_target(rule, ticket)}")
     elif (
         change.change == Change.STATUS
@@ -129,13 +134,20 @@ def _sla_rules(clock: SlaClock, ticket: Ticket | None = None) -> list[Escalation
     if clock.kind != ClockKind.RESOLUTION:
         return []
     ticket = ticket or clock.ticket
-    fired = EscalationFiring.objects.filter(rule=OuterRef("pk"), ticket=ticket)
-    candidates = rules_for(ticket, Trigger.SLA_RESOLUTION_USED).filter(~Exists(fired))
+    candidates = [r for r in rules_for(ticket, Trigger.SLA_RESOLUTION_USED) if r.percent]
+    if not candidates:
+        return []
+    fired = set(
+        EscalationFiring.objects.filter(
+            ticket=ticket, rule__in=[r.pk for r in candidates]
+        ).values_list("rule_id", flat=True)
+    )
+    top = services.next_tier(ticket.tier, "up") is None
     return [
         r
         for r in candidates
-        if r.percent
-        and services.next_tier(ticket.tier, "up") is not None
+        if r.pk not in fired
+        and not top
         and (r.to_tier is None or r.to_tier.level > ticket.tier.level)
     ]
 

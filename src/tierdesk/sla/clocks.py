@@ -26,9 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import F, Q
 
 from tierdesk.core import clock as wall
+from tierdesk.core import config
 from tierdesk.core.events import emit
 from tierdesk.sla.calendar import Calendar
 from tierdesk.sla.models import (
@@ -41,6 +41,7 @@ from tierdesk.sla.models import (
 )
 from tierdesk.tickets.lifecycle import Change, TicketChange
 from tierdesk.tickets.models import Status, Ticket
+from tierdesk.tickets.services import remember_related
 
 PAUSING = frozenset({Status.PENDING_CUSTOMER, Status.PENDING_THIRD_PARTY})
 
@@ -126,20 +127,19 @@ def _plan(cal: Calendar, c: SlaClock, now: dt.datetime) -> None:
 # --- policies -------------------------------------------------------------------------------
 
 
+def _active_targets() -> dict[tuple[int | None, str], SlaTarget]:
+    return {
+        (t.policy.organization_id, t.priority): t
+        for t in SlaTarget.objects.filter(policy__is_active=True).select_related("policy__calendar")
+    }
+
+
 def target_for(organization_id: int, priority: str) -> SlaTarget | None:
     """The target for ``priority``: from the organization's active policy, else from the
     MSP-wide default (so a contract that sets only some priorities leaves the others to
-    the default). With its policy and calendar, in one query."""
-    return (
-        SlaTarget.objects.filter(
-            Q(policy__organization_id=organization_id) | Q(policy__organization__isnull=True),
-            policy__is_active=True,
-            priority=priority,
-        )
-        .select_related("policy__calendar")
-        .order_by(F("policy__organization_id").asc(nulls_last=True))
-        .first()
-    )
+    the default). With its policy and calendar, from the per-process configuration cache."""
+    targets = config.cached("sla.targets", _active_targets)
+    return targets.get((organization_id, priority)) or targets.get((None, priority))
 
 
 def _minutes(target: SlaTarget, kind: str) -> int | None:
@@ -216,14 +216,18 @@ def on_ticket_change(change: TicketChange) -> None:
     ticket, now = change.ticket, change.at
     if change.change == Change.CREATED:
         target = target_for(ticket.organization_id, ticket.priority)
-        if target is None:
-            return
-        clocks = [
-            _new_clock(ticket, target.policy, kind, minutes, now)
-            for kind in (ClockKind.FIRST_RESPONSE, ClockKind.RESOLUTION)
-            if (minutes := _minutes(target, kind))
-        ]
-        SlaClock.objects.bulk_create(clocks)
+        clocks = (
+            [
+                _new_clock(ticket, target.policy, kind, minutes, now)
+                for kind in (ClockKind.FIRST_RESPONSE, ClockKind.RESOLUTION)
+                if (minutes := _minutes(target, kind))
+            ]
+            if target is not None
+            else []
+        )
+        if clocks:
+            SlaClock.objects.bulk_create(clocks)
+        remember_related(ticket, "sla_clocks", clocks)
         return
     if change.change == Change.TIER:
         return

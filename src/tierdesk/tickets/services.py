@@ -229,7 +229,21 @@ def _assigned_entry(ticket: Ticket, tier: Tier) -> TimelineEntry:
     )
 
 
-def _add_tags(ticket: Ticket, names: list[str]) -> None:
+def remember_related(ticket: Ticket, name: str, objects: list[Any]) -> None:
+    """Record ``objects`` as the prefetched contents of the many-valued relation ``name``
+    of a ticket this transaction just wrote, so the answer built from it reads no more."""
+    manager = getattr(ticket, name)
+    qs = manager.get_queryset()
+    qs._result_cache, qs._prefetch_done = list(objects), True
+    cache = getattr(ticket, "_prefetched_objects_cache", None)
+    if cache is None:
+        cache = ticket._prefetched_objects_cache = {}  # type: ignore[attr-defined]
+    # Many-to-many managers name their cache; reverse foreign-key ones take the field's.
+    key = getattr(manager, "prefetch_cache_name", None) or manager.field.remote_field.cache_name
+    cache[key] = qs
+
+
+def _add_tags(ticket: Ticket, names: list[str]) -> list[Tag]:
     wanted = sorted({n.strip().lower() for n in names if n.strip()})
     existing = {t.name: t for t in Tag.objects.filter(name__in=wanted)}
     missing = [Tag(name=n) for n in wanted if n not in existing]
@@ -237,6 +251,7 @@ def _add_tags(ticket: Ticket, names: list[str]) -> None:
         Tag.objects.bulk_create(missing, ignore_conflicts=True)
         existing = {t.name: t for t in Tag.objects.filter(name__in=wanted)}
     ticket.tags.add(*existing.values())
+    return sorted(existing.values(), key=lambda t: t.name)
 
 
 def route_intake(
@@ -390,8 +405,8 @@ def ticket_create(
             assignment.mark_assigned(picked, now)
             entries.append(_assigned_entry(ticket, tier))
         TimelineEntry.objects.bulk_create(entries)
-        if decision.tags:
-            _add_tags(ticket, decision.tags)
+        tags = _add_tags(ticket, decision.tags) if decision.tags else []
+        remember_related(ticket, "tags", tags)
         emit(
             "ticket.created",
             organization=organization,

@@ -14,8 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Q
-
+from tierdesk.core import config
 from tierdesk.tiers.models import Category, RoutingRule, Tier
 
 CONDITION_KEYS = ("categories", "organizations", "requesters", "priorities", "sources", "keywords")
@@ -94,13 +93,24 @@ def _check(rule: RoutingRule, sample: Sample) -> list[Check]:
     return checks
 
 
-def rules_for(organization_id: int) -> list[RoutingRule]:
-    """Active rules in the order they are checked: the organization's, then MSP-wide."""
-    rules = list(
-        RoutingRule.objects.filter(
-            Q(organization_id=organization_id) | Q(organization__isnull=True), is_active=True
-        ).select_related("set_tier", "set_category", "set_category__default_tier")
+def _active_rules() -> list[RoutingRule]:
+    # Tiers are read fresh per decision (their assignment strategy matters); the category a
+    # rule sets comes with its default tier.
+    return list(
+        RoutingRule.objects.filter(is_active=True).select_related(
+            "set_category", "set_category__default_tier"
+        )
     )
+
+
+def rules_for(organization_id: int) -> list[RoutingRule]:
+    """Active rules in the order they are checked: the organization's, then MSP-wide.
+    Read from the per-process configuration cache."""
+    rules = [
+        r
+        for r in config.cached("routing.rules", _active_rules)
+        if r.organization_id in (None, organization_id)
+    ]
     rules.sort(key=lambda r: (r.organization_id is None, r.position, r.pk))
     return rules
 
@@ -121,7 +131,11 @@ def route(sample: Sample, rules: list[RoutingRule]) -> Decision:
             # A category retired after the rule was written takes no new tickets.
             ruled = rule.set_category if rule.set_category and rule.set_category.is_active else None
             category = ruled or sample.category
-            tier = rule.set_tier or (category.default_tier if category else None)
+            tier = (
+                Tier.objects.filter(pk=rule.set_tier_id).first()
+                if rule.set_tier_id
+                else (category.default_tier if category else None)
+            )
             return Decision(
                 tier=tier or lowest_tier(),
                 category=category,
