@@ -55,6 +55,25 @@ def require(actor: User, action: str, message: str | None = None) -> None:
         raise PermissionDenied(message or f"Your role ({actor.role}) may not do this.")
 
 
+def require_config_scope(
+    actor: User | None, organization: Organization | None, kind: str, what: str
+) -> None:
+    """Who may change a piece of configuration that is either one organization's or
+    MSP-wide: ``{kind}.manage`` (managers, admins) for an organization the actor sees,
+    ``{kind}.manage_shared`` (admins) for MSP-wide. ``actor`` None is the system (CLI,
+    demo). Another tenant's organization reads as missing, never as forbidden."""
+    if actor is None:
+        return
+    if organization is None:
+        require(actor, f"{kind}.manage_shared", f"Only admins manage MSP-wide {what}.")
+        return
+    require(actor, f"{kind}.manage")
+    if not can_see_organization(actor, organization.pk):
+        from tierdesk.core.errors import ValidationFailed
+
+        raise ValidationFailed.for_field("organization", "no such organization")
+
+
 def visible_organizations(actor: User) -> QuerySet[Organization]:
     """The organizations the actor may see at all."""
     if not actor.is_active:

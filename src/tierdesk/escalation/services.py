@@ -265,15 +265,7 @@ _NUMBERS = ("minutes", "percent", "count")
 
 
 def _require_rule_scope(actor: User, organization: Organization | None) -> None:
-    if organization is None:
-        policy.require(
-            actor, "escalation.manage_shared", "Only admins manage MSP-wide escalation rules."
-        )
-    else:
-        policy.require(actor, "escalation.manage")
-        if not policy.can_see_organization(actor, organization.pk):
-            # Another tenant's organization reads as missing, never as forbidden.
-            raise ValidationFailed.for_field("organization", "no such organization")
+    policy.require_config_scope(actor, organization, "escalation", "escalation rules")
 
 
 def _rule_name(name: str) -> str:

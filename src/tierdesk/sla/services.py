@@ -51,14 +51,7 @@ def calendar_hours(calendar: BusinessCalendar) -> dict[int, list[tuple[int, int]
 
 
 def _require_manage(actor: User | None, organization: Organization | None) -> None:
-    """Managers and admins manage an organization's calendars (the caller has made sure the
-    actor sees it); MSP-wide calendars, used by every client, are for admins."""
-    if actor is None:
-        return
-    if organization is None:
-        policy.require(actor, "calendar.manage_shared", "Only admins manage MSP-wide calendars.")
-    else:
-        policy.require(actor, "calendar.manage")
+    policy.require_config_scope(actor, organization, "calendar", "calendars")
 
 
 def _check_hours(hours: Hours, always_open: bool) -> dict[int, tuple[tuple[int, int], ...]]:
@@ -338,14 +331,7 @@ class Target:
 
 
 def _require_sla_manage(actor: User | None, organization: Organization | None) -> None:
-    if actor is None:
-        return
-    if organization is None:
-        policy.require(actor, "sla.manage_shared", "Only admins manage the MSP-wide SLA policy.")
-    else:
-        policy.require(actor, "sla.manage")
-        if not policy.can_see_organization(actor, organization.pk):
-            raise ValidationFailed.for_field("organization", "no such organization")
+    policy.require_config_scope(actor, organization, "sla", "SLA policies")
 
 
 def _check_targets(targets: Sequence[Target]) -> list[Target]:

@@ -396,12 +396,7 @@ class RuleConditions:
 
 
 def _require_rule_scope(actor: User, organization: Organization | None) -> None:
-    if organization is None:
-        policy.require(actor, "routing.manage_shared", "Only admins manage MSP-wide rules.")
-    else:
-        policy.require(actor, "routing.manage")
-        if not policy.can_see_organization(actor, organization.pk):
-            raise ValidationFailed.for_field("organization", "no such organization")
+    policy.require_config_scope(actor, organization, "routing", "routing rules")
 
 
 def _category_in_scope(field: str, category: Category, organization: Organization | None) -> None:
