@@ -120,10 +120,12 @@ class Ticket(models.Model):
             models.Index(fields=["tier", "status", "-created_at", "-id"], name="ticket_tier_queue"),
             models.Index(fields=["assignee", "status"], name="ticket_assignee_status"),
             # "Time in tier" escalation sweeps: unresolved tickets of a tier by arrival.
+            # Status is a column too: SQLite cannot match bound status parameters to the
+            # partial condition, but it can seek (tier, status) and range on the arrival.
             models.Index(
-                fields=["tier", "tier_entered_at"],
+                fields=["tier", "status", "tier_entered_at"],
                 condition=Q(status__in=sorted(OPEN_STATUSES)),
-                name="ticket_open_tier_age",
+                name="ticket_open_tier_status_age",
             ),
         ]
 
