@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 from django.db import models
-from django.db.models import Q
 
 from tierdesk.core.models import Organization, User
 from tierdesk.tiers.models import Category, Impact, Tier, Urgency
@@ -119,13 +118,11 @@ class Ticket(models.Model):
             # Tier queues: filter on tier and status, newest first, keyset on id.
             models.Index(fields=["tier", "status", "-created_at", "-id"], name="ticket_tier_queue"),
             models.Index(fields=["assignee", "status"], name="ticket_assignee_status"),
-            # "Time in tier" escalation sweeps: unresolved tickets of a tier by arrival.
-            # Status is a column too: SQLite cannot match bound status parameters to the
-            # partial condition, but it can seek (tier, status) and range on the arrival.
+            # "Time in tier" escalation sweeps: unresolved tickets of a tier by arrival,
+            # seeking (tier, status) and ranging on the arrival. Not a partial index: SQLite
+            # cannot prove that bound status parameters imply its condition and ignores it.
             models.Index(
-                fields=["tier", "status", "tier_entered_at"],
-                condition=Q(status__in=sorted(OPEN_STATUSES)),
-                name="ticket_open_tier_status_age",
+                fields=["tier", "status", "tier_entered_at"], name="ticket_tier_status_age"
             ),
         ]
 
