@@ -130,6 +130,10 @@ def sweep_time_in_tier(*, limit: int = 500) -> int:
     return fired
 
 
+def _top_level() -> int:
+    return max(Tier.objects.values_list("level", flat=True), default=0)
+
+
 def _sla_rules(clock: SlaClock, ticket: Ticket | None = None) -> list[EscalationRule]:
     if clock.kind != ClockKind.RESOLUTION:
         return []
@@ -137,12 +141,18 @@ def _sla_rules(clock: SlaClock, ticket: Ticket | None = None) -> list[Escalation
     candidates = [r for r in rules_for(ticket, Trigger.SLA_RESOLUTION_USED) if r.percent]
     if not candidates:
         return []
-    fired = set(
-        EscalationFiring.objects.filter(
-            ticket=ticket, rule__in=[r.pk for r in candidates]
-        ).values_list("rule_id", flat=True)
+    # A resolution clock not saved yet belongs to a ticket being created: nothing has
+    # fired for it.
+    fired = (
+        set(
+            EscalationFiring.objects.filter(
+                ticket=ticket, rule__in=[r.pk for r in candidates]
+            ).values_list("rule_id", flat=True)
+        )
+        if clock.pk is not None
+        else set()
     )
-    top = services.next_tier(ticket.tier, "up") is None
+    top = ticket.tier.level >= config.cached("tiers.top_level", _top_level)
     return [
         r
         for r in candidates

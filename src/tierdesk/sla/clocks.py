@@ -167,13 +167,29 @@ def _new_clock(
     return c
 
 
+def _all_policies() -> dict[int, SlaPolicy]:
+    return {p.pk: p for p in SlaPolicy.objects.select_related("calendar")}
+
+
+def _with_policies(clocks: list[SlaClock]) -> list[SlaClock]:
+    """Attach each clock's policy (with its calendar) from the configuration cache."""
+    policies = config.cached("sla.policies", _all_policies)
+    for c in clocks:
+        found = policies.get(c.policy_id)
+        if found is None:  # written since the cache was loaded, in this transaction
+            found = SlaPolicy.objects.select_related("calendar").get(pk=c.policy_id)
+        c.policy = found
+    return clocks
+
+
 def _live(ticket: Ticket) -> list[SlaClock]:
-    return list(
-        SlaClock.objects.select_for_update(of=("self",))
-        .filter(ticket=ticket)
-        .exclude(status=ClockStatus.STOPPED)
-        .select_related("policy__calendar")
-        .order_by("id")
+    return _with_policies(
+        list(
+            SlaClock.objects.select_for_update(of=("self",))
+            .filter(ticket=ticket)
+            .exclude(status=ClockStatus.STOPPED)
+            .order_by("id")
+        )
     )
 
 
