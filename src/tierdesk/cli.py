@@ -919,6 +919,58 @@ def escalation_sweep_cmd(as_json: bool) -> None:
     _emit({"fired": fired}, as_json, lambda: click.echo(f"fired {fired}"))
 
 
+# --- SLA policies ---------------------------------------------------------------------------
+
+
+@main.group("sla")
+def sla_group() -> None:
+    """SLA policies and the SLA sweep (policies are created through the API)."""
+
+
+@sla_group.command("policies")
+@click.option("--as", "as_email", help="Acting person (default: the operator, sees all).")
+@click.option("--json", "as_json", is_flag=True)
+@domain_errors
+def sla_policies_cmd(as_email: str | None, as_json: bool) -> None:
+    """List SLA policies with their targets per priority."""
+    from tierdesk.api.sla import sla_policy_out
+    from tierdesk.sla import queries
+
+    rows = [sla_policy_out(p) for p in queries.sla_policy_list(actor=_optional_actor(as_email))]
+
+    def text() -> None:
+        if not rows:
+            click.echo("no SLA policies: tickets get no clocks")
+        for r in rows:
+            state = "" if r["is_active"] else " (inactive)"
+            scope = r["organization"] or "MSP-wide default"
+            click.echo(f"#{r['id']} {r['name']} [{scope}] on {r['calendar']}{state}")
+            for t in r["targets"]:
+                update = f", update {t['next_update_minutes']}" if t["next_update_minutes"] else ""
+                click.echo(
+                    f"    {t['priority']}: respond {t['first_response_minutes']}, "
+                    f"resolve {t['resolution_minutes']}{update} (business minutes)"
+                )
+
+    _emit(rows, as_json, text)
+
+
+@sla_group.command("sweep")
+@click.option("--json", "as_json", is_flag=True)
+@domain_errors
+def sla_sweep_cmd(as_json: bool) -> None:
+    """Run the SLA sweep once, as the worker does every minute: warnings, breaches and
+    SLA-percentage escalations that have come due. Safe beside running workers."""
+    from tierdesk.sla.clocks import sweep
+
+    counts = sweep()
+    _emit(
+        counts,
+        as_json,
+        lambda: click.echo(", ".join(f"{v} {k}" for k, v in counts.items())),
+    )
+
+
 # --- business calendars -------------------------------------------------------------------
 
 

@@ -372,3 +372,23 @@ def test_a_rule_added_later_is_checked_on_clocks_already_running(
     assert sweep_at(berlin(2026, 11, 23, 10, 1))["watched"] == 1
     ticket.refresh_from_db()
     assert ticket.tier.code == "L2"
+
+
+def test_the_cli_lists_policies_and_runs_the_sweep(cast: Cast, contract: SlaPolicy) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from tierdesk.cli import main
+
+    run = CliRunner().invoke
+    r = run(main, ["sla", "policies"], catch_exceptions=False)
+    assert r.exit_code == 0
+    assert "ACME gold [ACME] on berlin-office" in r.output
+    assert "P2: respond 60, resolve 240, update 120" in r.output
+    r = run(main, ["sla", "policies", "--as", cast.gus.email, "--json"], catch_exceptions=False)
+    assert json.loads(r.output) == [], "GLOBEX's agent does not see ACME's contract"
+    p2_ticket(cast, MONDAY_9)
+    with clock.frozen_at(berlin(2026, 11, 23, 10, 1)):
+        r = run(main, ["sla", "sweep", "--json"], catch_exceptions=False)
+    assert json.loads(r.output)["breached"] == 1
