@@ -183,7 +183,7 @@ def _with_policies(clocks: list[SlaClock]) -> list[SlaClock]:
 
 
 def _live(ticket: Ticket) -> list[SlaClock]:
-    return _with_policies(
+    clocks = _with_policies(
         list(
             SlaClock.objects.select_for_update(of=("self",))
             .filter(ticket=ticket)
@@ -191,13 +191,20 @@ def _live(ticket: Ticket) -> list[SlaClock]:
             .order_by("id")
         )
     )
+    for c in clocks:
+        c.ticket = ticket  # the changed ticket, not its row as stored before this change
+    return clocks
 
 
 def _stop(c: SlaClock, now: dt.datetime, ticket: Ticket) -> None:
     cal = calendar_of(c.policy.calendar)
     if c.status == ClockStatus.PAUSED and c.paused_at is not None:
+        # Stopped while paused: the pause up to now counts as paused, so the due instant
+        # moves by it before the breach test.
         c.paused += cal.between(c.paused_at, now)
         c.paused_at = None
+        c.due_at = _at_percent(cal, c, 100)
+        c.warn_at = _at_percent(cal, c, c.policy.warning_percent)
     c.status, c.stopped_at, c.next_check_at = ClockStatus.STOPPED, now, None
     if c.breached_at is None and now > c.due_at:
         # Stopped late, before the sweep saw it: the breach happened at the due instant.
@@ -246,6 +253,11 @@ def on_ticket_change(change: TicketChange) -> None:
         remember_related(ticket, "sla_clocks", clocks)
         return
     if change.change == Change.TIER:
+        # Which SLA-percentage rules watch a clock depends on the ticket's tier: replan.
+        for c in _live(ticket):
+            if c.status == ClockStatus.RUNNING and c.kind == ClockKind.RESOLUTION:
+                _plan(calendar_of(c.policy.calendar), c, now)
+                c.save(update_fields=["next_check_at"])
         return
     if change.change == Change.STATUS and not _moves_clocks(change.old, change.new):
         return
@@ -357,8 +369,11 @@ def replan_running(kind: str) -> int:
             "ticket__tier", "policy__calendar"
         ):
             _plan(calendar_of(c.policy.calendar), c, now)
-            c.save(update_fields=["due_at", "warn_at", "next_check_at"])
-            count += 1
+            # Only if it is still running: a ticket change may have stopped or paused it
+            # since it was read (no lock is held over the whole pass).
+            count += SlaClock.objects.filter(pk=c.pk, status=ClockStatus.RUNNING).update(
+                due_at=c.due_at, warn_at=c.warn_at, next_check_at=c.next_check_at
+            )
     return count
 
 
@@ -368,14 +383,20 @@ def replan_running(kind: str) -> int:
 def sweep(*, limit: int = 1000) -> dict[str, int]:
     """Raise warnings and breaches for clocks whose next check has come, and call the
     watchers whose percentages were passed. Each clock in its own short transaction, under
-    its row lock; concurrent sweeps skip clocks another one holds. Returns counts."""
+    its row lock; a concurrent sweep waits, then finds the clock handled. Returns counts."""
     now = wall.now()
-    counts = {"checked": 0, "warned": 0, "breached": 0, "watched": 0}
+    counts = {"selected": 0, "checked": 0, "warned": 0, "breached": 0, "watched": 0}
+    # A clock that stopped or paused while a replan was in flight may keep a check it no
+    # longer needs; it would sort first forever. Few rows, read through the same index.
+    SlaClock.objects.filter(next_check_at__lte=now).exclude(status=ClockStatus.RUNNING).update(
+        next_check_at=None
+    )
     due = list(
         SlaClock.objects.filter(next_check_at__lte=now)
         .order_by("next_check_at")
         .values_list("pk", "ticket_id")[:limit]
     )
+    counts["selected"] = len(due)
     for clock_id, ticket_id in due:
         with transaction.atomic():
             # The ticket first, then its clock: the order every ticket service locks in, so

@@ -15,5 +15,5 @@ BATCH = 1000
 def sla_tick() -> None:
     """Every minute: warnings, breaches and SLA-percentage escalations that have come due."""
     if claim_tick("sla"):
-        while sweep(limit=BATCH)["checked"] == BATCH:
+        while sweep(limit=BATCH)["selected"] == BATCH:
             pass
