@@ -702,7 +702,8 @@ def routing_list_cmd(as_email: str, as_json: bool) -> None:
     from tierdesk.api.routing import rule_out
     from tierdesk.tiers import queries
 
-    rules = [rule_out(r) for r in queries.routing_rule_list(actor=_actor(as_email))]
+    me = _actor(as_email)
+    rules = [rule_out(r, me) for r in queries.routing_rule_list(actor=me)]
 
     def text() -> None:
         if not rules:
@@ -778,7 +779,8 @@ def routing_dry_run_cmd(
             impact=impact,
             urgency=urgency,
             priority=priority,
-        )
+        ),
+        me,
     )
 
     def text() -> None:

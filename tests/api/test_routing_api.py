@@ -434,3 +434,30 @@ def test_rule_creates_answer_alike_for_missing_and_other_tenants_people(
         return r.status_code, problem_fields(r), r.json()["detail"].replace(ref, "<ref>")
 
     assert detail("gerd@globex.example") == detail("nobody@globex.example")
+
+
+def test_msp_wide_rules_show_agents_only_their_own_clients_people(cast: Cast) -> None:
+    """An admin's MSP-wide rule may name requesters and organizations of every client; an
+    agent who serves ACME must not learn GLOBEX's from it."""
+    from tierdesk.tiers.services import RuleConditions, routing_rule_create, tier_by_code
+
+    routing_rule_create(
+        actor=cast.admin,
+        name="VIPs",
+        conditions=RuleConditions(
+            organizations=[cast.acme, cast.globex], requesters=[cast.alice, cast.gerd]
+        ),
+        tier=tier_by_code("L2"),
+    )
+    mine = Api(cast.lena).get("/routing-rules").json()[0]["conditions"]
+    assert mine["organizations"] == ["ACME"]
+    assert mine["requesters"] == [cast.alice.email]
+    everything = Api(cast.admin).get("/routing-rules").json()[0]["conditions"]
+    assert sorted(everything["organizations"]) == ["ACME", "GLOBEX"]
+    trace = (
+        Api(cast.lena)
+        .post("/routing/dry-run", {"organization": "ACME", "subject": "x"})
+        .json()["rules"][0]["checks"]
+    )
+    wanted = {c["condition"]: c["wanted"] for c in trace}
+    assert wanted == {"organizations": [cast.acme.pk], "requesters": [cast.alice.pk]}

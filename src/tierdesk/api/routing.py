@@ -11,6 +11,7 @@ from pydantic import Field, StringConstraints
 
 from tierdesk.api.common import IDEMPOTENCY_HEADER, actor, idempotent, json_response
 from tierdesk.api.schemas import ERRORS, PersonRef, Problem, StrictInput, person
+from tierdesk.core import policy
 from tierdesk.core.errors import NotFound, ValidationFailed
 from tierdesk.core.models import STAFF_ROLES, Organization, User
 from tierdesk.core.parse import as_id
@@ -144,8 +145,25 @@ def _named(model_ids: list[int], lookup: dict[int, str]) -> list[str]:
     return [lookup.get(i, f"#{i}") for i in model_ids]
 
 
-def rule_out(rule: RoutingRule) -> dict[str, Any]:
-    c = rule.conditions or {}
+def _visible(viewer: User | None, conditions: dict[str, Any]) -> dict[str, Any]:
+    """An MSP-wide rule may name organizations and requesters of every client; show a
+    viewer only those of the organizations they see (admins and the operator: all)."""
+    if viewer is None or viewer.role == "admin":
+        return conditions
+    seen = set(policy.visible_organizations(viewer).values_list("pk", flat=True))
+    people = set(
+        User.objects.filter(
+            pk__in=conditions.get("requesters", []), organization_id__in=seen
+        ).values_list("pk", flat=True)
+    )
+    return conditions | {
+        "organizations": [o for o in conditions.get("organizations", []) if o in seen],
+        "requesters": [p for p in conditions.get("requesters", []) if p in people],
+    }
+
+
+def rule_out(rule: RoutingRule, viewer: User | None = None) -> dict[str, Any]:
+    c = _visible(viewer, rule.conditions or {})
     cats = dict(Category.objects.filter(pk__in=c.get("categories", [])).values_list("pk", "slug"))
     orgs = dict(
         Organization.objects.filter(pk__in=c.get("organizations", [])).values_list("pk", "code")
@@ -268,14 +286,16 @@ def _actions(payload: ActionsIn, organization: Organization | None) -> dict[str,
 
 @router.get("/routing-rules", response={200: list[RuleOut], **ERRORS}, summary="List rules")
 def list_rules(request: HttpRequest) -> list[dict[str, Any]]:
-    return [rule_out(r) for r in queries.routing_rule_list(actor=actor(request))[:1000]]
+    me = actor(request)
+    return [rule_out(r, me) for r in queries.routing_rule_list(actor=me)[:1000]]
 
 
 @router.get(
     "/routing-rules/{rule_id}", response={200: RuleOut, **ERRORS}, summary="Read a routing rule"
 )
 def get_rule(request: HttpRequest, rule_id: RuleId) -> dict[str, Any]:
-    return rule_out(queries.routing_rule_get(actor=actor(request), rule_id=rule_id))
+    me = actor(request)
+    return rule_out(queries.routing_rule_get(actor=me, rule_id=rule_id), me)
 
 
 @router.post(
@@ -301,7 +321,8 @@ def create_rule(request: HttpRequest, payload: RuleIn) -> HttpResponse:
         **_actions(payload.actions, organization),
     )
     rule = queries.routing_rule_get(actor=actor(request), rule_id=rule.pk)
-    return json_response(201, RuleOut.model_validate(rule_out(rule)).model_dump())
+    body = RuleOut.model_validate(rule_out(rule, actor(request))).model_dump()
+    return json_response(201, body)
 
 
 @router.patch(
@@ -327,7 +348,7 @@ def update_rule(request: HttpRequest, rule_id: RuleId, payload: RulePatch) -> di
     if "actions" in given:
         changes.update(_actions(payload.actions or ActionsIn(), rule.organization))
     services.routing_rule_update(actor=me, rule=rule, **changes)
-    return rule_out(queries.routing_rule_get(actor=me, rule_id=rule_id))
+    return rule_out(queries.routing_rule_get(actor=me, rule_id=rule_id), me)
 
 
 @router.delete(
@@ -362,10 +383,17 @@ def routing_dry_run(request: HttpRequest, payload: SampleIn) -> dict[str, Any]:
         source=payload.source,
         requester=_requester_of(organization, payload.requester),
     )
-    return dry_run_out(decision)
+    return dry_run_out(decision, me)
 
 
-def dry_run_out(decision: routing.Decision) -> dict[str, Any]:
+def dry_run_out(decision: routing.Decision, viewer: User | None = None) -> dict[str, Any]:
+    rules = routing.trace_out(decision)
+    for r in rules:
+        for check in r["checks"]:
+            if check["condition"] in ("organizations", "requesters"):
+                check["wanted"] = _visible(viewer, {check["condition"]: check["wanted"]})[
+                    check["condition"]
+                ]
     return {
         "matched_rule": decision.rule.name if decision.rule else None,
         "matched_rule_id": decision.rule.pk if decision.rule else None,
@@ -376,5 +404,5 @@ def dry_run_out(decision: routing.Decision) -> dict[str, Any]:
         "assignee_id": decision.assignee_id,
         "tags": decision.tags,
         "summary": decision.summary(),
-        "rules": routing.trace_out(decision),
+        "rules": rules,
     }
