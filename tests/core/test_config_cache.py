@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from tests.conftest import Cast, make_ticket
 from tierdesk.core import clock, config
@@ -52,3 +53,25 @@ def test_a_rolled_back_change_does_not_leave_a_stale_cache(cast: Cast) -> None:
         pass
     assert config.current_token() == before
     assert rules_for(cast.acme.pk) == [], "the cache loaded inside the rolled-back block"
+
+
+def test_a_pinned_block_reads_the_token_once_and_follows_its_own_changes(cast: Cast) -> None:
+    loads: list[int] = []
+
+    def load() -> int:
+        loads.append(1)
+        return len(loads)
+
+    with config.pinned():
+        with CaptureQueriesContext(connection) as ctx:
+            first = config.cached("t.pinned", load)
+            assert config.cached("t.pinned", load) == first
+            with config.pinned():  # nested: shares the outer read
+                assert config.cached("t.pinned", load) == first
+        assert ctx.captured_queries == []  # the one token read happened on entry
+        config.changed()
+        assert config.cached("t.pinned", load) == first + 1, "a change inside the block is seen"
+    # Outside, the token is read again (and matches the change just made).
+    with CaptureQueriesContext(connection) as ctx:
+        assert config.cached("t.pinned", load) == first + 1
+    assert len(ctx.captured_queries) == 1

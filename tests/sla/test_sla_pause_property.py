@@ -41,13 +41,13 @@ def test_pausing_adds_exactly_the_paused_business_time(
     pause_for: int,
 ) -> None:
     before = _clock(start, minutes)
-    clocks._plan(cal, before, start)
+    clocks._plan_all([before], start, cal)
     # Pause somewhere before the due instant, resume some (wall-clock) time later.
     paused_at = start + (before.due_at - start) * pause_after
     resumed_at = paused_at + dt.timedelta(seconds=pause_for)
     paused = cal.between(paused_at, resumed_at)
     after = _clock(start, minutes, paused)
-    clocks._plan(cal, after, resumed_at)
+    clocks._plan_all([after], resumed_at, cal)
     assert cal.between(before.due_at, after.due_at) == paused
     # Business time run, pause excluded, is exactly the target at the new due instant.
     assert cal.between(start, after.due_at) - paused == dt.timedelta(minutes=minutes)

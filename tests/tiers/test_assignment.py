@@ -261,11 +261,9 @@ def test_move_tier_lets_the_new_tiers_strategy_pick(cast: Cast) -> None:
     ticket = make_ticket(cast.lena, cast.acme, cast.alice, assignee=cast.lena)
     with transaction.atomic():
         locked = services.lock(ticket, None)
-        entries = services.move_tier(
-            actor=cast.lena, ticket=locked, to_tier=tier_by_code("L2"), kind="escalated",
-            note="L2",
-        )  # fmt: skip
-        services.save(locked, ["tier", "tier_entered_at", "assignee"], entries)
+        entries = services.move_tiers(
+            [services.TierMove(locked, tier_by_code("L2"), "escalated", "L2", actor=cast.lena)]
+        )
     ticket.refresh_from_db()
     assert ticket.tier.code == "L2"
     assert ticket.assignee in (cast.manager, cast.omar)

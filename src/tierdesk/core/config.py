@@ -6,12 +6,18 @@ transaction as the change. A cache entry remembers the token it was loaded under
 costs one small query for the current token, against the several joined queries it saves.
 Writes that bypass model signals (``QuerySet.update``, ``bulk_create``) must call
 ``changed()`` themselves; the services do.
+
+Work that reads several caches in one transaction (a ticket change, a sweep's batch) runs
+under ``pinned()``: the token is read once for the block, so the block sees the
+configuration as it was when it began, as one consistent snapshot.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from django.db import connection, models
@@ -20,6 +26,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 T = TypeVar("T")
 
 _cache: dict[str, tuple[str, Any]] = {}
+_pinned: ContextVar[str | None] = ContextVar("tierdesk_config_token", default=None)
 
 
 def current_token() -> str:
@@ -39,11 +46,27 @@ def changed(**_: Any) -> None:
     token = secrets.token_hex(16)
     if not ConfigState.objects.filter(pk=1).update(token=token):
         ConfigState.objects.create(pk=1, token=token)
+    if _pinned.get() is not None:
+        _pinned.set(token)  # the rest of a pinned block reads the new configuration
+
+
+@contextmanager
+def pinned() -> Iterator[None]:
+    """Read the token once for the block; ``cached`` inside it trusts that read. Nested
+    blocks share the outer one's token."""
+    if _pinned.get() is not None:
+        yield
+        return
+    reset = _pinned.set(current_token())
+    try:
+        yield
+    finally:
+        _pinned.reset(reset)
 
 
 def cached[T](name: str, load: Callable[[], T]) -> T:
     """``load()``'s value, reloaded when the configuration token moved since last time."""
-    token = current_token()
+    token = _pinned.get() or current_token()
     if not token:  # no state row (a database just flushed): trust nothing
         return load()
     entry = _cache.get(name)

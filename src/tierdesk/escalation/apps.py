@@ -16,5 +16,5 @@ class EscalationConfig(AppConfig):
         from tierdesk.sla import clocks
         from tierdesk.tickets import lifecycle
 
-        lifecycle.subscribe(rules.on_ticket_change)
+        lifecycle.subscribe(rules.on_ticket_changes)
         clocks.watch(rules.sla_percents, rules.sla_percent_reached)

@@ -14,6 +14,7 @@ Every rule fires at most once per ticket (see services.fire).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from django.db import transaction
 from django.db.models import Exists, OuterRef
@@ -26,6 +27,8 @@ from tierdesk.tickets import services as tickets
 from tierdesk.tickets.lifecycle import Change, TicketChange
 from tierdesk.tickets.models import OPEN_STATUSES, Status, Ticket
 from tierdesk.tiers.models import Tier
+
+log = logging.getLogger(__name__)
 
 
 def _active_rules() -> list[EscalationRule]:
@@ -49,22 +52,24 @@ def rules_for(ticket: Ticket, trigger: str) -> list[EscalationRule]:
     ]
 
 
-def on_ticket_change(change: TicketChange) -> None:
-    """Lifecycle hook: fire the event-driven rules inside the change's transaction."""
-    ticket = change.ticket
-    if change.change == Change.CREATED or (
-        change.change == Change.PRIORITY and change.new < change.old
-    ):
-        for rule in [r for r in rules_for(ticket, Trigger.PRIORITY) if r.priority]:
-            services.fire(rule, ticket, f"{ticket.priority} tickets go to {_target(rule, ticket)}")
-    elif (
-        change.change == Change.STATUS
-        and change.old == Status.RESOLVED
-        and change.new == Status.OPEN
-    ):
-        for rule in rules_for(ticket, Trigger.REOPENED):
-            if rule.count is not None and ticket.reopen_count >= rule.count:
-                services.fire(rule, ticket, f"reopened {ticket.reopen_count} times")
+def on_ticket_changes(changes: list[TicketChange]) -> None:
+    """Lifecycle hook: fire the event-driven rules inside the changes' transaction."""
+    for change in changes:
+        ticket = change.ticket
+        if change.change == Change.CREATED or (
+            change.change == Change.PRIORITY and change.new < change.old
+        ):
+            for rule in [r for r in rules_for(ticket, Trigger.PRIORITY) if r.priority]:
+                reason = f"{ticket.priority} tickets go to {_target(rule, ticket)}"
+                services.fire(rule, ticket, reason)
+        elif (
+            change.change == Change.STATUS
+            and change.old == Status.RESOLVED
+            and change.new == Status.OPEN
+        ):
+            for rule in rules_for(ticket, Trigger.REOPENED):
+                if rule.count is not None and ticket.reopen_count >= rule.count:
+                    services.fire(rule, ticket, f"reopened {ticket.reopen_count} times")
 
 
 def _target(rule: EscalationRule, ticket: Ticket) -> str:
@@ -104,75 +109,100 @@ def due_for(rule: EscalationRule, now: dt.datetime, limit: int) -> list[int]:
     )
 
 
-def sweep_time_in_tier(*, limit: int = 500) -> int:
-    """Fire every active time-in-tier rule for the tickets past its threshold. Each ticket
-    is escalated in its own short transaction under its row lock. Returns how many fired."""
+def sweep_time_in_tier(*, limit: int = 500, batch: int = 100) -> int:
+    """Fire every active time-in-tier rule for the tickets past its threshold: up to
+    ``batch`` tickets per short transaction, under their row locks (taken in id order).
+    A batch that fails is retried ticket by ticket, so one ticket that cannot be escalated
+    (logged) does not hold up the others. Returns how many fired."""
     now = clock.now()
     fired = 0
     for rule in EscalationRule.objects.filter(
         trigger=Trigger.TIME_IN_TIER, is_active=True
     ).select_related("to_tier", "from_tier"):
-        for ticket_id in due_for(rule, now, limit):
-            with transaction.atomic():
-                ticket = tickets.lock(
-                    Ticket.objects.select_related("organization", "tier").get(pk=ticket_id), None
-                )
-                # Re-checked under the lock: the ticket may have moved since the read.
-                threshold = now - dt.timedelta(minutes=rule.minutes or 0)
-                if ticket.status not in OPEN_STATUSES or ticket.tier_entered_at > threshold:
-                    continue
-                if rule.from_tier_id is not None and ticket.tier_id != rule.from_tier_id:
-                    continue
-                if services.fire(
-                    rule, ticket, f"{rule.minutes} minutes in {ticket.tier.code} without resolution"
-                ):
-                    fired += 1
+        due = due_for(rule, now, limit)
+        for start in range(0, len(due), batch):
+            chunk = due[start : start + batch]
+            try:
+                fired += _fire_time_in_tier(rule, chunk, now)
+            except Exception:
+                log.warning("time-in-tier sweep: a batch failed; retrying ticket by ticket")
+                for ticket_id in chunk:
+                    try:
+                        fired += _fire_time_in_tier(rule, [ticket_id], now)
+                    except Exception:
+                        log.exception("time-in-tier sweep: ticket %s not escalated", ticket_id)
     return fired
+
+
+def _fire_time_in_tier(rule: EscalationRule, ticket_ids: list[int], now: dt.datetime) -> int:
+    threshold = now - dt.timedelta(minutes=rule.minutes or 0)
+    with transaction.atomic(), config.pinned():
+        firings = [
+            (rule, t, f"{rule.minutes} minutes in {t.tier.code} without resolution")
+            for t in tickets.lock_many(ticket_ids).values()
+            # Re-checked under the lock: the ticket may have moved since the read.
+            if t.status in OPEN_STATUSES
+            and t.tier_entered_at <= threshold
+            and rule.from_tier_id in (None, t.tier_id)
+        ]
+        return len(services.fire_all(firings))
 
 
 def _top_level() -> int:
     return max(Tier.objects.values_list("level", flat=True), default=0)
 
 
-def _sla_rules(clock: SlaClock, ticket: Ticket | None = None) -> list[EscalationRule]:
-    if clock.kind != ClockKind.RESOLUTION:
-        return []
-    ticket = ticket or clock.ticket
-    candidates = [r for r in rules_for(ticket, Trigger.SLA_RESOLUTION_USED) if r.percent]
-    if not candidates:
-        return []
+def _sla_rules(clocks: list[SlaClock]) -> list[list[EscalationRule]]:
+    """For each clock, the unfired SLA-percentage rules that watch it (only resolution
+    clocks; not on the top tier; only rules that would send the ticket up). One read of
+    the firings for all of them."""
+    candidates = [
+        [r for r in rules_for(c.ticket, Trigger.SLA_RESOLUTION_USED) if r.percent]
+        if c.kind == ClockKind.RESOLUTION
+        else []
+        for c in clocks
+    ]
     # A resolution clock not saved yet belongs to a ticket being created: nothing has
     # fired for it.
-    fired = (
-        set(
+    asked = [(c, rules) for c, rules in zip(clocks, candidates, strict=True) if rules and c.pk]
+    fired: set[tuple[int, int]] = set()
+    if asked:
+        fired = set(
             EscalationFiring.objects.filter(
-                ticket=ticket, rule__in=[r.pk for r in candidates]
-            ).values_list("rule_id", flat=True)
+                ticket__in=sorted({c.ticket_id for c, _ in asked}),
+                rule__in=sorted({r.pk for _, rules in asked for r in rules}),
+            ).values_list("rule_id", "ticket_id")
         )
-        if clock.pk is not None
-        else set()
-    )
-    top = ticket.tier.level >= config.cached("tiers.top_level", _top_level)
+    top_level = config.cached("tiers.top_level", _top_level) if any(candidates) else 0
     return [
-        r
-        for r in candidates
-        if r.pk not in fired
-        and not top
-        and (r.to_tier is None or r.to_tier.level > ticket.tier.level)
+        [
+            r
+            for r in rules
+            if (r.pk, c.ticket_id) not in fired
+            and c.ticket.tier.level < top_level
+            and (r.to_tier is None or r.to_tier.level > c.ticket.tier.level)
+        ]
+        for c, rules in zip(clocks, candidates, strict=True)
     ]
 
 
-def sla_percents(clock: SlaClock) -> list[int]:
-    """The percentages of a resolution clock that unfired rules watch (the SLA sweep asks)."""
-    return sorted({r.percent for r in _sla_rules(clock) if r.percent})
+def sla_percents(clocks: list[SlaClock]) -> list[list[int]]:
+    """The percentages of each clock that unfired rules watch (the SLA sweep asks)."""
+    return [sorted({r.percent for r in rules if r.percent}) for rules in _sla_rules(clocks)]
 
 
-def sla_percent_reached(clock: SlaClock, percent: int) -> None:
-    """The SLA sweep saw ``clock`` pass ``percent``: fire the rules watching it (in the
-    sweep's transaction; the ticket row is locked first, like any escalation)."""
-    ticket = tickets.lock(clock.ticket, None)
-    # Match the rules against the locked ticket, not the one the sweep read: a concurrent
-    # escalation may have moved it (tier, priority) in between.
-    for rule in _sla_rules(clock, ticket):
-        if rule.percent is not None and rule.percent <= percent:
-            services.fire(rule, ticket, f"resolution SLA {rule.percent}% used")
+def sla_percent_reached(reached: list[tuple[SlaClock, int]]) -> None:
+    """The SLA sweep saw clocks pass percentages: fire the rules watching them, in the
+    sweep's transaction, where the tickets are locked and current."""
+    most: dict[int, tuple[SlaClock, int]] = {}
+    for c, percent in reached:
+        if c.pk not in most or most[c.pk][1] < percent:
+            most[c.pk] = (c, percent)
+    clocks = [c for c, _ in most.values()]
+    firings = [
+        (rule, c.ticket, f"resolution SLA {rule.percent}% used")
+        for (c, percent), rules in zip(most.values(), _sla_rules(clocks), strict=True)
+        for rule in rules
+        if rule.percent is not None and rule.percent <= percent
+    ]
+    services.fire_all(firings)

@@ -12,14 +12,15 @@ the organizations they serve, admins MSP-wide, like routing rules.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from tierdesk.core import clock, policy
+from tierdesk.core import bulk, clock, config, policy
 from tierdesk.core.audit import AuditAction, record_and_emit
 from tierdesk.core.errors import InvalidTransition, ValidationFailed
-from tierdesk.core.events import emit
+from tierdesk.core.events import emit_all, event
 from tierdesk.core.models import Organization, User
 from tierdesk.core.services import full_clean_or_raise
 from tierdesk.core.unset import UNSET
@@ -52,36 +53,34 @@ def _text(field: str, value: str | None, max_length: int) -> str:
     return cleaned
 
 
+def _tiers_by_level() -> list[Tier]:
+    return list(Tier.objects.order_by("level"))
+
+
 def next_tier(tier: Tier, direction: str) -> Tier | None:
-    tiers = Tier.objects.order_by("level")
+    """The tier right above (``up``) or below ``tier``, from the configuration cache."""
+    tiers = config.cached("tiers.by_level", _tiers_by_level)
     if direction == Direction.UP:
-        return tiers.filter(level__gt=tier.level).first()
-    return tiers.filter(level__lt=tier.level).last()
+        return next((t for t in tiers if t.level > tier.level), None)
+    return next((t for t in reversed(tiers) if t.level < tier.level), None)
 
 
-def _managers(ticket: Ticket, tier: Tier) -> list[User]:
-    """The target tier's managers who may see the ticket's organization."""
-    return [
-        m
-        for m in tier.managers.filter(is_active=True).order_by("pk")
-        if policy.can_see_organization(m, ticket.organization_id)
-    ]
+@dataclass(frozen=True)
+class _Move:
+    ticket: Ticket  # locked and current
+    direction: str
+    to_tier: Tier
+    reason: str
+    handoff_note: str
+    kind: str
+    actor: User | None = None
+    rule: EscalationRule | None = None
+    assignee: User | None = None
+    notify_managers: bool = False
 
 
-def _move(
-    *,
-    actor: User | None,
-    ticket: Ticket,
-    direction: str,
-    to_tier: Tier | None,
-    reason: str,
-    handoff_note: str,
-    kind: str,
-    rule: EscalationRule | None = None,
-    assignee: User | None = None,
-    notify_managers: bool = False,
-) -> Escalation:
-    """Move a locked, current ``ticket``; the caller holds the transaction."""
+def _check_move(ticket: Ticket, direction: str, to_tier: Tier | None, **rest: Any) -> _Move:
+    """Validate a move of a locked, current ``ticket``; ``to_tier`` empty: the next one."""
     if ticket.status not in OPEN_STATUSES:
         raise InvalidTransition.for_field(
             "status", f"a {ticket.status} ticket is not escalated; reopen it first"
@@ -107,66 +106,107 @@ def _move(
         raise ValidationFailed.for_field(
             "tier", f"de-escalation goes down: {to_tier.code} is not below {current.code}"
         )
+    return _Move(ticket=ticket, direction=direction, to_tier=to_tier, **rest)
+
+
+def _apply(moves: list[_Move]) -> list[Escalation]:
+    """Write checked moves of locked tickets — tier changes, timeline, Escalation rows and
+    events — in a few statements however many there are; the caller holds the transaction."""
+    if not moves:
+        return []
     now = clock.now()
-    label = "escalated" if direction == Direction.UP else "de-escalated"
-    note = f"{label} {current.code} → {to_tier.code} ({kind}): {reason}"
-    entries = tickets.move_tier(
-        actor=actor,
-        ticket=ticket,
-        to_tier=to_tier,
-        kind=TimelineKind.ESCALATED if direction == Direction.UP else TimelineKind.DE_ESCALATED,
-        note=note + (f"\nWhat was tried: {handoff_note}" if handoff_note else ""),
-        assignee=assignee,
+    from_tiers = [m.ticket.tier for m in moves]
+    steps = []
+    for m, current in zip(moves, from_tiers, strict=True):
+        label = "escalated" if m.direction == Direction.UP else "de-escalated"
+        note = f"{label} {current.code} → {m.to_tier.code} ({m.kind}): {m.reason}"
+        steps.append(
+            tickets.TierMove(
+                ticket=m.ticket,
+                to_tier=m.to_tier,
+                kind=(
+                    TimelineKind.ESCALATED if m.direction == Direction.UP
+                    else TimelineKind.DE_ESCALATED
+                ),
+                note=note + (f"\nWhat was tried: {m.handoff_note}" if m.handoff_note else ""),
+                actor=m.actor,
+                assignee=m.assignee,
+            )
+        )  # fmt: skip
+    tickets.move_tiers(steps)
+    # The target tier's managers who may see the ticket's organization, once per pair.
+    managers: dict[tuple[int, int], list[User]] = {}
+    for m in moves:
+        key = (m.to_tier.pk, m.ticket.organization_id)
+        if m.notify_managers and key not in managers:
+            managers[key] = [
+                u
+                for u in m.to_tier.managers.filter(is_active=True).order_by("pk")
+                if policy.can_see_organization(u, m.ticket.organization_id)
+            ]
+    escalations = bulk.insert_all(
+        [
+            Escalation(
+                ticket=m.ticket,
+                organization=m.ticket.organization,
+                from_tier=current,
+                to_tier=m.to_tier,
+                direction=m.direction,
+                kind=m.kind,
+                rule=m.rule,
+                reason=m.reason,
+                handoff_note=m.handoff_note,
+                actor=m.actor,
+                at=now,
+                managers_notified=bool(managers.get((m.to_tier.pk, m.ticket.organization_id))),
+            )
+            for m, current in zip(moves, from_tiers, strict=True)
+        ]
     )
-    tickets.save(ticket, ["tier", "tier_entered_at", "assignee"], entries)
-    managers = _managers(ticket, to_tier) if notify_managers else []
-    escalation = Escalation.objects.create(
-        ticket=ticket,
-        organization=ticket.organization,
-        from_tier=current,
-        to_tier=to_tier,
-        direction=direction,
-        kind=kind,
-        rule=rule,
-        reason=reason,
-        handoff_note=handoff_note,
-        actor=actor,
-        at=now,
-        managers_notified=bool(managers),
-    )
-    payload = {
-        "escalation_id": escalation.pk,
-        "ticket_id": ticket.pk,
-        "key": ticket.key,
-        "from_tier": current.code,
-        "to_tier": to_tier.code,
-        "kind": kind,
-        "rule_id": rule.pk if rule else None,
-        "reason": reason,
-        "actor_id": actor.pk if actor else None,
-        "assignee_id": ticket.assignee_id,
-        "priority": ticket.priority,
-        "version": ticket.version,
-    }
-    emit(
-        "ticket.escalated" if direction == Direction.UP else "ticket.de_escalated",
-        organization=ticket.organization,
-        aggregate_type="ticket",
-        aggregate_id=ticket.pk,
-        payload=payload,
-    )
-    if managers:
-        emit(
-            "escalation.managers_notified",
-            organization=ticket.organization,
-            aggregate_type="ticket",
-            aggregate_id=ticket.pk,
-            payload=payload | {"managers": [{"id": m.pk, "email": m.email} for m in managers]},
+    events = []
+    for m, current, escalation in zip(moves, from_tiers, escalations, strict=True):
+        ticket = m.ticket
+        payload = {
+            "escalation_id": escalation.pk,
+            "ticket_id": ticket.pk,
+            "key": ticket.key,
+            "from_tier": current.code,
+            "to_tier": m.to_tier.code,
+            "kind": m.kind,
+            "rule_id": m.rule.pk if m.rule else None,
+            "reason": m.reason,
+            "actor_id": m.actor.pk if m.actor else None,
+            "assignee_id": ticket.assignee_id,
+            "priority": ticket.priority,
+            "version": ticket.version,
+        }
+        events.append(
+            event(
+                "ticket.escalated" if m.direction == Direction.UP else "ticket.de_escalated",
+                organization=ticket.organization,
+                aggregate_type="ticket",
+                aggregate_id=ticket.pk,
+                payload=payload,
+            )
         )
-    return escalation
+        if escalation.managers_notified:
+            notified = managers[(m.to_tier.pk, ticket.organization_id)]
+            events.append(
+                event(
+                    "escalation.managers_notified",
+                    organization=ticket.organization,
+                    aggregate_type="ticket",
+                    aggregate_id=ticket.pk,
+                    payload=payload
+                    | {"managers": [{"id": u.pk, "email": u.email} for u in notified]},
+                )
+            )
+    emit_all(events)
+    return escalations
 
 
 @transaction.atomic
+@config.pinned()
 def escalate(
     *,
     actor: User,
@@ -185,20 +225,22 @@ def escalate(
     reason = _text("reason", reason, REASON_MAX)
     handoff_note = _text("handoff_note", handoff_note, NOTE_MAX)
     locked = tickets.lock(ticket, expected_version)
-    return _move(
+    move = _check_move(
+        locked,
+        Direction.UP,
+        to_tier,
         actor=actor,
-        ticket=locked,
-        direction=Direction.UP,
-        to_tier=to_tier,
         reason=reason,
         handoff_note=handoff_note,
         kind=MANUAL,
         assignee=assignee,
         notify_managers=notify_managers,
     )
+    return _apply([move])[0]
 
 
 @transaction.atomic
+@config.pinned()
 def de_escalate(
     *,
     actor: User,
@@ -213,42 +255,91 @@ def de_escalate(
     policy.require(actor, "ticket.escalate", "Only staff de-escalate tickets.")
     note = _text("note", note, NOTE_MAX)
     locked = tickets.lock(ticket, expected_version)
-    return _move(
+    move = _check_move(
+        locked,
+        Direction.DOWN,
+        to_tier,
         actor=actor,
-        ticket=locked,
-        direction=Direction.DOWN,
-        to_tier=to_tier,
         reason=note,
         handoff_note="",
         kind=MANUAL,
         assignee=assignee,
     )
+    return _apply([move])[0]
 
 
 def fire(rule: EscalationRule, ticket: Ticket, reason: str) -> Escalation | None:
     """Escalate a locked, current ``ticket`` by an automatic rule, at most once per
-    (rule, ticket): the firing row is written first, in the caller's transaction, and its
-    unique constraint makes a second attempt — another worker, or after a restart — stand
-    down. Returns None when the rule had fired already or the ticket has nowhere to go."""
-    target = rule.to_tier or next_tier(ticket.tier, Direction.UP)
-    if target is None or target.level <= ticket.tier.level or ticket.status not in OPEN_STATUSES:
-        return None
+    (rule, ticket). Returns None when the rule had fired already or the ticket has nowhere
+    to go. See ``fire_all``."""
+    fired = fire_all([(rule, ticket, reason)])
+    return fired[0] if fired else None
+
+
+def fire_all(firings: list[tuple[EscalationRule, Ticket, str]]) -> list[Escalation]:
+    """Fire automatic rules for locked, current tickets (rule, ticket, reason), each at most
+    once per (rule, ticket): the firing rows are written first, in the caller's
+    transaction, and their unique constraint makes a second attempt — another worker, or
+    after a restart — stand down. A ticket named twice moves once per round, so a later
+    rule sees where the earlier one sent it. Returns the escalations made."""
+    done: list[Escalation] = []
+    pending = list(firings)
+    while pending:
+        this_round: list[tuple[EscalationRule, Ticket, str]] = []
+        later: list[tuple[EscalationRule, Ticket, str]] = []
+        seen: set[int] = set()
+        for item in pending:
+            (later if item[1].pk in seen else this_round).append(item)
+            seen.add(item[1].pk)
+        done += _fire_round(this_round)
+        pending = later
+    return done
+
+
+def _fire_round(firings: list[tuple[EscalationRule, Ticket, str]]) -> list[Escalation]:
+    """One rule per ticket."""
+    moves = []
+    for rule, ticket, reason in firings:
+        target = rule.to_tier or next_tier(ticket.tier, Direction.UP)
+        if target is None or target.level <= ticket.tier.level:
+            continue
+        if ticket.status not in OPEN_STATUSES:
+            continue
+        moves.append(
+            _Move(
+                ticket=ticket,
+                direction=Direction.UP,
+                to_tier=target,
+                reason=reason,
+                handoff_note=f"Automatic escalation by rule {rule.name!r}.",
+                kind=rule.name,
+                rule=rule,
+                notify_managers=rule.notify_managers,
+            )
+        )
+    if not moves:
+        return []
+    now = clock.now()
+    rows = [EscalationFiring(rule=m.rule, ticket=m.ticket, fired_at=now) for m in moves]
     try:
         with transaction.atomic():
-            EscalationFiring.objects.create(rule=rule, ticket=ticket, fired_at=clock.now())
+            bulk.insert_all(rows)
     except IntegrityError:
-        return None
-    return _move(
-        actor=None,
-        ticket=ticket,
-        direction=Direction.UP,
-        to_tier=target,
-        reason=reason,
-        handoff_note=f"Automatic escalation by rule {rule.name!r}.",
-        kind=rule.name,
-        rule=rule,
-        notify_managers=rule.notify_managers,
-    )
+        if len(moves) == 1:
+            return []  # it had fired already
+        # Some had fired already: find which, one savepoint each (rare: the callers skip
+        # what they can see has fired).
+        kept = []
+        for m, row in zip(moves, rows, strict=True):
+            try:
+                with transaction.atomic():
+                    row.pk = None
+                    row.save(force_insert=True)
+            except IntegrityError:
+                continue
+            kept.append(m)
+        moves = kept
+    return _apply(moves)
 
 
 # --- automatic escalation rules ----------------------------------------------------------

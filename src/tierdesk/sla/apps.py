@@ -21,4 +21,4 @@ class SlaConfig(AppConfig):
         from tierdesk.sla import clocks
         from tierdesk.tickets import lifecycle
 
-        lifecycle.subscribe(clocks.on_ticket_change)
+        lifecycle.subscribe(clocks.on_ticket_changes)

@@ -21,15 +21,18 @@ by a conditional update of ``warned_at`` / ``breached_at``.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from django.db import transaction
 
+from tierdesk.core import bulk, config
 from tierdesk.core import clock as wall
-from tierdesk.core import config
-from tierdesk.core.events import emit
+from tierdesk.core.events import emit_all, event
+from tierdesk.core.models import OutboxEvent
 from tierdesk.sla.calendar import Calendar
 from tierdesk.sla.models import (
     BusinessCalendar,
@@ -41,7 +44,12 @@ from tierdesk.sla.models import (
 )
 from tierdesk.tickets.lifecycle import Change, TicketChange
 from tierdesk.tickets.models import Status, Ticket
-from tierdesk.tickets.services import remember_related
+from tierdesk.tickets.services import lock_many, remember_related
+
+log = logging.getLogger(__name__)
+
+# A clock the sweep could not handle is looked at again after this long.
+RETRY = dt.timedelta(minutes=5)
 
 PAUSING = frozenset({Status.PENDING_CUSTOMER, Status.PENDING_THIRD_PARTY})
 
@@ -65,18 +73,25 @@ def calendar_of(model: BusinessCalendar) -> Calendar:
 # --- watchers: other apps' percentages (escalation's "resolution SLA used N %") -----------
 
 
+Percents = Callable[[list[SlaClock]], list[list[int]]]
+Reached = Callable[[list[tuple[SlaClock, int]]], None]
+
+
 @dataclass(frozen=True)
 class Watcher:
-    percents: Callable[[SlaClock], list[int]]  # the percentages that matter for this clock
-    reached: Callable[[SlaClock, int], None]  # called (in the sweep's transaction) once passed
+    # The percentages that matter for each of these clocks (whose ``ticket`` is set).
+    percents: Percents
+    # (clock, percent used) for clocks that passed one of their percentages: called in the
+    # sweep's transaction, with the clocks' tickets locked and current.
+    reached: Reached
 
 
 _watchers: list[Watcher] = []
+# Tickets whose resolution clock a sweep's batch holds while its watchers run.
+_held: ContextVar[frozenset[int]] = ContextVar("tierdesk_sla_held", default=frozenset())
 
 
-def watch(
-    percents: Callable[[SlaClock], list[int]], reached: Callable[[SlaClock, int], None]
-) -> None:
+def watch(percents: Percents, reached: Reached) -> None:
     _watchers.append(Watcher(percents, reached))
 
 
@@ -102,26 +117,35 @@ def seconds_left(cal: Calendar, c: SlaClock, now: dt.datetime) -> int:
     return c.target_minutes * 60 - used_seconds(cal, c, now)
 
 
-def _plan(cal: Calendar, c: SlaClock, now: dt.datetime) -> None:
-    """Recompute due, warning and the next check of a running clock."""
-    c.due_at = _at_percent(cal, c, 100)
-    c.warn_at = _at_percent(cal, c, c.policy.warning_percent)
-    if c.status != ClockStatus.RUNNING:
-        c.next_check_at = None
-        return
-    candidates = []
-    if c.warned_at is None:
-        candidates.append(c.warn_at)
-    if c.breached_at is None:
-        candidates.append(c.due_at)
-    used = used_seconds(cal, c, now)
-    for w in _watchers:
-        for p in w.percents(c):
-            at = _at_percent(cal, c, p)
-            # Not yet passed (or passed since the last look): the sweep calls reached().
-            if at > now or p * c.target_minutes * 60 / 100 <= used:
-                candidates.append(at)
-    c.next_check_at = min(candidates) if candidates else None
+def _plan(c: SlaClock, now: dt.datetime) -> None:
+    """Recompute due, warning and the next check of a clock."""
+    _plan_all([c], now)
+
+
+def _plan_all(clocks: list[SlaClock], now: dt.datetime, on: Calendar | None = None) -> None:
+    """Recompute due, warning and the next check of clocks (whose ``ticket`` is set), on
+    their policies' calendars or ``on``; the watchers are asked once for all of them."""
+    watched = [w.percents(clocks) for w in _watchers]
+    for i, c in enumerate(clocks):
+        cal = on or calendar_of(c.policy.calendar)
+        c.due_at = _at_percent(cal, c, 100)
+        c.warn_at = _at_percent(cal, c, c.policy.warning_percent)
+        if c.status != ClockStatus.RUNNING:
+            c.next_check_at = None
+            continue
+        candidates = []
+        if c.warned_at is None:
+            candidates.append(c.warn_at)
+        if c.breached_at is None:
+            candidates.append(c.due_at)
+        used = used_seconds(cal, c, now)
+        for percents in watched:
+            for p in percents[i]:
+                at = _at_percent(cal, c, p)
+                # Not yet passed (or passed since the last look): the sweep calls reached().
+                if at > now or p * c.target_minutes * 60 / 100 <= used:
+                    candidates.append(at)
+        c.next_check_at = min(candidates) if candidates else None
 
 
 # --- policies -------------------------------------------------------------------------------
@@ -163,7 +187,7 @@ def _new_clock(
         started_at=now,
         paused=dt.timedelta(0),
     )
-    _plan(calendar_of(policy.calendar), c, now)
+    _plan(c, now)
     return c
 
 
@@ -214,7 +238,11 @@ def _stop(c: SlaClock, now: dt.datetime, ticket: Ticket) -> None:
 
 
 def _event(name: str, c: SlaClock, ticket: Ticket) -> None:
-    emit(
+    emit_all([_event_of(name, c, ticket)])
+
+
+def _event_of(name: str, c: SlaClock, ticket: Ticket) -> OutboxEvent:
+    return event(
         name,
         organization=ticket.organization,
         aggregate_type="ticket",
@@ -235,7 +263,50 @@ def _event(name: str, c: SlaClock, ticket: Ticket) -> None:
 # --- the lifecycle hook ---------------------------------------------------------------------
 
 
-def on_ticket_change(change: TicketChange) -> None:
+def on_ticket_changes(changes: list[TicketChange]) -> None:
+    """Lifecycle hook. Tier moves (a batch escalation moves many tickets) are replanned
+    together; every other change in its order."""
+    moved: list[TicketChange] = []
+    for change in changes:
+        if change.change == Change.TIER:
+            moved.append(change)
+            continue
+        _on_tier_moves(moved)
+        moved = []
+        _on_change(change)
+    _on_tier_moves(moved)
+
+
+def _on_tier_moves(changes: list[TicketChange]) -> None:
+    """Which SLA-percentage rules watch a resolution clock depends on the ticket's tier:
+    replan the running ones."""
+    # The sweep replans the resolution clocks it holds once its watchers are done (a
+    # ticket has at most one live resolution clock): only the others are read here.
+    held = _held.get()
+    moved = {c.ticket.pk: c.ticket for c in changes if c.ticket.pk not in held}
+    if not moved:
+        return
+    running = _with_policies(
+        list(
+            SlaClock.objects.select_for_update(of=("self",))
+            .filter(
+                ticket_id__in=sorted(moved),
+                kind=ClockKind.RESOLUTION,
+                status=ClockStatus.RUNNING,
+            )
+            .order_by("id")
+        )
+    )
+    for c in running:
+        c.ticket = moved[c.ticket_id]
+    before = [c.next_check_at for c in running]
+    _plan_all(running, changes[0].at)
+    replanned = [c for c, b in zip(running, before, strict=True) if c.next_check_at != b]
+    if replanned:
+        bulk.update_each(replanned, ["next_check_at"])
+
+
+def _on_change(change: TicketChange) -> None:
     ticket, now = change.ticket, change.at
     if change.change == Change.CREATED:
         target = target_for(ticket.organization_id, ticket.priority)
@@ -252,13 +323,6 @@ def on_ticket_change(change: TicketChange) -> None:
             SlaClock.objects.bulk_create(clocks)
         remember_related(ticket, "sla_clocks", clocks)
         return
-    if change.change == Change.TIER:
-        # Which SLA-percentage rules watch a clock depends on the ticket's tier: replan.
-        for c in _live(ticket):
-            if c.status == ClockStatus.RUNNING and c.kind == ClockKind.RESOLUTION:
-                _plan(calendar_of(c.policy.calendar), c, now)
-                c.save(update_fields=["next_check_at"])
-        return
     if change.change == Change.STATUS and not _moves_clocks(change.old, change.new):
         return
     live = _live(ticket)
@@ -274,7 +338,7 @@ def on_ticket_change(change: TicketChange) -> None:
             if target is None or minutes is None:
                 continue  # no target for the new priority: the clock keeps the old one
             c.policy, c.target_minutes = target.policy, minutes
-            _plan(calendar_of(c.policy.calendar), c, now)
+            _plan(c, now)
             c.save()
     elif change.change == Change.STATUS:
         _on_status(ticket, live, change.old, change.new, now)
@@ -317,7 +381,7 @@ def _on_status(ticket: Ticket, live: list[SlaClock], old: str, new: str, now: dt
             cal = calendar_of(c.policy.calendar)
             c.paused += cal.between(c.paused_at, now)
             c.status, c.paused_at = ClockStatus.RUNNING, None
-            _plan(cal, c, now)
+            _plan(c, now)
             c.save()
     if old == Status.RESOLVED:
         last = (
@@ -331,7 +395,7 @@ def _on_status(ticket: Ticket, live: list[SlaClock], old: str, new: str, now: dt
             cal = calendar_of(last.policy.calendar)
             last.paused += cal.between(last.stopped_at, now)
             last.status, last.stopped_at = ClockStatus.RUNNING, None
-            _plan(cal, last, now)
+            _plan(last, now)
             last.save()
         _start_next_update(ticket, now)
 
@@ -350,7 +414,7 @@ def retarget_policy(policy: SlaPolicy) -> int:
         minutes = _minutes(target, c.kind) if target else None
         if target is not None and minutes:
             c.policy, c.target_minutes = target.policy, minutes
-        _plan(calendar_of(c.policy.calendar), c, now)
+        _plan(c, now)
         c.save()
         count += 1
     return count
@@ -365,10 +429,13 @@ def replan_running(kind: str) -> int:
         SlaClock.objects.filter(kind=kind, status=ClockStatus.RUNNING).values_list("pk", flat=True)
     )
     for start in range(0, len(ids), 500):
-        for c in SlaClock.objects.filter(pk__in=ids[start : start + 500]).select_related(
-            "ticket__tier", "policy__calendar"
-        ):
-            _plan(calendar_of(c.policy.calendar), c, now)
+        chunk = list(
+            SlaClock.objects.filter(pk__in=ids[start : start + 500]).select_related(
+                "ticket__tier", "policy__calendar"
+            )
+        )
+        _plan_all(chunk, now)
+        for c in chunk:
             # Only if it is still running: a ticket change may have stopped or paused it
             # since it was read (no lock is held over the whole pass).
             count += SlaClock.objects.filter(pk=c.pk, status=ClockStatus.RUNNING).update(
@@ -380,10 +447,13 @@ def replan_running(kind: str) -> int:
 # --- the sweep ------------------------------------------------------------------------------
 
 
-def sweep(*, limit: int = 1000) -> dict[str, int]:
+def sweep(*, limit: int = 1000, batch: int = 100) -> dict[str, int]:
     """Raise warnings and breaches for clocks whose next check has come, and call the
-    watchers whose percentages were passed. Each clock in its own short transaction, under
-    its row lock; a concurrent sweep waits, then finds the clock handled. Returns counts."""
+    watchers whose percentages were passed. Up to ``batch`` clocks per short transaction,
+    under the row locks of their tickets and of themselves; a concurrent sweep waits, then
+    finds them handled. A batch that fails is retried clock by clock, so one clock that
+    cannot be handled (logged, looked at again later) does not hold up the others.
+    Returns counts."""
     now = wall.now()
     counts = {"selected": 0, "checked": 0, "warned": 0, "breached": 0, "watched": 0}
     # A clock that stopped or paused while a replan was in flight may keep a check it no
@@ -397,42 +467,87 @@ def sweep(*, limit: int = 1000) -> dict[str, int]:
         .values_list("pk", "ticket_id")[:limit]
     )
     counts["selected"] = len(due)
-    for clock_id, ticket_id in due:
-        with transaction.atomic():
-            # The ticket first, then its clock: the order every ticket service locks in, so
-            # a sweep and a ticket change never wait on each other in a circle. Only the
-            # rows themselves are locked, not the joined ones.
-            ticket = (
-                Ticket.objects.select_for_update(of=("self",))
-                .select_related("organization", "tier")
-                .filter(pk=ticket_id)
-                .first()
+    for start in range(0, len(due), batch):
+        chunk = due[start : start + batch]
+        try:
+            _add(counts, _sweep_batch(chunk, now))
+        except Exception:
+            if len(chunk) == 1:
+                _set_aside(chunk[0][0], now)
+                continue
+            log.warning("SLA sweep: a batch of %d clocks failed; retrying one by one", len(chunk))
+            for item in chunk:
+                try:
+                    _add(counts, _sweep_batch([item], now))
+                except Exception:
+                    _set_aside(item[0], now)
+    return counts
+
+
+def _add(counts: dict[str, int], more: dict[str, int]) -> None:
+    for key, value in more.items():
+        counts[key] += value
+
+
+def _set_aside(clock_id: int, now: dt.datetime) -> None:
+    log.exception("SLA sweep: clock %s could not be handled; looking again in %s", clock_id, RETRY)
+    SlaClock.objects.filter(pk=clock_id).update(next_check_at=now + RETRY)
+
+
+def _sweep_batch(chunk: list[tuple[int, int]], now: dt.datetime) -> dict[str, int]:
+    """One transaction: lock the tickets (in id order, like every batch), then the clocks
+    still due; raise their warnings and breaches; hand the passed percentages to the
+    watchers; replan and write the clocks back — a few statements for the whole batch."""
+    counts = {"checked": 0, "warned": 0, "breached": 0, "watched": 0}
+    with transaction.atomic(), config.pinned():
+        tickets = lock_many([ticket_id for _, ticket_id in chunk])
+        clocks = [
+            c
+            for c in _with_policies(
+                list(
+                    SlaClock.objects.select_for_update(of=("self",))
+                    .filter(
+                        pk__in=[clock_id for clock_id, _ in chunk],
+                        next_check_at__lte=now,
+                        status=ClockStatus.RUNNING,
+                    )
+                    .order_by("id")
+                )
             )
-            c = (
-                SlaClock.objects.select_for_update(of=("self",))
-                .select_related("policy__calendar")
-                .filter(pk=clock_id, next_check_at__lte=now, status=ClockStatus.RUNNING)
-                .first()
-            )
-            if ticket is None or c is None:
-                continue  # another sweep, or a ticket change, got there first
-            c.ticket = ticket
-            counts["checked"] += 1
-            cal = calendar_of(c.policy.calendar)
+            if c.ticket_id in tickets  # else another sweep, or a ticket change, got there
+        ]
+        if not clocks:
+            return counts
+        events: list[OutboxEvent] = []
+        for c in clocks:
+            c.ticket = ticket = tickets[c.ticket_id]
             if c.warned_at is None and c.warn_at <= now:
                 c.warned_at = now
-                _event("sla.warning", c, ticket)
+                events.append(_event_of("sla.warning", c, ticket))
                 counts["warned"] += 1
             if c.breached_at is None and c.due_at <= now:
                 c.breached_at = c.due_at
-                _event("sla.breached", c, ticket)
+                events.append(_event_of("sla.breached", c, ticket))
                 counts["breached"] += 1
-            used = used_seconds(cal, c, now)
-            for w in _watchers:
-                for p in w.percents(c):
-                    if p * c.target_minutes * 60 / 100 <= used:
-                        w.reached(c, p)
-                        counts["watched"] += 1
-            _plan(cal, c, now)
-            c.save(update_fields=["warned_at", "breached_at", "due_at", "warn_at", "next_check_at"])
+        counts["checked"] = len(clocks)
+        if events:
+            emit_all(events)
+        held = _held.set(frozenset(c.ticket_id for c in clocks if c.kind == ClockKind.RESOLUTION))
+        try:
+            _call_watchers(clocks, now, counts)
+        finally:
+            _held.reset(held)
+        _plan_all(clocks, now)
+        bulk.update_each(clocks, ["warned_at", "breached_at", "due_at", "warn_at", "next_check_at"])
     return counts
+
+
+def _call_watchers(clocks: list[SlaClock], now: dt.datetime, counts: dict[str, int]) -> None:
+    for w in _watchers:
+        reached = []
+        for c, percents in zip(clocks, w.percents(clocks), strict=True):
+            used = used_seconds(calendar_of(c.policy.calendar), c, now)
+            reached += [(c, p) for p in percents if p * c.target_minutes * 60 / 100 <= used]
+        if reached:
+            w.reached(reached)
+            counts["watched"] += len(reached)

@@ -4,7 +4,9 @@ Apps further along the flow (SLA clocks, automatic escalation) must react to a t
 changes in the same transaction as the change, so that a clock never lags its ticket. They
 subscribe here, and the ticket services call ``notify`` — the tickets app never imports them.
 Hooks run in subscription order (the order of ``INSTALLED_APPS``' ``ready``), inside the
-service's transaction: an exception rolls the whole change back.
+service's transaction: an exception rolls the whole change back. A hook receives every
+change of one ``notify`` at once (a batch escalation moves many tickets), so that it can
+read and write what they need in a few statements instead of a few per ticket.
 
 The outbox (``tierdesk.core.events``) is for everything that may happen later and more than
 once; these hooks are for what must hold at commit.
@@ -41,7 +43,7 @@ class TicketChange:
     new: str = ""
 
 
-Hook = Callable[[TicketChange], None]
+Hook = Callable[[list[TicketChange]], None]
 _hooks: list[Hook] = []
 
 
@@ -51,6 +53,7 @@ def subscribe(hook: Hook) -> None:
 
 
 def notify(changes: list[TicketChange]) -> None:
-    for change in changes:
-        for hook in _hooks:
-            hook(change)
+    if not changes:
+        return
+    for hook in _hooks:
+        hook(changes)

@@ -12,6 +12,7 @@ import os
 import secrets
 import time
 import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count
 
-from tierdesk.core import clock, policy
+from tierdesk.core import bulk, clock, config, policy
 from tierdesk.core.errors import (
     ContentTooLarge,
     InvalidTransition,
@@ -208,14 +209,48 @@ def _open_loads(user_ids: list[int]) -> dict[int, int]:
 def _pick_agent(organization: Organization, tier: Tier, category: Category | None, now: Any) -> Any:
     """The agent the tier's strategy gives a ticket to now, or None (manual tier, nobody on
     shift). Only reads; the caller marks the pick inside its transaction."""
-    if tier.assignment_strategy == AssignmentStrategy.MANUAL:
-        return None
-    return assignment.choose(
-        tier.assignment_strategy,
-        assignment.candidates(organization, tier, now),
-        category=category,
-        loads=_open_loads,
-    )
+    return Picker(now).pick(organization, tier, category=category)
+
+
+class Picker:
+    """Picks agents for several tickets in one transaction: the on-shift candidates of each
+    (organization, tier) are read once, and the loads count the picks made so far, so a
+    batch spreads over the agents exactly as one-by-one picks would."""
+
+    def __init__(self, now: Any) -> None:
+        self.now = now
+        self._pools: dict[tuple[int, int], list[Any]] = {}
+        self._picked: dict[int, int] = {}
+
+    def _loads(self, user_ids: list[int]) -> dict[int, int]:
+        loads = _open_loads(user_ids)
+        return {u: loads.get(u, 0) + self._picked.get(u, 0) for u in user_ids}
+
+    def pick(
+        self,
+        organization: Organization,
+        tier: Tier,
+        *,
+        ticket: Ticket | None = None,
+        category: Category | None = None,
+    ) -> Any:
+        """For ``ticket``'s category (read only for skill matching), or ``category``."""
+        if tier.assignment_strategy == AssignmentStrategy.MANUAL:
+            return None
+        key = (organization.pk, tier.pk)
+        if key not in self._pools:
+            self._pools[key] = assignment.candidates(organization, tier, self.now)
+        picked = assignment.choose(
+            tier.assignment_strategy,
+            self._pools[key],
+            category=(ticket.category if ticket is not None else category)
+            if tier.assignment_strategy == AssignmentStrategy.SKILL_MATCH
+            else None,
+            loads=self._loads,
+        )  # fmt: skip
+        if picked is not None:
+            self._picked[picked.user_id] = self._picked.get(picked.user_id, 0) + 1
+        return picked
 
 
 def _assigned_entry(ticket: Ticket, tier: Tier) -> TimelineEntry:
@@ -285,6 +320,7 @@ def route_intake(
     )
 
 
+@config.pinned()
 def ticket_create(
     *,
     actor: User,
@@ -456,13 +492,36 @@ def lock(ticket: Ticket, expected_version: int | None) -> Ticket:
     return locked
 
 
+def lock_many(ids: list[int]) -> dict[int, Ticket]:
+    """Lock the tickets ``ids`` (those that still exist) in id order, the order every batch
+    locks in so that two never wait on each other in a circle, with the related rows a
+    sweep reads (the rest load when touched)."""
+    return {
+        t.pk: t
+        for t in Ticket.objects.select_for_update(of=("self",))
+        .select_related("organization", "tier", "assignee")
+        .filter(pk__in=sorted(set(ids)))
+        .order_by("pk")
+    }
+
+
 def save(ticket: Ticket, fields: list[str], entries: list[TimelineEntry]) -> None:
     """Write the changed ``fields`` of a locked ticket, bump its version and add the
     timeline ``entries``: the last step of every change."""
-    ticket.version += 1
-    ticket.updated_at = clock.now()
-    ticket.save(update_fields=[*fields, "version", "updated_at"])
-    TimelineEntry.objects.bulk_create(entries)
+    save_all([ticket], fields, entries)
+
+
+def save_all(tickets: list[Ticket], fields: list[str], entries: list[TimelineEntry]) -> None:
+    """``save`` for several locked tickets that changed the same ``fields``: one UPDATE."""
+    now = clock.now()
+    for ticket in tickets:
+        ticket.version += 1
+        ticket.updated_at = now
+    if len(tickets) == 1:
+        tickets[0].save(update_fields=[*fields, "version", "updated_at"])
+    elif tickets:
+        bulk.update_each(tickets, [*fields, "version", "updated_at"])
+    bulk.insert_all(entries)
 
 
 def _display(value: Any) -> str:
@@ -476,6 +535,7 @@ def _display(value: Any) -> str:
 
 
 @transaction.atomic
+@config.pinned()
 def ticket_update(
     *,
     actor: User,
@@ -578,6 +638,7 @@ def ticket_update(
 
 
 @transaction.atomic
+@config.pinned()
 def ticket_transition(
     *,
     actor: User,
@@ -662,6 +723,7 @@ def ticket_transition(
 
 
 @transaction.atomic
+@config.pinned()
 def ticket_comment(*, actor: User, ticket: Ticket, body: str, internal: bool = False) -> Comment:
     """Add a public reply or an internal note (staff only). A staff member's first public
     reply is the ticket's first response; a requester's reply on a ticket pending the
@@ -711,43 +773,59 @@ def ticket_comment(*, actor: User, ticket: Ticket, body: str, internal: bool = F
     return comment
 
 
-def move_tier(
-    *,
-    actor: User | None,
-    ticket: Ticket,
-    to_tier: Tier,
-    kind: str,
-    note: str,
-    assignee: User | None = None,
-) -> list[TimelineEntry]:
-    """Move a locked ticket to ``to_tier`` (escalation's primitive; it holds the lock and
-    writes its own record). The ticket leaves its assignee behind unless ``assignee`` (who
-    must serve the organization) takes it; otherwise the new tier's strategy picks one.
-    Returns the timeline entries, which the caller saves with ``save``."""
+@dataclass(frozen=True)
+class TierMove:
+    """One ticket's move to another tier (see ``move_tiers``)."""
+
+    ticket: Ticket  # locked and current
+    to_tier: Tier
+    kind: str  # the timeline entry's kind
+    note: str
+    actor: User | None = None
+    assignee: User | None = None  # takes the ticket; else the new tier's strategy picks
+
+
+def move_tiers(moves: list[TierMove]) -> list[TimelineEntry]:
+    """Move locked tickets to other tiers (escalation's primitive; it holds the locks and
+    writes its own record) and save them, with their timeline entries, in a few statements
+    for any number of tickets. Each ticket leaves its assignee behind unless the move names
+    one (who must serve the organization); otherwise the new tier's strategy picks one.
+    Returns the timeline entries written."""
     now = clock.now()
-    old_tier = ticket.tier
-    ticket.tier, ticket.tier_entered_at = to_tier, now
-    entries = [_timeline(ticket, actor, kind, field="tier", old=old_tier.code, new=note)]
-    old_assignee = ticket.assignee
-    if assignee is not None:
-        ticket.assignee = _assignee_for(ticket.organization, assignee)
-    else:
-        picked = _pick_agent(ticket.organization, to_tier, ticket.category, now)
-        ticket.assignee = picked.user if picked is not None else None
-        if picked is not None:
-            assignment.mark_assigned(picked, now)
-    if ticket.assignee != old_assignee:
+    picker = Picker(now)
+    entries: list[TimelineEntry] = []
+    changes: list[TicketChange] = []
+    for move in moves:
+        ticket, actor = move.ticket, move.actor
+        old_tier = ticket.tier
+        ticket.tier, ticket.tier_entered_at = move.to_tier, now
         entries.append(
-            _timeline(
-                ticket,
-                actor,
-                TimelineKind.ASSIGNED if assignee is None else TimelineKind.FIELD_CHANGED,
-                field="assignee",
-                old=_display(old_assignee),
-                new=_display(ticket.assignee),
-            )
+            _timeline(ticket, actor, move.kind, field="tier", old=old_tier.code, new=move.note)
         )
-    lifecycle.notify([TicketChange(ticket, Change.TIER, actor, now, old_tier.code, to_tier.code)])
+        old_assignee = ticket.assignee
+        if move.assignee is not None:
+            ticket.assignee = _assignee_for(ticket.organization, move.assignee)
+        else:
+            picked = picker.pick(ticket.organization, move.to_tier, ticket=ticket)
+            ticket.assignee = picked.user if picked is not None else None
+            if picked is not None:
+                assignment.mark_assigned(picked, now)
+        if ticket.assignee != old_assignee:
+            entries.append(
+                _timeline(
+                    ticket,
+                    actor,
+                    TimelineKind.ASSIGNED if move.assignee is None else TimelineKind.FIELD_CHANGED,
+                    field="assignee",
+                    old=_display(old_assignee),
+                    new=_display(ticket.assignee),
+                )
+            )
+        changes.append(
+            TicketChange(ticket, Change.TIER, actor, now, old_tier.code, ticket.tier.code)
+        )
+    lifecycle.notify(changes)
+    save_all([m.ticket for m in moves], ["tier", "tier_entered_at", "assignee"], entries)
     return entries
 
 
