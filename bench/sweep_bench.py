@@ -551,7 +551,7 @@ def measure(fx: Fixture, due: int, repeat: int) -> dict[str, Any]:
     cold_tier, tier_fired, tier_sql, n_tier = counted(sweep_time_in_tier)
     _, _, _, n_sla_idle = counted(sla)
     _, _, _, n_tier_idle = counted(sweep_time_in_tier)
-    expected = {"checked": due, "warned": due, "breached": due, "watched": due}
+    expected = {"selected": due, "checked": due, "warned": due, "breached": due, "watched": due}
     result["sla_counts"], result["tier_fired"] = sla_counts, tier_fired
     result["warmup_ms"] = {"sla": cold_sla, "tier": cold_tier}
     if sla_counts != expected or tier_fired != due:

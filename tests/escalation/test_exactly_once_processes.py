@@ -2,7 +2,9 @@
 against a real, freshly migrated database (SQLite in a temporary data directory, or a
 scratch PostgreSQL database when DATABASE_URL names a server — the PostgreSQL CI pass):
 
-- two sweeping processes started at the same moment, racing over the same 200 tickets;
+- two sweeping processes started at the same moment, racing over the same 200 tickets —
+  for a time-in-tier rule (the escalation sweep) and for an SLA-percentage rule (the SLA
+  sweep, which also raises each clock's breach exactly once);
 - a sweeping process killed with SIGKILL part-way, then a restarted one finishing the job.
 
 Nothing is mocked: the processes take real row locks (PostgreSQL) or the write lock
@@ -17,6 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.processes import django_eval, fresh_install, tierdesk
 
@@ -54,6 +58,22 @@ from tierdesk.tickets.models import Ticket
 print(json.dumps(dict(Ticket.objects.values_list("pk", "version"))))
 """
 
+# The same tickets held to an SLA instead: round the clock, P3 answered within 30 and
+# resolved within 60 minutes, and a rule that escalates once half the resolution time is
+# gone. Two hours on, every clock is breached and every ticket past the rule's 50 %.
+SEED_SLA = SEED.replace(
+    """escalation_rule_create(actor=admin, name="Stuck in L1", trigger="time_in_tier", minutes=60,
+                       from_tier=tier_by_code("L1"))""",
+    """from tierdesk.sla.services import Target, calendar_create, sla_policy_create
+calendar = calendar_create(actor=None, name="always", title="24x7", time_zone="UTC",
+                           always_open=True)
+sla_policy_create(actor=None, name="default", calendar=calendar,
+                  targets=[Target("P3", 30, 60)])
+escalation_rule_create(actor=admin, name="Half the time gone", trigger="sla_resolution_used",
+                       percent=50)""",
+)
+assert SEED_SLA != SEED
+
 # A worker's sweep, in a loop: wait for the starting gun (a file), then sweep ``limit``
 # tickets per rule at a time until nothing is due any more, printing each batch's count
 # after its commit. The last line reports the total and when the process swept. A process
@@ -63,20 +83,30 @@ import json, os, sys, time
 from tierdesk.core import clock
 from tierdesk.escalation.models import EscalationRule, Trigger
 from tierdesk.escalation.rules import due_for, sweep_time_in_tier
+from tierdesk.sla import clocks
+from tierdesk.sla.models import SlaClock
 
 def anything_due():
+    if kind == "sla":
+        return SlaClock.objects.filter(next_check_at__lte=clock.now()).exists()
     rules = EscalationRule.objects.filter(trigger=Trigger.TIME_IN_TIER, is_active=True)
     return any(due_for(r, clock.now(), 1) for r in rules.select_related("to_tier"))
 
+def sweep(limit):
+    if kind == "sla":  # the SLA sweep's watchers fire the rule: one per clock it passed
+        return clocks.sweep(limit=limit)["watched"]
+    return sweep_time_in_tier(limit=limit)
+
 limit = int(sys.argv[1])
 go = sys.argv[2]
+kind = sys.argv[3]
 print("ready", flush=True)
 while not os.path.exists(go):
     time.sleep(0.002)
 start = time.monotonic()
 total = sweeps = 0
 while True:
-    fired = sweep_time_in_tier(limit=limit)
+    fired = sweep(limit)
     total += fired
     sweeps += 1
     print(f"fired {fired}", flush=True)
@@ -102,6 +132,7 @@ print(json.dumps({
     "timeline": TimelineEntry.objects.filter(kind="escalated").count(),
     "versions": dict(Ticket.objects.values_list("pk", "version")),
     "tiers": sorted(set(Ticket.objects.values_list("tier__code", flat=True))),
+    "breaches": OutboxEvent.objects.filter(name="sla.breached").count(),
 }))
 """
 
@@ -110,9 +141,11 @@ def _eval(env: dict[str, str], code: str) -> Any:
     return json.loads(django_eval(env, "import json\n" + code).splitlines()[-1])
 
 
-def _sweeper(env: dict[str, str], limit: int, go: Path) -> subprocess.Popen[str]:
+def _sweeper(
+    env: dict[str, str], limit: int, go: Path, kind: str = "time_in_tier"
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-c", PRELUDE + SWEEPER, str(limit), str(go)],
+        [sys.executable, "-c", PRELUDE + SWEEPER, str(limit), str(go), kind],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -127,9 +160,10 @@ def _wait_for_line(proc: subprocess.Popen[str], wanted: str) -> None:
 
 
 def _assert_each_ticket_escalated_once(
-    env: dict[str, str], versions_before: dict[str, int]
+    env: dict[str, str], versions_before: dict[str, int], breaches: int = 0
 ) -> None:
     census = _eval(env, CENSUS)
+    assert census["breaches"] == breaches
     assert census["firings"] == TICKETS
     assert census["escalations"] == TICKETS
     assert census["tickets_escalated"] == TICKETS
@@ -141,18 +175,19 @@ def _assert_each_ticket_escalated_once(
     assert set(bumped.values()) == {1}, "each ticket's version moved exactly once"
 
 
+@pytest.mark.parametrize("kind", ["time_in_tier", "sla"])
 def test_two_workers_sweeping_at_once_escalate_each_ticket_exactly_once(
-    tmp_path: Path,
+    tmp_path: Path, kind: str
 ) -> None:
     """Runs against PostgreSQL in the PostgreSQL CI pass (real row locks between two server
     connections), and against SQLite otherwise."""
     with fresh_install(tmp_path) as env:
-        versions = _eval(env, SEED)
+        versions = _eval(env, SEED_SLA if kind == "sla" else SEED)
         assert len(versions) == TICKETS
         go = tmp_path / "go"
         # Small batches so that both processes keep re-reading the due list and contend
         # for the same tickets all the way through.
-        workers = [_sweeper(env, 10, go), _sweeper(env, 10, go)]
+        workers = [_sweeper(env, 10, go, kind), _sweeper(env, 10, go, kind)]
         try:
             for w in workers:
                 _wait_for_line(w, "ready")  # both are set up and connected
@@ -168,10 +203,16 @@ def test_two_workers_sweeping_at_once_escalate_each_ticket_exactly_once(
         # They really ran at the same time: each started before the other finished.
         assert max(r["start"] for r in reports) < min(r["end"] for r in reports), reports
         assert sum(r["total"] for r in reports) == TICKETS, reports
-        _assert_each_ticket_escalated_once(env, versions)
+        # Under an SLA, each ticket's two clocks (first response, resolution) breached once.
+        _assert_each_ticket_escalated_once(env, versions, 2 * TICKETS if kind == "sla" else 0)
         # A third sweep afterwards finds nothing left to do.
-        done = tierdesk(env, "escalation", "sweep")
-        assert (done.returncode, done.stdout.strip()) == (0, "fired 0"), done.stderr
+        if kind == "sla":
+            done = tierdesk(env, "sla", "sweep", "--json")
+            assert done.returncode == 0, done.stderr
+            assert json.loads(done.stdout)["checked"] == 0
+        else:
+            done = tierdesk(env, "escalation", "sweep")
+            assert (done.returncode, done.stdout.strip()) == (0, "fired 0"), done.stderr
 
 
 def test_a_worker_killed_mid_sweep_and_restarted_escalates_each_ticket_exactly_once(

@@ -12,15 +12,11 @@ exactly as ``save()`` converts them. Neither sends signals, like their Django na
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from django.db import connections, models, router
-
-
-def _per_statement(columns: int) -> int:
-    # Stay under SQLite's oldest limit of 999 bound parameters per statement.
-    return max(1, 999 // columns)
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 
 def insert_all[M: models.Model](objs: list[M]) -> list[M]:
@@ -35,20 +31,16 @@ def insert_all[M: models.Model](objs: list[M]) -> list[M]:
     pk = meta.pk
     assert pk is not None
     columns = [f for f in meta.concrete_fields if f is not pk]
-    cell = "(" + ", ".join("%s" for _ in columns) + ")"
-    head = (
-        f"INSERT INTO {qn(str(meta.db_table))} "  # noqa: S608 - names from the model
-        f"({', '.join(qn(str(f.column)) for f in columns)}) VALUES "
-    )
-    per_statement = _per_statement(len(columns))
+    names = ", ".join(qn(str(f.column)) for f in columns)
+    table = qn(str(meta.db_table))
+    returning = f" RETURNING {qn(str(pk.column))}"
     with connection.cursor() as cursor:
-        for start in range(0, len(objs), per_statement):
-            chunk = objs[start : start + per_statement]
-            params: list[Any] = []
-            for obj in chunk:
-                for f in columns:
-                    params.append(f.get_db_prep_save(f.pre_save(obj, True), connection))
-            sql = head + ", ".join([cell] * len(chunk)) + f" RETURNING {qn(str(pk.column))}"
+        for chunk, params in _chunks(objs, columns, connection, insert=True):
+            if _arrays(connection):
+                source = f"SELECT * FROM {_unnest(columns, connection)}"  # noqa: S608 - names from the model
+            else:
+                source = f"VALUES {', '.join([_row(len(columns))] * len(chunk))}"
+            sql = f"INSERT INTO {table} ({names}) {source}{returning}"
             cursor.execute(sql, params)
             for obj, row in zip(chunk, cursor.fetchall(), strict=True):
                 obj.pk = row[0]
@@ -73,29 +65,63 @@ def update_each(objs: Sequence[models.Model], fields: Sequence[str]) -> int:
         field = meta.get_field(name)
         assert isinstance(field, models.Field), f"{name} is not a concrete field"
         columns.append(field)
-    if connection.vendor == "postgresql":
-        # VALUES rows carry no column types: say them, or PostgreSQL guesses text.
-        cell = "(" + ", ".join(f"%s::{f.db_type(connection)}" for f in columns) + ")"
-    else:
-        cell = "(" + ", ".join("%s" for _ in columns) + ")"
     table = qn(str(meta.db_table))
     assignments = ", ".join(
         f"{qn(str(f.column))} = v.column{i}" for i, f in enumerate(columns[1:], start=2)
     )
-    per_statement = _per_statement(len(columns))
+    where = f"WHERE {table}.{qn(str(pk.column))} = v.column1"
     updated = 0
     with connection.cursor() as cursor:
-        for start in range(0, len(objs), per_statement):
-            chunk = objs[start : start + per_statement]
-            params: list[Any] = []
-            for obj in chunk:
-                for f in columns:
-                    params.append(f.get_db_prep_save(getattr(obj, f.attname), connection))
-            sql = (
-                f"UPDATE {table} SET {assignments} "  # noqa: S608 - names from the model
-                f"FROM (VALUES {', '.join([cell] * len(chunk))}) AS v "
-                f"WHERE {table}.{qn(str(pk.column))} = v.column1"
-            )
-            cursor.execute(sql, params)
+        for chunk, params in _chunks(objs, columns, connection, insert=False):
+            if _arrays(connection):
+                as_v = ", ".join(f"column{i}" for i in range(1, len(columns) + 1))
+                source = f"{_unnest(columns, connection)} AS v({as_v})"
+            else:
+                source = f"(VALUES {', '.join([_row(len(columns))] * len(chunk))}) AS v"
+            cursor.execute(f"UPDATE {table} SET {assignments} FROM {source} {where}", params)  # noqa: S608
             updated += cursor.rowcount
     return updated
+
+
+def _arrays(connection: BaseDatabaseWrapper) -> bool:
+    """PostgreSQL takes one array per column (``unnest``): a handful of parameters to bind
+    and plan instead of one per value, as Django's own bulk insert does there."""
+    return connection.vendor == "postgresql"
+
+
+def _unnest(columns: list[models.Field[Any, Any]], connection: BaseDatabaseWrapper) -> str:
+    # Array types without their length (varchar[], not varchar(50)[]), as Django does.
+    types = [f.db_type(connection) or "text" for f in columns]
+    return "unnest(" + ", ".join(f"(%s)::{t.split('(')[0]}[]" for t in types) + ")"
+
+
+def _row(width: int) -> str:
+    return "(" + ", ".join(["%s"] * width) + ")"
+
+
+def _chunks[M: models.Model](
+    objs: Sequence[M],
+    columns: list[models.Field[Any, Any]],
+    connection: BaseDatabaseWrapper,
+    *,
+    insert: bool,
+) -> Iterator[tuple[Sequence[M], list[Any]]]:
+    """The objects in statements' worth, with their values prepared by the fields: one
+    list per column (PostgreSQL), else one parameter per value, under SQLite's oldest
+    limit of 999 per statement."""
+    per_statement = len(objs) if _arrays(connection) else max(1, 999 // len(columns))
+    for start in range(0, len(objs), per_statement):
+        chunk = objs[start : start + per_statement]
+        rows = [
+            [
+                f.get_db_prep_save(
+                    f.pre_save(obj, True) if insert else getattr(obj, f.attname), connection
+                )
+                for f in columns
+            ]
+            for obj in chunk
+        ]
+        if _arrays(connection):
+            yield chunk, [list(col) for col in zip(*rows, strict=True)]
+        else:
+            yield chunk, [value for row in rows for value in row]
