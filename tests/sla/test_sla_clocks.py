@@ -223,6 +223,24 @@ def test_reopening_resumes_the_resolution_clock_without_the_resolved_time(
     assert res.due_at == berlin(2026, 11, 23, 15, 0)
 
 
+def test_a_priority_changed_while_resolved_holds_when_reopened(
+    cast: Cast, contract: SlaPolicy
+) -> None:
+    ticket = p2_ticket(cast, MONDAY_9)
+    with clock.frozen_at(berlin(2026, 11, 23, 10, 0)):
+        tickets.ticket_transition(
+            actor=cast.lena, ticket=ticket, to_status="resolved", resolution_code="fixed",
+            resolution_note="rebooted",
+        )  # fmt: skip
+        tickets.ticket_update(actor=cast.lena, ticket=ticket, priority="P1")
+    with clock.frozen_at(berlin(2026, 11, 23, 12, 0)):
+        tickets.ticket_transition(actor=cast.alice, ticket=ticket, to_status="open")
+    res = live(ticket, "resolution")
+    # P1 resolves within 120 business minutes: 09:00 + 2 h + the 2 h it was resolved.
+    assert res.target_minutes == 120
+    assert res.due_at == berlin(2026, 11, 23, 13, 0)
+
+
 def test_the_api_shows_clocks_and_filters_breached_and_breaching(
     cast: Cast, contract: SlaPolicy
 ) -> None:

@@ -395,6 +395,13 @@ def _on_status(ticket: Ticket, live: list[SlaClock], old: str, new: str, now: dt
             cal = calendar_of(last.policy.calendar)
             last.paused += cal.between(last.stopped_at, now)
             last.status, last.stopped_at = ClockStatus.RUNNING, None
+            # The priority (or its policy) may have changed while the ticket was resolved:
+            # the resumed clock runs to today's target for it.
+            target = target_for(ticket.organization_id, ticket.priority)
+            minutes = _minutes(target, last.kind) if target else None
+            if target is not None and minutes:
+                last.policy, last.target_minutes = target.policy, minutes
+            last.ticket = ticket
             _plan(last, now)
             last.save()
         _start_next_update(ticket, now)
