@@ -319,8 +319,7 @@ def _on_change(change: TicketChange) -> None:
             if target is not None
             else []
         )
-        if clocks:
-            SlaClock.objects.bulk_create(clocks)
+        bulk.insert_all(clocks)
         remember_related(ticket, "sla_clocks", clocks)
         return
     if change.change == Change.STATUS and not _moves_clocks(change.old, change.new):

@@ -432,7 +432,7 @@ def ticket_create(
     # creates queue less.
     with transaction.atomic():
         ticket.number = _next_number(organization)
-        ticket.save(force_insert=True)
+        bulk.insert_all([ticket])
         entries = [
             _timeline(ticket, actor, TimelineKind.CREATED),
             _timeline(ticket, None, TimelineKind.ROUTED, field="tier", new=route_note),
@@ -440,7 +440,7 @@ def ticket_create(
         if picked is not None:
             assignment.mark_assigned(picked, now)
             entries.append(_assigned_entry(ticket, tier))
-        TimelineEntry.objects.bulk_create(entries)
+        bulk.insert_all(entries)
         tags = _add_tags(ticket, decision.tags) if decision.tags else []
         remember_related(ticket, "tags", tags)
         emit(
