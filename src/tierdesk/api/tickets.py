@@ -248,7 +248,7 @@ def ticket_out(ticket: Ticket) -> dict[str, Any]:
         "resolved_at": ticket.resolved_at,
         "closed_at": ticket.closed_at,
         "tier_entered_at": ticket.tier_entered_at,
-        "tags": [t.name for t in ticket.tags.all()],
+        "tags": queries.tag_names(ticket),
         "sla": sla_out(ticket),
         "version": ticket.version,
     }
@@ -258,7 +258,7 @@ def sla_out(ticket: Ticket) -> list[dict[str, Any]]:
     """Each kind's current clock (the live one, else the latest): its state and time left."""
     now = clock.now()
     latest: dict[str, Any] = {}
-    for one in ticket.sla_clocks.all():  # ordered by id; prefetched on lists
+    for one in queries.clocks_of(ticket):  # oldest first; loaded with the page on lists
         kept = latest.get(one.kind)
         if kept is None or one.status != "stopped" or kept.status == "stopped":
             latest[one.kind] = one
@@ -361,7 +361,7 @@ def create_ticket(request: HttpRequest, payload: TicketCreate) -> HttpResponse:
 
 
 @router.get("/tickets", response={200: TicketPage, **ERRORS}, summary="List tickets")
-def list_tickets(request: HttpRequest, params: Query[TicketListParams]) -> dict[str, Any]:
+def list_tickets(request: HttpRequest, params: Query[TicketListParams]) -> HttpResponse:
     reject_unknown_query(request, TicketListParams)
     page = queries.ticket_list(
         actor=actor(request),
@@ -381,7 +381,11 @@ def list_tickets(request: HttpRequest, params: Query[TicketListParams]) -> dict[
         cursor=params.cursor,
         limit=params.limit,
     )
-    return {"items": [ticket_out(t) for t in page.items], "next_cursor": page.next_cursor}
+    # Built straight from the rows like a single ticket: a pydantic pass over 50 answers
+    # cost a third of the request. The contract tests check it against TicketPage.
+    return json_response(
+        200, {"items": [ticket_out(t) for t in page.items], "next_cursor": page.next_cursor}
+    )
 
 
 @router.get("/tickets/{ref}", response={200: TicketOut, **ERRORS}, summary="Read a ticket")

@@ -44,7 +44,7 @@ from tierdesk.sla.models import (
 )
 from tierdesk.tickets.lifecycle import Change, TicketChange
 from tierdesk.tickets.models import Status, Ticket
-from tierdesk.tickets.services import lock_many, remember_related
+from tierdesk.tickets.services import lock_many
 
 log = logging.getLogger(__name__)
 
@@ -320,7 +320,7 @@ def _on_change(change: TicketChange) -> None:
             else []
         )
         bulk.insert_all(clocks)
-        remember_related(ticket, "sla_clocks", clocks)
+        ticket.loaded_clocks = clocks  # handed to the answer: it reads no more
         return
     if change.change == Change.STATUS and not _moves_clocks(change.old, change.new):
         return

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.db import models
 
@@ -104,6 +104,12 @@ class Ticket(models.Model):
     created_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
     # Optimistic concurrency: every change increments it; the API exposes it as the ETag.
     version = models.PositiveIntegerField(default=1)
+
+    # Not columns: the ticket's tag names and SLA clocks when something already has them
+    # (a page of tickets loads them in two queries, a service hands over what it just
+    # wrote); None: not loaded. Read them with tickets.queries.tag_names / clocks_of.
+    loaded_tags: list[str] | None = None
+    loaded_clocks: list[Any] | None = None
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -264,20 +264,6 @@ def _assigned_entry(ticket: Ticket, tier: Tier) -> TimelineEntry:
     )
 
 
-def remember_related(ticket: Ticket, name: str, objects: list[Any]) -> None:
-    """Record ``objects`` as the prefetched contents of the many-valued relation ``name``
-    of a ticket this transaction just wrote, so the answer built from it reads no more."""
-    manager = getattr(ticket, name)
-    qs = manager.get_queryset()
-    qs._result_cache, qs._prefetch_done = list(objects), True
-    cache = getattr(ticket, "_prefetched_objects_cache", None)
-    if cache is None:
-        cache = ticket._prefetched_objects_cache = {}  # type: ignore[attr-defined]
-    # Many-to-many managers name their cache; reverse foreign-key ones take the field's.
-    key = getattr(manager, "prefetch_cache_name", None) or manager.field.remote_field.cache_name
-    cache[key] = qs
-
-
 def _add_tags(ticket: Ticket, names: list[str]) -> list[Tag]:
     wanted = sorted({n.strip().lower() for n in names if n.strip()})
     existing = {t.name: t for t in Tag.objects.filter(name__in=wanted)}
@@ -442,7 +428,7 @@ def ticket_create(
             entries.append(_assigned_entry(ticket, tier))
         bulk.insert_all(entries)
         tags = _add_tags(ticket, decision.tags) if decision.tags else []
-        remember_related(ticket, "tags", tags)
+        ticket.loaded_tags = [t.name for t in tags]
         emit(
             "ticket.created",
             organization=organization,

@@ -1,0 +1,121 @@
+"""Real-browser tests: Debian's Chromium driven by Playwright for Python, against the real
+server (`tierdesk serve`, granian) started here on loopback with a fresh database.
+
+Chromium is installed with apt-get when it is missing (the tests run as root in CI and on
+the development machines); nothing is downloaded by Playwright itself.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.processes import TIERDESK, free_port, fresh_install
+
+CHROMIUM = "/usr/bin/chromium"
+# Quiet, sandbox-free headless Chromium for a closed network (see the machine notes):
+# without the background-networking flags it keeps trying to reach Google's hosts.
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _install_chromium() -> None:
+    """apt-get install chromium when it is missing; a clear failure when that cannot be."""
+    if Path(CHROMIUM).exists():
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
+    if subprocess.run(install, env=env, capture_output=True, check=False).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, check=False)
+        done = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, f"apt-get install chromium failed: {done.stderr[-2000:]}"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    _install_chromium()
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    env: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """`tierdesk serve` on a free loopback port, over a fresh installation."""
+    with fresh_install(tmp_path_factory.mktemp("browser")) as env:
+        port = free_port()
+        proc = subprocess.Popen(
+            [TIERDESK, "serve", "--port", str(port), "--workers", "1"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else "exited"
+                try:
+                    if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "the server did not answer within 60 s"
+                time.sleep(0.1)
+            yield Server(url, env)
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+@pytest.fixture
+def page(browser: Any, server: Server) -> Iterator[Any]:
+    """A page in a new browser context that records every request it makes and every
+    console error and uncaught exception (``page.requested``, ``page.problems``)."""
+    context = browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 900})
+    p = context.new_page()
+    p.requested = []
+    p.problems = []
+    p.on("request", lambda r: p.requested.append(r.url))
+    p.on("console", lambda m: p.problems.append(m.text) if m.type == "error" else None)
+    p.on("pageerror", lambda e: p.problems.append(str(e)))
+    try:
+        yield p
+    finally:
+        context.close()
