@@ -37,6 +37,7 @@ from tierdesk.sla.models import ClockKind
 from tierdesk.tickets import services as tickets
 from tierdesk.tickets.models import OPEN_STATUSES, Ticket, TimelineKind
 from tierdesk.tiers.models import Tier
+from tierdesk.tiers.queries import tiers_by_level
 
 REASON_MAX = 1_000
 NOTE_MAX = 20_000
@@ -53,13 +54,9 @@ def _text(field: str, value: str | None, max_length: int) -> str:
     return cleaned
 
 
-def _tiers_by_level() -> list[Tier]:
-    return list(Tier.objects.order_by("level"))
-
-
 def next_tier(tier: Tier, direction: str) -> Tier | None:
     """The tier right above (``up``) or below ``tier``, from the configuration cache."""
-    tiers = config.cached("tiers.by_level", _tiers_by_level)
+    tiers = tiers_by_level()
     if direction == Direction.UP:
         return next((t for t in tiers if t.level > tier.level), None)
     return next((t for t in reversed(tiers) if t.level < tier.level), None)

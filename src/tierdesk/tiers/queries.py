@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import F, Q, QuerySet
 
-from tierdesk.core import policy
+from tierdesk.core import config, policy
 from tierdesk.core.errors import NotFound
 from tierdesk.core.models import STAFF_ROLES, Organization, User
 from tierdesk.core.parse import as_id
@@ -13,6 +13,16 @@ from tierdesk.tiers.models import Category, RoutingRule, Tier
 
 def tier_list() -> QuerySet[Tier]:
     return Tier.objects.all()
+
+
+def _load_tiers() -> list[Tier]:
+    return list(Tier.objects.order_by("level"))
+
+
+def tiers_by_level() -> list[Tier]:
+    """Every tier, lowest first, from the per-process configuration cache (shared objects:
+    read, don't change them)."""
+    return config.cached("tiers.by_level", _load_tiers)
 
 
 def category_list(*, actor: User) -> QuerySet[Category]:
