@@ -89,10 +89,19 @@ def _arrays(connection: BaseDatabaseWrapper) -> bool:
     return connection.vendor == "postgresql"
 
 
+_unnests: dict[tuple[str, tuple[str, ...]], str] = {}
+
+
 def _unnest(columns: list[models.Field[Any, Any]], connection: BaseDatabaseWrapper) -> str:
-    # Array types without their length (varchar[], not varchar(50)[]), as Django does.
-    types = [f.db_type(connection) or "text" for f in columns]
-    return "unnest(" + ", ".join(f"(%s)::{t.split('(')[0]}[]" for t in types) + ")"
+    """``unnest((%s)::bigint[], …)`` for ``columns``; the same text every time for a model,
+    so PostgreSQL's prepared statement is reused (and the types are worked out once)."""
+    key = (connection.alias, tuple(f"{f.model._meta.label}.{f.attname}" for f in columns))
+    found = _unnests.get(key)
+    if found is None:
+        # Array types without their length (varchar[], not varchar(50)[]), as Django does.
+        types = [(f.db_type(connection) or "text").split("(")[0] for f in columns]
+        found = _unnests[key] = "unnest(" + ", ".join(f"(%s)::{t}[]" for t in types) + ")"
+    return found
 
 
 def _row(width: int) -> str:
