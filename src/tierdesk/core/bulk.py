@@ -17,6 +17,7 @@ from typing import Any
 
 from django.db import connections, models, router
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models.options import Options
 
 
 def insert_all[M: models.Model](objs: list[M]) -> list[M]:
@@ -24,12 +25,8 @@ def insert_all[M: models.Model](objs: list[M]) -> list[M]:
     primary keys. Returns ``objs``."""
     if not objs:
         return objs
-    model = type(objs[0])
-    meta = model._meta
-    connection = connections[router.db_for_write(model)]
+    meta, connection, pk = _target(objs)
     qn = connection.ops.quote_name
-    pk = meta.pk
-    assert pk is not None
     columns = [f for f in meta.concrete_fields if f is not pk]
     names = ", ".join(qn(str(f.column)) for f in columns)
     table = qn(str(meta.db_table))
@@ -54,12 +51,8 @@ def update_each(objs: Sequence[models.Model], fields: Sequence[str]) -> int:
     to its row. Returns the number of rows updated."""
     if not objs:
         return 0
-    model = type(objs[0])
-    meta = model._meta
-    connection = connections[router.db_for_write(model)]
+    meta, connection, pk = _target(objs)
     qn = connection.ops.quote_name
-    pk = meta.pk
-    assert pk is not None
     columns: list[models.Field[Any, Any]] = [pk]
     for name in fields:
         field = meta.get_field(name)
@@ -81,6 +74,16 @@ def update_each(objs: Sequence[models.Model], fields: Sequence[str]) -> int:
             cursor.execute(f"UPDATE {table} SET {assignments} FROM {source} {where}", params)  # noqa: S608
             updated += cursor.rowcount
     return updated
+
+
+def _target(
+    objs: Sequence[models.Model],
+) -> tuple[Options[Any], BaseDatabaseWrapper, models.Field[Any, Any]]:
+    """The model's options, the connection its writes go to, and its primary key."""
+    model = type(objs[0])
+    pk = model._meta.pk
+    assert pk is not None
+    return model._meta, connections[router.db_for_write(model)], pk
 
 
 def _arrays(connection: BaseDatabaseWrapper) -> bool:
