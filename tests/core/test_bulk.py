@@ -95,3 +95,16 @@ def test_a_refused_insert_writes_none_of_its_rows(cast: Cast) -> None:
     with pytest.raises(IntegrityError), transaction.atomic():
         bulk.insert_all([Tag(name="fresh"), Tag(name="taken")])
     assert not Tag.objects.filter(name="fresh").exists()
+
+
+def test_one_row_with_a_null_is_written_too(cast: Cast) -> None:
+    # One row takes another statement shape on PostgreSQL than many; a NULL must still
+    # reach a typed column (a bare VALUES row would carry it as text).
+    ticket = make_ticket(cast.lena, cast.acme, cast.alice, assignee=cast.lena)
+    ticket.assignee = None
+    ticket.first_response_at = None
+    assert bulk.update_each([ticket], ["assignee", "first_response_at"]) == 1
+    ticket.refresh_from_db()
+    assert ticket.assignee_id is None
+    one = bulk.insert_all([Tag(name="single")])[0]
+    assert Tag.objects.get(pk=one.pk).name == "single"

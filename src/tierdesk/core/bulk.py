@@ -33,7 +33,7 @@ def insert_all[M: models.Model](objs: list[M]) -> list[M]:
     returning = f" RETURNING {qn(str(pk.column))}"
     with connection.cursor() as cursor:
         for chunk, params in _chunks(objs, columns, connection, insert=True):
-            if _arrays(connection):
+            if _arrays(connection, len(chunk), insert=True):
                 source = f"SELECT * FROM {_unnest(columns, connection)}"  # noqa: S608 - names from the model
             else:
                 source = f"VALUES {', '.join([_row(len(columns))] * len(chunk))}"
@@ -66,7 +66,7 @@ def update_each(objs: Sequence[models.Model], fields: Sequence[str]) -> int:
     updated = 0
     with connection.cursor() as cursor:
         for chunk, params in _chunks(objs, columns, connection, insert=False):
-            if _arrays(connection):
+            if _arrays(connection, len(chunk), insert=False):
                 as_v = ", ".join(f"column{i}" for i in range(1, len(columns) + 1))
                 source = f"{_unnest(columns, connection)} AS v({as_v})"
             else:
@@ -86,10 +86,12 @@ def _target(
     return model._meta, connections[router.db_for_write(model)], pk
 
 
-def _arrays(connection: BaseDatabaseWrapper) -> bool:
-    """PostgreSQL takes one array per column (``unnest``): a handful of parameters to bind
-    and plan instead of one per value, as Django's own bulk insert does there."""
-    return connection.vendor == "postgresql"
+def _arrays(connection: BaseDatabaseWrapper, rows: int, *, insert: bool) -> bool:
+    """PostgreSQL takes rows as one typed array per column (``unnest``): a handful of
+    parameters to bind and plan instead of one per value, as Django's own bulk insert does
+    there. A single inserted row goes as a plain VALUES row, which costs less (an INSERT
+    takes its types from the table; an UPDATE's VALUES would not know them)."""
+    return connection.vendor == "postgresql" and (rows > 1 or not insert)
 
 
 _unnests: dict[tuple[str, tuple[str, ...]], str] = {}
@@ -121,7 +123,8 @@ def _chunks[M: models.Model](
     """The objects in statements' worth, with their values prepared by the fields: one
     list per column (PostgreSQL), else one parameter per value, under SQLite's oldest
     limit of 999 per statement."""
-    per_statement = len(objs) if _arrays(connection) else max(1, 999 // len(columns))
+    arrays = _arrays(connection, len(objs), insert=insert)
+    per_statement = len(objs) if arrays else max(1, 999 // len(columns))
     for start in range(0, len(objs), per_statement):
         chunk = objs[start : start + per_statement]
         rows = [
@@ -133,7 +136,7 @@ def _chunks[M: models.Model](
             ]
             for obj in chunk
         ]
-        if _arrays(connection):
+        if arrays:
             yield chunk, [list(col) for col in zip(*rows, strict=True)]
         else:
             yield chunk, [value for row in rows for value in row]
