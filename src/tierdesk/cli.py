@@ -258,8 +258,15 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> int:
 @click.option("--days", default=90, show_default=True, type=click.IntRange(1, 3650))
 @click.option("--if-empty", is_flag=True, help="Do nothing when organizations exist already.")
 @click.option("--seed", default=42, show_default=True, type=int)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Processes for the tickets on PostgreSQL (default: one per CPU, at most one per "
+    "organization). SQLite always uses one.",
+)
 @domain_errors
-def demo(tickets: int, days: int, if_empty: bool, seed: int) -> None:
+def demo(tickets: int, days: int, if_empty: bool, seed: int, workers: int | None) -> None:
     """Load demo data: 3 client organizations, 12 agents, tickets over the past days."""
     from tierdesk.core.models import Organization
     from tierdesk.demo import seed_demo
@@ -268,7 +275,7 @@ def demo(tickets: int, days: int, if_empty: bool, seed: int) -> None:
         click.echo("demo data: the database has organizations already; leaving it as it is.")
         return
     started = time.monotonic()
-    summary = seed_demo(tickets=tickets, days=days, seed=seed, progress=click.echo)
+    summary = seed_demo(tickets=tickets, days=days, seed=seed, progress=click.echo, workers=workers)
     click.echo(f"demo data loaded in {time.monotonic() - started:.1f}s: {summary}")
 
 

@@ -8,14 +8,17 @@ some moved up to L2 and L3 with a handoff note, pending periods, reopenings.
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
+import os
 import random
 import zoneinfo
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.hashers import make_password
-from django.db import transaction
+from django.db import OperationalError, connection, connections, transaction
 
 from tierdesk.core import clock
 from tierdesk.core.models import Organization, User
@@ -424,7 +427,10 @@ def seed_demo(
     days: int = 90,
     seed: int = 42,
     progress: Callable[[str], None] = lambda _: None,
+    workers: int | None = None,
 ) -> str:
+    """Seed the demo MSP. ``workers``: processes for the tickets (default: one per CPU on
+    PostgreSQL, at most one per organization; always one on SQLite)."""
     rnd = random.Random(seed)
     start = clock.now() - dt.timedelta(days=days)
     # Holidays from the first demo day to the end of next year: SLAs due soon find them.
@@ -524,40 +530,118 @@ def seed_demo(
     managers = [u for s, u in zip(AGENTS, staff, strict=True) if s.role == "manager"]
 
     now = clock.now()
-    slugs = list(SCENARIOS)
-    weights = [SCENARIOS[s][0] for s in slugs]
     org_weights = [5, 3, 2]
     created_at = sorted(
         start + dt.timedelta(seconds=rnd.uniform(0, (now - start).total_seconds()))
         for _ in range(tickets)
     )
-    counts = {"tickets": 0, "escalated_l2": 0, "escalated_l3": 0, "reopened": 0, "open": 0}
+    work = _Work(now, orgs, categories, requesters, agents_by_tier, tiers, managers)
+    processes = _processes(workers, len(orgs))
+    if processes > 1:
+        # Organizations are independent (their own numbers, people and tickets): one
+        # process per organization, each with its own random stream.
+        plan: dict[str, list[dt.datetime]] = {o.code: [] for o in orgs}
+        for when in created_at:
+            plan[rnd.choices(orgs, weights=org_weights)[0].code].append(when)
+        global _WORK
+        _WORK = work
+        connections.close_all()  # each process opens its own
+        with multiprocessing.get_context("fork").Pool(processes) as pool:
+            parts = pool.starmap(
+                _seed_organization, [(code, whens, seed) for code, whens in plan.items()]
+            )
+        counts = Counter[str]()
+        for code, part in zip(plan, parts, strict=True):
+            progress(f"  {code}: {part['tickets']} tickets")
+            counts.update(part)
+    else:
+        stream = [(when, rnd.choices(orgs, weights=org_weights)[0]) for when in created_at]
+        counts = _seed_tickets(work, rnd, stream, progress)
+    return ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in OUTCOMES)
+
+
+OUTCOMES = ("tickets", "escalated_l2", "escalated_l3", "reopened", "open")
+
+
+@dataclass(frozen=True)
+class _Work:
+    """What the ticket lifecycles need from the set-up: the cast and the catalog."""
+
+    now: dt.datetime
+    orgs: list[Organization]
+    categories: dict[str, Category]
+    requesters: dict[str, list[User]]
+    agents_by_tier: dict[tuple[str, str], list[User]]
+    tiers: dict[str, Tier]
+    managers: list[User]
+
+
+_WORK: _Work | None = None  # handed to the seeding processes (fork)
+
+
+def _processes(wanted: int | None, organizations: int) -> int:
+    """Processes to seed with: on PostgreSQL one per CPU (at most one per organization),
+    else one. SQLite has one writer; inside a transaction the others could not see the
+    set-up (the tests seed inside theirs)."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return 1
+    if wanted is None:
+        wanted = os.cpu_count() or 1
+    return max(1, min(wanted, organizations))
+
+
+def _seed_organization(code: str, whens: list[dt.datetime], seed: int) -> Counter[str]:
+    """One organization's tickets, in a process of its own."""
+    assert _WORK is not None
+    org = next(o for o in _WORK.orgs if o.code == code)
+    rnd = random.Random(f"{seed}-{code}")
+    return _seed_tickets(_WORK, rnd, [(when, org) for when in whens], lambda _: None)
+
+
+def _seed_tickets(
+    work: _Work,
+    rnd: random.Random,
+    stream: list[tuple[dt.datetime, Organization]],
+    progress: Callable[[str], None],
+) -> Counter[str]:
+    """Open and live out the tickets of ``stream``, 100 per transaction. A transaction that
+    loses a deadlock to a parallel seeding process is replayed from the same random state."""
+    slugs = list(SCENARIOS)
+    weights = [SCENARIOS[s][0] for s in slugs]
+    counts = Counter[str]({k: 0 for k in OUTCOMES})
     batch = 100
-    for offset in range(0, tickets, batch):
-        with transaction.atomic():
-            for when in created_at[offset : offset + batch]:
-                org = rnd.choices(orgs, weights=org_weights)[0]
-                instant = _business_instant(rnd, when.date(), org.time_zone)
-                if instant > now - dt.timedelta(minutes=30):
-                    instant = now - dt.timedelta(minutes=rnd.randrange(30, 600))
-                slug = rnd.choices(slugs, weights=weights)[0]
-                outcome = _lifecycle(
-                    rnd,
-                    org,
-                    instant,
-                    now,
-                    categories[slug],
-                    SCENARIOS[slug],
-                    requesters[org.code],
-                    agents_by_tier,
-                    tiers,
-                    managers,
-                )
-                counts["tickets"] += 1
-                for key in outcome:
-                    counts[key] += 1
-        progress(f"  {min(offset + batch, tickets)}/{tickets} tickets")
-    return ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
+    for offset in range(0, len(stream), batch):
+        for attempt in range(5):
+            state = rnd.getstate()
+            part = Counter[str]()
+            try:
+                with transaction.atomic():
+                    for when, org in stream[offset : offset + batch]:
+                        instant = _business_instant(rnd, when.date(), org.time_zone)
+                        if instant > work.now - dt.timedelta(minutes=30):
+                            instant = work.now - dt.timedelta(minutes=rnd.randrange(30, 600))
+                        slug = rnd.choices(slugs, weights=weights)[0]
+                        outcome = _lifecycle(
+                            rnd,
+                            org,
+                            instant,
+                            work.now,
+                            work.categories[slug],
+                            SCENARIOS[slug],
+                            work.requesters[org.code],
+                            work.agents_by_tier,
+                            work.tiers,
+                            work.managers,
+                        )
+                        part.update(["tickets", *outcome])
+                break
+            except OperationalError:
+                if attempt == 4 or connection.vendor != "postgresql":
+                    raise
+                rnd.setstate(state)  # replay the same tickets
+        counts.update(part)
+        progress(f"  {min(offset + batch, len(stream))}/{len(stream)} tickets")
+    return counts
 
 
 def _lifecycle(
