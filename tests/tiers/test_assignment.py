@@ -11,7 +11,7 @@ import pytest
 from django.db import transaction
 
 from tests.conftest import Cast, make_ticket
-from tierdesk.core import clock
+from tierdesk.core import clock, config
 from tierdesk.core.models import Organization, OutboxEvent, User
 from tierdesk.tickets import services
 from tierdesk.tickets.models import Ticket, TimelineEntry
@@ -27,6 +27,7 @@ OFFICE = [Shift(d, dt.time(9), dt.time(17)) for d in range(5)]  # Mon-Fri 09-17
 
 def set_strategy(code: str, strategy: str) -> Tier:
     Tier.objects.filter(code=code).update(assignment_strategy=strategy)
+    config.changed()  # an update() bypasses the signals that keep the caches honest
     return tier_by_code(code)
 
 

@@ -36,24 +36,27 @@ def category_list(*, actor: User) -> QuerySet[Category]:
     )
 
 
+def _active_categories() -> tuple[dict[int, Category], dict[tuple[int | None, str], Category]]:
+    rows = list(Category.objects.filter(is_active=True).select_related("default_tier"))
+    return {c.pk: c for c in rows}, {(c.organization_id, c.slug): c for c in rows}
+
+
 def category_for_organization(organization: Organization, ref: str | int) -> Category | None:
     """The active category ``ref`` (id or slug) usable on a ticket of ``organization``: from
-    the MSP-wide catalog or that organization's own, never another client's."""
+    the MSP-wide catalog or that organization's own, never another client's. An
+    organization's own category wins over a global one with the same slug. Read from the
+    per-process configuration cache (shared objects: read, don't change them)."""
+    by_id, by_slug = config.cached("tiers.active_categories", _active_categories)
     category_id = ref if isinstance(ref, int) else as_id(ref)
-    key = {"pk": category_id} if category_id is not None else {"slug": str(ref).strip().lower()}
-    # At most two rows match (slugs are unique in the global catalog and per organization):
-    # fetched unordered and picked here, which costs far less ORM work than ORDER BY + LAST.
-    rows = list(
-        Category.objects.select_related("default_tier")
-        .filter(
-            Q(organization_id__isnull=True) | Q(organization_id=organization.pk),
-            is_active=True,
-            **key,
+    if category_id is not None:
+        found = by_id.get(category_id)
+        return (
+            found
+            if found is not None and found.organization_id in (None, organization.pk)
+            else None
         )
-        .order_by()
-    )
-    # An organization's own category wins over a global one with the same slug.
-    return next((c for c in rows if c.organization_id is not None), rows[0] if rows else None)
+    slug = str(ref).strip().lower()
+    return by_slug.get((organization.pk, slug)) or by_slug.get((None, slug))
 
 
 def routing_rule_list(*, actor: User) -> QuerySet[RoutingRule]:
