@@ -36,7 +36,6 @@ import datetime as dt
 import json
 import math
 import os
-import platform
 import random
 import re
 import secrets
@@ -51,6 +50,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
+
+from api_bench import log, machine_info  # noqa: E402 - the shared helpers
 
 TARGET_MS = 200.0
 TARGET_RATIO = 2.0
@@ -82,29 +84,7 @@ BATCH = 5000
 BIG_TABLES = ("tickets_ticket", "sla_slaclock")
 
 
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
 # --- environment (parent process) ------------------------------------------------------------
-
-
-def machine_info() -> dict[str, str]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "nproc": str(os.cpu_count()),
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "code": code_version(),
-    }
 
 
 def loadavg() -> str:
@@ -112,29 +92,6 @@ def loadavg() -> str:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
     except OSError:
         return "unknown"
-
-
-def code_version() -> str:
-    """The commit measured, and whether the working tree differs from it (read-only git)."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", "src"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split("\n")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    changed = [line[3:] for line in dirty if line.strip()]
-    return f"{head} + uncommitted changes in {len(changed)} src files" if changed else head
 
 
 def pg_name_ok(url: str) -> str:
