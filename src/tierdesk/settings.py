@@ -115,12 +115,13 @@ def _database() -> dict[str, Any]:
             raise ConfigError("DATABASE_URL: tierdesk supports postgres:// and sqlite:// URLs")
         config["CONN_HEALTH_CHECKS"] = True
         if config["ENGINE"] == "django.db.backends.sqlite3":
+            config["ENGINE"] = "tierdesk.core.backends.sqlite3"
             config["OPTIONS"] = _sqlite_options()
         else:
             config["OPTIONS"] = _postgresql_options()
         return config
     return {
-        "ENGINE": "django.db.backends.sqlite3",
+        "ENGINE": "tierdesk.core.backends.sqlite3",
         "NAME": DATA_DIR / "tierdesk.sqlite3",
         "OPTIONS": _sqlite_options(),
         # Keep each process's connection: opening one runs the PRAGMAs every time.

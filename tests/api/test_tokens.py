@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Callable
 
 from django.test import Client
 
 from tests.conftest import Api, Cast
+from tierdesk.core import clock
 from tierdesk.core.models import ApiToken, User
 from tierdesk.core.services import token_create, token_revoke
 
@@ -65,3 +67,22 @@ def test_a_deactivated_users_tokens_stop_working(cast: Cast, api_as: ApiAs) -> N
     api = api_as(cast.lena)
     User.objects.filter(pk=cast.lena.pk).update(is_active=False)
     assert api.get("/me").status_code == 401
+
+
+def test_last_use_is_noted_at_most_once_a_minute(cast: Cast, api_as: ApiAs) -> None:
+    api = api_as(cast.lena)
+    row = ApiToken.objects.get(user=cast.lena)
+    start = dt.datetime(2026, 11, 23, 9, 0, 0, 123456, tzinfo=dt.UTC)
+    with clock.frozen_at(start):
+        assert api.get("/me").status_code == 200
+    row.refresh_from_db()
+    assert row.last_used_at == start
+    with clock.frozen_at(start + dt.timedelta(seconds=59)):
+        assert api.get("/me").status_code == 200
+    row.refresh_from_db()
+    assert row.last_used_at == start  # a read does not turn into a write every time
+    later = start + dt.timedelta(seconds=61)
+    with clock.frozen_at(later):
+        assert api.get("/me").status_code == 200
+    row.refresh_from_db()
+    assert row.last_used_at == later

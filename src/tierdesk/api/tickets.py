@@ -24,7 +24,7 @@ from tierdesk.api.common import (
     reject_unknown_query,
 )
 from tierdesk.api.schemas import ERRORS, CleanInput, PersonRef, Problem, StrictInput, person
-from tierdesk.core import clock
+from tierdesk.core import clock, config, lookups
 from tierdesk.core.errors import ContentTooLarge, NotFound, ValidationFailed
 from tierdesk.core.models import Organization, User
 from tierdesk.core.parse import as_id
@@ -300,9 +300,7 @@ def user_ref(field: str, ref: str | None, missing: str) -> User | None:
     ref = ref.strip()
     user_id = as_id(ref)
     user = (
-        User.objects.filter(pk=user_id).first()
-        if user_id is not None
-        else User.objects.filter(email=ref.lower()).first()
+        lookups.user_by_id(user_id) if user_id is not None else lookups.user_by_email(ref.lower())
     )
     if user is None:
         raise ValidationFailed.for_field(field, missing)
@@ -337,6 +335,7 @@ def _organization_for_create(request: HttpRequest, code: str | None) -> Organiza
     openapi_extra=IDEMPOTENCY_HEADER,
 )
 @idempotent
+@config.pinned()  # the category looked up here and the create see one configuration
 def create_ticket(request: HttpRequest, payload: TicketCreate) -> HttpResponse:
     user = actor(request)
     organization = _organization_for_create(request, payload.organization)

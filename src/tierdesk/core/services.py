@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import models, transaction
 
-from tierdesk.core import clock, policy
+from tierdesk.core import clock, lookups, policy
 from tierdesk.core.audit import AuditAction, record, record_and_emit
 from tierdesk.core.errors import FieldIssue, NotFound, PermissionDenied, ValidationFailed
 from tierdesk.core.models import STAFF_ROLES, ApiToken, Organization, Role, User
@@ -370,13 +370,11 @@ def token_authenticate(token: str) -> User | None:
     minute so that reads do not turn into writes."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
-    try:  # the digest is unique: a plain lookup, no ordering
-        row = ApiToken.objects.select_related("user").get(
-            digest=_digest(token), revoked_at__isnull=True, user__is_active=True
-        )
-    except ApiToken.DoesNotExist:
+    found = lookups.token_owner(_digest(token))
+    if found is None:
         return None
+    user, token_id, last_used_at = found
     now = clock.now()
-    if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
-        ApiToken.objects.filter(pk=row.pk).update(last_used_at=now)
-    return row.user
+    if last_used_at is None or (now - last_used_at).total_seconds() > 60:
+        ApiToken.objects.filter(pk=token_id).update(last_used_at=now)
+    return user
