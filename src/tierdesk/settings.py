@@ -5,11 +5,13 @@ Every variable is documented in docs/operations.md with its default.
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from django.utils.csp import CSP
 
 from tierdesk.env import ConfigError, env_bool, env_int, env_list, env_path, env_str
 
@@ -49,11 +51,14 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "ninja",
     "huey.contrib.djhuey",
+    "django_htmx",
+    "axes",
     "tierdesk.core",
     "tierdesk.tiers",
     "tierdesk.tickets",
     "tierdesk.sla",
     "tierdesk.escalation",
+    "tierdesk.web",
 ]
 if env_bool("TIERDESK_BENCH_ENDPOINTS", False):
     # Only for bench/: a bare endpoint that inserts one row, the machine's practical limit.
@@ -61,6 +66,7 @@ if env_bool("TIERDESK_BENCH_ENDPOINTS", False):
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -68,7 +74,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "tierdesk.api.middleware.ApiProblemMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "tierdesk.urls"
@@ -83,6 +92,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
@@ -185,7 +195,44 @@ STORAGES = {
 }
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Every page: scripts only from tierdesk itself or carrying this response's nonce, no inline
+# style or event-handler attributes, nothing from elsewhere, no framing.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+# The console: "Breaching soon" shows tickets with a running SLA clock due within this many
+# minutes; queue pages refresh their rows this often.
+BREACHING_SOON_MINUTES = env_int("TIERDESK_BREACHING_SOON_MINUTES", 60, minimum=1)
+QUEUE_REFRESH_SECONDS = env_int("TIERDESK_QUEUE_REFRESH_SECONDS", 15, minimum=2)
+LOGIN_URL = "web:login"
+LOGIN_REDIRECT_URL = "web:home"
+LOGOUT_REDIRECT_URL = "web:login"
+SESSION_COOKIE_AGE = env_int("TIERDESK_SESSION_HOURS", 12, minimum=1) * 3600
+
+# Sign-in attempts (django-axes): after TIERDESK_LOGIN_FAILURE_LIMIT failures for one account,
+# or from one address, further attempts are refused for TIERDESK_LOGIN_COOLOFF_MINUTES.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("TIERDESK_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("TIERDESK_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "tierdesk.web.views.auth.locked_out"
+AXES_USERNAME_CALLABLE = "tierdesk.web.views.auth.attempted_account"
+AXES_VERBOSE = False
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("TIERDESK_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

@@ -5,17 +5,6 @@ from django.urls import URLPattern, URLResolver, include, path
 from tierdesk.api.main import api
 
 
-def home(request: HttpRequest) -> HttpResponse:
-    return JsonResponse(
-        {
-            "name": "tierdesk",
-            "api": "/api/v1/",
-            "api_docs": "/api/v1/docs",
-            "openapi": "/api/v1/openapi.json",
-        }
-    )
-
-
 def healthz(request: HttpRequest) -> HttpResponse:
     from django.db import connection
 
@@ -25,9 +14,9 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 
 urlpatterns: list[URLPattern | URLResolver] = [
-    path("", home, name="home"),
     path("healthz", healthz, name="healthz"),
     path("api/v1/", api.urls),
+    path("", include("tierdesk.web.urls")),
 ]
 if "tierdesk.benchprobe" in settings.INSTALLED_APPS:
     urlpatterns.append(path("bench/", include("tierdesk.benchprobe.urls")))

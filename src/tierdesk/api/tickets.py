@@ -24,12 +24,12 @@ from tierdesk.api.common import (
     reject_unknown_query,
 )
 from tierdesk.api.schemas import ERRORS, CleanInput, PersonRef, Problem, StrictInput, person
-from tierdesk.core import clock, config, lookups
+from tierdesk.core import config, lookups
 from tierdesk.core.errors import ContentTooLarge, NotFound, ValidationFailed
 from tierdesk.core.models import Organization, User
 from tierdesk.core.parse import as_id
 from tierdesk.core.services import organization_get
-from tierdesk.sla import clocks
+from tierdesk.sla import queries as sla_queries
 from tierdesk.tickets import queries, services
 from tierdesk.tickets.models import Attachment, Comment, Ticket, TimelineEntry
 from tierdesk.tiers.queries import category_for_organization
@@ -249,41 +249,9 @@ def ticket_out(ticket: Ticket) -> dict[str, Any]:
         "closed_at": ticket.closed_at,
         "tier_entered_at": ticket.tier_entered_at,
         "tags": queries.tag_names(ticket),
-        "sla": sla_out(ticket),
+        "sla": sla_queries.clock_summary(ticket),
         "version": ticket.version,
     }
-
-
-def sla_out(ticket: Ticket) -> list[dict[str, Any]]:
-    """Each kind's current clock (the live one, else the latest): its state and time left."""
-    now = clock.now()
-    latest: dict[str, Any] = {}
-    for one in queries.clocks_of(ticket):  # oldest first; loaded with the page on lists
-        kept = latest.get(one.kind)
-        if kept is None or one.status != "stopped" or kept.status == "stopped":
-            latest[one.kind] = one
-    out = []
-    for kind in ("first_response", "next_update", "resolution"):
-        if (c := latest.get(kind)) is None:
-            continue
-        out.append(
-            {
-                "kind": c.kind,
-                "state": c.state,
-                "policy": c.policy.name,
-                "target_minutes": c.target_minutes,
-                "started_at": c.started_at,
-                "due_at": c.due_at,
-                "business_seconds_left": clocks.seconds_left(
-                    clocks.calendar_of(c.policy.calendar), c, now
-                ),
-                "paused_at": c.paused_at,
-                "warned_at": c.warned_at,
-                "breached_at": c.breached_at,
-                "stopped_at": c.stopped_at,
-            }
-        )
-    return out
 
 
 def ticket_response(ticket: Ticket, status: int = 200) -> HttpResponse:

@@ -4,14 +4,18 @@ them ("when is it due?", "how much business time between?")."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.db.models import Prefetch, Q, QuerySet
 
-from tierdesk.core import policy
+from tierdesk.core import clock, policy
 from tierdesk.core.errors import NotFound, ValidationFailed
 from tierdesk.core.models import STAFF_ROLES, Role, User
+from tierdesk.sla import clocks
 from tierdesk.sla.calendar import CalendarError
 from tierdesk.sla.models import BusinessCalendar, CalendarHoliday, CalendarHours, SlaPolicy
+from tierdesk.tickets import queries as ticket_queries
+from tierdesk.tickets.models import Ticket
 
 # Instants the API and the CLI accept: wide enough for any SLA, narrow enough that a question
 # spanning the whole range is answered in well under a second.
@@ -122,3 +126,36 @@ def sla_policy_get(*, actor: User | None, policy_id: int) -> SlaPolicy:
     if found is None:
         raise NotFound("No such SLA policy.")
     return found
+
+
+def clock_summary(ticket: Ticket) -> list[dict[str, Any]]:
+    """Each kind's current clock of ``ticket`` (the live one, else the latest): its state
+    and business time left, for the API and the pages alike."""
+    now = clock.now()
+    latest: dict[str, Any] = {}
+    for one in ticket_queries.clocks_of(ticket):  # oldest first; loaded with the page on lists
+        kept = latest.get(one.kind)
+        if kept is None or one.status != "stopped" or kept.status == "stopped":
+            latest[one.kind] = one
+    out = []
+    for kind in ("first_response", "next_update", "resolution"):
+        if (c := latest.get(kind)) is None:
+            continue
+        out.append(
+            {
+                "kind": c.kind,
+                "state": c.state,
+                "policy": c.policy.name,
+                "target_minutes": c.target_minutes,
+                "started_at": c.started_at,
+                "due_at": c.due_at,
+                "business_seconds_left": clocks.seconds_left(
+                    clocks.calendar_of(c.policy.calendar), c, now
+                ),
+                "paused_at": c.paused_at,
+                "warned_at": c.warned_at,
+                "breached_at": c.breached_at,
+                "stopped_at": c.stopped_at,
+            }
+        )
+    return out

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core import signing
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from tierdesk.core import clock, policy
 from tierdesk.core.errors import NotFound, ValidationFailed
@@ -120,19 +120,6 @@ def clocks_of(ticket: Ticket) -> list[Any]:
     return ticket.loaded_clocks
 
 
-def _sla_filters(qs: QuerySet[Ticket], filters: TicketFilters) -> QuerySet[Ticket]:
-    clocks = _clock_model()._default_manager.filter(ticket=OuterRef("pk"))
-    if filters.breached is not None:
-        breached = Exists(clocks.filter(breached_at__isnull=False).exclude(status="stopped"))
-        qs = qs.filter(breached if filters.breached else ~breached)
-    if filters.breaching_within is not None:
-        horizon = clock.now() + dt.timedelta(minutes=filters.breaching_within)
-        qs = qs.filter(
-            Exists(clocks.filter(status="running", breached_at__isnull=True, due_at__lte=horizon))
-        )
-    return qs
-
-
 @dataclass
 class TicketFilters:
     status: list[str] = field(default_factory=list)
@@ -201,6 +188,71 @@ def _decode_cursor(cursor: str, ordering: str, digest: str) -> tuple[Any, int]:
     return value, pk
 
 
+def _where(actor: User, filters: TicketFilters) -> Q:
+    """The conditions ``filters`` put on tickets (on top of what the actor may see)."""
+    where = Q()
+    if filters.status:
+        where &= Q(status__in=filters.status)
+    if filters.tier:
+        # By id, not through a join on the code: the planner then walks the tier-queue
+        # index (tier, status, created_at) instead of scanning by date and filtering.
+        wanted = {t.upper() for t in filters.tier}
+        where &= Q(tier_id__in=[t.pk for t in tiers_by_level() if t.code in wanted])
+    if filters.organization:
+        where &= Q(organization__code__in=[o.upper() for o in filters.organization])
+    if filters.priority:
+        where &= Q(priority__in=[p.upper() for p in filters.priority])
+    if filters.category:
+        ids = [i for c in filters.category if (i := as_id(c)) is not None]
+        slugs = [c for c in filters.category if as_id(c) is None]
+        where &= Q(category__slug__in=slugs) | Q(category_id__in=ids)
+    if filters.assignee is not None:
+        if filters.assignee == "none":
+            where &= Q(assignee__isnull=True)
+        elif filters.assignee == "me":
+            where &= Q(assignee=actor)
+        elif (assignee_id := as_id(filters.assignee)) is not None:
+            where &= Q(assignee_id=assignee_id)
+        else:
+            raise ValidationFailed.for_field("assignee", "a user id, 'me' or 'none'")
+    if filters.requester is not None:
+        where &= Q(requester_id=filters.requester)
+    if filters.text:
+        text = filters.text.strip()
+        if match := TICKET_KEY.match(text):
+            where &= Q(organization__code=match["code"].upper(), number=int(match["number"]))
+        else:
+            where &= Q(subject__icontains=text) | Q(description__icontains=text)
+    if filters.breached is not None or filters.breaching_within is not None:
+        where &= _sla_where(filters)
+    return where
+
+
+def _sla_where(filters: TicketFilters) -> Q:
+    where = Q()
+    clocks = _clock_model()._default_manager.filter(ticket=OuterRef("pk"))
+    if filters.breached is not None:
+        breached = Exists(clocks.filter(breached_at__isnull=False).exclude(status="stopped"))
+        where &= Q(breached) if filters.breached else ~Q(breached)
+    if filters.breaching_within is not None:
+        horizon = clock.now() + dt.timedelta(minutes=filters.breaching_within)
+        where &= Q(
+            Exists(clocks.filter(status="running", breached_at__isnull=True, due_at__lte=horizon))
+        )
+    return where
+
+
+def queue_counts(*, actor: User, queues: dict[str, TicketFilters]) -> dict[str, int]:
+    """How many tickets the actor sees in each of ``queues`` (name -> filters): one query,
+    a conditional count per queue."""
+    if not queues:
+        return {}
+    counts = ticket_scope(actor).aggregate(
+        **{name: Count("pk", filter=_where(actor, f)) for name, f in queues.items()}
+    )
+    return {name: int(counts[name] or 0) for name in queues}
+
+
 def ticket_list(
     *,
     actor: User,
@@ -225,41 +277,7 @@ def ticket_list(
     # Organization and tier come from small lookups after the page (load_related): every
     # join adds to PostgreSQL's planning, which cost more than the page's execution.
     qs = ticket_scope(actor).select_related("requester", "assignee", "category")
-    if filters.status:
-        qs = qs.filter(status__in=filters.status)
-    if filters.tier:
-        # By id, not through a join on the code: the planner then walks the tier-queue
-        # index (tier, status, created_at) instead of scanning by date and filtering.
-        wanted = {t.upper() for t in filters.tier}
-        qs = qs.filter(tier_id__in=[t.pk for t in tiers_by_level() if t.code in wanted])
-    if filters.organization:
-        qs = qs.filter(organization__code__in=[o.upper() for o in filters.organization])
-    if filters.priority:
-        qs = qs.filter(priority__in=[p.upper() for p in filters.priority])
-    if filters.category:
-        ids = [i for c in filters.category if (i := as_id(c)) is not None]
-        slugs = [c for c in filters.category if as_id(c) is None]
-        qs = qs.filter(Q(category__slug__in=slugs) | Q(category_id__in=ids))
-    if filters.assignee is not None:
-        if filters.assignee == "none":
-            qs = qs.filter(assignee__isnull=True)
-        elif filters.assignee == "me":
-            qs = qs.filter(assignee=actor)
-        elif (assignee_id := as_id(filters.assignee)) is not None:
-            qs = qs.filter(assignee_id=assignee_id)
-        else:
-            raise ValidationFailed.for_field("assignee", "a user id, 'me' or 'none'")
-    if filters.requester is not None:
-        qs = qs.filter(requester_id=filters.requester)
-    if filters.text:
-        text = filters.text.strip()
-        if match := TICKET_KEY.match(text):
-            qs = qs.filter(organization__code=match["code"].upper(), number=int(match["number"]))
-        else:
-            qs = qs.filter(Q(subject__icontains=text) | Q(description__icontains=text))
-
-    if filters.breached is not None or filters.breaching_within is not None:
-        qs = _sla_filters(qs, filters)
+    qs = qs.filter(_where(actor, filters))
     if cursor:
         value, pk = _decode_cursor(cursor, ordering, _filters_digest(filters, ordering))
         op = "lt" if descending else "gt"

@@ -1,0 +1,146 @@
+"""The agent console in a real browser, against `tierdesk serve` with the demo data: sign
+in, the tier queue, a ticket page, another organization's ticket, and markup in a subject.
+Every page is checked for requests leaving the server and for console errors (a
+Content-Security-Policy violation is one)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import Server
+from tests.processes import tierdesk
+from tierdesk.demo import DEMO_PASSWORD
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>"
+
+
+@pytest.fixture(scope="module")
+def desk(server: Server) -> Server:
+    done = tierdesk(server.env, "demo", "--tickets", "60", "--workers", "1")
+    assert done.returncode == 0, done.stderr
+    # and one that is surely open in L1 now
+    done = tierdesk(
+        server.env, "ticket", "create", "--as", "alice@acme.example",
+        "--subject", "Cannot print the quarterly report", "--category", "hardware",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return server
+
+
+def sign_in(page: Any, email: str) -> None:
+    page.context.clear_cookies()
+    page.goto("/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state("networkidle")
+
+
+def stayed_home(page: Any, server: Server) -> None:
+    outside = [u for u in page.requested if not u.startswith(server.url + "/")]
+    assert outside == [], f"requests left the server: {outside}"
+    assert page.problems == [], page.problems
+
+
+def test_an_agent_signs_in_works_the_l1_queue_and_opens_a_ticket(page: Any, desk: Server) -> None:
+    sign_in(page, "lena.l1@msp.example")
+    assert page.url.endswith("/console/queue/l1")
+    assert page.get_by_role("heading", name="L1 queue").is_visible()
+    rows = page.locator("table.tickets tbody tr")
+    assert rows.count() > 0
+    # Lena serves ACME and GLOBEX only
+    orgs = set(page.locator("table.tickets tbody tr td:nth-child(3)").all_inner_texts())
+    assert orgs
+    assert orgs <= {"ACME", "GLOBEX"}, orgs
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "console-queue.png"))
+
+    first = rows.first.locator("td a").first
+    key = first.inner_text()
+    first.click()
+    page.wait_for_load_state("networkidle")
+    assert page.locator(".ticket-head .key").inner_text() == key
+    assert page.get_by_role("heading", name="Timeline").is_visible()
+    assert page.locator(".timeline .entry").count() >= 1
+    page.screenshot(path=str(SCREENSHOTS / "console-ticket.png"), full_page=True)
+    stayed_home(page, desk)
+
+
+def test_filters_keep_what_was_typed_and_show_the_error_beside_the_field(
+    page: Any, desk: Server
+) -> None:
+    sign_in(page, "lena.l1@msp.example")
+    page.goto("/console/queue/l1?organization=INITECH&text=printer")
+    assert page.locator("#id_text").input_value() == "printer"
+    error = page.locator("#id_organization-error")
+    assert error.is_visible()
+    assert "valid choice" in error.inner_text()
+    stayed_home(page, desk)
+
+
+def test_another_organizations_ticket_is_not_found(page: Any, desk: Server) -> None:
+    done = tierdesk(
+        desk.env, "ticket", "list", "--as", "admin@msp.example", "--org", "INITECH", "--json"
+    )
+    assert done.returncode == 0, done.stderr
+    key = json.loads(done.stdout)[0]["key"]
+    sign_in(page, "lena.l1@msp.example")
+    response = page.goto(f"/console/tickets/{key}")
+    assert response is not None
+    assert response.status == 404
+    sign_in(page, "omar.l2@msp.example")  # serves every client
+    response = page.goto(f"/console/tickets/{key}")
+    assert response is not None
+    assert response.status == 200
+
+
+def test_markup_in_a_subject_and_a_name_shows_as_text(page: Any, desk: Server) -> None:
+    done = tierdesk(
+        desk.env, "ticket", "create", "--as", "lena.l1@msp.example", "--org", "ACME",
+        "--requester", "alice@acme.example", "--subject", HOSTILE, "--description", HOSTILE,
+        "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    key = json.loads(done.stdout)["key"]
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    sign_in(page, "lena.l1@msp.example")
+    page.goto("/console/queue/l1")
+    assert page.get_by_text(HOSTILE, exact=True).first.is_visible()
+    page.goto(f"/console/tickets/{key}")
+    assert page.locator(".ticket-head h1").inner_text() == HOSTILE
+    assert HOSTILE in page.locator(".description .body").inner_text()
+    page.wait_for_timeout(300)
+    assert dialogs == []
+    stayed_home(page, desk)
+
+
+def test_sign_in_errors_and_the_phone_layout(browser: Any, desk: Server) -> None:
+    context = browser.new_context(base_url=desk.url, viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    try:
+        page.goto("/login")
+        page.get_by_label("Email").fill("lena.l1@msp.example")
+        page.get_by_label("Password").fill("not the password")
+        page.get_by_role("button", name="Sign in").click()
+        assert page.get_by_role("alert").inner_text().startswith("That email and password")
+        assert page.get_by_label("Email").input_value() == "lena.l1@msp.example"
+        page.get_by_label("Password").fill(DEMO_PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(re.compile(r"/console/queue/l1$"))
+        # nothing is wider than the phone's screen
+        width = page.evaluate("document.documentElement.scrollWidth")
+        wide = page.evaluate(
+            "[...document.querySelectorAll('body *')]"
+            ".filter(e => e.getBoundingClientRect().right > 391)"
+            ".slice(0, 5).map(e => e.tagName + '.' + e.className + '#' + e.id)"
+        )
+        assert width <= 390 + 1, (width, wide)
+    finally:
+        context.close()
