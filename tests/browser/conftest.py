@@ -37,25 +37,62 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _install_chromium() -> None:
-    """apt-get install chromium when it is missing; a clear failure when that cannot be."""
-    if Path(CHROMIUM).exists():
+BROWSER_TESTS = Path(__file__).resolve().parent
+AXE = BROWSER_TESTS / "node_modules" / "axe-core" / "axe.min.js"
+SERIOUS = {"serious", "critical"}
+
+
+def _apt_install(package: str, binary: str) -> None:
+    """apt-get install ``package`` when ``binary`` is missing; a clear failure when that
+    cannot be."""
+    if shutil.which(binary):
         return
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get)")
+        pytest.fail(f"{binary} is missing: install Debian's {package} package (apt-get)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
+    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", package]
     if subprocess.run(install, env=env, capture_output=True, check=False).returncode != 0:
         subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, check=False)
         done = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
-        assert done.returncode == 0, f"apt-get install chromium failed: {done.stderr[-2000:]}"
+        assert done.returncode == 0, f"apt-get install {package} failed: {done.stderr[-2000:]}"
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    """axe-core's script, installed from the npm registry at the version package-lock.json
+    pins (``npm ci`` in tests/browser when it is not there yet)."""
+    if not AXE.exists():
+        _apt_install("npm", "npm")
+        done = subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
+            cwd=BROWSER_TESTS,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, f"npm ci failed: {done.stderr[-2000:]}"
+    return AXE.read_text()
+
+
+def axe_violations(page: Any, source: str) -> list[str]:
+    """axe-core's serious and critical accessibility violations on the page as it is now.
+    The script goes in through DevTools, not as a page script, so the page's own
+    Content-Security-Policy stays as strict as it is."""
+    page.evaluate(source)
+    found = page.evaluate("async () => (await axe.run(document)).violations")
+    return [
+        f"{v['impact']}: {v['id']} ({v['help']}) at "
+        + ", ".join(str(n["target"]) for n in v["nodes"][:5])
+        for v in found
+        if v.get("impact") in SERIOUS
+    ]
 
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
-    _install_chromium()
+    _apt_install("chromium", CHROMIUM)
     with sync_playwright() as pw:
         launched = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -74,6 +111,7 @@ class Server:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`tierdesk serve` on a free loopback port, over a fresh installation."""
     with fresh_install(tmp_path_factory.mktemp("browser")) as env:
+        env["TIERDESK_QUEUE_REFRESH_SECONDS"] = "2"  # live refresh within a test's patience
         port = free_port()
         proc = subprocess.Popen(
             [TIERDESK, "serve", "--port", str(port), "--workers", "1"],

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Server
+from tests.browser.conftest import Server, axe_violations
 from tests.processes import tierdesk
 from tierdesk.demo import DEMO_PASSWORD
 
@@ -42,10 +42,14 @@ def sign_in(page: Any, email: str) -> None:
     page.wait_for_load_state("networkidle")
 
 
-def stayed_home(page: Any, server: Server) -> None:
+def stayed_home(page: Any, server: Server, answered: tuple[int, ...] = ()) -> None:
+    """No request left the server and the console stayed clean, except Chromium's note of
+    the ``answered`` statuses the test provoked (a refused form answers 422 or 409)."""
     outside = [u for u in page.requested if not u.startswith(server.url + "/")]
     assert outside == [], f"requests left the server: {outside}"
-    assert page.problems == [], page.problems
+    expected = [f"the server responded with a status of {code} " for code in answered]
+    problems = [p for p in page.problems if not any(e in p for e in expected)]
+    assert problems == [], problems
 
 
 def test_an_agent_signs_in_works_the_l1_queue_and_opens_a_ticket(page: Any, desk: Server) -> None:
@@ -144,3 +148,102 @@ def test_sign_in_errors_and_the_phone_layout(browser: Any, desk: Server) -> None
         assert width <= 390 + 1, (width, wide)
     finally:
         context.close()
+
+
+def new_ticket(server: Server, subject: str) -> str:
+    done = tierdesk(
+        server.env, "ticket", "create", "--as", "alice@acme.example",
+        "--subject", subject, "--category", "hardware", "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return str(json.loads(done.stdout)["key"])
+
+
+def test_escalating_through_the_dialog(page: Any, desk: Server) -> None:
+    key = new_ticket(desk, "Scanner driver crashes")
+    sign_in(page, "lena.l1@msp.example")
+    page.goto(f"/console/tickets/{key}")
+    page.get_by_role("button", name="Escalate…").click()
+    dialog = page.get_by_role("dialog", name=f"Escalate {key}")
+    assert dialog.is_visible()
+    dialog.get_by_label("What was tried").fill("Reinstalled the driver, other USB port")
+    page.screenshot(path=str(SCREENSHOTS / "console-escalate.png"))
+    dialog.get_by_role("button", name="Escalate").click()  # no reason yet
+    page.wait_for_load_state("networkidle")
+    dialog = page.get_by_role("dialog", name=f"Escalate {key}")
+    assert dialog.is_visible()  # back, open, with the message and the text kept
+    assert "This field is required." in dialog.inner_text()
+    assert dialog.get_by_label("What was tried").input_value() == (
+        "Reinstalled the driver, other USB port"
+    )
+    dialog.get_by_label("Reason").fill("Needs the vendor's debug build")
+    dialog.get_by_role("button", name="Escalate").click()
+    page.wait_for_load_state("networkidle")
+    assert page.get_by_role("status").inner_text() == "Escalated to L2."
+    timeline = page.locator(".timeline").inner_text()
+    assert "Needs the vendor's debug build" in timeline
+    assert "Reinstalled the driver, other USB port" in timeline
+    stayed_home(page, desk, answered=(422,))
+
+
+def test_a_stale_edit_in_another_tab_is_refused_and_loses_nothing(page: Any, desk: Server) -> None:
+    key = new_ticket(desk, "Monitor flickers")
+    sign_in(page, "lena.l1@msp.example")
+    other = page.context.new_page()
+    page.goto(f"/console/tickets/{key}")
+    other.goto(f"/console/tickets/{key}")
+    # tab 2 changes the priority
+    other.locator("summary", has_text="Priority, category, assignee").click()
+    other.get_by_label("Priority").select_option("P2")
+    other.get_by_role("button", name="Save").click()
+    other.wait_for_load_state("networkidle")
+    assert other.get_by_role("status").inner_text() == "Ticket updated."
+    # tab 1, still showing the old version, resolves
+    page.locator("summary", has_text="Resolve").click()
+    page.get_by_label("Resolution note").fill("Replaced the cable")
+    page.get_by_role("button", name="Resolve").click()
+    page.wait_for_load_state("networkidle")
+    assert "Someone else changed this ticket" in page.get_by_role("alert").first.inner_text()
+    assert page.get_by_label("Resolution note").input_value() == "Replaced the cable"
+    assert page.locator(".facts").inner_text().count("P2") == 1  # the current state shown
+    # sending it again now applies it
+    page.get_by_role("button", name="Resolve").click()
+    page.wait_for_load_state("networkidle")
+    assert page.get_by_role("status").inner_text() == "Resolved."
+    other.close()
+    stayed_home(page, desk, answered=(409,))
+
+
+def test_the_console_pages_pass_axe(page: Any, desk: Server, axe_source: str) -> None:
+    key = new_ticket(desk, "Laptop fan is loud")
+    page.goto("/login")
+    assert axe_violations(page, axe_source) == []
+    sign_in(page, "lena.l1@msp.example")
+    for path in ("/console/queue/l1", "/console/queue/unassigned", f"/console/tickets/{key}"):
+        page.goto(path)
+        assert axe_violations(page, axe_source) == [], path
+    page.get_by_role("button", name="Escalate…").click()
+    assert axe_violations(page, axe_source) == [], "escalate dialog"
+    # and axe does see a problem when there is one: an image without alternative text
+    page.evaluate(
+        "() => { const img = document.createElement('img');"
+        " img.src = '/static/web/favicon.svg'; img.width = 32; img.height = 32;"
+        " document.querySelector('dialog[open] form').append(img); }"
+    )
+    assert any("image-alt" in v for v in axe_violations(page, axe_source))
+    stayed_home(page, desk)
+
+
+def test_the_queue_refreshes_live_and_keeps_a_half_typed_filter(page: Any, desk: Server) -> None:
+    sign_in(page, "lena.l1@msp.example")
+    page.goto("/console/queue/unassigned")
+    search = page.get_by_label("Search")
+    search.fill("half-typ")  # not applied yet
+    before = page.locator("#queue-nav").inner_text()
+    key = new_ticket(desk, "Headset microphone is silent")  # someone else's change
+    row = page.locator("table.tickets tbody tr", has_text=key)
+    row.wait_for(timeout=15_000)
+    assert search.input_value() == "half-typ"
+    assert search.evaluate("e => e === document.activeElement")
+    assert page.locator("#queue-nav").inner_text() != before  # the counts moved too
+    stayed_home(page, desk)

@@ -47,3 +47,14 @@ def user_get(*, actor: User, user_id: int) -> User:
 
 def token_list(*, actor: User) -> QuerySet[ApiToken]:
     return ApiToken.objects.filter(user=actor).order_by("-created_at")
+
+
+def staff_for_organization(organization: Organization) -> list[User]:
+    """Active staff who may work ``organization``'s tickets: admins, and the agents and
+    managers who serve it; by name."""
+    return list(
+        User.objects.filter(is_active=True)
+        .filter(Q(role="admin") | Q(role__in=STAFF_ROLES, served_organizations=organization))
+        .distinct()
+        .order_by("full_name", "email")
+    )

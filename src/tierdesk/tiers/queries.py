@@ -59,6 +59,16 @@ def category_for_organization(organization: Organization, ref: str | int) -> Cat
     return by_slug.get((organization.pk, slug)) or by_slug.get((None, slug))
 
 
+def categories_for_organization(organization: Organization) -> list[Category]:
+    """The active categories a ticket of ``organization`` may have (the MSP-wide catalog
+    and the organization's own), by name; from the configuration cache."""
+    by_id, _ = config.cached("tiers.active_categories", _active_categories)
+    return sorted(
+        (c for c in by_id.values() if c.organization_id in (None, organization.pk)),
+        key=lambda c: c.name.lower(),
+    )
+
+
 def routing_rule_list(*, actor: User) -> QuerySet[RoutingRule]:
     """Rules staff may read: MSP-wide ones and those of organizations they serve, in the
     order they are checked within each scope. Requesters see none."""

@@ -11,4 +11,5 @@ urlpatterns: list[URLPattern] = [
     path("console/", console.home, name="console"),
     path("console/queue/<slug:queue>", console.queue, name="queue"),
     path("console/tickets/<str:ref>", console.ticket, name="ticket"),
+    path("console/tickets/<str:ref>/<slug:action>", console.act, name="ticket-action"),
 ]

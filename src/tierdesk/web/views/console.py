@@ -3,22 +3,30 @@ the tickets app's queries, so a page shows exactly what the API would."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.contrib import messages
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.http import require_POST
 
-from tierdesk.core import policy
-from tierdesk.core.errors import NotFound, ValidationFailed
+from tierdesk.core import lookups, policy
+from tierdesk.core.errors import DomainError, NotFound, PreconditionFailed, ValidationFailed
 from tierdesk.core.models import User
+from tierdesk.escalation import services as escalation
 from tierdesk.sla import queries as sla_queries
-from tierdesk.tickets import queries
+from tierdesk.tickets import queries, services
 from tierdesk.tickets.models import OPEN_STATUSES, Priority, Status, Ticket
-from tierdesk.tiers.queries import tiers_by_level
+from tierdesk.tickets.services import TRANSITIONS
+from tierdesk.tiers.queries import category_for_organization, tiers_by_level
+from tierdesk.tiers.services import tier_by_code
+from tierdesk.web import forms as forms_
 from tierdesk.web.views.common import staff_required
 
 PAGE_SIZE = 50
@@ -198,13 +206,29 @@ def _duration(seconds: int) -> str:
     return f"{hours // 24} d {hours % 24} h"
 
 
+def _load(user: User, ref: str) -> Ticket:
+    try:
+        return queries.ticket_get(actor=user, ref=ref)
+    except NotFound:
+        raise Http404("No such ticket.") from None
+
+
 @staff_required
 def ticket(request: HttpRequest, ref: str) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
-    try:
-        found = queries.ticket_get(actor=user, ref=ref)
-    except NotFound:
-        raise Http404("No such ticket.") from None
+    return _ticket_page(request, user, _load(user, ref))
+
+
+def _ticket_page(
+    request: HttpRequest,
+    user: User,
+    found: Ticket,
+    bound: forms_.TicketForm | None = None,
+    bound_name: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    """The ticket page with every action form the ticket's state allows; ``bound`` (the
+    form that was just sent and refused) keeps what was typed, with its messages."""
     queries.load_related([found])
     timeline = list(queries.timeline_list(actor=user, ticket=found).order_by("at", "id"))
     attachments = list(queries.attachment_list(actor=user, ticket=found))
@@ -220,6 +244,14 @@ def ticket(request: HttpRequest, ref: str) -> HttpResponse:
         filters=queries.TicketFilters(organization=[found.organization.code]),
         limit=6,
     ).items
+    action_forms: dict[str, forms_.TicketForm] = {}
+    for name, action in ACTIONS.items():
+        if action.offered(found):
+            key = name.replace("-", "_")  # as templates can name it
+            if name == bound_name and bound is not None:
+                action_forms[key] = bound
+            else:
+                action_forms[key] = action.form(ticket=found, actor=user)
     return render(
         request,
         "web/console/ticket.html",
@@ -231,5 +263,174 @@ def ticket(request: HttpRequest, ref: str) -> HttpResponse:
             "requester_open": [t for t in others if t.pk != found.pk][:5],
             "organization_recent": [t for t in recent if t.pk != found.pk][:5],
             "queues": [(q, None) for q in queues()],
+            "forms": action_forms,
+            "failed": bound_name if bound is not None else "",
         },
+        status=status,
     )
+
+
+# --- Actions on a ticket ---------------------------------------------------------------
+# Each is a form posted to /console/tickets/<key>/<action>. Success redirects back to the
+# ticket (so a reload does not post again); a refusal shows the page again with the form as
+# it was sent and the reason beside the field.
+
+
+@dataclass(frozen=True)
+class Action:
+    form: type[forms_.TicketForm]
+    apply: Callable[[User, Ticket, dict[str, Any]], str]
+    offered: Callable[[Ticket], bool]
+
+
+def _open(t: Ticket) -> bool:
+    return t.status != Status.CLOSED
+
+
+def _comment(user: User, t: Ticket, data: dict[str, Any]) -> str:
+    internal = bool(data["internal"])
+    # One transaction: the comment and its files are kept together or not at all (a file
+    # written before a failure is removed by the attachment sweep).
+    with transaction.atomic():
+        services.ticket_comment(actor=user, ticket=t, body=data["body"], internal=internal)
+        for f in data["attachments"]:
+            services.attachment_add(
+                actor=user, ticket=t, filename=f.name or "", content=f.read(), internal=internal
+            )
+    return "Internal note added." if internal else "Reply sent."
+
+
+def _details(user: User, t: Ticket, data: dict[str, Any]) -> str:
+    changes: dict[str, Any] = {}
+    if data["priority"] != t.priority:
+        changes["priority"] = data["priority"]
+    category_id = int(data["category"]) if data["category"] else None
+    if category_id != t.category_id:
+        changes["category"] = (
+            category_for_organization(t.organization, category_id) if category_id else None
+        )
+    assignee_id = int(data["assignee"]) if data["assignee"] else None
+    if assignee_id != t.assignee_id:
+        changes["assignee"] = lookups.user_by_id(assignee_id) if assignee_id else None
+    if not changes:
+        return "Nothing to change."
+    services.ticket_update(actor=user, ticket=t, expected_version=data["version"], **changes)
+    return "Ticket updated."
+
+
+def _take(user: User, t: Ticket, data: dict[str, Any]) -> str:
+    services.ticket_update(actor=user, ticket=t, expected_version=data["version"], assignee=user)
+    return "The ticket is yours."
+
+
+def _status(user: User, t: Ticket, data: dict[str, Any]) -> str:
+    services.ticket_transition(
+        actor=user, ticket=t, to_status=data["status"], expected_version=data["version"]
+    )
+    return f"Status: {Status(data['status']).label}."
+
+
+def _escalate(user: User, t: Ticket, data: dict[str, Any]) -> str:
+    moved = escalation.escalate(
+        actor=user,
+        ticket=t,
+        to_tier=tier_by_code(data["to_tier"]),
+        reason=data["reason"],
+        handoff_note=data["handoff_note"],
+        expected_version=data["version"],
+    )
+    return f"Escalated to {moved.to_tier.code}."
+
+
+def _de_escalate(user: User, t: Ticket, data: dict[str, Any]) -> str:
+    moved = escalation.de_escalate(
+        actor=user,
+        ticket=t,
+        to_tier=tier_by_code(data["to_tier"]),
+        note=data["note"],
+        expected_version=data["version"],
+    )
+    return f"Handed back to {moved.to_tier.code}."
+
+
+def _resolve(user: User, t: Ticket, data: dict[str, Any]) -> str:
+    services.ticket_transition(
+        actor=user,
+        ticket=t,
+        to_status=Status.RESOLVED,
+        resolution_code=data["resolution_code"],
+        resolution_note=data["resolution_note"],
+        expected_version=data["version"],
+    )
+    return "Resolved."
+
+
+def _reopen(user: User, t: Ticket, data: dict[str, Any]) -> str:
+    services.ticket_transition(
+        actor=user, ticket=t, to_status=Status.OPEN, expected_version=data["version"]
+    )
+    return "Reopened."
+
+
+def _has_tier(t: Ticket, higher: bool) -> bool:
+    return any(
+        (x.level > t.tier.level) if higher else (x.level < t.tier.level) for x in tiers_by_level()
+    )
+
+
+ACTIONS: dict[str, Action] = {
+    "comment": Action(forms_.CommentForm, _comment, _open),
+    "details": Action(forms_.DetailsForm, _details, _open),
+    "take": Action(forms_.TicketForm, _take, _open),
+    "status": Action(
+        forms_.StatusForm, _status, lambda t: t.status not in (Status.RESOLVED, Status.CLOSED)
+    ),
+    "escalate": Action(
+        forms_.EscalateForm, _escalate, lambda t: t.status in OPEN_STATUSES and _has_tier(t, True)
+    ),
+    "de-escalate": Action(
+        forms_.DeEscalateForm,
+        _de_escalate,
+        lambda t: t.status in OPEN_STATUSES and _has_tier(t, False),
+    ),
+    "resolve": Action(
+        forms_.ResolveForm, _resolve, lambda t: Status.RESOLVED in TRANSITIONS[t.status]
+    ),
+    "reopen": Action(forms_.ReopenForm, _reopen, lambda t: t.status == Status.RESOLVED),
+}
+
+
+@require_POST
+@staff_required
+def act(request: HttpRequest, ref: str, action: str) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    found = _load(user, ref)
+    chosen = ACTIONS.get(action)
+    if chosen is None or not chosen.offered(found):
+        raise Http404("No such action on this ticket.")
+    form = chosen.form(request.POST, request.FILES, ticket=found, actor=user)
+    status = 422
+    if form.is_valid():
+        try:
+            message = chosen.apply(user, found, form.cleaned_data)
+        except PreconditionFailed:
+            status = 409
+            # Shown against the ticket as it is now, with what was typed: sending it again
+            # applies it to the current version.
+            found = _load(user, ref)
+            data = request.POST.copy()
+            data["version"] = str(found.version)
+            form = chosen.form(data, request.FILES, ticket=found, actor=user)
+            form.is_valid()
+            form.add_error(
+                None,
+                "Someone else changed this ticket since you opened it. Its current state is "
+                "shown below, and what you entered is kept: check it and send it again.",
+            )
+        except DomainError as exc:
+            status = exc.status if exc.status >= 400 else 422
+            form.add_domain_error(exc)
+        else:
+            messages.success(request, message)
+            return redirect(reverse("web:ticket", args=[found.key]) + "#timeline-title")
+    return _ticket_page(request, user, found, form, action, status)

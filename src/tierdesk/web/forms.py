@@ -1,0 +1,192 @@
+"""The ticket page's forms. They check shape (required, lengths, choices, file type and
+size) and hand over to the services, which check the rules; a service's refusal comes back
+as a message beside the field it names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+
+from tierdesk.core.errors import DomainError
+from tierdesk.core.models import User
+from tierdesk.core.queries import staff_for_organization
+from tierdesk.tickets.models import Priority, ResolutionCode, Status, Ticket
+from tierdesk.tickets.services import BODY_MAX, TRANSITIONS
+from tierdesk.tiers.queries import categories_for_organization, tiers_by_level
+
+NOTE_MAX = 4000
+MAX_FILES = 10
+
+
+class TicketForm(forms.Form):
+    """A form about one ticket. ``version`` is the version the page showed: a change made
+    meanwhile by someone else is refused instead of overwritten."""
+
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+    def __init__(self, *args: Any, ticket: Ticket, actor: User, **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {})
+        kwargs["initial"].setdefault("version", ticket.version)
+        super().__init__(*args, **kwargs)
+        self.ticket = ticket
+        self.actor = actor
+
+    def clean(self) -> dict[str, Any] | None:
+        cleaned = super().clean()
+        if "version" in self.errors:  # hidden: say it where it can be read
+            self.add_error(None, "This form is out of date: reload the page and try again.")
+        return cleaned
+
+    def add_domain_error(self, exc: DomainError) -> None:
+        """Put a service's refusal beside the fields it names (else above the form)."""
+        placed = False
+        for issue in exc.errors:
+            if issue.field in self.fields and not isinstance(
+                self.fields[issue.field].widget, forms.HiddenInput
+            ):
+                self.add_error(issue.field, issue.message)
+                placed = True
+        if not placed:
+            self.add_error(None, exc.detail)
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files in one field; each is checked for type and size."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> list[UploadedFile]:
+        files = data if isinstance(data, list | tuple) else [data] if data else []
+        if len(files) > MAX_FILES:
+            raise forms.ValidationError(f"At most {MAX_FILES} files at once.")
+        cleaned = [super(MultipleFileField, self).clean(f, initial) for f in files]
+        for f in cleaned:
+            name = f.name or ""
+            ext = name.rpartition(".")[2].lower() if "." in name else ""
+            if ext not in settings.ATTACHMENT_ALLOWED_EXTENSIONS:
+                raise forms.ValidationError(
+                    f"{name}: files of type .{ext or '(none)'} are not accepted."
+                )
+            if f.size is not None and f.size > settings.ATTACHMENT_MAX_BYTES:
+                raise forms.ValidationError(
+                    f"{name}: larger than the limit of "
+                    f"{settings.ATTACHMENT_MAX_BYTES // (1024 * 1024)} MiB."
+                )
+            if not f.size:
+                raise forms.ValidationError(f"{name}: the file is empty.")
+        return cleaned
+
+
+class CommentForm(TicketForm):
+    """A public reply or an internal note, with attachments. Comments only add, so they do
+    not conflict with other changes; the version is not checked."""
+
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 5}), max_length=BODY_MAX)
+    internal = forms.BooleanField(required=False, label="Internal note (agents only)")
+    attachments = MultipleFileField(required=False, label="Attach files")
+
+
+class DetailsForm(TicketForm):
+    priority = forms.ChoiceField(label="Priority")
+    category = forms.ChoiceField(label="Category", required=False)
+    assignee = forms.ChoiceField(label="Assignee", required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        ticket: Ticket = kwargs["ticket"]
+        kwargs.setdefault("initial", {})
+        kwargs["initial"] |= {
+            "priority": ticket.priority,
+            "category": ticket.category_id or "",
+            "assignee": ticket.assignee_id or "",
+        }
+        super().__init__(*args, **kwargs)
+        org = ticket.organization
+        self._choice("priority").choices = list(Priority.choices)
+        self._choice("category").choices = [("", "None")] + [
+            (c.pk, c.name) for c in categories_for_organization(org)
+        ]
+        self._choice("assignee").choices = [("", "Unassigned")] + [
+            (u.pk, f"{u.full_name} ({u.email})") for u in staff_for_organization(org)
+        ]
+
+    def _choice(self, name: str) -> forms.ChoiceField:
+        field = self.fields[name]
+        assert isinstance(field, forms.ChoiceField)
+        return field
+
+
+class StatusForm(TicketForm):
+    """The status moves open to a ticket that is not being resolved (resolving has its own
+    form, it needs a code and a note)."""
+
+    status = forms.ChoiceField(label="Status")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        allowed = TRANSITIONS.get(self.ticket.status, frozenset()) - {Status.RESOLVED}
+        field = self.fields["status"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [(s, Status(s).label) for s in Status.values if s in allowed]
+
+
+class EscalateForm(TicketForm):
+    to_tier = forms.ChoiceField(label="To tier")
+    reason = forms.CharField(
+        label="Reason", max_length=NOTE_MAX, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    handoff_note = forms.CharField(
+        label="What was tried",
+        max_length=NOTE_MAX,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="What L1 has checked and tried, so that the next tier does not start over.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["to_tier"]
+        assert isinstance(field, forms.ChoiceField)
+        level = self.ticket.tier.level
+        field.choices = [
+            (t.code, f"{t.code} — {t.name}") for t in tiers_by_level() if t.level > level
+        ]
+
+
+class DeEscalateForm(TicketForm):
+    to_tier = forms.ChoiceField(label="To tier")
+    note = forms.CharField(
+        label="Note for the tier below",
+        max_length=NOTE_MAX,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["to_tier"]
+        assert isinstance(field, forms.ChoiceField)
+        level = self.ticket.tier.level
+        field.choices = [
+            (t.code, f"{t.code} — {t.name}") for t in reversed(tiers_by_level()) if t.level < level
+        ]
+
+
+class ResolveForm(TicketForm):
+    resolution_code = forms.ChoiceField(label="Resolution", choices=ResolutionCode.choices)
+    resolution_note = forms.CharField(
+        label="Resolution note",
+        max_length=BODY_MAX,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="The requester sees it.",
+    )
+
+
+class ReopenForm(TicketForm):
+    pass
