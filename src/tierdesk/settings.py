@@ -215,6 +215,8 @@ SECURE_CSP = {
 # minutes; queue pages refresh their rows this often.
 BREACHING_SOON_MINUTES = env_int("TIERDESK_BREACHING_SOON_MINUTES", 60, minimum=1)
 QUEUE_REFRESH_SECONDS = env_int("TIERDESK_QUEUE_REFRESH_SECONDS", 15, minimum=2)
+# A requester may reopen a resolved ticket for this many days; after that they open a new one.
+REOPEN_WINDOW_DAYS = env_int("TIERDESK_REOPEN_DAYS", 14, minimum=0)
 LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = "web:home"
 LOGOUT_REDIRECT_URL = "web:login"

@@ -247,3 +247,69 @@ def test_the_queue_refreshes_live_and_keeps_a_half_typed_filter(page: Any, desk:
     assert search.evaluate("e => e === document.activeElement")
     assert page.locator("#queue-nav").inner_text() != before  # the counts moved too
     stayed_home(page, desk)
+
+
+def test_journey_from_the_portal_through_l1_and_l2_back_to_a_rating(
+    page: Any, desk: Server, axe_source: str
+) -> None:
+    # the requester opens a ticket in the portal
+    sign_in(page, "alice@acme.example")
+    assert page.url.endswith("/portal/")
+    page.get_by_role("link", name="New ticket").click()
+    page.get_by_label("What is it about?").select_option(label="Email")
+    page.get_by_label("Subject").fill("Shared mailbox missing in Outlook")
+    page.get_by_label("Describe the problem").fill("Since this morning the Sales mailbox is gone.")
+    page.get_by_label("How urgent is it for you?").select_option(label="It slows me down")
+    assert axe_violations(page, axe_source) == [], "portal form"
+    page.screenshot(path=str(SCREENSHOTS / "portal-new.png"))
+    page.get_by_role("button", name="Send").click()
+    page.wait_for_load_state("networkidle")
+    key = page.locator(".ticket-head .key").inner_text()
+    assert page.get_by_role("status").inner_text() == f"Thank you: your ticket is {key}."
+
+    # L1 sees it in the L1 queue, replies, escalates with a handoff
+    sign_in(page, "lena.l1@msp.example")
+    page.locator("table.tickets").get_by_role("link", name=key).click()
+    page.get_by_label("Body").fill("Could you sign out and in again, please?")
+    page.get_by_role("button", name="Send").click()
+    page.wait_for_load_state("networkidle")
+    page.get_by_role("button", name="Escalate…").click()
+    dialog = page.get_by_role("dialog", name=f"Escalate {key}")
+    dialog.get_by_label("Reason").fill("Mailbox permissions need Exchange admin rights")
+    dialog.get_by_label("What was tried").fill("Re-login, new Outlook profile")
+    dialog.get_by_role("button", name="Escalate").click()
+    page.wait_for_load_state("networkidle")
+    assert page.get_by_role("status").inner_text() == "Escalated to L2."
+
+    # L2 sees the handoff and resolves
+    sign_in(page, "omar.l2@msp.example")
+    page.goto("/console/queue/l2")
+    page.locator("table.tickets").get_by_role("link", name=key).click()
+    timeline = page.locator(".timeline").inner_text()
+    assert "Mailbox permissions need Exchange admin rights" in timeline
+    assert "Re-login, new Outlook profile" in timeline
+    page.locator("summary", has_text="Resolve").click()
+    page.get_by_label("Resolution note").fill("Full access re-granted on the Sales mailbox.")
+    page.get_by_role("button", name="Resolve").click()
+    page.wait_for_load_state("networkidle")
+    assert page.get_by_role("status").inner_text() == "Resolved."
+
+    # the requester sees the resolution, not the internals, and rates it
+    sign_in(page, "alice@acme.example")
+    page.goto(f"/portal/tickets/{key}")
+    assert (
+        "Full access re-granted on the Sales mailbox." in page.locator(".resolution").inner_text()
+    )
+    assert "Could you sign out and in again, please?" in page.locator(".timeline").inner_text()
+    body = page.locator("main").inner_text()
+    assert "Exchange admin rights" not in body
+    assert "L2" not in body
+    assert axe_violations(page, axe_source) == [], "portal ticket"
+    page.screenshot(path=str(SCREENSHOTS / "portal-ticket.png"), full_page=True)
+    page.get_by_label("5 — very good").check()
+    page.get_by_label("Anything to add? (optional)").fill("Fixed before lunch, thanks")
+    page.get_by_role("button", name="Send rating").click()
+    page.wait_for_load_state("networkidle")
+    assert page.get_by_role("status").inner_text() == "Thank you for your rating."
+    assert "You rated this ticket 5 of 5" in page.locator("main").inner_text()
+    stayed_home(page, desk)

@@ -184,6 +184,7 @@ class TimelineKind(models.TextChoices):
     ASSIGNED = "assigned", "Assigned"
     ESCALATED = "escalated", "Escalated"
     DE_ESCALATED = "de_escalated", "De-escalated"
+    RATED = "rated", "Rated"
 
 
 class TimelineEntry(models.Model):
@@ -203,4 +204,26 @@ class TimelineEntry(models.Model):
         ordering = ["at", "id"]
         indexes: ClassVar[list[models.Index]] = [
             models.Index(fields=["ticket", "at"], name="timeline_ticket_at")
+        ]
+
+
+class SatisfactionRating(models.Model):
+    """The requester's rating of how a resolved ticket was handled (CSAT): 1-5 and an
+    optional comment, once per ticket."""
+
+    ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, related_name="rating")
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    rated_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    score = models.PositiveSmallIntegerField()
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.CheckConstraint(
+                condition=models.Q(score__gte=1, score__lte=5), name="rating_score_1_to_5"
+            )
+        ]
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(fields=["organization", "created_at"], name="rating_org_created")
         ]

@@ -16,7 +16,14 @@ from tierdesk.core import clock, policy
 from tierdesk.core.errors import NotFound, ValidationFailed
 from tierdesk.core.models import Organization, Role, User
 from tierdesk.core.parse import as_id
-from tierdesk.tickets.models import Attachment, Comment, Status, Ticket, TimelineEntry
+from tierdesk.tickets.models import (
+    OPEN_STATUSES,
+    Attachment,
+    Comment,
+    Status,
+    Ticket,
+    TimelineEntry,
+)
 from tierdesk.tiers.models import Tier
 from tierdesk.tiers.queries import tiers_by_level
 
@@ -296,6 +303,23 @@ def ticket_list(
             ordering, _filters_digest(filters, ordering), getattr(last, column), last.pk
         )
     return Page(items=load_related(rows), next_cursor=next_cursor)
+
+
+def related_tickets(*, actor: User, ticket: Ticket, limit: int = 5) -> dict[str, list[Ticket]]:
+    """Beside a ticket: the requester's other open tickets and the organization's most
+    recent ones, newest first (organization loaded; no tags or clocks). Two queries."""
+    scope = ticket_scope(actor).exclude(pk=ticket.pk).select_related("organization")
+    newest = ("-created_at", "-id")
+    return {
+        "requester_open": list(
+            scope.filter(requester_id=ticket.requester_id, status__in=OPEN_STATUSES).order_by(
+                *newest
+            )[:limit]
+        ),
+        "organization_recent": list(
+            scope.filter(organization_id=ticket.organization_id).order_by(*newest)[:limit]
+        ),
+    }
 
 
 def comment_list(*, actor: User, ticket: Ticket) -> QuerySet[Comment]:

@@ -6,6 +6,7 @@ change, the timeline entries and the domain event together, or nothing at all.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import mimetypes
 import os
@@ -22,6 +23,7 @@ from django.db.models import Count
 
 from tierdesk.core import bulk, clock, config, policy
 from tierdesk.core.errors import (
+    Conflict,
     ContentTooLarge,
     InvalidTransition,
     PermissionDenied,
@@ -39,6 +41,7 @@ from tierdesk.tickets.models import (
     Comment,
     Priority,
     ResolutionCode,
+    SatisfactionRating,
     Source,
     Status,
     Tag,
@@ -645,6 +648,17 @@ def ticket_transition(
             raise PermissionDenied("Only the ticket's own requester may reopen or close it.")
         if (current, to_status) not in REQUESTER_TRANSITIONS:
             raise PermissionDenied("Requesters may only reopen or close a resolved ticket.")
+        window = dt.timedelta(days=settings.REOPEN_WINDOW_DAYS)
+        if (
+            to_status == Status.OPEN
+            and ticket.resolved_at is not None
+            and clock.now() - ticket.resolved_at > window
+        ):
+            raise InvalidTransition.for_field(
+                "status",
+                f"resolved more than {settings.REOPEN_WINDOW_DAYS} days ago: "
+                "please open a new ticket",
+            )
     elif not policy.allowed(actor, "ticket.transition"):
         raise PermissionDenied("Your role may not change the status.")
     if to_status == current:
@@ -706,6 +720,49 @@ def ticket_transition(
     )
     lifecycle.notify([TicketChange(ticket, Change.STATUS, actor, now, current, to_status)])
     return ticket
+
+
+RATING_COMMENT_MAX = 4000
+
+
+@transaction.atomic
+def ticket_rate(
+    *, actor: User, ticket: Ticket, score: int, comment: str = ""
+) -> SatisfactionRating:
+    """The requester rates a resolved (or closed) ticket, once: ``score`` 1-5 and an
+    optional comment."""
+    if actor.role != Role.REQUESTER or ticket.requester_id != actor.pk:
+        raise PermissionDenied("Only the ticket's own requester rates it.")
+    if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
+        raise ValidationFailed.for_field("score", "a whole number from 1 to 5")
+    comment = _text("comment", comment, max_length=RATING_COMMENT_MAX, required=False)
+    ticket = lock(ticket, None)
+    if ticket.status not in (Status.RESOLVED, Status.CLOSED):
+        raise InvalidTransition.for_field("score", "only a resolved ticket can be rated")
+    if SatisfactionRating.objects.filter(ticket=ticket).exists():
+        raise Conflict.for_field("score", "this ticket has been rated already")
+    now = clock.now()
+    rating = SatisfactionRating.objects.create(
+        ticket=ticket,
+        organization=ticket.organization,
+        rated_by=actor,
+        score=score,
+        comment=comment,
+        created_at=now,
+    )
+    save(
+        ticket,
+        [],
+        [_timeline(ticket, actor, TimelineKind.RATED, field="rating", new=f"{score}/5")],
+    )
+    emit(
+        "ticket.rated",
+        organization=ticket.organization,
+        aggregate_type="ticket",
+        aggregate_id=ticket.pk,
+        payload=_ticket_payload(ticket) | {"score": score, "has_comment": bool(comment)},
+    )
+    return rating
 
 
 @transaction.atomic

@@ -1,6 +1,6 @@
 from django.urls import URLPattern, path
 
-from tierdesk.web.views import auth, console
+from tierdesk.web.views import auth, console, portal
 
 app_name = "web"
 
@@ -12,4 +12,10 @@ urlpatterns: list[URLPattern] = [
     path("console/queue/<slug:queue>", console.queue, name="queue"),
     path("console/tickets/<str:ref>", console.ticket, name="ticket"),
     path("console/tickets/<str:ref>/<slug:action>", console.act, name="ticket-action"),
+    path("portal/", portal.home, name="portal"),
+    path("portal/new", portal.new_ticket, name="portal-new"),
+    path("portal/tickets/<str:ref>", portal.ticket, name="portal-ticket"),
+    path("portal/tickets/<str:ref>/reply", portal.reply, name="portal-reply"),
+    path("portal/tickets/<str:ref>/reopen", portal.reopen, name="portal-reopen"),
+    path("portal/tickets/<str:ref>/rate", portal.rate, name="portal-rate"),
 ]

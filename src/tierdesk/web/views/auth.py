@@ -42,10 +42,10 @@ class SignOut(auth_views.LogoutView):
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    """Staff to the console; everyone else to sign in (the portal comes with its own pages)."""
+    """Staff to the console, requesters to the portal, anyone else to sign in."""
     user = request.user
-    if isinstance(user, User) and user.is_active and user.is_staff_member:
-        return redirect("web:console")
+    if isinstance(user, User) and user.is_active:
+        return redirect("web:console" if user.is_staff_member else "web:portal")
     return redirect("web:login")
 
 

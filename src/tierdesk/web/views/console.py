@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from tierdesk.core import lookups, policy
+from tierdesk.core import config, lookups, policy
 from tierdesk.core.errors import DomainError, NotFound, PreconditionFailed, ValidationFailed
 from tierdesk.core.models import User
 from tierdesk.escalation import services as escalation
@@ -112,6 +112,7 @@ def redirect_to_first_queue(request: HttpRequest) -> HttpResponse:
 
 
 @staff_required
+@config.pinned()  # one configuration read for the page
 def queue(request: HttpRequest, queue: str) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     all_queues = queues()
@@ -214,6 +215,7 @@ def _load(user: User, ref: str) -> Ticket:
 
 
 @staff_required
+@config.pinned()
 def ticket(request: HttpRequest, ref: str) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     return _ticket_page(request, user, _load(user, ref))
@@ -232,18 +234,7 @@ def _ticket_page(
     queries.load_related([found])
     timeline = list(queries.timeline_list(actor=user, ticket=found).order_by("at", "id"))
     attachments = list(queries.attachment_list(actor=user, ticket=found))
-    others = queries.ticket_list(
-        actor=user,
-        filters=queries.TicketFilters(
-            status=sorted(str(s) for s in OPEN_STATUSES), requester=found.requester_id
-        ),
-        limit=6,
-    ).items
-    recent = queries.ticket_list(
-        actor=user,
-        filters=queries.TicketFilters(organization=[found.organization.code]),
-        limit=6,
-    ).items
+    related = queries.related_tickets(actor=user, ticket=found)
     action_forms: dict[str, forms_.TicketForm] = {}
     for name, action in ACTIONS.items():
         if action.offered(found):
@@ -260,8 +251,7 @@ def _ticket_page(
             "sla": _badges(found),
             "timeline": timeline,
             "attachments": attachments,
-            "requester_open": [t for t in others if t.pk != found.pk][:5],
-            "organization_recent": [t for t in recent if t.pk != found.pk][:5],
+            **related,
             "queues": [(q, None) for q in queues()],
             "forms": action_forms,
             "failed": bound_name if bound is not None else "",
@@ -402,6 +392,7 @@ ACTIONS: dict[str, Action] = {
 
 @require_POST
 @staff_required
+@config.pinned()
 def act(request: HttpRequest, ref: str, action: str) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     found = _load(user, ref)

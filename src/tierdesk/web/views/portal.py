@@ -1,0 +1,329 @@
+"""The self-service portal: requesters open tickets, follow them in plain words, reply,
+reopen and rate. They see their own tickets (their organization's when their role allows)
+and only what is meant for them: no internal notes or files, no tiers, routing or
+escalations."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from tierdesk.core import clock, config
+from tierdesk.core.errors import DomainError, NotFound
+from tierdesk.core.models import Role, User
+from tierdesk.sla import queries as sla_queries
+from tierdesk.tickets import queries, services
+from tierdesk.tickets.models import (
+    OPEN_STATUSES,
+    SatisfactionRating,
+    Source,
+    Status,
+    Ticket,
+    TimelineKind,
+)
+from tierdesk.tiers.queries import categories_for_organization, category_for_organization
+from tierdesk.web.forms import BODY_MAX, CommentForm, MultipleFileField, TicketForm
+from tierdesk.web.views.common import View
+
+# What the requester reads instead of the status codes.
+STATUS_WORDS = {
+    Status.NEW: "Received — waiting for an agent",
+    Status.OPEN: "Open — an agent is on it",
+    Status.IN_PROGRESS: "In progress",
+    Status.PENDING_CUSTOMER: "Waiting for your answer",
+    Status.PENDING_THIRD_PARTY: "Waiting for a supplier",
+    Status.RESOLVED: "Resolved",
+    Status.CLOSED: "Closed",
+}
+# The timeline entries a requester sees (public ones only).
+SHOWN = {
+    TimelineKind.CREATED,
+    TimelineKind.COMMENT,
+    TimelineKind.STATUS_CHANGED,
+    TimelineKind.ATTACHMENT,
+    TimelineKind.RATED,
+}
+PAGE_SIZE = 25
+
+
+def requester_required(view: View) -> View:
+    """Signed-in requesters only; staff have the console (the portal answers not found)."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        user = request.user
+        if not user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        assert isinstance(user, User)
+        if not (user.is_active and user.role == Role.REQUESTER):
+            raise Http404("Not found.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+class NewTicketForm(forms.Form):
+    category = forms.ChoiceField(label="What is it about?")
+    subject = forms.CharField(label="Subject", max_length=250)
+    description = forms.CharField(
+        label="Describe the problem",
+        max_length=BODY_MAX,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text="What happened, since when, and what you already tried.",
+    )
+    urgency = forms.TypedChoiceField(
+        label="How urgent is it for you?",
+        coerce=int,
+        choices=[(3, "It can wait"), (2, "It slows me down"), (1, "I cannot work")],
+        initial=2,
+    )
+    attachments = MultipleFileField(required=False, label="Screenshots or files")
+
+    def __init__(self, *args: Any, requester: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["category"]
+        assert isinstance(field, forms.ChoiceField)
+        assert requester.organization is not None
+        field.choices = [("", "Choose…")] + [
+            (c.pk, c.name) for c in categories_for_organization(requester.organization)
+        ]
+
+
+class RatingForm(TicketForm):
+    score = forms.TypedChoiceField(
+        label="How did we do?",
+        coerce=int,
+        choices=[(5, "5 — very good"), (4, "4"), (3, "3"), (2, "2"), (1, "1 — very poor")],
+        widget=forms.RadioSelect,
+    )
+    comment = forms.CharField(
+        label="Anything to add? (optional)",
+        required=False,
+        max_length=services.RATING_COMMENT_MAX,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+
+def _user(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)
+    return user
+
+
+@requester_required
+def home(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    show = request.GET.get("show", "open")
+    filters = queries.TicketFilters(
+        status=sorted(str(s) for s in OPEN_STATUSES) if show == "open" else []
+    )
+    page = queries.ticket_list(
+        actor=user, filters=filters, cursor=request.GET.get("cursor") or None, limit=PAGE_SIZE
+    )
+    return render(
+        request,
+        "web/portal/home.html",
+        {
+            "rows": [(t, STATUS_WORDS[Status(t.status)]) for t in page.items],
+            "page": page,
+            "show": show,
+        },
+    )
+
+
+@requester_required
+@config.pinned()
+def new_ticket(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    form = NewTicketForm(request.POST or None, request.FILES or None, requester=user)
+    status = 200
+    if request.method == "POST":
+        status = 422
+        if form.is_valid():
+            data = form.cleaned_data
+            assert user.organization is not None
+            try:
+                with transaction.atomic():  # the ticket and its files, or nothing
+                    ticket = services.ticket_create(
+                        actor=user,
+                        organization=user.organization,
+                        subject=data["subject"],
+                        description=data["description"],
+                        source=Source.PORTAL,
+                        category=category_for_organization(
+                            user.organization, int(data["category"])
+                        ),
+                        urgency=data["urgency"],
+                    )
+                    for f in data["attachments"]:
+                        services.attachment_add(
+                            actor=user, ticket=ticket, filename=f.name or "", content=f.read()
+                        )
+            except DomainError as exc:
+                _place(form, exc)
+            else:
+                messages.success(request, f"Thank you: your ticket is {ticket.key}.")
+                return redirect("web:portal-ticket", ref=ticket.key)
+    return render(request, "web/portal/new.html", {"form": form}, status=status)
+
+
+def _place(form: forms.Form, exc: DomainError) -> None:
+    placed = False
+    for issue in exc.errors:
+        if issue.field in form.fields:
+            form.add_error(issue.field, issue.message)
+            placed = True
+    if not placed:
+        form.add_error(None, exc.detail)
+
+
+def _load(user: User, ref: str) -> Ticket:
+    try:
+        return queries.ticket_get(actor=user, ref=ref)
+    except NotFound:
+        raise Http404("No such ticket.") from None
+
+
+def _can_reopen(ticket: Ticket, user: User) -> bool:
+    """As the service decides it: the own requester, within the window after resolving."""
+    if ticket.status != Status.RESOLVED or ticket.requester_id != user.pk:
+        return False
+    window = dt.timedelta(days=settings.REOPEN_WINDOW_DAYS)
+    return ticket.resolved_at is None or clock.now() - ticket.resolved_at <= window
+
+
+@requester_required
+@config.pinned()
+def ticket(request: HttpRequest, ref: str) -> HttpResponse:
+    user = _user(request)
+    return _ticket_page(request, user, _load(user, ref))
+
+
+def _ticket_page(
+    request: HttpRequest,
+    user: User,
+    found: Ticket,
+    failed: dict[str, forms.Form] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    failed = failed or {}
+    timeline = [
+        e
+        for e in queries.timeline_list(actor=user, ticket=found).order_by("at", "id")
+        if e.kind in SHOWN
+    ]
+    for e in timeline:  # a status change in the words the status list uses
+        if e.kind == TimelineKind.STATUS_CHANGED and e.new_value in Status.values:
+            e.words = STATUS_WORDS[Status(e.new_value)]  # type: ignore[attr-defined]
+    attachments = list(queries.attachment_list(actor=user, ticket=found))
+    rating = SatisfactionRating.objects.filter(ticket=found).first()
+    mine = found.requester_id == user.pk
+    context = {
+        "ticket": found,
+        "status_words": STATUS_WORDS[Status(found.status)],
+        "expectation": _expectation(found),
+        "timeline": timeline,
+        "attachments": attachments,
+        "rating": rating,
+        "reply_form": (
+            failed.get("reply") or CommentForm(ticket=found, actor=user)
+            if found.status != Status.CLOSED
+            else None
+        ),
+        "can_reopen": _can_reopen(found, user),
+        "rating_form": (
+            failed.get("rate") or RatingForm(ticket=found, actor=user)
+            if mine and rating is None and found.status in (Status.RESOLVED, Status.CLOSED)
+            else None
+        ),
+        "reopen_days": settings.REOPEN_WINDOW_DAYS,
+    }
+    return render(request, "web/portal/ticket.html", context, status=status)
+
+
+def _expectation(ticket: Ticket) -> str:
+    """When the requester may expect something, in plain words, from the SLA clocks."""
+    if ticket.status in (Status.RESOLVED, Status.CLOSED):
+        return ""
+    for c in sla_queries.clock_summary(ticket):
+        if c["state"] in ("running", "paused") and c["kind"] == "first_response":
+            return "We will answer you by " + _when(c["due_at"])
+    for c in sla_queries.clock_summary(ticket):
+        if c["state"] in ("running", "paused") and c["kind"] == "resolution":
+            if c["state"] == "paused":
+                return "The clock is stopped while we wait for you."
+            return "We aim to resolve it by " + _when(c["due_at"])
+    return ""
+
+
+def _when(instant: Any) -> str:
+    return f"{instant:%a %d %b %Y, %H:%M} UTC"
+
+
+@require_POST
+@requester_required
+def reply(request: HttpRequest, ref: str) -> HttpResponse:
+    user = _user(request)
+    found = _load(user, ref)
+    form = CommentForm(request.POST, request.FILES, ticket=found, actor=user)
+    if form.is_valid():
+        try:
+            with transaction.atomic():
+                services.ticket_comment(actor=user, ticket=found, body=form.cleaned_data["body"])
+                for f in form.cleaned_data["attachments"]:
+                    services.attachment_add(
+                        actor=user, ticket=found, filename=f.name or "", content=f.read()
+                    )
+        except DomainError as exc:
+            form.add_domain_error(exc)
+        else:
+            messages.success(request, "Your reply has been sent.")
+            return redirect(reverse("web:portal-ticket", args=[found.key]) + "#conversation")
+    return _ticket_page(request, user, found, {"reply": form}, status=422)
+
+
+@require_POST
+@requester_required
+def reopen(request: HttpRequest, ref: str) -> HttpResponse:
+    user = _user(request)
+    found = _load(user, ref)
+    try:
+        services.ticket_transition(actor=user, ticket=found, to_status=Status.OPEN)
+    except DomainError as exc:
+        messages.error(request, exc.errors[0].message if exc.errors else exc.detail)
+    else:
+        messages.success(request, "Reopened: an agent will look at it again.")
+    return redirect("web:portal-ticket", ref=found.key)
+
+
+@require_POST
+@requester_required
+def rate(request: HttpRequest, ref: str) -> HttpResponse:
+    user = _user(request)
+    found = _load(user, ref)
+    form = RatingForm(request.POST, ticket=found, actor=user)
+    if form.is_valid():
+        try:
+            services.ticket_rate(
+                actor=user,
+                ticket=found,
+                score=form.cleaned_data["score"],
+                comment=form.cleaned_data["comment"],
+            )
+        except DomainError as exc:
+            form.add_domain_error(exc)
+        else:
+            messages.success(request, "Thank you for your rating.")
+            return redirect("web:portal-ticket", ref=found.key)
+    return _ticket_page(request, user, found, {"rate": form}, status=422)

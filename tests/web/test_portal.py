@@ -1,0 +1,193 @@
+"""The self-service portal through the test client: requesters open, follow, reply to,
+reopen and rate their own tickets, and never see what is internal."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from tests.conftest import Cast, make_ticket
+from tierdesk.core import clock
+from tierdesk.core.models import User
+from tierdesk.escalation.services import escalate
+from tierdesk.tickets import services
+from tierdesk.tickets.models import Attachment, SatisfactionRating, Ticket
+from tierdesk.tiers.queries import category_for_organization
+from tierdesk.tiers.services import tier_by_code
+
+pytestmark = pytest.mark.django_db
+
+
+def signed_in(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def resolved(cast: Cast, ticket: Ticket) -> Ticket:
+    return services.ticket_transition(
+        actor=cast.lena,
+        ticket=ticket,
+        to_status="resolved",
+        resolution_code="fixed",
+        resolution_note="Replaced the toner",
+    )
+
+
+def test_a_requester_lands_in_the_portal_and_staff_do_not(cast: Cast) -> None:
+    assert signed_in(cast.alice).get("/")["Location"] == "/portal/"
+    assert signed_in(cast.lena).get("/portal/").status_code == 404
+
+
+def test_opening_a_ticket_by_category_with_a_file(cast: Cast) -> None:
+    client = signed_in(cast.alice)
+    hardware = category_for_organization(cast.acme, "hardware")
+    assert hardware is not None
+    shot = SimpleUploadedFile("printer.png", b"\x89PNG....", content_type="image/png")
+    r = client.post(
+        "/portal/new",
+        {
+            "category": hardware.pk,
+            "subject": "Printer jams",
+            "description": "Every second page since Monday",
+            "urgency": "1",
+            "attachments": [shot],
+        },
+    )
+    assert r.status_code == 302
+    ticket = Ticket.objects.get(subject="Printer jams")
+    assert r["Location"] == f"/portal/tickets/{ticket.key}"
+    assert (ticket.requester, ticket.category, ticket.source, ticket.urgency) == (
+        cast.alice,
+        hardware,
+        "portal",
+        1,
+    )
+    assert [a.filename for a in Attachment.objects.filter(ticket=ticket)] == ["printer.png"]
+
+
+def test_a_bad_new_ticket_shows_the_errors_and_keeps_the_text(cast: Cast) -> None:
+    client = signed_in(cast.alice)
+    bad = SimpleUploadedFile("page.html", b"<script>", content_type="text/html")
+    r = client.post(
+        "/portal/new",
+        {
+            "category": "",
+            "subject": "",
+            "description": "It beeps",
+            "urgency": "2",
+            "attachments": [bad],
+        },
+    )
+    page = r.content.decode()
+    assert r.status_code == 422
+    assert page.count("This field is required.") == 2  # category and subject
+    assert "page.html: files of type .html are not accepted." in page
+    assert "It beeps</textarea>" in page
+    assert not Ticket.objects.exists()
+
+
+def test_another_organizations_category_is_refused(cast: Cast) -> None:
+    hardware = category_for_organization(cast.acme, "hardware")
+    assert hardware is not None
+    r = signed_in(cast.alice).post(
+        "/portal/new", {"category": "99999", "subject": "x", "description": "y", "urgency": "2"}
+    )
+    assert r.status_code == 422
+    assert not Ticket.objects.exists()
+
+
+def test_the_requester_sees_no_internal_note_tier_or_routing(cast: Cast) -> None:
+    ticket = make_ticket(cast.alice, cast.acme)
+    services.ticket_comment(actor=cast.lena, ticket=ticket, body="Try the other tray")
+    services.ticket_comment(
+        actor=cast.lena, ticket=ticket, body="SECRET: user breaks it weekly", internal=True
+    )
+    services.attachment_add(
+        actor=cast.lena, ticket=ticket, filename="internal.txt", content=b"x", internal=True
+    )
+    escalate(
+        actor=cast.lena,
+        ticket=ticket,
+        to_tier=tier_by_code("L2"),
+        reason="ESCALATION-REASON",
+        handoff_note="HANDOFF-NOTE",
+    )
+    page = signed_in(cast.alice).get(f"/portal/tickets/{ticket.key}").content.decode()
+    assert "Try the other tray" in page
+    for hidden in ("SECRET", "internal.txt", "ESCALATION-REASON", "HANDOFF-NOTE", "L2", "routed"):
+        assert hidden not in page, hidden
+
+
+def test_other_requesters_tickets_are_not_found_unless_the_role_allows(cast: Cast) -> None:
+    bobs = make_ticket(cast.bob, cast.acme)
+    assert signed_in(cast.alice).get(f"/portal/tickets/{bobs.key}").status_code == 404
+    assert signed_in(cast.carol).get(f"/portal/tickets/{bobs.key}").status_code == 200
+    assert signed_in(cast.gerd).get(f"/portal/tickets/{bobs.key}").status_code == 404
+    listed = signed_in(cast.alice).get("/portal/?show=all").content.decode()
+    assert bobs.key not in listed
+
+
+def test_reply_reopen_within_the_window_and_rate_once(cast: Cast) -> None:
+    ticket = make_ticket(cast.alice, cast.acme)
+    client = signed_in(cast.alice)
+    assert (
+        client.post(
+            f"/portal/tickets/{ticket.key}/reply",
+            {"version": ticket.version, "body": "Still broken"},
+        ).status_code
+        == 302
+    )
+    ticket = resolved(cast, ticket)
+    page = client.get(f"/portal/tickets/{ticket.key}").content.decode()
+    assert "Replaced the toner" in page
+    assert "Rate how we handled it" in page
+    assert client.post(f"/portal/tickets/{ticket.key}/reopen").status_code == 302
+    ticket.refresh_from_db()
+    assert ticket.status == "open"
+    ticket = resolved(cast, ticket)
+    r = client.post(f"/portal/tickets/{ticket.key}/rate", {"version": ticket.version, "score": "6"})
+    assert r.status_code == 422
+    r = client.post(
+        f"/portal/tickets/{ticket.key}/rate",
+        {"version": ticket.version, "score": "4", "comment": "Quick, thanks"},
+    )
+    assert r.status_code == 302
+    rating = SatisfactionRating.objects.get(ticket=ticket)
+    assert (rating.score, rating.comment, rating.rated_by) == (4, "Quick, thanks", cast.alice)
+    r = client.post(f"/portal/tickets/{ticket.key}/rate", {"version": ticket.version, "score": "1"})
+    assert r.status_code in (404, 422)
+    assert SatisfactionRating.objects.get(ticket=ticket).score == 4  # once
+    assert (
+        "You rated this ticket 4 of 5"
+        in client.get(f"/portal/tickets/{ticket.key}").content.decode()
+    )
+
+
+def test_reopening_after_the_window_is_refused(cast: Cast, settings: object) -> None:
+    ticket = make_ticket(cast.alice, cast.acme)
+    with clock.frozen_at(dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC)):
+        ticket = resolved(cast, ticket)
+    client = signed_in(cast.alice)
+    assert (
+        "Not solved? You can reopen"
+        not in client.get(f"/portal/tickets/{ticket.key}").content.decode()
+    )
+    r = client.post(f"/portal/tickets/{ticket.key}/reopen", follow=True)
+    assert "please open a new ticket" in r.content.decode()
+    ticket.refresh_from_db()
+    assert ticket.status == "resolved"
+
+
+def test_only_the_requester_rates(cast: Cast) -> None:
+    ticket = resolved(cast, make_ticket(cast.alice, cast.acme))
+    with pytest.raises(Exception, match="own requester"):
+        services.ticket_rate(actor=cast.carol, ticket=ticket, score=5)
+    with pytest.raises(Exception, match="own requester"):
+        services.ticket_rate(actor=cast.lena, ticket=ticket, score=5)
+    open_ticket = make_ticket(cast.alice, cast.acme)
+    with pytest.raises(Exception, match="only a resolved ticket"):
+        services.ticket_rate(actor=cast.alice, ticket=open_ticket, score=5)
