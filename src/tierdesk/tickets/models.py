@@ -123,6 +123,19 @@ class Ticket(models.Model):
             models.Index(fields=["-created_at", "-id"], name="ticket_created"),
             # Tier queues: filter on tier and status, newest first, keyset on id.
             models.Index(fields=["tier", "status", "-created_at", "-id"], name="ticket_tier_queue"),
+            # The console's tier queues show every open status, newest first: walking the
+            # tier by date and skipping closed rows beats collecting five statuses and
+            # sorting them (100k tickets, SQLite: 0.2 ms against 38 ms).
+            models.Index(fields=["tier", "-created_at", "-id"], name="ticket_tier_newest"),
+            # The console's queue counts read only these columns of the open tickets of the
+            # organizations an agent serves: answered from the index alone (100k tickets,
+            # SQLite: 14 ms against 49 ms reading the rows).
+            models.Index(
+                fields=["organization", "status", "tier", "assignee"], name="ticket_queue_counts"
+            ),
+            # An organization's newest tickets (beside a ticket, and lists filtered by
+            # organization): without it the database sorted all of a client's tickets.
+            models.Index(fields=["organization", "-created_at", "-id"], name="ticket_org_newest"),
             models.Index(fields=["assignee", "status"], name="ticket_assignee_status"),
             # "Time in tier" escalation sweeps: unresolved tickets of a tier by arrival,
             # seeking (tier, status) and ranging on the arrival. Not a partial index: SQLite

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core import signing
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from tierdesk.core import clock, policy
 from tierdesk.core.errors import NotFound, ValidationFailed
@@ -236,15 +236,22 @@ def _where(actor: User, filters: TicketFilters) -> Q:
 
 
 def _sla_where(filters: TicketFilters) -> Q:
+    """SLA conditions as ``id IN (tickets with such a clock)``: the database builds that set
+    once from the clocks, instead of probing the clocks for every candidate ticket (a
+    correlated EXISTS), which made counting a queue of 30,000 open tickets slow."""
     where = Q()
-    clocks = _clock_model()._default_manager.filter(ticket=OuterRef("pk"))
+    clocks = _clock_model()._default_manager
     if filters.breached is not None:
-        breached = Exists(clocks.filter(breached_at__isnull=False).exclude(status="stopped"))
-        where &= Q(breached) if filters.breached else ~Q(breached)
+        breached = (
+            clocks.filter(breached_at__isnull=False).exclude(status="stopped").values("ticket_id")
+        )
+        where &= Q(pk__in=breached) if filters.breached else ~Q(pk__in=breached)
     if filters.breaching_within is not None:
         horizon = clock.now() + dt.timedelta(minutes=filters.breaching_within)
         where &= Q(
-            Exists(clocks.filter(status="running", breached_at__isnull=True, due_at__lte=horizon))
+            pk__in=clocks.filter(
+                status="running", breached_at__isnull=True, due_at__lte=horizon
+            ).values("ticket_id")
         )
     return where
 
@@ -254,7 +261,12 @@ def queue_counts(*, actor: User, queues: dict[str, TicketFilters]) -> dict[str, 
     a conditional count per queue."""
     if not queues:
         return {}
-    counts = ticket_scope(actor).aggregate(
+    scope = ticket_scope(actor)
+    if all(f.status for f in queues.values()):
+        # Only rows some queue can count: lets the database seek the status in its index
+        # instead of reading every ticket the actor may see.
+        scope = scope.filter(status__in=sorted({s for f in queues.values() for s in f.status}))
+    counts = scope.aggregate(
         **{name: Count("pk", filter=_where(actor, f)) for name, f in queues.items()}
     )
     return {name: int(counts[name] or 0) for name in queues}

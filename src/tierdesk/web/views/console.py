@@ -148,6 +148,8 @@ def queue(request: HttpRequest, queue: str) -> HttpResponse:
         "rows": [_row(t) for t in page.items] if page else [],
         "query": _query_without_cursor(request),
         "refresh_seconds": settings.QUEUE_REFRESH_SECONDS,
+        # one reverse() for the page, not one per row
+        "ticket_base": reverse("web:ticket", args=["X"])[:-1],
     }
     if request.htmx and request.htmx.target == "queue-rows":  # type: ignore[attr-defined]
         return render(request, "web/console/queue.html#rows", context)
