@@ -313,3 +313,39 @@ def test_journey_from_the_portal_through_l1_and_l2_back_to_a_rating(
     assert page.get_by_role("status").inner_text() == "Thank you for your rating."
     assert "You rated this ticket 5 of 5" in page.locator("main").inner_text()
     stayed_home(page, desk)
+
+
+def test_keyboard_shortcuts(page: Any, desk: Server) -> None:
+    new_ticket(desk, "Keyboard test one")
+    new_ticket(desk, "Keyboard test two")
+    sign_in(page, "lena.l1@msp.example")
+    page.goto("/console/queue/unassigned")
+    page.keyboard.press("?")
+    shortcuts = page.get_by_role("dialog", name="Keyboard shortcuts")
+    assert shortcuts.is_visible()
+    page.keyboard.press("Escape")
+    assert not shortcuts.is_visible()
+    page.keyboard.press("j")
+    first = page.locator("a[data-row-link]").first
+    assert first.evaluate("e => e === document.activeElement")
+    page.keyboard.press("j")
+    second = page.locator("a[data-row-link]").nth(1)
+    assert second.evaluate("e => e === document.activeElement")
+    key = second.inner_text()
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/console/tickets/{key}")
+    page.keyboard.press("n")
+    assert page.get_by_label("Internal note (agents only)").is_checked()
+    assert page.get_by_label("Body").evaluate("e => e === document.activeElement")
+    page.get_by_label("Body").evaluate("e => e.blur()")
+    page.keyboard.press("r")
+    assert not page.get_by_label("Internal note (agents only)").is_checked()
+    page.get_by_label("Body").evaluate("e => e.blur()")
+    page.keyboard.press("e")
+    assert page.get_by_role("dialog", name=f"Escalate {key}").is_visible()
+    page.keyboard.press("Escape")
+    page.keyboard.press("j")  # next in the tier's queue
+    page.wait_for_load_state("networkidle")
+    assert not page.url.endswith(f"/console/tickets/{key}")
+    assert "/console/tickets/" in page.url
+    stayed_home(page, desk)

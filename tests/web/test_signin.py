@@ -94,3 +94,50 @@ def test_too_many_failures_from_one_address_lock_that_address(cast: Cast) -> Non
     r = sign_in(Client(), "omar@msp.example", PASSWORD, ip="198.51.100.99")
     assert r.status_code == 429  # type: ignore[attr-defined]
     assert sign_in(Client(), "omar@msp.example", PASSWORD, ip="198.51.100.100").status_code == 302  # type: ignore[attr-defined]
+
+
+NEW_PASSWORD = "a different long passphrase"
+
+
+def change(client: Client, old: str, new: str, again: str | None = None) -> object:
+    return client.post(
+        "/account/password",
+        {"old_password": old, "new_password1": new, "new_password2": again or new},
+    )
+
+
+def test_changing_the_password_needs_the_current_one(cast: Cast) -> None:
+    with_password(cast.lena)
+    client = Client()
+    sign_in(client, "lena@msp.example", PASSWORD)
+    r = change(client, "not it", NEW_PASSWORD)
+    assert r.status_code == 422  # type: ignore[attr-defined]
+    assert "Your old password was entered incorrectly" in r.content.decode()  # type: ignore[attr-defined]
+    r = change(client, PASSWORD, "short")
+    assert r.status_code == 422  # type: ignore[attr-defined]
+    assert "too short" in r.content.decode()  # type: ignore[attr-defined]
+    r = change(client, PASSWORD, NEW_PASSWORD, "a different long passphrasE")
+    assert r.status_code == 422  # type: ignore[attr-defined]
+    cast.lena.refresh_from_db()
+    assert cast.lena.check_password(PASSWORD)
+
+
+def test_a_new_password_ends_the_other_sessions_and_keeps_this_one(cast: Cast) -> None:
+    with_password(cast.lena)
+    here, elsewhere = Client(), Client()
+    sign_in(here, "lena@msp.example", PASSWORD)
+    sign_in(elsewhere, "lena@msp.example", PASSWORD, ip="192.0.2.77")
+    before = here.session.session_key
+    assert elsewhere.get("/console/queue/l1").status_code == 200
+    assert change(here, PASSWORD, NEW_PASSWORD).status_code == 302  # type: ignore[attr-defined]
+    assert here.session.session_key != before
+    assert here.get("/console/queue/l1").status_code == 200
+    assert elsewhere.get("/console/queue/l1").status_code == 302  # signed out
+    assert sign_in(Client(), "lena@msp.example", NEW_PASSWORD).status_code == 302  # type: ignore[attr-defined]
+    assert sign_in(Client(), "lena@msp.example", PASSWORD).status_code == 200  # type: ignore[attr-defined]
+
+
+def test_changing_the_password_needs_a_sign_in(cast: Cast) -> None:
+    r = Client().get("/account/password")
+    assert r.status_code == 302
+    assert r["Location"].startswith("/login")

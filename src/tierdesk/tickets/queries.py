@@ -334,6 +334,21 @@ def related_tickets(*, actor: User, ticket: Ticket, limit: int = 5) -> dict[str,
     }
 
 
+def next_in_queue(*, actor: User, ticket: Ticket) -> Ticket | None:
+    """The next open ticket after ``ticket`` in its tier's queue (newest first, as the
+    console lists it), for "next ticket"; one query on the tier-by-date index."""
+    return (
+        ticket_scope(actor)
+        .filter(tier_id=ticket.tier_id, status__in=OPEN_STATUSES)
+        .filter(
+            Q(created_at__lt=ticket.created_at) | Q(created_at=ticket.created_at, id__lt=ticket.pk)
+        )
+        .select_related("organization")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
 def comment_list(*, actor: User, ticket: Ticket) -> QuerySet[Comment]:
     """The ticket's comments the actor may read: requesters never see internal notes.
     ``ticket`` must come from ticket_get (already authorized)."""

@@ -8,6 +8,7 @@ urlpatterns: list[URLPattern] = [
     path("", auth.home, name="home"),
     path("login", auth.SignIn.as_view(), name="login"),
     path("logout", auth.SignOut.as_view(), name="logout"),
+    path("account/password", auth.ChangePassword.as_view(), name="password-change"),
     path("console/", console.home, name="console"),
     path("console/queue/<slug:queue>", console.queue, name="queue"),
     path("console/tickets/<str:ref>", console.ticket, name="ticket"),

@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse
@@ -71,3 +72,26 @@ def locked_out(
     return render(
         request, "web/auth/login.html", {"form": form, "locked_message": message}, status=429
     )
+
+
+class ChangePassword(auth_views.PasswordChangeView):
+    """The current password, then the new one twice (checked by the password validators).
+    Django keeps this session (with a new key) and every other session of the account
+    ends: sessions carry a hash of the password and no longer match."""
+
+    template_name = "web/auth/password_change.html"
+
+    def get_success_url(self) -> str:
+        return str(self.request.path)
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        messages.success(
+            self.request, "Your password has been changed. Other sessions are signed out."
+        )
+        return response
+
+    def form_invalid(self, form: Any) -> HttpResponse:
+        response = super().form_invalid(form)
+        response.status_code = 422
+        return response

@@ -237,6 +237,7 @@ def _ticket_page(
     timeline = list(queries.timeline_list(actor=user, ticket=found).order_by("at", "id"))
     attachments = list(queries.attachment_list(actor=user, ticket=found))
     related = queries.related_tickets(actor=user, ticket=found)
+    following = queries.next_in_queue(actor=user, ticket=found)
     action_forms: dict[str, forms_.TicketForm] = {}
     for name, action in ACTIONS.items():
         if action.offered(found):
@@ -254,6 +255,7 @@ def _ticket_page(
             "timeline": timeline,
             "attachments": attachments,
             **related,
+            "next_ticket": following,
             "queues": [(q, None) for q in queues()],
             "forms": action_forms,
             "failed": bound_name if bound is not None else "",
