@@ -58,3 +58,15 @@ def staff_for_organization(organization: Organization) -> list[User]:
         .distinct()
         .order_by("full_name", "email")
     )
+
+
+def colleagues(actor: User) -> list[User]:
+    """Active staff who share at least one organization with ``actor`` (admins: all staff),
+    by name: whom a ticket could be handed to. Whether one may take a given ticket is the
+    ticket service's call."""
+    qs = User.objects.filter(is_active=True, role__in=STAFF_ROLES)
+    if actor.role != "admin":
+        qs = qs.filter(
+            Q(role="admin") | Q(served_organizations__in=policy.visible_organizations(actor))
+        )
+    return list(qs.distinct().order_by("full_name", "email"))

@@ -12,7 +12,8 @@ from django.core.files.uploadedfile import UploadedFile
 
 from tierdesk.core.errors import DomainError
 from tierdesk.core.models import User
-from tierdesk.core.queries import staff_for_organization
+from tierdesk.core.parse import as_id
+from tierdesk.core.queries import colleagues, staff_for_organization
 from tierdesk.tickets.models import Priority, ResolutionCode, Status, Ticket
 from tierdesk.tickets.services import BODY_MAX, TRANSITIONS
 from tierdesk.tiers.queries import categories_for_organization, tiers_by_level
@@ -190,3 +191,62 @@ class ResolveForm(TicketForm):
 
 class ReopenForm(TicketForm):
     pass
+
+
+BULK_MAX = 100
+
+
+class BulkForm(forms.Form):
+    """An action on the selected rows of a queue. Each ticket is then changed on its own,
+    with every check a single change has; one refusal does not stop the others."""
+
+    action = forms.ChoiceField(
+        label="With the selected",
+        choices=[
+            ("take", "Assign to me"),
+            ("assign", "Assign to…"),
+            ("status", "Change status to…"),
+            ("escalate", "Escalate to…"),
+        ],
+    )
+    assignee = forms.ChoiceField(label="Assignee", required=False)
+    status = forms.ChoiceField(
+        label="Status",
+        required=False,
+        choices=[("", "—")]
+        + [
+            (s, Status(s).label) for s in Status.values if s not in (Status.RESOLVED, Status.CLOSED)
+        ],
+    )
+    to_tier = forms.ChoiceField(label="Tier", required=False)
+    reason = forms.CharField(label="Reason", required=False, max_length=NOTE_MAX)
+    handoff_note = forms.CharField(label="What was tried", required=False, max_length=NOTE_MAX)
+
+    def __init__(self, *args: Any, actor: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        assignee = self.fields["assignee"]
+        assert isinstance(assignee, forms.ChoiceField)
+        assignee.choices = [("", "—")] + [(u.pk, u.full_name) for u in colleagues(actor)]
+        tier = self.fields["to_tier"]
+        assert isinstance(tier, forms.ChoiceField)
+        tier.choices = [("", "—")] + [(t.code, t.code) for t in tiers_by_level()[1:]]
+        self.ticket_ids: list[int] = []
+
+    def clean(self) -> dict[str, Any] | None:
+        cleaned = super().clean()
+        data = self.cleaned_data
+        ids = [i for v in self.data.getlist("tickets") if (i := as_id(v)) is not None]  # type: ignore[attr-defined]
+        if not ids:
+            self.add_error(None, "Select at least one ticket.")
+        elif len(ids) > BULK_MAX:
+            self.add_error(None, f"At most {BULK_MAX} tickets at once.")
+        self.ticket_ids = list(dict.fromkeys(ids))
+        needs = {
+            "assign": ["assignee"],
+            "status": ["status"],
+            "escalate": ["to_tier", "reason", "handoff_note"],
+        }.get(data.get("action", ""), [])
+        for name in needs:
+            if not data.get(name):
+                self.add_error(name, "Required for this action.")
+        return cleaned

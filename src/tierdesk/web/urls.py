@@ -11,6 +11,7 @@ urlpatterns: list[URLPattern] = [
     path("account/password", auth.ChangePassword.as_view(), name="password-change"),
     path("console/", console.home, name="console"),
     path("console/queue/<slug:queue>", console.queue, name="queue"),
+    path("console/queue/<slug:queue>/bulk", console.bulk, name="queue-bulk"),
     path("console/tickets/<str:ref>", console.ticket, name="ticket"),
     path("console/tickets/<str:ref>/<slug:action>", console.act, name="ticket-action"),
     path("portal/", portal.home, name="portal"),

@@ -150,6 +150,7 @@ def queue(request: HttpRequest, queue: str) -> HttpResponse:
         "refresh_seconds": settings.QUEUE_REFRESH_SECONDS,
         # one reverse() for the page, not one per row
         "ticket_base": reverse("web:ticket", args=["X"])[:-1],
+        "bulk_form": forms_.BulkForm(actor=user),
     }
     if request.htmx and request.htmx.target == "queue-rows":  # type: ignore[attr-defined]
         return render(request, "web/console/queue.html#rows", context)
@@ -429,3 +430,67 @@ def act(request: HttpRequest, ref: str, action: str) -> HttpResponse:
             messages.success(request, message)
             return redirect(reverse("web:ticket", args=[found.key]) + "#timeline-title")
     return _ticket_page(request, user, found, form, action, status)
+
+
+# --- Bulk actions on a queue's rows ----------------------------------------------------
+
+
+def _bulk_one(user: User, ticket: Ticket, data: dict[str, Any]) -> None:
+    action = data["action"]
+    if action == "take":
+        services.ticket_update(actor=user, ticket=ticket, assignee=user)
+    elif action == "assign":
+        assignee = lookups.user_by_id(int(data["assignee"]))
+        services.ticket_update(actor=user, ticket=ticket, assignee=assignee)
+    elif action == "status":
+        services.ticket_transition(actor=user, ticket=ticket, to_status=data["status"])
+    elif action == "escalate":
+        escalation.escalate(
+            actor=user,
+            ticket=ticket,
+            to_tier=tier_by_code(data["to_tier"]),
+            reason=data["reason"],
+            handoff_note=data["handoff_note"],
+        )
+
+
+@require_POST
+@staff_required
+@config.pinned()
+def bulk(request: HttpRequest, queue: str) -> HttpResponse:
+    """Apply one action to the selected tickets, each in its own transaction and with all
+    of a single change's checks: the ones refused are listed, the others are done."""
+    user: User = request.user  # type: ignore[assignment]
+    back = reverse("web:queue", args=[queue])
+    query = request.POST.get("query", "")
+    if query and not query.startswith("?"):
+        query = ""
+    form = forms_.BulkForm(request.POST, actor=user)
+    if not form.is_valid():
+        problems = [str(e) for e in form.non_field_errors()] + [
+            f"{form.fields[name].label}: {' '.join(str(e) for e in errors)}"
+            for name, errors in form.errors.items()
+            if name != "__all__"
+        ]
+        messages.error(request, "Nothing was changed. " + " ".join(problems))
+        return redirect(back + query)
+    done: list[str] = []
+    refused: list[str] = []
+    for ticket_id in form.ticket_ids:
+        try:
+            ticket = queries.ticket_get(actor=user, ref=ticket_id)
+        except NotFound:
+            refused.append(f"#{ticket_id}: not found")
+            continue
+        try:
+            _bulk_one(user, ticket, form.cleaned_data)
+        except DomainError as exc:
+            reason = exc.errors[0].message if exc.errors else exc.detail
+            refused.append(f"{ticket.key}: {reason}")
+        else:
+            done.append(ticket.key)
+    if done:
+        messages.success(request, f"Done for {len(done)}: {', '.join(done)}.")
+    if refused:
+        messages.error(request, f"Not changed ({len(refused)}): " + "; ".join(refused) + ".")
+    return redirect(back + query)

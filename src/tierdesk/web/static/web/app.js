@@ -70,3 +70,12 @@ document.addEventListener("DOMContentLoaded", () => {
     dialog.showModal();
   }
 });
+
+// The queue's live refresh waits while rows are selected for a bulk action: replacing the
+// rows would drop the selection.
+document.addEventListener("htmx:beforeRequest", (event) => {
+  const target = event.detail?.elt;
+  if (target?.id === "queue-rows" && document.querySelector("input[data-row-select]:checked")) {
+    event.preventDefault();
+  }
+});
