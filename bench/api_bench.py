@@ -981,6 +981,24 @@ def print_report(report: Report, demo_tickets: int) -> bool:
 # --- main --------------------------------------------------------------------------------------
 
 
+def bench_env(data_dir: Path, *, bench_endpoints: bool = True) -> dict[str, str]:
+    """This process's environment for a fresh installation in ``data_dir``: SQLite unless
+    the caller adds DATABASE_URL, a new secret key, and the bench endpoints."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "GRANIAN_LOG_ACCESS_FMT", "TIERDESK_DATA_DIR"}
+    }
+    env |= {
+        "TIERDESK_DATA_DIR": str(data_dir / "data"),
+        "TIERDESK_SECRET_KEY": secrets.token_urlsafe(48),
+        "DJANGO_SETTINGS_MODULE": "tierdesk.settings",
+    }
+    if bench_endpoints:
+        env["TIERDESK_BENCH_ENDPOINTS"] = "1"
+    return env
+
+
 @contextmanager
 def temporary_dir(keep: bool, prefix: str) -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix=prefix))
@@ -1033,17 +1051,7 @@ def main(argv: list[str] | None = None) -> int:
     pg = pg_target(args.database_url) if args.database_url else None
 
     with temporary_dir(args.keep, "tierdesk-bench-") as data_dir:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in {"DATABASE_URL", "GRANIAN_LOG_ACCESS_FMT", "TIERDESK_DATA_DIR"}
-        }
-        env |= {
-            "TIERDESK_DATA_DIR": str(data_dir / "data"),
-            "TIERDESK_SECRET_KEY": secrets.token_urlsafe(48),
-            "TIERDESK_BENCH_ENDPOINTS": "1",
-            "DJANGO_SETTINGS_MODULE": "tierdesk.settings",
-        }
+        env = bench_env(data_dir)
         if pg:
             log(f"creating PostgreSQL database {pg.name}")
             pg_recreate(pg)

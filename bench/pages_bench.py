@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import sys
 import time
 from pathlib import Path
@@ -126,16 +125,7 @@ def main() -> int:
     pg = api_bench.pg_target(args.database_url) if args.database_url else None
 
     with api_bench.temporary_dir(args.keep, "tierdesk-pages-") as data_dir:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in {"DATABASE_URL", "GRANIAN_LOG_ACCESS_FMT", "TIERDESK_DATA_DIR"}
-        }
-        env |= {
-            "TIERDESK_DATA_DIR": str(data_dir / "data"),
-            "TIERDESK_SECRET_KEY": secrets.token_urlsafe(48),
-            "DJANGO_SETTINGS_MODULE": "tierdesk.settings",
-        }
+        env = api_bench.bench_env(data_dir, bench_endpoints=False)
         if pg:
             api_bench.pg_recreate(pg)
             env["DATABASE_URL"] = pg.url

@@ -7,18 +7,12 @@ import pytest
 from django.test import Client
 
 from tests.conftest import Cast, make_ticket
-from tierdesk.core.models import User
+from tests.web.conftest import signed_in
 from tierdesk.escalation.models import Escalation
 from tierdesk.tickets import services
 from tierdesk.tickets.models import Ticket
 
 pytestmark = pytest.mark.django_db
-
-
-def signed_in(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def bulk(client: Client, tickets: list[Ticket], **data: object) -> str:

@@ -11,18 +11,12 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from tests.conftest import Cast, make_ticket
-from tierdesk.core.models import User
+from tests.web.conftest import signed_in
 from tierdesk.escalation.services import escalate
 from tierdesk.tickets import services as ticket_services
 from tierdesk.tiers.services import tier_by_code
 
 pytestmark = pytest.mark.django_db
-
-
-def signed_in(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_signed_out_visitors_are_sent_to_sign_in(cast: Cast) -> None:

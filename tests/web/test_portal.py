@@ -7,11 +7,10 @@ import datetime as dt
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
 
 from tests.conftest import Cast, make_ticket
+from tests.web.conftest import signed_in
 from tierdesk.core import clock
-from tierdesk.core.models import User
 from tierdesk.escalation.services import escalate
 from tierdesk.tickets import services
 from tierdesk.tickets.models import Attachment, SatisfactionRating, Ticket
@@ -19,12 +18,6 @@ from tierdesk.tiers.queries import category_for_organization
 from tierdesk.tiers.services import tier_by_code
 
 pytestmark = pytest.mark.django_db
-
-
-def signed_in(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def resolved(cast: Cast, ticket: Ticket) -> Ticket:

@@ -9,18 +9,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from tests.conftest import Cast, make_ticket
-from tierdesk.core.models import User
+from tests.web.conftest import signed_in
 from tierdesk.escalation.models import Escalation
 from tierdesk.tickets import services
 from tierdesk.tickets.models import Attachment, Comment, Ticket
 
 pytestmark = pytest.mark.django_db
-
-
-def signed_in(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def post(client: Client, ticket: Ticket, action: str, data: dict[str, object]) -> object:

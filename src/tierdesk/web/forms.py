@@ -41,6 +41,18 @@ class TicketForm(forms.Form):
             self.add_error(None, "This form is out of date: reload the page and try again.")
         return cleaned
 
+    def offer_tiers(self, *, higher: bool) -> None:
+        """The ``to_tier`` choices: the tiers above the ticket's (nearest first), or below."""
+        field = self.fields["to_tier"]
+        assert isinstance(field, forms.ChoiceField)
+        level = self.ticket.tier.level
+        tiers = tiers_by_level() if higher else list(reversed(tiers_by_level()))
+        field.choices = [
+            (t.code, f"{t.code} — {t.name}")
+            for t in tiers
+            if (t.level > level if higher else t.level < level)
+        ]
+
     def add_domain_error(self, exc: DomainError) -> None:
         """Put a service's refusal beside the fields it names (else above the form)."""
         placed = False
@@ -153,12 +165,7 @@ class EscalateForm(TicketForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        field = self.fields["to_tier"]
-        assert isinstance(field, forms.ChoiceField)
-        level = self.ticket.tier.level
-        field.choices = [
-            (t.code, f"{t.code} — {t.name}") for t in tiers_by_level() if t.level > level
-        ]
+        self.offer_tiers(higher=True)
 
 
 class DeEscalateForm(TicketForm):
@@ -171,12 +178,7 @@ class DeEscalateForm(TicketForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        field = self.fields["to_tier"]
-        assert isinstance(field, forms.ChoiceField)
-        level = self.ticket.tier.level
-        field.choices = [
-            (t.code, f"{t.code} — {t.name}") for t in reversed(tiers_by_level()) if t.level < level
-        ]
+        self.offer_tiers(higher=False)
 
 
 class ResolveForm(TicketForm):

@@ -8,23 +8,31 @@ from collections.abc import Callable
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 
-from tierdesk.core.models import User
+from tierdesk.core.models import Role, User
 
 View = Callable[..., HttpResponse]
 
 
-def staff_required(view: View) -> View:
-    """Signed-in agents, managers and admins only. Anyone else signed in gets "not found":
-    the console's pages do not exist for requesters (the portal is theirs)."""
+def _for(admits: Callable[[User], bool]) -> Callable[[View], View]:
+    """Signed-in, active users that ``admits`` lets in; others signed in get "not found"
+    (the page does not exist for them), visitors the sign-in page."""
 
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-        user = request.user
-        if not user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        assert isinstance(user, User)
-        if not (user.is_active and user.is_staff_member):
-            raise Http404("Not found.")
-        return view(request, *args, **kwargs)
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+            user = request.user
+            if not user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            assert isinstance(user, User)
+            if not (user.is_active and admits(user)):
+                raise Http404("Not found.")
+            return view(request, *args, **kwargs)
 
-    return wrapper
+        return wrapper
+
+    return decorate
+
+
+# The console is the staff's; the portal the requesters'.
+staff_required = _for(lambda user: user.is_staff_member)
+requester_required = _for(lambda user: user.role == Role.REQUESTER)

@@ -6,13 +6,11 @@ escalations."""
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -21,7 +19,7 @@ from django.views.decorators.http import require_POST
 
 from tierdesk.core import clock, config
 from tierdesk.core.errors import DomainError, NotFound
-from tierdesk.core.models import Role, User
+from tierdesk.core.models import User
 from tierdesk.sla import queries as sla_queries
 from tierdesk.tickets import queries, services
 from tierdesk.tickets.models import (
@@ -34,7 +32,7 @@ from tierdesk.tickets.models import (
 )
 from tierdesk.tiers.queries import categories_for_organization, category_for_organization
 from tierdesk.web.forms import BODY_MAX, CommentForm, MultipleFileField, TicketForm
-from tierdesk.web.views.common import View
+from tierdesk.web.views.common import requester_required
 
 # What the requester reads instead of the status codes.
 STATUS_WORDS = {
@@ -55,22 +53,6 @@ SHOWN = {
     TimelineKind.RATED,
 }
 PAGE_SIZE = 25
-
-
-def requester_required(view: View) -> View:
-    """Signed-in requesters only; staff have the console (the portal answers not found)."""
-
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-        user = request.user
-        if not user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        assert isinstance(user, User)
-        if not (user.is_active and user.role == Role.REQUESTER):
-            raise Http404("Not found.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 class NewTicketForm(forms.Form):
