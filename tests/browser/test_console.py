@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import Server, axe_violations
 from tests.processes import tierdesk
@@ -346,7 +347,7 @@ def test_keyboard_shortcuts(page: Any, desk: Server) -> None:
     page.keyboard.press("Escape")
     assert page.locator("a.next").count() == 1, page.locator(".ticket-head").inner_text()
     page.keyboard.press("j")  # next in the tier's queue
-    page.wait_for_url(lambda url: "/console/tickets/" in url and not url.endswith(key))
+    expect(page).to_have_url(re.compile(rf".*/console/tickets/(?!{re.escape(key)}$)[A-Z]+-\d+$"))
     stayed_home(page, desk)
 
 

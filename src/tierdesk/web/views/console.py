@@ -11,7 +11,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -27,6 +27,8 @@ from tierdesk.tickets.services import TRANSITIONS
 from tierdesk.tiers.queries import category_for_organization, tiers_by_level
 from tierdesk.tiers.services import tier_by_code
 from tierdesk.web import forms as forms_
+from tierdesk.web import queries as web_queries
+from tierdesk.web import services as web_services
 from tierdesk.web.views.common import staff_required
 
 PAGE_SIZE = 50
@@ -151,6 +153,7 @@ def queue(request: HttpRequest, queue: str) -> HttpResponse:
         # one reverse() for the page, not one per row
         "ticket_base": reverse("web:ticket", args=["X"])[:-1],
         "bulk_form": forms_.BulkForm(actor=user),
+        "saved_views": web_queries.saved_views(actor=user),
     }
     if request.htmx and request.htmx.target == "queue-rows":  # type: ignore[attr-defined]
         return render(request, "web/console/queue.html#rows", context)
@@ -258,6 +261,7 @@ def _ticket_page(
             **related,
             "next_ticket": following,
             "queues": [(q, None) for q in queues()],
+            "saved_views": web_queries.saved_views(actor=user),
             "forms": action_forms,
             "failed": bound_name if bound is not None else "",
         },
@@ -494,3 +498,49 @@ def bulk(request: HttpRequest, queue: str) -> HttpResponse:
     if refused:
         messages.error(request, f"Not changed ({len(refused)}): " + "; ".join(refused) + ".")
     return redirect(back + query)
+
+
+# --- Saved views -----------------------------------------------------------------------
+FILTER_KEYS = {"text", "organization", "priority", "status", "sort"}
+
+
+@require_POST
+@staff_required
+def save_view(request: HttpRequest) -> HttpResponse:
+    """Save the queue and filters the user is looking at under a name of theirs."""
+    user: User = request.user  # type: ignore[assignment]
+    slug = request.POST.get("queue", "")
+    current = next((q for q in queues() if q.slug == slug), None)
+    if current is None:
+        raise Http404("No such queue.")
+    params = QueryDict(request.POST.get("query", "").lstrip("?"))
+    wanted = QueryDict(mutable=True)
+    for key in FILTER_KEYS:
+        if params.get(key):
+            wanted[key] = params[key]
+    back = current.url() + (f"?{wanted.urlencode()}" if wanted else "")
+    if not QueueFilterForm(wanted, actor=user).is_valid():
+        messages.error(request, "Those filters are not valid; fix them before saving the view.")
+        return redirect(back)
+    try:
+        view = web_services.saved_view_create(
+            actor=user, name=request.POST.get("name", ""), queue=slug, query=wanted.urlencode()
+        )
+    except DomainError as exc:
+        reason = exc.errors[0].message if exc.errors else exc.detail
+        messages.error(request, f"The view was not saved: {reason}.")
+        return redirect(back)
+    messages.success(request, f"Saved as “{view.name}”.")
+    return redirect(back)
+
+
+@require_POST
+@staff_required
+def delete_view(request: HttpRequest, view_id: int) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    try:
+        web_services.saved_view_delete(actor=user, view_id=view_id)
+    except NotFound:
+        raise Http404("No such view.") from None
+    messages.success(request, "View deleted.")
+    return redirect("web:console")

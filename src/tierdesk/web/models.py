@@ -1,0 +1,26 @@
+"""What the pages keep per person: saved queue views."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.db import models
+
+from tierdesk.core.models import User
+
+
+class SavedView(models.Model):
+    """A personal view: a console queue with its filters, under a name of the user's."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="saved_views")
+    name = models.CharField(max_length=60)
+    queue = models.SlugField(max_length=32)
+    # The filters as a query string the queue page accepts (checked when saved).
+    query = models.CharField(max_length=1000, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["user", "name"], name="saved_view_user_name")
+        ]
