@@ -325,7 +325,7 @@ def test_keyboard_shortcuts(page: Any, desk: Server) -> None:
     shortcuts = page.get_by_role("dialog", name="Keyboard shortcuts")
     assert shortcuts.is_visible()
     page.keyboard.press("Escape")
-    assert not shortcuts.is_visible()
+    expect(shortcuts).to_be_hidden()
     page.keyboard.press("j")
     first = page.locator("a[data-row-link]").first
     assert first.evaluate("e => e === document.activeElement")
@@ -343,8 +343,10 @@ def test_keyboard_shortcuts(page: Any, desk: Server) -> None:
     assert not page.get_by_label("Internal note (agents only)").is_checked()
     page.get_by_label("Body").evaluate("e => e.blur()")
     page.keyboard.press("e")
-    assert page.get_by_role("dialog", name=f"Escalate {key}").is_visible()
+    escalate_dialog = page.get_by_role("dialog", name=f"Escalate {key}")
+    assert escalate_dialog.is_visible()
     page.keyboard.press("Escape")
+    expect(escalate_dialog).to_be_hidden()  # shortcuts wait while a dialog is open
     assert page.locator("a.next").count() == 1, page.locator(".ticket-head").inner_text()
     page.keyboard.press("j")  # next in the tier's queue
     expect(page).to_have_url(re.compile(rf".*/console/tickets/(?!{re.escape(key)}$)[A-Z]+-\d+$"))
@@ -361,6 +363,7 @@ def test_bulk_take_and_the_refresh_keeps_the_selection(page: Any, desk: Server) 
     new_ticket(desk, "Arrives while selecting")
     page.wait_for_timeout(4500)  # two refresh periods: they wait while rows are selected
     assert page.get_by_label(f"Select {one}").is_checked()
+    page.get_by_text("Bulk action on the selected tickets").click()
     page.get_by_label("With the selected").select_option(label="Assign to me")
     page.get_by_role("button", name="Apply to selected").click()
     page.wait_for_load_state("networkidle")
