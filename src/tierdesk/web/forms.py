@@ -4,7 +4,7 @@ as a message beside the field it names."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.conf import settings
@@ -22,7 +22,28 @@ NOTE_MAX = 4000
 MAX_FILES = 10
 
 
-class TicketForm(forms.Form):
+class DomainErrors:
+    """Mixed into a form: a service's refusal (a DomainError) goes beside the fields it
+    names, else above the form."""
+
+    if TYPE_CHECKING:  # provided by forms.Form
+        fields: dict[str, forms.Field]
+
+        def add_error(self, field: str | None, error: Any) -> None: ...
+
+    def add_domain_error(self, exc: DomainError) -> None:
+        placed = False
+        for issue in exc.errors:
+            if issue.field in self.fields and not isinstance(
+                self.fields[issue.field].widget, forms.HiddenInput
+            ):
+                self.add_error(issue.field, issue.message)
+                placed = True
+        if not placed:
+            self.add_error(None, exc.detail)
+
+
+class TicketForm(DomainErrors, forms.Form):
     """A form about one ticket. ``version`` is the version the page showed: a change made
     meanwhile by someone else is refused instead of overwritten."""
 
@@ -52,18 +73,6 @@ class TicketForm(forms.Form):
             for t in tiers
             if (t.level > level if higher else t.level < level)
         ]
-
-    def add_domain_error(self, exc: DomainError) -> None:
-        """Put a service's refusal beside the fields it names (else above the form)."""
-        placed = False
-        for issue in exc.errors:
-            if issue.field in self.fields and not isinstance(
-                self.fields[issue.field].widget, forms.HiddenInput
-            ):
-                self.add_error(issue.field, issue.message)
-                placed = True
-        if not placed:
-            self.add_error(None, exc.detail)
 
 
 class MultipleFileInput(forms.ClearableFileInput):

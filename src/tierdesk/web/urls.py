@@ -1,10 +1,11 @@
-from django.urls import URLPattern, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from tierdesk.web.views import auth, console, portal
+from tierdesk.web.views.config import urls as config_urls
 
 app_name = "web"
 
-urlpatterns: list[URLPattern] = [
+urlpatterns: list[URLPattern | URLResolver] = [
     path("", auth.home, name="home"),
     path("login", auth.SignIn.as_view(), name="login"),
     path("logout", auth.SignOut.as_view(), name="logout"),
@@ -16,6 +17,7 @@ urlpatterns: list[URLPattern] = [
     path("console/views/<int:view_id>/delete", console.delete_view, name="view-delete"),
     path("console/tickets/<str:ref>", console.ticket, name="ticket"),
     path("console/tickets/<str:ref>/<slug:action>", console.act, name="ticket-action"),
+    path("console/config/", include(config_urls.urlpatterns)),
     path("portal/", portal.home, name="portal"),
     path("portal/new", portal.new_ticket, name="portal-new"),
     path("portal/tickets/<str:ref>", portal.ticket, name="portal-ticket"),

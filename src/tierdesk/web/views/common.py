@@ -36,3 +36,6 @@ def _for(admits: Callable[[User], bool]) -> Callable[[View], View]:
 # The console is the staff's; the portal the requesters'.
 staff_required = _for(lambda user: user.is_staff_member)
 requester_required = _for(lambda user: user.role == Role.REQUESTER)
+# Configuration pages are the managers' and admins'; each service still checks the scope
+# (a manager changes only the organizations they serve, MSP-wide settings are admins').
+manager_required = _for(lambda user: user.role in (Role.MANAGER, Role.ADMIN))

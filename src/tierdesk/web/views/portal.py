@@ -31,7 +31,7 @@ from tierdesk.tickets.models import (
     TimelineKind,
 )
 from tierdesk.tiers.queries import categories_for_organization, category_for_organization
-from tierdesk.web.forms import BODY_MAX, CommentForm, MultipleFileField, TicketForm
+from tierdesk.web.forms import BODY_MAX, CommentForm, DomainErrors, MultipleFileField, TicketForm
 from tierdesk.web.views.common import requester_required
 
 # What the requester reads instead of the status codes.
@@ -55,7 +55,7 @@ SHOWN = {
 PAGE_SIZE = 25
 
 
-class NewTicketForm(forms.Form):
+class NewTicketForm(DomainErrors, forms.Form):
     category = forms.ChoiceField(label="What is it about?")
     subject = forms.CharField(label="Subject", max_length=250)
     description = forms.CharField(
@@ -153,21 +153,11 @@ def new_ticket(request: HttpRequest) -> HttpResponse:
                             actor=user, ticket=ticket, filename=f.name or "", content=f.read()
                         )
             except DomainError as exc:
-                _place(form, exc)
+                form.add_domain_error(exc)
             else:
                 messages.success(request, f"Thank you: your ticket is {ticket.key}.")
                 return redirect("web:portal-ticket", ref=ticket.key)
     return render(request, "web/portal/new.html", {"form": form}, status=status)
-
-
-def _place(form: forms.Form, exc: DomainError) -> None:
-    placed = False
-    for issue in exc.errors:
-        if issue.field in form.fields:
-            form.add_error(issue.field, issue.message)
-            placed = True
-    if not placed:
-        form.add_error(None, exc.detail)
 
 
 def _load(user: User, ref: str) -> Ticket:
