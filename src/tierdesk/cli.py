@@ -469,6 +469,13 @@ def ticket() -> None:
     default="phone",
     show_default=True,
 )
+@click.option(
+    "--detail",
+    "details",
+    multiple=True,
+    metavar="KEY=ANSWER",
+    help="An answer to one of the category's own questions (repeatable).",
+)
 @click.option("--json", "as_json", is_flag=True)
 @domain_errors
 def ticket_create_cmd(
@@ -482,6 +489,7 @@ def ticket_create_cmd(
     urgency: int | None,
     priority: str | None,
     source: str,
+    details: tuple[str, ...],
     as_json: bool,
 ) -> None:
     from tierdesk.core.errors import ValidationFailed
@@ -502,6 +510,12 @@ def ticket_create_cmd(
     req = User.objects.filter(email=requester.strip().lower()).first() if requester else None
     if requester and req is None:
         raise ValidationFailed.for_field("requester", services.NO_SUCH_REQUESTER)
+    answers: dict[str, str] = {}
+    for item in details:
+        key, sep, answer = item.partition("=")
+        if not sep:
+            _fail(f"--detail {item!r}: write it as KEY=ANSWER")
+        answers[key.strip()] = answer
     created = services.ticket_create(
         actor=me,
         organization=organization,
@@ -513,6 +527,7 @@ def ticket_create_cmd(
         impact=impact,
         urgency=urgency,
         priority=priority,
+        details=answers,
     )
     created = queries.ticket_get(actor=me, ref=created.pk)
     _emit(

@@ -30,7 +30,13 @@ from tierdesk.sla.services import Target, calendar_create, sla_policy_create
 from tierdesk.tickets import services as ts
 from tierdesk.tickets.models import Source, Status, Ticket
 from tierdesk.tiers.models import Category, Tier
-from tierdesk.tiers.services import Shift, agent_create, skills_by_slug, tier_by_code
+from tierdesk.tiers.services import (
+    Shift,
+    agent_create,
+    category_update,
+    skills_by_slug,
+    tier_by_code,
+)
 
 DEMO_PASSWORD = "tierdesk-demo-2026"
 
@@ -391,6 +397,30 @@ def _contracts(orgs: dict[str, Organization], always: BusinessCalendar) -> None:
     )
 
 
+def _catalog_questions(admin: User) -> None:
+    """The hardware category asks which device and its asset tag (optional: the generated
+    history predates them)."""
+    hardware = Category.objects.get(organization__isnull=True, slug="hardware")
+    category_update(
+        actor=admin,
+        category=hardware,
+        form_fields=[
+            {
+                "key": "device",
+                "label": "Which device?",
+                "type": "choice",
+                "choices": ["Laptop", "Desktop", "Printer", "Phone", "Other"],
+            },
+            {
+                "key": "asset_tag",
+                "label": "Asset tag",
+                "type": "text",
+                "help": "On the sticker, e.g. LT-0042.",
+            },
+        ],
+    )
+
+
 def _escalation_rules(admin: User) -> None:
     l2, l3 = Tier.objects.get(code="L2"), Tier.objects.get(code="L3")
     rules: list[tuple[str, str, dict[str, Any]]] = [
@@ -520,6 +550,7 @@ def seed_demo(
             )
         admin = next(u for s, u in zip(AGENTS, staff, strict=True) if s.role == "admin")
         _escalation_rules(admin)
+        _catalog_questions(admin)
     tiers = {t.code: t for t in Tier.objects.all()}
     categories = {c.slug: c for c in Category.objects.filter(organization__isnull=True)}
     agents_by_tier: dict[tuple[str, str], list[User]] = {}

@@ -6,6 +6,7 @@ Every variable is documented in docs/operations.md with its default.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,9 @@ INSTALLED_APPS = [
     "huey.contrib.djhuey",
     "django_htmx",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "tierdesk.core",
     "tierdesk.tiers",
     "tierdesk.tickets",
@@ -72,6 +76,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # With TIERDESK_REQUIRE_ADMIN_2FA, keeps an admin without a second factor on its setup page.
+    "tierdesk.web.two_step.RequireAdminTwoStep",
+    "tierdesk.web.middleware.UserTimeZone",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -137,7 +144,9 @@ def _database() -> dict[str, Any]:
         # Keep each process's connection: opening one runs the PRAGMAs every time.
         "CONN_MAX_AGE": env_int("TIERDESK_DB_CONN_MAX_AGE", 300, minimum=0),
         "CONN_HEALTH_CHECKS": True,
-        "TEST": {"NAME": DATA_DIR / "test.sqlite3"},
+        # One test database per test run (process), so that two runs sharing a data
+        # directory never delete each other's.
+        "TEST": {"NAME": DATA_DIR / f"test-{os.getpid()}.sqlite3"},
     }
 
 
@@ -235,6 +244,54 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "tierdesk.web.views.auth.locked_out"
 AXES_USERNAME_CALLABLE = "tierdesk.web.views.auth.attempted_account"
 AXES_VERBOSE = False
+
+# --- Email (password reset links) and two-step sign-in ---------------------------------------
+# Mail goes out over SMTP when TIERDESK_EMAIL_HOST is set; without it (the demo) it is printed
+# to the server's terminal instead.
+_EMAIL_HOST = env_str("TIERDESK_EMAIL_HOST")
+MAILERS: dict[str, dict[str, Any]] = {
+    "default": (
+        {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": _EMAIL_HOST,
+                "port": env_int("TIERDESK_EMAIL_PORT", 587, minimum=1),
+                "username": env_str("TIERDESK_EMAIL_USER"),
+                "password": env_str("TIERDESK_EMAIL_PASSWORD"),
+                # STARTTLS; an SMTP server on a trusted local network may do without.
+                "use_tls": env_bool("TIERDESK_EMAIL_USE_TLS", True),
+                "timeout": env_int("TIERDESK_EMAIL_TIMEOUT_SECONDS", 20, minimum=1),
+            },
+        }
+        if _EMAIL_HOST
+        else {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    )
+}
+DEFAULT_FROM_EMAIL = env_str("TIERDESK_EMAIL_FROM", "tierdesk@localhost")
+# Links in mail start with this (e.g. https://desk.example.com); empty: the address the
+# request came to.
+PUBLIC_URL = env_str("TIERDESK_PUBLIC_URL").rstrip("/")
+if PUBLIC_URL and not PUBLIC_URL.startswith(("http://", "https://")):
+    raise ConfigError("TIERDESK_PUBLIC_URL: must start with http:// or https://")
+# A reset link works once, for this long, and not after any change of the password.
+PASSWORD_RESET_TIMEOUT = env_int("TIERDESK_PASSWORD_RESET_MINUTES", 60, minimum=1) * 60
+# Reset requests per email address and per source address within the window.
+RESET_LIMIT_PER_ACCOUNT = env_int("TIERDESK_RESET_LIMIT_PER_ACCOUNT", 3, minimum=1)
+RESET_LIMIT_PER_ADDRESS = env_int("TIERDESK_RESET_LIMIT_PER_ADDRESS", 10, minimum=1)
+RESET_LIMIT_WINDOW = dt.timedelta(
+    minutes=env_int("TIERDESK_RESET_LIMIT_WINDOW_MINUTES", 60, minimum=1)
+)
+# Wrong sign-in codes (second step) per account and per address before a cool-off, like
+# passwords.
+TWO_STEP_FAILURE_LIMIT = env_int("TIERDESK_CODE_FAILURE_LIMIT", AXES_FAILURE_LIMIT, minimum=1)
+TWO_STEP_COOLOFF = AXES_COOLOFF_TIME
+# Admins must use a second factor: without one they go to its setup right after signing in.
+REQUIRE_ADMIN_2FA = env_bool("TIERDESK_REQUIRE_ADMIN_2FA", False)
+OTP_TOTP_ISSUER = env_str("TIERDESK_TOTP_ISSUER", "tierdesk")
+# django-otp's own back-off is off: wrong codes are counted per account and per address
+# above, as passwords are, and its back-off would refuse a right code typed just after a typo.
+OTP_TOTP_THROTTLE_FACTOR = 0
+OTP_STATIC_THROTTLE_FACTOR = 0
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("TIERDESK_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

@@ -98,7 +98,15 @@ def world(cast: Cast) -> dict[str, Any]:
         targets=[Target("P2", 60, 240)],
     )
     make_ticket(cast.lena, cast.acme, cast.alice, subject="A's own ticket")
+    # a link between two of B's tickets (tickets/{ref}/links/{link_id})
+    link = ticket_services.ticket_link(
+        actor=cast.gus,
+        ticket=ticket,
+        other=make_ticket(cast.gus, cast.globex, cast.gerd, subject=SECRET),
+        kind="related_to",
+    )
     return {
+        "link": link,
         "sla_policy": sla_policy,
         "ticket": ticket,
         "attachment": attachment,
@@ -123,6 +131,7 @@ def b_values(cast: Cast, world: dict[str, Any]) -> dict[str, list[str]]:
         "rule_id": [str(world["rule"].pk)],
         "escalation_rule_id": [str(world["escalation_rule"].pk)],
         "policy_id": [str(world["sla_policy"].pk)],
+        "link_id": [str(world["link"].pk)],
     }
 
 

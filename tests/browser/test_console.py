@@ -126,6 +126,41 @@ def test_markup_in_a_subject_and_a_name_shows_as_text(page: Any, desk: Server) -
     stayed_home(page, desk)
 
 
+def test_category_questions_arrive_live_and_a_hostile_file_name_stays_text(
+    page: Any, desk: Server
+) -> None:
+    hostile_name = "<img src=x onerror=alert(3)>.png"
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    sign_in(page, "alice@acme.example")
+    page.goto("/portal/new")
+    assert page.get_by_label("Which device?").count() == 0
+    page.get_by_label("Subject").fill("Printer prints blank pages")
+    page.get_by_label("What is it about?").select_option(label="Hardware")
+    # the hardware questions arrive without a reload; what was typed stays
+    page.get_by_label("Which device?").select_option("Printer")
+    page.get_by_label("Asset tag").fill(HOSTILE)
+    assert page.get_by_label("Subject").input_value() == "Printer prints blank pages"
+    page.get_by_label("Describe the problem").fill("Since the toner change")
+    page.get_by_label("Screenshots or files").set_input_files(
+        [{"name": hostile_name, "mimeType": "image/png", "buffer": b"\x89PNG\r\n\x1a\n"}]
+    )
+    page.get_by_role("button", name="Send").click()
+    page.wait_for_load_state("networkidle")
+    key = page.locator(".ticket-head .key").inner_text()
+    facts = page.locator(".ticket-head .facts").inner_text()
+    assert "Which device?\nPrinter" in facts
+    assert HOSTILE in facts
+    assert page.get_by_text(hostile_name).count() >= 1
+    sign_in(page, "lena.l1@msp.example")
+    page.goto(f"/console/tickets/{key}")
+    assert HOSTILE in page.locator(".ticket-head .facts").inner_text()
+    assert page.get_by_text(hostile_name).count() >= 1
+    page.wait_for_timeout(300)
+    assert dialogs == []
+    stayed_home(page, desk)
+
+
 def test_sign_in_errors_and_the_phone_layout(browser: Any, desk: Server) -> None:
     context = browser.new_context(base_url=desk.url, viewport={"width": 390, "height": 844})
     page = context.new_page()

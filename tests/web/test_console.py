@@ -51,6 +51,40 @@ def test_an_agent_lands_on_their_tier_queue_and_sees_only_served_organizations(
     assert re.search(r'L1 queue <span class="count" aria-label="1 tickets">1</span>', page)
 
 
+def test_column_headers_sort_the_queue_and_keep_the_filters(cast: Cast) -> None:
+    keys = [
+        make_ticket(cast.lena, cast.acme, cast.alice, subject=f"Printer {n}", urgency=u).key
+        for n, u in ((1, 3), (2, 1), (3, 2))
+    ]
+    client = signed_in(cast.lena)
+
+    def order(query: str) -> list[str]:
+        page = client.get(f"/console/queue/l1?{query}").content.decode()
+        return [k for k in re.findall(r"data-row-link>([A-Z]+-\d+)<", page) if k in keys]
+
+    def header(query: str, title: str) -> tuple[str | None, str]:
+        page = client.get(f"/console/queue/l1?{query}").content.decode()
+        m = re.search(
+            r'<th scope="col"(?: aria-sort="(\w+)")?><a class="sort" href="([^"]+)">' + title,
+            page,
+        )
+        assert m, title
+        return m.group(1), m.group(2).replace("&amp;", "&")
+
+    assert order("") == keys[::-1]  # newest first by default
+    state, href = header("text=printer", "Created")
+    assert state == "descending"
+    assert sorted(href[1:].split("&")) == ["sort=created_at", "text=printer"]
+    assert order(href[1:]) == keys
+    state, href = header("text=printer", "Priority")
+    assert state is None
+    assert order(href[1:]) == [keys[1], keys[2], keys[0]]  # P-high first
+    state, href = header(href[1:], "Priority")
+    assert state == "ascending"
+    assert order(href[1:]) == [keys[0], keys[2], keys[1]]
+    assert header(href[1:], "Priority")[0] == "descending"
+
+
 def test_another_organizations_ticket_is_not_found(cast: Cast) -> None:
     other = make_ticket(cast.gus, cast.globex, cast.gerd)
     assert signed_in(cast.lena).get(f"/console/tickets/{other.key}").status_code == 404

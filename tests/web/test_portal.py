@@ -15,8 +15,8 @@ from tierdesk.core import clock
 from tierdesk.escalation.services import escalate
 from tierdesk.tickets import services
 from tierdesk.tickets.models import Attachment, SatisfactionRating, Ticket
-from tierdesk.tiers.queries import category_for_organization
-from tierdesk.tiers.services import tier_by_code
+from tierdesk.tiers.queries import categories_for_organization, category_for_organization
+from tierdesk.tiers.services import category_update, tier_by_code
 
 pytestmark = pytest.mark.django_db
 
@@ -82,6 +82,63 @@ def test_a_bad_new_ticket_shows_the_errors_and_keeps_the_text(cast: Cast) -> Non
     assert "page.html: files of type .html are not accepted." in page
     assert "It beeps</textarea>" in page
     assert not Ticket.objects.exists()
+
+
+def test_the_category_decides_the_questions_asked(cast: Cast) -> None:
+    category_update(
+        actor=cast.admin,
+        category=category_for_organization(cast.acme, "hardware"),  # type: ignore[arg-type]
+        form_fields=[
+            {"key": "asset", "label": "Asset tag", "type": "text", "required": True},
+            {"key": "since", "label": "Since when?", "type": "date"},
+        ],
+    )
+    hardware = category_for_organization(cast.acme, "hardware")
+    other = next(c for c in categories_for_organization(cast.acme) if c.slug != "hardware")
+    client = signed_in(cast.alice)
+    # choosing the category (HTMX) brings its questions; another category has none
+    r = client.get(
+        f"/portal/new?category={hardware.pk}",  # type: ignore[union-attr]
+        headers={"HX-Request": "true", "HX-Target": "category-questions"},
+    )
+    fragment = r.content.decode()
+    assert fragment.lstrip().startswith('<div id="category-questions"')
+    assert 'name="details.asset"' in fragment
+    assert "Since when?" in fragment
+    r = client.get(
+        f"/portal/new?category={other.pk}",
+        headers={"HX-Request": "true", "HX-Target": "category-questions"},
+    )
+    assert "details." not in r.content.decode()
+    # a required answer missing: refused beside the question, the rest kept
+    typed = {
+        "category": hardware.pk,  # type: ignore[union-attr]
+        "subject": "Laptop fan loud",
+        "description": "Since the update",
+        "urgency": "2",
+        "details.since": "yesterday",
+    }
+    r = client.post("/portal/new", typed)
+    page = r.content.decode()
+    assert r.status_code == 422
+    assert re.search(r'name="details.asset"[^>]*required', page)
+    assert "This field is required." in page
+    assert 'value="yesterday"' in page
+    assert 'value="Laptop fan loud"' in page
+    assert not Ticket.objects.exists()
+    # the service's own check reaches the field too (a date the form let through)
+    r = client.post("/portal/new", typed | {"details.asset": "LT-0042"})
+    assert r.status_code == 422
+    assert "a date as YYYY-MM-DD" in r.content.decode()
+    assert not Ticket.objects.exists()
+    r = client.post("/portal/new", typed | {"details.asset": "LT-0042", "details.since": ""})
+    assert r.status_code == 302
+    ticket = Ticket.objects.get()
+    assert ticket.details == {"asset": "LT-0042"}
+    page = client.get(r["Location"]).content.decode()
+    assert "<dt>Asset tag</dt><dd>LT-0042</dd>" in page
+    page = signed_in(cast.lena).get(f"/console/tickets/{ticket.key}").content.decode()
+    assert "<dt>Asset tag</dt><dd>LT-0042</dd>" in page
 
 
 def test_another_organizations_category_is_refused(cast: Cast) -> None:

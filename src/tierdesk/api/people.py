@@ -424,6 +424,9 @@ class CategoryOut(Schema):
     default_impact: int
     default_urgency: int
     required_skills: list[str]
+    form_fields: list[dict[str, Any]] = Field(
+        description="The category's own questions, asked when a ticket of it is opened."
+    )
     is_active: bool
 
 
@@ -438,6 +441,11 @@ class CategoryIn(StrictInput):
     required_skills: list[Annotated[str, StringConstraints(max_length=50)]] = Field(
         default_factory=list, max_length=50
     )
+    form_fields: list[dict[str, Any]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Questions: key, label, type, required, choices, help.",
+    )
 
 
 def category_out(category: Category) -> dict[str, Any]:
@@ -451,6 +459,7 @@ def category_out(category: Category) -> dict[str, Any]:
         "default_impact": category.default_impact,
         "default_urgency": category.default_urgency,
         "required_skills": [s.slug for s in category.required_skills.all()],
+        "form_fields": category.form_fields,
         "is_active": category.is_active,
     }
 
@@ -541,6 +550,9 @@ class CategoryPatch(StrictInput):
     required_skills: list[Annotated[str, StringConstraints(max_length=50)]] | None = Field(
         None, max_length=50
     )
+    form_fields: list[dict[str, Any]] | None = Field(
+        None, max_length=20, description="Questions: key, label, type, required, choices, help"
+    )
     is_active: bool | None = None
 
 
@@ -604,6 +616,7 @@ def create_category(request: HttpRequest, payload: CategoryIn) -> HttpResponse:
         default_impact=payload.default_impact,
         default_urgency=payload.default_urgency,
         required_skills=tier_services.skills_by_slug(payload.required_skills),
+        form_fields=payload.form_fields,
     )
     category = tier_queries.category_list(actor=me).get(pk=category.pk)
     return json_response(201, CategoryOut.model_validate(category_out(category)).model_dump())

@@ -81,6 +81,7 @@ class TicketOut(Schema):
     number: int
     subject: str
     description: str
+    details: dict[str, str] = Field(description="Answers to the category's own questions.")
     status: StatusName
     priority: PriorityName
     impact: int
@@ -131,6 +132,11 @@ class TicketCreate(StrictInput):
     tier: Annotated[str, StringConstraints(max_length=8)] | None = None
     assignee: Ref | None = Field(None, description="Assignee's id or email.")
     source: SourceName = "api"
+    details: dict[Annotated[str, StringConstraints(max_length=40)], str | int] | None = Field(
+        None,
+        description="Answers to the category's own questions (its form_fields), by key.",
+        max_length=20,
+    )
 
 
 class TicketPatch(StrictInput):
@@ -228,6 +234,7 @@ def ticket_out(ticket: Ticket) -> dict[str, Any]:
         "number": ticket.number,
         "subject": ticket.subject,
         "description": ticket.description,
+        "details": ticket.details,
         "status": ticket.status,
         "priority": ticket.priority,
         "impact": ticket.impact,
@@ -320,6 +327,7 @@ def create_ticket(request: HttpRequest, payload: TicketCreate) -> HttpResponse:
         priority=payload.priority,
         tier=tier_by_code(payload.tier) if payload.tier else None,
         assignee=user_ref("assignee", payload.assignee, services.NO_SUCH_ASSIGNEE),
+        details=payload.details,
     )
     # The service hands back the ticket with every related row it was given: no re-read.
     response = ticket_response(ticket, 201)
@@ -569,3 +577,169 @@ def download_attachment(
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+# --- Links between tickets, and merging ------------------------------------------------
+
+LinkKindName = Literal["duplicate_of", "related_to", "caused_by"]
+LinkId = Annotated[int, Field(ge=1, le=2**62)]
+
+
+class LinkedTicketRef(Schema):
+    id: int
+    key: str
+    subject: str
+    status: StatusName
+
+
+class TicketLinkOut(Schema):
+    id: int
+    kind: LinkKindName = Field(description="How the link's source relates to its target.")
+    direction: Literal["outgoing", "incoming"] = Field(
+        description="outgoing: this ticket is the link's source."
+    )
+    label: str = Field(description="How it reads from this ticket: 'Duplicate of', 'Causes', …")
+    ticket: LinkedTicketRef = Field(description="The ticket at the other end.")
+    merge: bool = Field(description="Made by a merge; cannot be removed.")
+    created_at: dt.datetime
+
+
+class TicketLinkIn(StrictInput):
+    target: Ref = Field(description="The other ticket: its key (ACME-12) or id.")
+    kind: LinkKindName
+
+
+class MergeIn(StrictInput):
+    target: Ref = Field(description="The ticket to merge into: its key (ACME-12) or id.")
+    public: bool = Field(
+        False,
+        description="Copy the duplicate's thread as a public reply (the target's requester "
+        "sees it); default: an internal note.",
+    )
+    target_version: Annotated[int, Field(ge=1, le=2**31)] | None = Field(
+        None, description="The target's version last read; a stale one gets 412."
+    )
+
+
+class MergeOut(Schema):
+    source: TicketOut = Field(description="The merged ticket, now closed.")
+    target: TicketOut
+    note_id: int = Field(description="The comment on the target carrying the duplicate.")
+
+
+def link_out(linked: queries.LinkedTicket) -> dict[str, Any]:
+    other = linked.other
+    return {
+        "id": linked.link.pk,
+        "kind": linked.link.kind,
+        "direction": "outgoing" if linked.outgoing else "incoming",
+        "label": linked.label,
+        "ticket": {
+            "id": other.pk,
+            "key": other.key,
+            "subject": other.subject,
+            "status": other.status,
+        },
+        "merge": linked.link.is_merge,
+        "created_at": linked.link.created_at,
+    }
+
+
+def optional_version(request: HttpRequest) -> int | None:
+    """``If-Match`` when sent (checked like everywhere), else no version check: links only
+    add to a ticket, like comments."""
+    return expected_version(request) if "If-Match" in request.headers else None
+
+
+IF_MATCH_OPTIONAL = {
+    "parameters": [
+        {
+            "in": "header",
+            "name": "If-Match",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "The ticket's ETag last read; when sent, a stale one gets 412.",
+        }
+    ]
+}
+
+
+@router.get(
+    "/tickets/{ref}/links",
+    response={200: list[TicketLinkOut], **ERRORS},
+    summary="The ticket's links to other tickets",
+)
+def list_links(request: HttpRequest, ref: Ref) -> list[dict[str, Any]]:
+    user = actor(request)
+    ticket = queries.ticket_get(actor=user, ref=ref)
+    return [link_out(x) for x in queries.link_list(actor=user, ticket=ticket)]
+
+
+@router.post(
+    "/tickets/{ref}/links",
+    response={201: TicketLinkOut, 409: Problem, 412: Problem, **ERRORS},
+    summary="Link the ticket to another of its organization",
+    openapi_extra={
+        "parameters": IDEMPOTENCY_HEADER["parameters"] + IF_MATCH_OPTIONAL["parameters"]
+    },
+)
+@idempotent
+def add_link(request: HttpRequest, ref: Ref, payload: TicketLinkIn) -> HttpResponse:
+    user = actor(request)
+    ticket = queries.ticket_get(actor=user, ref=ref)
+    other = queries.link_target_get(actor=user, ticket=ticket, ref=payload.target, bare="id")
+    link = services.ticket_link(
+        actor=user,
+        ticket=ticket,
+        other=other,
+        kind=payload.kind,
+        expected_version=optional_version(request),
+    )
+    [linked] = [x for x in queries.link_list(actor=user, ticket=ticket) if x.link.pk == link.pk]
+    return json_response(
+        201, link_out(linked), Location=f"/api/v1/tickets/{ticket.key}/links/{link.pk}"
+    )
+
+
+@router.delete(
+    "/tickets/{ref}/links/{link_id}",
+    response={204: None, 409: Problem, 412: Problem, **ERRORS},
+    summary="Remove a link (from either of its tickets)",
+    openapi_extra=IF_MATCH_OPTIONAL,
+)
+def delete_link(request: HttpRequest, ref: Ref, link_id: LinkId) -> HttpResponse:
+    user = actor(request)
+    ticket = queries.ticket_get(actor=user, ref=ref)
+    services.ticket_unlink(
+        actor=user, ticket=ticket, link_id=link_id, expected_version=optional_version(request)
+    )
+    return HttpResponse(status=204)
+
+
+@router.post(
+    "/tickets/{ref}/merge",
+    response={200: MergeOut, 409: Problem, 412: Problem, 428: Problem, **ERRORS},
+    summary="Merge the ticket (a duplicate) into another: it is closed, its thread copied",
+    openapi_extra=IF_MATCH,
+)
+def merge_ticket(request: HttpRequest, ref: Ref, payload: MergeIn) -> HttpResponse:
+    user = actor(request)
+    ticket = queries.ticket_get(actor=user, ref=ref)
+    version = expected_version(request)
+    target = queries.link_target_get(actor=user, ticket=ticket, ref=payload.target, bare="id")
+    result = services.ticket_merge(
+        actor=user,
+        source=ticket,
+        target=target,
+        public=payload.public,
+        expected_version=version,
+        target_version=payload.target_version,
+    )
+    source = queries.ticket_get(actor=user, ref=result.source.pk)
+    merged_into = queries.ticket_get(actor=user, ref=result.target.pk)
+    body = {
+        "source": ticket_out(source),
+        "target": ticket_out(merged_into),
+        "note_id": result.note.pk,
+    }
+    return json_response(200, body, ETag=etag_for(source.version))

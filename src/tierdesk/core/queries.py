@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from collections.abc import Iterable
+
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from tierdesk.core import policy
 from tierdesk.core.errors import NotFound
@@ -70,3 +73,52 @@ def colleagues(actor: User) -> list[User]:
             Q(role="admin") | Q(served_organizations__in=policy.visible_organizations(actor))
         )
     return list(qs.distinct().order_by("full_name", "email"))
+
+
+def organization_overview(*, actor: User, open_statuses: Iterable[str]) -> list[Organization]:
+    """The organizations the actor sees, by code, each annotated with ``requester_count``
+    and ``open_ticket_count`` (tickets in ``open_statuses``): one query, the counts as
+    correlated subqueries (a join of people and tickets would multiply the rows)."""
+    tickets = Organization._meta.get_field("tickets").related_model  # no import: core is first
+    requesters = (
+        User.objects.filter(organization=OuterRef("pk"), role="requester")
+        .order_by()
+        .values("organization")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    open_tickets = (
+        tickets._default_manager.filter(organization=OuterRef("pk"), status__in=list(open_statuses))
+        .order_by()
+        .values("organization")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return list(
+        organization_list(actor=actor).annotate(
+            requester_count=Coalesce(Subquery(requesters), 0),
+            open_ticket_count=Coalesce(Subquery(open_tickets), 0),
+        )
+    )
+
+
+def user_search(
+    *,
+    actor: User,
+    text: str | None = None,
+    organization: Organization | None = None,
+    role: str | None = None,
+    active: bool | None = None,
+) -> QuerySet[User]:
+    """People the actor may see matching every given filter (``text`` in the name or the
+    email, any case), by name then email; their organization and tier preloaded."""
+    qs = user_scope(actor).select_related("organization", "agent_profile__tier")
+    if text:
+        qs = qs.filter(Q(full_name__icontains=text) | Q(email__icontains=text))
+    if organization is not None:
+        qs = qs.filter(organization=organization)
+    if role:
+        qs = qs.filter(role=role)
+    if active is not None:
+        qs = qs.filter(is_active=active)
+    return qs.order_by("full_name", "email", "pk")

@@ -267,10 +267,16 @@ def user_update(
     time_zone: str = UNSET,
     is_active: bool = UNSET,
     sees_organization_tickets: bool = UNSET,
+    email: str = UNSET,
+    role: str = UNSET,
+    organization: Organization = UNSET,
 ) -> User:
     """Change a person's profile. Everyone may change their own name and time zone; admins
     anyone's; managers those of requesters in organizations they serve. Deactivating ends
-    every API token's use at once; nobody deactivates themself (no lock-out)."""
+    every API token's use at once; nobody deactivates themself or changes their own role
+    (no lock-out). ``role`` moves staff between agent, manager and admin (admins only); a
+    requester stays a requester. ``organization`` moves a requester to another client the
+    actor sees."""
     target = User.objects.select_for_update().get(pk=user.pk)
     own_profile_only = {"full_name", "time_zone"}
     given: dict[str, Any] = {
@@ -280,6 +286,9 @@ def user_update(
             "time_zone": time_zone,
             "is_active": is_active,
             "sees_organization_tickets": sees_organization_tickets,
+            "email": email,
+            "role": role,
+            "organization": organization,
         }.items()
         if value is not UNSET
     }
@@ -297,7 +306,13 @@ def user_update(
         raise ValidationFailed.for_field("sees_organization_tickets", "requesters only")
     if "full_name" in given:
         given["full_name"] = given["full_name"].strip()
-    changes = apply_changes(target, given, exclude=["password", "last_login", "email"])
+    if "email" in given:
+        given["email"] = _checked_email(given["email"], exclude=target)
+    if "role" in given and given["role"] != target.role:
+        _check_role_change(actor, target, given["role"])
+    if "organization" in given:
+        _check_organization_move(actor, target, given["organization"])
+    changes = apply_changes(target, given, exclude=["password", "last_login"])
     if not changes:
         return target
     record_and_emit(
@@ -310,6 +325,44 @@ def user_update(
         payload={"email": target.email, "changes": changes},
     )
     return target
+
+
+def _checked_email(raw: str, *, exclude: User | None = None) -> str:
+    """``raw`` normalized (trimmed, lower case) if it is a valid address nobody else has."""
+    email = raw.strip().lower()
+    try:
+        validate_email(email)
+    except DjangoValidationError:
+        raise ValidationFailed.for_field("email", "not a valid email address") from None
+    others = User.objects.filter(email=email)
+    if exclude is not None:
+        others = others.exclude(pk=exclude.pk)
+    if others.exists():
+        raise ValidationFailed.for_field("email", "a user with this email exists")
+    return email
+
+
+def _check_role_change(actor: User, target: User, role: str) -> None:
+    """Staff move between agent, manager and admin (admins decide); a requester is not made
+    staff nor staff a requester (their organization and history differ: create a new
+    account). Nobody changes their own role: an admin demoting themself could leave the
+    desk without anyone able to undo it."""
+    if role not in Role.values:
+        raise ValidationFailed.for_field("role", f"one of {', '.join(Role.values)}")
+    policy.require(actor, "user.create_staff", "Only admins change roles.")
+    if target.pk == actor.pk:
+        raise ValidationFailed.for_field("role", "you cannot change your own role")
+    if (role in STAFF_ROLES) != (target.role in STAFF_ROLES):
+        raise ValidationFailed.for_field(
+            "role", "a requester cannot become staff or staff a requester: create a new person"
+        )
+
+
+def _check_organization_move(actor: User, target: User, organization: Organization) -> None:
+    if target.role != Role.REQUESTER:
+        raise ValidationFailed.for_field("organization", "staff do not belong to a client")
+    if not policy.can_see_organization(actor, organization.pk):
+        raise ValidationFailed.for_field("organization", "no such organization")
 
 
 def _digest(token: str) -> str:

@@ -92,6 +92,8 @@ class Ticket(models.Model):
     resolution_code = models.CharField(max_length=24, choices=ResolutionCode.choices, blank=True)
     resolution_note = models.TextField(blank=True)
     reopen_count = models.PositiveSmallIntegerField(default=0)
+    # Answers to the category's own questions (Category.form_fields): question key -> text.
+    details = models.JSONField(default=dict, blank=True)
     tags = models.ManyToManyField(Tag, blank=True, related_name="tickets")
     created_at = models.DateTimeField()
     # When the ticket arrived in its current tier: "time in tier" escalation rules count
@@ -198,6 +200,9 @@ class TimelineKind(models.TextChoices):
     ESCALATED = "escalated", "Escalated"
     DE_ESCALATED = "de_escalated", "De-escalated"
     RATED = "rated", "Rated"
+    LINKED = "linked", "Linked"
+    UNLINKED = "unlinked", "Unlinked"
+    MERGED = "merged", "Merged"
 
 
 class TimelineEntry(models.Model):
@@ -239,4 +244,47 @@ class SatisfactionRating(models.Model):
         ]
         indexes: ClassVar[list[models.Index]] = [
             models.Index(fields=["organization", "created_at"], name="rating_org_created")
+        ]
+
+
+class LinkKind(models.TextChoices):
+    """How a link's ``source`` relates to its ``target`` ("ACME-12 duplicate of ACME-10")."""
+
+    DUPLICATE_OF = "duplicate_of", "Duplicate of"
+    RELATED_TO = "related_to", "Related to"
+    CAUSED_BY = "caused_by", "Caused by"
+
+
+# How a link reads from its target's side ("ACME-10 has duplicate ACME-12").
+LINK_INVERSE: dict[str, str] = {
+    LinkKind.DUPLICATE_OF: "Has duplicate",
+    LinkKind.RELATED_TO: "Related to",
+    LinkKind.CAUSED_BY: "Causes",
+}
+
+
+class TicketLink(models.Model):
+    """A relation between two tickets of one organization, seen from both of them. Two
+    tickets have at most one link (the service checks it under both tickets' locks; the
+    constraint catches the same direction). ``is_merge``: the link a merge made from the
+    merged (closed) ticket to the one it went into; it cannot be removed."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    source = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="links_out")
+    target = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="links_in")
+    kind = models.CharField(max_length=16, choices=LinkKind.choices)
+    is_merge = models.BooleanField(default=False)
+    created_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["source", "target"], name="ticket_link_pair"),
+            models.CheckConstraint(
+                condition=~models.Q(source=models.F("target")), name="ticket_link_not_self"
+            ),
+        ]
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(fields=["target"], name="ticket_link_target")
         ]

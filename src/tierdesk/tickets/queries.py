@@ -17,11 +17,15 @@ from tierdesk.core.errors import NotFound, ValidationFailed
 from tierdesk.core.models import Organization, Role, User
 from tierdesk.core.parse import as_id
 from tierdesk.tickets.models import (
+    LINK_INVERSE,
     OPEN_STATUSES,
     Attachment,
     Comment,
+    LinkKind,
+    SatisfactionRating,
     Status,
     Ticket,
+    TicketLink,
     TimelineEntry,
 )
 from tierdesk.tiers.models import Tier
@@ -382,3 +386,77 @@ def attachment_get(*, actor: User, attachment_id: int) -> Attachment:
     if attachment is None:
         raise NotFound("No such attachment.")
     return attachment
+
+
+def rating_of(ticket: Ticket) -> SatisfactionRating | None:
+    """The requester's satisfaction rating of ``ticket`` (one at most; staff and the
+    requesters who see the ticket may read it). ``ticket`` must come from ticket_get
+    (already authorized)."""
+    return SatisfactionRating.objects.filter(ticket=ticket).first()
+
+
+# --- Links between tickets --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LinkedTicket:
+    """One link as seen from a ticket: the ticket at its other end and how it reads from
+    here ("Duplicate of", "Has duplicate", ...)."""
+
+    link: TicketLink
+    other: Ticket
+    label: str
+    outgoing: bool  # this ticket is the link's source
+
+
+def link_list(*, actor: User, ticket: Ticket) -> list[LinkedTicket]:
+    """The links of ``ticket`` (from ticket_get: already authorized) to tickets the actor
+    may see, oldest first, the other ticket with its organization loaded. One query."""
+    visible = ticket_scope(actor)
+    links = (
+        TicketLink.objects.filter(Q(source_id=ticket.pk) | Q(target_id=ticket.pk))
+        .filter(
+            Q(source_id=ticket.pk, target__in=visible) | Q(target_id=ticket.pk, source__in=visible)
+        )
+        .select_related("source__organization", "target__organization")
+        .order_by("created_at", "id")
+    )
+    out = []
+    for link in links:
+        outgoing = link.source_id == ticket.pk
+        other = link.target if outgoing else link.source
+        label = LinkKind(link.kind).label if outgoing else LINK_INVERSE[link.kind]
+        out.append(LinkedTicket(link=link, other=other, label=label, outgoing=outgoing))
+    return out
+
+
+def merged_into(*, actor: User, ticket: Ticket) -> Ticket | None:
+    """The ticket ``ticket`` was merged into, if it was and the actor may see it."""
+    link = (
+        TicketLink.objects.filter(source_id=ticket.pk, is_merge=True)
+        .filter(target__in=ticket_scope(actor))
+        .select_related("target__organization")
+        .first()
+    )
+    return link.target if link is not None else None
+
+
+def link_target_get(*, actor: User, ticket: Ticket, ref: str, bare: str = "number") -> Ticket:
+    """The ticket ``ref`` names as the other end of a link or merge from ``ticket``: its
+    key (``ACME-12``), or a bare number — ``bare="number"``: its number in ``ticket``'s
+    organization (as agents type it), ``"id"``: its id (as the API names tickets). Only a
+    ticket of the same organization that the actor may see; anything else is refused
+    beside the ``target`` field exactly like a missing one."""
+    text = ref.strip().lstrip("#")
+    found: Ticket | None = None
+    scope = ticket_scope(actor).filter(organization_id=ticket.organization_id)
+    scope = scope.select_related("organization", "requester", "assignee", "tier", "category")
+    if (value := as_id(text)) is not None:
+        found = scope.filter(**({"number": value} if bare == "number" else {"pk": value})).first()
+    elif match := TICKET_KEY.match(text):
+        found = scope.filter(
+            organization__code=match["code"].upper(), number=int(match["number"])
+        ).first()
+    if found is None:
+        raise ValidationFailed.for_field("target", "no such ticket in this organization")
+    return found

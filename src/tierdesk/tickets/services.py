@@ -13,19 +13,21 @@ import os
 import secrets
 import time
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from tierdesk.core import bulk, clock, config, policy
 from tierdesk.core.errors import (
     Conflict,
     ContentTooLarge,
     InvalidTransition,
+    NotFound,
     PermissionDenied,
     PreconditionFailed,
     ValidationFailed,
@@ -36,9 +38,11 @@ from tierdesk.core.unset import UNSET
 from tierdesk.tickets import lifecycle
 from tierdesk.tickets.lifecycle import Change, TicketChange
 from tierdesk.tickets.models import (
+    LINK_INVERSE,
     OPEN_STATUSES,
     Attachment,
     Comment,
+    LinkKind,
     Priority,
     ResolutionCode,
     SatisfactionRating,
@@ -46,10 +50,11 @@ from tierdesk.tickets.models import (
     Status,
     Tag,
     Ticket,
+    TicketLink,
     TimelineEntry,
     TimelineKind,
 )
-from tierdesk.tiers import assignment, routing
+from tierdesk.tiers import assignment, form_fields, routing
 from tierdesk.tiers.models import AssignmentStrategy, Category, Tier
 
 # The state machine: status -> statuses it may move to.
@@ -324,6 +329,7 @@ def ticket_create(
     priority: str | None = None,
     tier: Tier | None = None,
     assignee: User | None = None,
+    details: Mapping[str, Any] | None = None,
 ) -> Ticket:
     """Open a ticket in ``organization``.
 
@@ -353,6 +359,9 @@ def ticket_create(
     subject = _text("subject", subject, max_length=SUBJECT_MAX, required=True)
     description = _text("description", description, max_length=BODY_MAX, required=False)
     category = _category_for(organization, category)
+    # the answers to the chosen category's own questions (a rule may re-file the ticket
+    # afterwards; what the requester was asked stays with it)
+    answers = form_fields.check_answers(category.form_fields if category else [], details or {})
     assignee = _assignee_for(organization, assignee)
     _check_choice("impact", impact)
     _check_choice("urgency", urgency)
@@ -415,6 +424,7 @@ def ticket_create(
         updated_at=now,
         tier_entered_at=now,
         created_by=actor,
+        details=answers,
     )
     # Everything above only reads. The write transaction starts here and holds the number
     # lock (SQLite: the database write lock) only for the writes: short, so concurrent
@@ -626,6 +636,23 @@ def ticket_update(
     return ticket
 
 
+def within_reopen_window(ticket: Ticket) -> bool:
+    """Whether a requester may still reopen ``ticket`` (resolved, not closed): within
+    ``REOPEN_WINDOW_DAYS`` of its resolution."""
+    window = dt.timedelta(days=settings.REOPEN_WINDOW_DAYS)
+    return ticket.resolved_at is None or clock.now() - ticket.resolved_at <= window
+
+
+def may_reopen(actor: User, ticket: Ticket) -> bool:
+    """Whether ``actor`` may reopen ``ticket`` now, as ticket_transition decides it (for
+    pages that offer the button only when it would work)."""
+    if ticket.status != Status.RESOLVED:
+        return False
+    if actor.role == Role.REQUESTER:
+        return ticket.requester_id == actor.pk and within_reopen_window(ticket)
+    return policy.allowed(actor, "ticket.transition")
+
+
 @transaction.atomic
 @config.pinned()
 def ticket_transition(
@@ -648,12 +675,7 @@ def ticket_transition(
             raise PermissionDenied("Only the ticket's own requester may reopen or close it.")
         if (current, to_status) not in REQUESTER_TRANSITIONS:
             raise PermissionDenied("Requesters may only reopen or close a resolved ticket.")
-        window = dt.timedelta(days=settings.REOPEN_WINDOW_DAYS)
-        if (
-            to_status == Status.OPEN
-            and ticket.resolved_at is not None
-            and clock.now() - ticket.resolved_at > window
-        ):
+        if to_status == Status.OPEN and not within_reopen_window(ticket):
             raise InvalidTransition.for_field(
                 "status",
                 f"resolved more than {settings.REOPEN_WINDOW_DAYS} days ago: "
@@ -1039,3 +1061,293 @@ def attachment_sweep_orphans(*, older_than_seconds: int = 3600) -> int:
                 candidates[key].unlink(missing_ok=True)
                 removed += 1
     return removed
+
+
+# --- Links between tickets, and merging a duplicate into its primary -------------------
+# Appended with the linking feature: links relate two tickets of one organization; a merge
+# closes a duplicate into the ticket it repeats.
+
+NO_SUCH_TICKET = "no such ticket in this organization"
+MERGE_CARRY_MAX = BODY_MAX - 2_000  # room for the note's own lines
+
+
+def _lock_pair(
+    first: Ticket, second: Ticket, first_version: int | None, second_version: int | None
+) -> tuple[Ticket, Ticket]:
+    """Lock two tickets in id order (the order every service locks in, so that two
+    requests on the same pair never wait on each other in a circle) and check the
+    versions their callers saw. Returns them as (first, second)."""
+    wanted = {first.pk: (first, first_version), second.pk: (second, second_version)}
+    locked = {pk: lock(*wanted[pk]) for pk in sorted(wanted)}
+    return locked[first.pk], locked[second.pk]
+
+
+def _check_pair(ticket: Ticket, other: Ticket, field: str) -> None:
+    """Both tickets of one organization, and two of them. The other organization's ticket
+    gets the message a missing one gets: a link must not tell anybody that it exists."""
+    if other.organization_id != ticket.organization_id:
+        raise ValidationFailed.for_field(field, NO_SUCH_TICKET)
+    if other.pk == ticket.pk:
+        raise ValidationFailed.for_field(field, "that is this ticket itself")
+
+
+def link_label(link: TicketLink, seen_from: Ticket) -> str:
+    """How ``link`` reads from ``seen_from``'s side: "Duplicate of" or "Has duplicate"."""
+    if link.source_id == seen_from.pk:
+        return LinkKind(link.kind).label
+    return LINK_INVERSE[link.kind]
+
+
+def _link_entries(
+    link: TicketLink, source: Ticket, target: Ticket, actor: User | None, kind: str
+) -> list[TimelineEntry]:
+    # Internal: a link names another ticket, which the requester may not be allowed to see.
+    return [
+        _timeline(
+            source,
+            actor,
+            kind,
+            field="link",
+            new=f"{link_label(link, source).lower()} {target.key}",
+            internal=True,
+        ),
+        _timeline(
+            target,
+            actor,
+            kind,
+            field="link",
+            new=f"{link_label(link, target).lower()} {source.key}",
+            internal=True,
+        ),
+    ]
+
+
+def _existing_link(a: Ticket, b: Ticket) -> TicketLink | None:
+    return (
+        TicketLink.objects.filter(source=a, target=b).first()
+        or TicketLink.objects.filter(source=b, target=a).first()
+    )
+
+
+@transaction.atomic
+def ticket_link(
+    *,
+    actor: User,
+    ticket: Ticket,
+    other: Ticket,
+    kind: str,
+    expected_version: int | None = None,
+) -> TicketLink:
+    """Link ``ticket`` to ``other`` of the same organization: ``ticket`` <kind> ``other``
+    ("duplicate of", "related to", "caused by"). Both tickets get an internal timeline
+    entry and a new version. Two tickets have one link at most; the same pair again is a
+    conflict whatever its kind or direction. ``ticket`` must be open (not closed);
+    ``other`` may be closed (a recurrence of an old problem). The caller must have
+    authorized reading both tickets."""
+    if not policy.allowed(actor, "ticket.update"):
+        raise PermissionDenied("Your role may not link tickets.")
+    if kind not in LinkKind.values:
+        raise ValidationFailed.for_field("kind", f"one of {', '.join(LinkKind.values)}")
+    _check_pair(ticket, other, "target")
+    ticket, other = _lock_pair(ticket, other, expected_version, None)
+    if ticket.status == Status.CLOSED:
+        raise InvalidTransition.for_field("status", "a closed ticket takes no more links")
+    if (existing := _existing_link(ticket, other)) is not None:
+        raise Conflict.for_field(
+            "target",
+            f"already linked: {ticket.key} {link_label(existing, ticket).lower()} {other.key}",
+        )
+    link = TicketLink.objects.create(
+        organization_id=ticket.organization_id,
+        source=ticket,
+        target=other,
+        kind=kind,
+        created_by=actor,
+        created_at=clock.now(),
+    )
+    save_all([ticket, other], [], _link_entries(link, ticket, other, actor, TimelineKind.LINKED))
+    emit(
+        "ticket.linked",
+        organization=ticket.organization,
+        aggregate_type="ticket",
+        aggregate_id=ticket.pk,
+        payload=_ticket_payload(ticket)
+        | {
+            "link_id": link.pk,
+            "kind": kind,
+            "target_id": other.pk,
+            "target_key": other.key,
+            "actor_id": actor.pk,
+        },
+    )
+    return link
+
+
+@transaction.atomic
+def ticket_unlink(
+    *, actor: User, ticket: Ticket, link_id: int, expected_version: int | None = None
+) -> None:
+    """Remove the link ``link_id`` from ``ticket`` (either end of it). A link nobody has
+    on ``ticket`` is NotFound; the link a merge made stays (the merge cannot be undone).
+    ``ticket`` must be open."""
+    if not policy.allowed(actor, "ticket.update"):
+        raise PermissionDenied("Your role may not unlink tickets.")
+    link = (
+        TicketLink.objects.filter(pk=link_id)
+        .filter(Q(source_id=ticket.pk) | Q(target_id=ticket.pk))
+        .first()
+    )
+    if link is None:
+        raise NotFound("No such link on this ticket.")
+    other_id = link.target_id if link.source_id == ticket.pk else link.source_id
+    other = Ticket.objects.select_related("organization").get(pk=other_id)
+    ticket, other = _lock_pair(ticket, other, expected_version, None)
+    # read again under the locks: a concurrent unlink may have removed it meanwhile
+    link = TicketLink.objects.filter(pk=link_id).first()
+    if link is None:
+        raise NotFound("No such link on this ticket.")
+    if link.is_merge:
+        raise Conflict.for_field("link", "a merge made this link; it stays")
+    if ticket.status == Status.CLOSED:
+        raise InvalidTransition.for_field("status", "a closed ticket cannot be changed")
+    source, target = (ticket, other) if link.source_id == ticket.pk else (other, ticket)
+    entries = _link_entries(link, source, target, actor, TimelineKind.UNLINKED)
+    link.delete()
+    save_all([ticket, other], [], entries)
+    emit(
+        "ticket.unlinked",
+        organization=ticket.organization,
+        aggregate_type="ticket",
+        aggregate_id=ticket.pk,
+        payload=_ticket_payload(ticket)
+        | {
+            "link_id": link_id,
+            "kind": link.kind,
+            "other_id": other.pk,
+            "other_key": other.key,
+            "actor_id": actor.pk,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    source: Ticket  # closed, linked "duplicate of" the target
+    target: Ticket
+    note: Comment  # on the target: what the source carried
+
+
+def _merge_note(source: Ticket, public: bool) -> str:
+    """The note the target gets: the source's description and public replies, oldest
+    first, and its attachments by name (they stay on the source)."""
+    parts = [f"Merged from {source.key}: {source.subject}"]
+    if source.description:
+        parts.append(f"Description ({source.requester.full_name}):\n{source.description}")
+    replies = (
+        Comment.objects.filter(ticket=source, is_internal=False)
+        .select_related("author")
+        .order_by("created_at", "id")
+    )
+    for c in replies:
+        parts.append(f"{c.author.full_name}, {c.created_at:%Y-%m-%d %H:%M} UTC:\n{c.body}")
+    files = Attachment.objects.filter(ticket=source).order_by("created_at", "id")
+    if public:
+        files = files.filter(is_internal=False)
+    names = [f"{a.filename} (/api/v1/attachments/{a.pk})" for a in files]
+    if names:
+        parts.append(f"Attachments, kept on {source.key}:\n" + "\n".join(names))
+    text = "\n\n".join(parts)
+    if len(text) > MERGE_CARRY_MAX:
+        text = text[:MERGE_CARRY_MAX] + f"\n\n[… cut here; the rest stays on {source.key}]"
+    return text
+
+
+@transaction.atomic
+def ticket_merge(
+    *,
+    actor: User,
+    source: Ticket,
+    target: Ticket,
+    public: bool = False,
+    expected_version: int | None = None,
+    target_version: int | None = None,
+) -> MergeResult:
+    """Merge the duplicate ``source`` into ``target`` (same organization): the target gets
+    the source's description and public replies as one note (internal unless ``public``),
+    naming the source; the source is linked "duplicate of" the target (replacing any other
+    link between the two), gets a "merged into" entry, and is resolved as a duplicate and
+    closed through the state machine, so its SLA clocks stop as for any close.
+
+    Both tickets are locked in id order and their versions checked; everything happens in
+    this one transaction or not at all. The caller must have authorized reading both."""
+    if not (policy.allowed(actor, "ticket.transition") and policy.allowed(actor, "ticket.update")):
+        raise PermissionDenied("Your role may not merge tickets.")
+    _check_pair(source, target, "target")
+    source, target = _lock_pair(source, target, expected_version, target_version)
+    if source.status == Status.CLOSED:
+        raise InvalidTransition.for_field(
+            "status", f"{source.key} is closed: a closed ticket cannot be merged"
+        )
+    if target.status == Status.CLOSED:
+        raise InvalidTransition.for_field(
+            "target", f"{target.key} is closed: merge into a ticket that is not closed"
+        )
+    note = ticket_comment(
+        actor=actor,
+        ticket=target,
+        body=_merge_note(source, public),
+        internal=not public,
+    )
+    target = note.ticket
+    existing = _existing_link(source, target)
+    if existing is not None:
+        existing.delete()
+    link = TicketLink.objects.create(
+        organization_id=source.organization_id,
+        source=source,
+        target=target,
+        kind=LinkKind.DUPLICATE_OF,
+        is_merge=True,
+        created_by=actor,
+        created_at=clock.now(),
+    )
+    save_all(
+        [source, target],
+        [],
+        [
+            _timeline(source, actor, TimelineKind.MERGED, field="merged_into", new=target.key),
+            _timeline(
+                target,
+                actor,
+                TimelineKind.MERGED,
+                field="merged_from",
+                new=source.key,
+                internal=not public,
+            ),
+        ],
+    )
+    if source.status != Status.RESOLVED:
+        source = ticket_transition(
+            actor=actor,
+            ticket=source,
+            to_status=Status.RESOLVED,
+            resolution_code=ResolutionCode.DUPLICATE,
+            resolution_note=f"Merged into {target.key}.",
+        )
+    source = ticket_transition(actor=actor, ticket=source, to_status=Status.CLOSED)
+    emit(
+        "ticket.merged",
+        organization=source.organization,
+        aggregate_type="ticket",
+        aggregate_id=source.pk,
+        payload=_ticket_payload(source)
+        | {
+            "target_id": target.pk,
+            "target_key": target.key,
+            "link_id": link.pk,
+            "comment_id": note.pk,
+            "public": public,
+            "actor_id": actor.pk,
+        },
+    )
+    return MergeResult(source=source, target=target, note=note)

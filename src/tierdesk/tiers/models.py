@@ -83,6 +83,9 @@ class Category(models.Model):
         choices=Urgency.choices, default=Urgency.MEDIUM
     )
     required_skills = models.ManyToManyField(Skill, blank=True, related_name="categories")
+    # The category's own questions, asked when a ticket of it is opened (see
+    # tiers.forms_fields): a list of {key, label, type, required, choices, help}.
+    form_fields = models.JSONField(default=list, blank=True)
     is_active = models.BooleanField(default=True)
 
     class Meta:

@@ -8,7 +8,8 @@ from tierdesk.core import config, policy
 from tierdesk.core.errors import NotFound
 from tierdesk.core.models import STAFF_ROLES, Organization, User
 from tierdesk.core.parse import as_id
-from tierdesk.tiers.models import Category, RoutingRule, Tier
+from tierdesk.core.queries import user_scope
+from tierdesk.tiers.models import AgentProfile, Category, RoutingRule, Skill, Tier
 
 
 def tier_list() -> QuerySet[Tier]:
@@ -88,3 +89,51 @@ def routing_rule_get(*, actor: User, rule_id: int) -> RoutingRule:
     if rule is None:
         raise NotFound("No such routing rule.")
     return rule
+
+
+def skill_list() -> QuerySet[Skill]:
+    return Skill.objects.order_by("slug")
+
+
+def tier_manager_candidates(*, actor: User) -> QuerySet[User]:
+    """Active managers and admins the actor may see: who can be named a tier's manager."""
+    return (
+        user_scope(actor)
+        .filter(is_active=True, role__in=("manager", "admin"))
+        .order_by("full_name", "email")
+    )
+
+
+def routing_scope_rules(*, actor: User, organization: Organization | None) -> list[RoutingRule]:
+    """One scope's rules (``organization``'s, or the MSP-wide ones) in the order they are
+    checked, if the actor may see that scope; else none."""
+    if organization is not None and not policy.can_see_organization(actor, organization.pk):
+        return []
+    return list(routing_rule_list(actor=actor).filter(organization=organization))
+
+
+def requester_of(organization: Organization, email: str) -> User | None:
+    """The active-or-not requester of ``organization`` with ``email``, else None (missing
+    and another tenant's person look the same)."""
+    found = User.objects.filter(email=email.strip().lower()).first()
+    if found is None or found.role != "requester" or found.organization_id != organization.pk:
+        return None
+    return found
+
+
+def users_by_email(emails: list[str]) -> dict[str, User]:
+    """The people with these emails (as stored: lower case), by email."""
+    wanted = [e.strip().lower() for e in emails]
+    return {u.email: u for u in User.objects.filter(email__in=wanted)}
+
+
+def agent_profile_of(user: User) -> AgentProfile | None:
+    """The staff member's tier, skills and shifts (skills and shifts preloaded), or None
+    for a requester or staff without a profile. The caller has checked that the actor may
+    see ``user``."""
+    return (
+        AgentProfile.objects.filter(user=user)
+        .select_related("tier")
+        .prefetch_related("skills", "hours")
+        .first()
+    )

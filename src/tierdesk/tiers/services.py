@@ -12,10 +12,11 @@ from django.db import transaction
 
 from tierdesk.core import clock, policy
 from tierdesk.core.audit import AuditAction, record, record_and_emit
-from tierdesk.core.errors import ValidationFailed
+from tierdesk.core.errors import Conflict, ValidationFailed
 from tierdesk.core.models import STAFF_ROLES, Organization, User
 from tierdesk.core.services import apply_changes, full_clean_or_raise, user_create
 from tierdesk.core.unset import UNSET
+from tierdesk.tiers.form_fields import check_definitions
 from tierdesk.tiers.models import (
     AgentProfile,
     Category,
@@ -302,11 +303,14 @@ def category_create(
     required_skills: Iterable[Skill] = (),
     organization: Organization | None = None,
     description: str = "",
+    form_fields: list[dict[str, Any]] | None = None,
 ) -> Category:
-    """Add a catalog entry, MSP-wide (``organization`` None) or for one client."""
+    """Add a catalog entry, MSP-wide (``organization`` None) or for one client, with its
+    own questions for new tickets (``form_fields``, see tiers.form_fields)."""
     if actor is not None:
         policy.require(actor, "catalog.manage")
     category = Category(
+        form_fields=check_definitions(form_fields),
         organization=organization,
         slug=slug.strip().lower(),
         name=name.strip(),
@@ -315,6 +319,9 @@ def category_create(
         default_impact=default_impact,
         default_urgency=default_urgency,
     )
+    # Said about the slug, not as the constraint's name: the catalog's slugs are unique.
+    if Category.objects.filter(organization=organization, slug=category.slug).exists():
+        raise ValidationFailed.for_field("slug", "this catalog already has a category so named")
     full_clean_or_raise(category)
     category.save()
     category.required_skills.set(list(required_skills))
@@ -343,6 +350,7 @@ def category_update(
     default_urgency: int = UNSET,
     required_skills: Iterable[Skill] = UNSET,
     is_active: bool = UNSET,
+    form_fields: list[dict[str, Any]] = UNSET,
 ) -> Category:
     """Change a catalog entry (admins). Its slug and organization are permanent; an inactive
     category takes no new tickets and keeps its old ones."""
@@ -357,6 +365,7 @@ def category_update(
             "default_impact": default_impact,
             "default_urgency": default_urgency,
             "is_active": is_active,
+            "form_fields": UNSET if form_fields is UNSET else check_definitions(form_fields),
         },
     )
     if required_skills is not UNSET:
@@ -640,3 +649,62 @@ def routing_rule_delete(*, actor: User, rule: RoutingRule) -> None:
         changes=summary,
         payload=summary | {"id": rule_id},
     )
+
+
+STALE_ORDER = (
+    "The routing rules changed since you loaded them (someone added, removed or moved a "
+    "rule). Nothing was moved: look at the current order and move the rule again."
+)
+
+
+@transaction.atomic
+def routing_rule_reorder(
+    *,
+    actor: User,
+    organization: Organization | None,
+    rule_ids: Sequence[int],
+    expected: Sequence[int] | None = None,
+) -> list[RoutingRule]:
+    """Put every rule of one scope (``organization``'s, or the MSP-wide ones for None) in
+    the order ``rule_ids`` gives, as positions 10, 20, 30 … Returns the rules in that order.
+
+    ``rule_ids`` must name exactly the scope's rules, each once; ``expected`` is the order
+    the caller last saw. Either one differing from what is stored now (a rule added,
+    removed or moved meanwhile) raises Conflict and changes nothing: an order built on a
+    stale list would silently undo someone else's change."""
+    _require_rule_scope(actor, organization)
+    # Locked for the transaction: two reorders of one scope run one after the other, and
+    # the second sees the first's order (and so refuses its stale ``expected``).
+    rules = list(
+        RoutingRule.objects.select_for_update()
+        .filter(organization=organization)
+        .select_related("set_tier", "set_category")
+        .order_by("position", "id")
+    )
+    current = [r.pk for r in rules]
+    wanted = list(rule_ids)
+    if expected is not None and list(expected) != current:
+        raise Conflict(STALE_ORDER)
+    if len(set(wanted)) != len(wanted) or sorted(wanted) != sorted(current):
+        raise Conflict(STALE_ORDER)
+    by_id = {r.pk: r for r in rules}
+    now = clock.now()
+    for index, rule_id in enumerate(wanted, start=1):
+        rule = by_id[rule_id]
+        position = index * 10
+        if rule.position == position:
+            continue
+        changes = {"position": {"old": rule.position, "new": position}}
+        rule.position = position
+        rule.updated_at = now
+        rule.save(update_fields=["position", "updated_at"])
+        record_and_emit(
+            actor=actor,
+            action=AuditAction.ROUTING_RULE_UPDATED,
+            target_type="routing_rule",
+            target_id=rule.pk,
+            organization=organization,
+            changes=changes,
+            payload={"id": rule.pk, "changes": changes},
+        )
+    return [by_id[i] for i in wanted]

@@ -14,7 +14,7 @@ from tierdesk.core.errors import DomainError
 from tierdesk.core.models import User
 from tierdesk.core.parse import as_id
 from tierdesk.core.queries import colleagues, staff_for_organization
-from tierdesk.tickets.models import Priority, ResolutionCode, Status, Ticket
+from tierdesk.tickets.models import LinkKind, Priority, ResolutionCode, Status, Ticket
 from tierdesk.tickets.services import BODY_MAX, TRANSITIONS
 from tierdesk.tiers.queries import categories_for_organization, tiers_by_level
 
@@ -237,7 +237,8 @@ class BulkForm(forms.Form):
         super().__init__(*args, **kwargs)
         assignee = self.fields["assignee"]
         assert isinstance(assignee, forms.ChoiceField)
-        assignee.choices = [("", "—")] + [(u.pk, u.full_name) for u in colleagues(actor)]
+        # read when the form is shown or checked, not for a live refresh of the rows
+        assignee.choices = lambda: [("", "—")] + [(u.pk, u.full_name) for u in colleagues(actor)]
         tier = self.fields["to_tier"]
         assert isinstance(tier, forms.ChoiceField)
         tier.choices = [("", "—")] + [(t.code, t.code) for t in tiers_by_level()[1:]]
@@ -261,3 +262,36 @@ class BulkForm(forms.Form):
             if not data.get(name):
                 self.add_error(name, "Required for this action.")
         return cleaned
+
+
+# --- Links and merges (the ticket page's "Link…" and "Merge into…") --------------------
+
+TARGET_HELP = "Its key (ACME-12) or its number in this organization."
+
+
+class LinkForm(TicketForm):
+    kind = forms.ChoiceField(
+        label="Link type", choices=LinkKind.choices, initial=LinkKind.RELATED_TO
+    )
+    target = forms.CharField(label="Ticket", max_length=30, help_text=TARGET_HELP)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "link_%s")  # unique ids beside the page's other forms
+        super().__init__(*args, **kwargs)
+
+
+class MergeForm(TicketForm):
+    target = forms.CharField(label="Merge into ticket", max_length=30, help_text=TARGET_HELP)
+    public = forms.BooleanField(
+        required=False,
+        label="Copy as a public reply (that ticket's requester sees it)",
+        help_text="Otherwise its description and replies go over as an internal note.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "merge_%s")
+        super().__init__(*args, **kwargs)
+
+
+class UnlinkForm(TicketForm):
+    link = forms.IntegerField(widget=forms.HiddenInput, min_value=1)

@@ -24,3 +24,18 @@ class SavedView(models.Model):
         constraints: ClassVar[list[models.BaseConstraint]] = [
             models.UniqueConstraint(fields=["user", "name"], name="saved_view_user_name")
         ]
+
+
+class RateLimitHit(models.Model):
+    """One counted attempt (a reset request, a wrong sign-in code) against a limit. Kept in
+    the database so that every server process counts the same attempts; the key (an email
+    or an address) is stored only as a keyed hash."""
+
+    scope = models.CharField(max_length=32)
+    key = models.CharField(max_length=64)
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(fields=["scope", "key", "at"], name="rate_limit_scope_key_at")
+        ]

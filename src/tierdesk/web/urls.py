@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, include, path
 
-from tierdesk.web.views import auth, console, portal
+from tierdesk.web.views import account, auth, console, portal
 from tierdesk.web.views.config import urls as config_urls
 
 app_name = "web"
@@ -9,6 +9,16 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", auth.home, name="home"),
     path("login", auth.SignIn.as_view(), name="login"),
     path("logout", auth.SignOut.as_view(), name="logout"),
+    path("login/code", auth.sign_in_code, name="login-code"),
+    path("password-reset", auth.PasswordReset.as_view(), name="password-reset"),
+    path("password-reset/sent", auth.PasswordResetSent.as_view(), name="password-reset-sent"),
+    path(
+        "password-reset/<uidb64>/<token>",
+        auth.PasswordResetConfirm.as_view(),
+        name="password-reset-confirm",
+    ),
+    path("account/two-step", auth.two_step, name="two-step"),
+    path("account/", account.profile, name="profile"),
     path("account/password", auth.ChangePassword.as_view(), name="password-change"),
     path("console/", console.home, name="console"),
     path("console/queue/<slug:queue>", console.queue, name="queue"),

@@ -17,13 +17,20 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from tierdesk.core import config, lookups, policy
-from tierdesk.core.errors import DomainError, NotFound, PreconditionFailed, ValidationFailed
+from tierdesk.core.errors import (
+    Conflict,
+    DomainError,
+    NotFound,
+    PreconditionFailed,
+    ValidationFailed,
+)
 from tierdesk.core.models import User
 from tierdesk.escalation import services as escalation
 from tierdesk.sla import queries as sla_queries
 from tierdesk.tickets import queries, services
 from tierdesk.tickets.models import OPEN_STATUSES, Priority, Status, Ticket
 from tierdesk.tickets.services import TRANSITIONS
+from tierdesk.tiers.form_fields import labelled
 from tierdesk.tiers.queries import category_for_organization, tiers_by_level
 from tierdesk.tiers.services import tier_by_code
 from tierdesk.web import forms as forms_
@@ -32,14 +39,19 @@ from tierdesk.web import services as web_services
 from tierdesk.web.views.common import staff_required
 
 PAGE_SIZE = 50
-# (?sort= value, column title): what the queue's columns may be sorted by.
+# ?sort= value -> its name in the filter form: what the queue may be sorted by.
 SORTS = {
     "-created_at": "Newest first",
     "created_at": "Oldest first",
     "-updated_at": "Recently changed",
+    "updated_at": "Longest unchanged",
     "priority": "Priority (P1 first)",
-    "number": "Number",
+    "-priority": "Priority (P4 first)",
+    "number": "Number, lowest first",
+    "-number": "Number, highest first",
 }
+# Column -> the sort its header starts with; a second click reverses it.
+SORTABLE_COLUMNS = {"number": "number", "priority": "priority", "created_at": "-created_at"}
 
 
 @dataclass(frozen=True)
@@ -149,6 +161,7 @@ def queue(request: HttpRequest, queue: str) -> HttpResponse:
         "page": page,
         "rows": [_row(t) for t in page.items] if page else [],
         "query": _query_without_cursor(request),
+        "sorted_by": _column_sorts(request, sort),
         "refresh_seconds": settings.QUEUE_REFRESH_SECONDS,
         # one reverse() for the page, not one per row
         "ticket_base": reverse("web:ticket", args=["X"])[:-1],
@@ -164,6 +177,23 @@ def _query_without_cursor(request: HttpRequest) -> str:
     params = request.GET.copy()
     params.pop("cursor", None)
     return params.urlencode()
+
+
+def _column_sorts(request: HttpRequest, sort: str) -> dict[str, dict[str, str]]:
+    """Per sortable column: the link its header points at (the same filters, the column's
+    sort, reversed when it is already the sort) and its ``aria-sort`` state."""
+    out = {}
+    for column, first in SORTABLE_COLUMNS.items():
+        params = request.GET.copy()
+        params.pop("cursor", None)
+        state = "none"
+        if sort.lstrip("-") == column:
+            state = "descending" if sort.startswith("-") else "ascending"
+            params["sort"] = sort[1:] if sort.startswith("-") else f"-{sort}"
+        else:
+            params["sort"] = first
+        out[column] = {"href": f"?{params.urlencode()}", "state": state}
+    return out
 
 
 def _row(ticket: Ticket) -> dict[str, Any]:
@@ -256,6 +286,9 @@ def _ticket_page(
         {
             "ticket": found,
             "sla": _badges(found),
+            "details": labelled(
+                found.category.form_fields if found.category else [], found.details
+            ),
             "timeline": timeline,
             "attachments": attachments,
             **related,
@@ -264,6 +297,12 @@ def _ticket_page(
             "saved_views": web_queries.saved_views(actor=user),
             "forms": action_forms,
             "failed": bound_name if bound is not None else "",
+            "links": queries.link_list(actor=user, ticket=found),
+            "merged_into": (
+                queries.merged_into(actor=user, ticket=found)
+                if found.status == Status.CLOSED
+                else None
+            ),
         },
         status=status,
     )
@@ -371,6 +410,36 @@ def _reopen(user: User, t: Ticket, data: dict[str, Any]) -> str:
     return "Reopened."
 
 
+def _link(user: User, t: Ticket, data: dict[str, Any]) -> str:
+    other = queries.link_target_get(actor=user, ticket=t, ref=data["target"])
+    link = services.ticket_link(
+        actor=user, ticket=t, other=other, kind=data["kind"], expected_version=data["version"]
+    )
+    return f"Linked: {services.link_label(link, t).lower()} {other.key}."
+
+
+def _unlink(user: User, t: Ticket, data: dict[str, Any]) -> str:
+    try:
+        services.ticket_unlink(
+            actor=user, ticket=t, link_id=data["link"], expected_version=data["version"]
+        )
+    except NotFound:  # removed meanwhile from the other side
+        raise Conflict("That link is no longer there: someone removed it meanwhile.") from None
+    return "Link removed."
+
+
+def _merge(user: User, t: Ticket, data: dict[str, Any]) -> str:
+    target = queries.link_target_get(actor=user, ticket=t, ref=data["target"])
+    result = services.ticket_merge(
+        actor=user,
+        source=t,
+        target=target,
+        public=bool(data["public"]),
+        expected_version=data["version"],
+    )
+    return f"Merged into {result.target.key}; this ticket is closed."
+
+
 def _has_tier(t: Ticket, higher: bool) -> bool:
     return any(
         (x.level > t.tier.level) if higher else (x.level < t.tier.level) for x in tiers_by_level()
@@ -396,6 +465,9 @@ ACTIONS: dict[str, Action] = {
         forms_.ResolveForm, _resolve, lambda t: Status.RESOLVED in TRANSITIONS[t.status]
     ),
     "reopen": Action(forms_.ReopenForm, _reopen, lambda t: t.status == Status.RESOLVED),
+    "link": Action(forms_.LinkForm, _link, _open),
+    "unlink": Action(forms_.UnlinkForm, _unlink, _open),
+    "merge": Action(forms_.MergeForm, _merge, _open),
 }
 
 

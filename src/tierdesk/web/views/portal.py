@@ -5,7 +5,6 @@ escalations."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from django import forms
@@ -15,21 +14,22 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from tierdesk.core import clock, config
+from tierdesk.core import config
 from tierdesk.core.errors import DomainError, NotFound
 from tierdesk.core.models import User
 from tierdesk.sla import queries as sla_queries
 from tierdesk.tickets import queries, services
 from tierdesk.tickets.models import (
     OPEN_STATUSES,
-    SatisfactionRating,
     Source,
     Status,
     Ticket,
     TimelineKind,
 )
+from tierdesk.tiers.form_fields import ANSWER_MAX, labelled
 from tierdesk.tiers.queries import categories_for_organization, category_for_organization
 from tierdesk.web.forms import BODY_MAX, CommentForm, DomainErrors, MultipleFileField, TicketForm
 from tierdesk.web.views.common import requester_required
@@ -77,9 +77,57 @@ class NewTicketForm(DomainErrors, forms.Form):
         field = self.fields["category"]
         assert isinstance(field, forms.ChoiceField)
         assert requester.organization is not None
-        field.choices = [("", "Choose…")] + [
-            (c.pk, c.name) for c in categories_for_organization(requester.organization)
-        ]
+        offered = categories_for_organization(requester.organization)
+        field.choices = [("", "Choose…")] + [(c.pk, c.name) for c in offered]
+        # with scripts, choosing a category brings its questions at once; without, the
+        # first send shows them (required ones refused until answered, nothing lost)
+        field.widget.attrs.update(
+            {
+                "hx-get": reverse("web:portal-new"),
+                "hx-trigger": "change",
+                "hx-target": "#category-questions",
+                "hx-swap": "outerHTML",
+            }
+        )
+        # The chosen category's own questions, as fields named ``details.<key>`` (the
+        # names the service's refusals use): asked once a category is chosen.
+        chosen = self.data.get("category") if self.is_bound else self.initial.get("category")
+        self.chosen_category = next((c for c in offered if str(c.pk) == str(chosen)), None)
+        for question in self.chosen_category.form_fields if self.chosen_category else []:
+            self.fields[f"details.{question['key']}"] = question_field(question)
+
+    def question_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.fields if name.startswith("details.")]
+
+    def answers(self) -> dict[str, str]:
+        return {
+            name.removeprefix("details."): value
+            for name, value in self.cleaned_data.items()
+            if name.startswith("details.")
+        }
+
+
+def question_field(question: dict[str, Any]) -> forms.Field:
+    """The form field that asks one of a category's questions (see tiers.form_fields); the
+    service checks the answer again, so the two never disagree for long."""
+    common: dict[str, Any] = {
+        "label": question["label"],
+        "required": question["required"],
+        "help_text": question["help"],
+        "max_length": ANSWER_MAX[question["type"]],
+    }
+    kind = question["type"]
+    if kind == "choice":
+        del common["max_length"]
+        return forms.ChoiceField(
+            choices=[("", "Choose…"), *((c, c) for c in question["choices"])], **common
+        )
+    widget: forms.Widget = {
+        "textarea": forms.Textarea(attrs={"rows": 3}),
+        "date": forms.DateInput(attrs={"type": "date"}),
+        "number": forms.TextInput(attrs={"inputmode": "numeric"}),
+    }.get(kind, forms.TextInput())
+    return forms.CharField(widget=widget, **common)
 
 
 class RatingForm(TicketForm):
@@ -128,7 +176,14 @@ def home(request: HttpRequest) -> HttpResponse:
 @config.pinned()
 def new_ticket(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    form = NewTicketForm(request.POST or None, request.FILES or None, requester=user)
+    form = NewTicketForm(
+        request.POST or None,
+        request.FILES or None,
+        requester=user,
+        initial={"category": request.GET.get("category", "")},
+    )
+    if request.htmx and request.htmx.target == "category-questions":  # type: ignore[attr-defined]
+        return render(request, "web/portal/new.html#questions", {"form": form})
     status = 200
     if request.method == "POST":
         status = 422
@@ -147,6 +202,7 @@ def new_ticket(request: HttpRequest) -> HttpResponse:
                             user.organization, int(data["category"])
                         ),
                         urgency=data["urgency"],
+                        details=form.answers(),
                     )
                     for f in data["attachments"]:
                         services.attachment_add(
@@ -165,14 +221,6 @@ def _load(user: User, ref: str) -> Ticket:
         return queries.ticket_get(actor=user, ref=ref)
     except NotFound:
         raise Http404("No such ticket.") from None
-
-
-def _can_reopen(ticket: Ticket, user: User) -> bool:
-    """As the service decides it: the own requester, within the window after resolving."""
-    if ticket.status != Status.RESOLVED or ticket.requester_id != user.pk:
-        return False
-    window = dt.timedelta(days=settings.REOPEN_WINDOW_DAYS)
-    return ticket.resolved_at is None or clock.now() - ticket.resolved_at <= window
 
 
 @requester_required
@@ -199,12 +247,13 @@ def _ticket_page(
         if e.kind == TimelineKind.STATUS_CHANGED and e.new_value in Status.values:
             e.words = STATUS_WORDS[Status(e.new_value)]  # type: ignore[attr-defined]
     attachments = list(queries.attachment_list(actor=user, ticket=found))
-    rating = SatisfactionRating.objects.filter(ticket=found).first()
+    rating = queries.rating_of(found)
     mine = found.requester_id == user.pk
     context = {
         "ticket": found,
         "status_words": STATUS_WORDS[Status(found.status)],
         "expectation": _expectation(found),
+        "details": labelled(found.category.form_fields if found.category else [], found.details),
         "timeline": timeline,
         "attachments": attachments,
         "rating": rating,
@@ -213,7 +262,7 @@ def _ticket_page(
             if found.status != Status.CLOSED
             else None
         ),
-        "can_reopen": _can_reopen(found, user),
+        "can_reopen": services.may_reopen(user, found),
         "rating_form": (
             failed.get("rate") or RatingForm(ticket=found, actor=user)
             if mine and rating is None and found.status in (Status.RESOLVED, Status.CLOSED)
@@ -228,10 +277,11 @@ def _expectation(ticket: Ticket) -> str:
     """When the requester may expect something, in plain words, from the SLA clocks."""
     if ticket.status in (Status.RESOLVED, Status.CLOSED):
         return ""
-    for c in sla_queries.clock_summary(ticket):
+    clocks = sla_queries.clock_summary(ticket)
+    for c in clocks:
         if c["state"] in ("running", "paused") and c["kind"] == "first_response":
             return "We will answer you by " + _when(c["due_at"])
-    for c in sla_queries.clock_summary(ticket):
+    for c in clocks:
         if c["state"] in ("running", "paused") and c["kind"] == "resolution":
             if c["state"] == "paused":
                 return "The clock is stopped while we wait for you."
@@ -240,7 +290,9 @@ def _expectation(ticket: Ticket) -> str:
 
 
 def _when(instant: Any) -> str:
-    return f"{instant:%a %d %b %Y, %H:%M} UTC"
+    """In the reader's time zone (see web.middleware.UserTimeZone)."""
+    local = timezone.localtime(instant)
+    return f"{local:%a %d %b %Y, %H:%M} {local.tzname()}"
 
 
 @require_POST

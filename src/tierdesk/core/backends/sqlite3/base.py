@@ -17,16 +17,28 @@ process dies.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import time
 from typing import Any
 
-from django.db.backends.sqlite3 import base
+from django.db.backends.sqlite3 import base, creation
 from django.db.utils import OperationalError
 
 
+class DatabaseCreation(creation.DatabaseCreation):
+    def _destroy_test_db(self, test_database_name: str, verbosity: int) -> None:
+        """Remove the test database's writers' lock file with it."""
+        super()._destroy_test_db(test_database_name, verbosity)  # type: ignore[misc]
+        if not self.is_in_memory_db(test_database_name):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{test_database_name}.writers")
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
+    creation_class = DatabaseCreation
+
     # The four hooks below are the backend's own (not in django-stubs): Django's SQLite
     # backend begins its atomic blocks in _start_transaction_under_autocommit, and every
     # commit, rollback and close ends in _commit, _rollback and _close.

@@ -23,8 +23,69 @@ class Section:
         return reverse(self.url_name)
 
 
-# In the order the side navigation shows them. Each module adds its own entries.
-SECTIONS: list[Section] = []
+# In the order the side navigation shows them.
+SECTIONS: list[Section] = [
+    Section(
+        "tiers",
+        "Tiers",
+        "web:config-tiers",
+        (
+            "Each tier: its name, what it handles, how its new tickets are assigned (manual, "
+            "round-robin, least loaded, skill match) and who leads it."
+        ),
+    ),
+    Section(
+        "categories",
+        "Categories",
+        "web:config-categories",
+        (
+            "The service catalog: what requesters can ask for, the tier each category starts "
+            "at, its default impact and urgency, the skills it needs."
+        ),
+    ),
+    Section(
+        "routing",
+        "Routing rules",
+        "web:config-routing",
+        (
+            "Ordered rules that send a new ticket to a tier, category, priority or agent; "
+            "reorder them and try a sample ticket before it is real."
+        ),
+    ),
+    Section(
+        "sla",
+        "SLA policies",
+        "web:config-sla",
+        "Response and resolution targets per priority, by organization or MSP-wide.",
+    ),
+    Section(
+        "calendars",
+        "Business calendars",
+        "web:config-calendars",
+        "Opening hours per weekday and holidays, which SLA clocks count.",
+    ),
+    Section(
+        "escalation",
+        "Escalation rules",
+        "web:config-escalation",
+        (
+            "When a ticket moves up by itself: SLA warnings and breaches, time without a "
+            "reply, priority."
+        ),
+    ),
+    Section(
+        "organizations",
+        "Organizations",
+        "web:config-organizations",
+        "Client organizations: code, name, time zone, email domains.",
+    ),
+    Section(
+        "people",
+        "People",
+        "web:config-people",
+        "Requesters and staff: roles, organizations served, and agents' tier, skills and shifts.",
+    ),
+]
 
 
 def render_config(

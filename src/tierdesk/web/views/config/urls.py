@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from tierdesk.web.views.config import sections
+from tierdesk.web.views.config import catalog, escalation, people, routing, sections, sla
 
 urlpatterns: list[URLPattern] = [
     path("", sections.home, name="config"),
+    *catalog.urlpatterns,
+    *routing.urlpatterns,
+    *sla.urlpatterns,
+    *escalation.urlpatterns,
+    *people.urlpatterns,
 ]
