@@ -161,9 +161,16 @@ def test_merge(cast: Cast, api_as: ApiAs, tickets: tuple[Ticket, ...]) -> None:
         headers={"If-Match": etag},
     )
     assert stale_target.status_code == 412
-    r = api.post(
+    public = api.post(  # alice would read bob's ticket
         "/tickets/ACME-2/merge",
         {"target": "ACME-1", "target_version": target_version, "public": True},
+        headers={"If-Match": etag},
+    )
+    assert public.status_code == 422
+    assert public.json()["errors"][0]["field"] == "public"
+    r = api.post(
+        "/tickets/ACME-2/merge",
+        {"target": "ACME-1", "target_version": target_version},
         headers={"If-Match": etag},
     )
     assert r.status_code == 200, r.content
@@ -173,7 +180,7 @@ def test_merge(cast: Cast, api_as: ApiAs, tickets: tuple[Ticket, ...]) -> None:
     assert r["ETag"] == f'"v{body["source"]["version"]}"'
     note = Comment.objects.get(pk=body["note_id"])
     assert note.ticket.key == "ACME-1"
-    assert not note.is_internal
+    assert note.is_internal
     assert "It dropped again" in note.body
     links = api.get("/tickets/ACME-2/links").json()
     assert [(x["kind"], x["ticket"]["key"], x["merge"]) for x in links] == [

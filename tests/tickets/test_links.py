@@ -273,14 +273,25 @@ def test_a_merge_carries_the_duplicate_over_and_closes_it(
     assert merged.payload["comment_id"] == note.pk
 
 
-def test_a_public_merge_note_is_a_reply_the_requester_sees(
-    cast: Cast, pair: tuple[Ticket, Ticket]
-) -> None:
-    primary, duplicate = pair
+def test_a_public_merge_note_is_a_reply_the_requester_sees(cast: Cast) -> None:
+    primary = make_ticket(cast.lena, cast.acme, cast.alice, subject="VPN drops")
+    duplicate = make_ticket(cast.lena, cast.acme, cast.alice, subject="VPN again")
     services.ticket_merge(actor=cast.lena, source=duplicate, target=primary, public=True)
     note = Comment.objects.get(ticket=primary)
     assert not note.is_internal
     assert list(queries.comment_list(actor=cast.alice, ticket=primary)) == [note]
+
+
+def test_a_public_merge_between_two_requesters_is_refused(
+    cast: Cast, pair: tuple[Ticket, Ticket]
+) -> None:
+    primary, duplicate = pair  # alice's and bob's
+    with pytest.raises(ValidationFailed) as caught:
+        services.ticket_merge(actor=cast.lena, source=duplicate, target=primary, public=True)
+    assert caught.value.errors[0].field == "public"
+    assert not Comment.objects.filter(ticket=primary).exists()
+    duplicate.refresh_from_db()
+    assert duplicate.status != "closed"
 
 
 def test_merging_replaces_an_earlier_link_between_the_two(

@@ -90,7 +90,7 @@ def test_the_category_decides_the_questions_asked(cast: Cast) -> None:
         category=category_for_organization(cast.acme, "hardware"),  # type: ignore[arg-type]
         form_fields=[
             {"key": "asset", "label": "Asset tag", "type": "text", "required": True},
-            {"key": "since", "label": "Since when?", "type": "date"},
+            {"key": "since", "label": "Since when?", "type": "date", "help": "<b>x</b><img src=x>"},
         ],
     )
     hardware = category_for_organization(cast.acme, "hardware")
@@ -105,6 +105,8 @@ def test_the_category_decides_the_questions_asked(cast: Cast) -> None:
     assert fragment.lstrip().startswith('<div id="category-questions"')
     assert 'name="details.asset"' in fragment
     assert "Since when?" in fragment
+    assert "&lt;b&gt;x&lt;/b&gt;&lt;img src=x&gt;" in fragment  # a hint is text, never markup
+    assert "<img src=x>" not in fragment
     r = client.get(
         f"/portal/new?category={other.pk}",
         headers={"HX-Request": "true", "HX-Target": "category-questions"},

@@ -140,9 +140,16 @@ def test_merging_closes_the_ticket_and_shows_the_banner(
     assert f"Merged from {duplicate.key}" in page
 
 
-def test_a_public_merge_is_a_reply(cast: Cast, pair: tuple[Ticket, Ticket]) -> None:
-    primary, duplicate = pair
-    r = post(signed_in(cast.lena), duplicate, "merge", {"target": primary.key, "public": "on"})
+def test_a_public_merge_is_a_reply_for_the_same_requester_only(
+    cast: Cast, pair: tuple[Ticket, Ticket]
+) -> None:
+    primary, bobs = pair
+    r = post(signed_in(cast.lena), bobs, "merge", {"target": primary.key, "public": "on"})
+    assert r.status_code == 422
+    assert "the two tickets have different requesters" in r.content.decode()
+    assert not Comment.objects.exists()
+    again = make_ticket(cast.lena, cast.acme, cast.alice, subject="VPN drops again")
+    r = post(signed_in(cast.lena), again, "merge", {"target": primary.key, "public": "on"})
     assert r.status_code == 302
     assert not Comment.objects.get(ticket=primary).is_internal
 

@@ -19,6 +19,7 @@ from tests.conftest import Cast
 from tests.web.conftest import signed_in
 from tierdesk.core.models import User
 from tierdesk.web import services
+from tierdesk.web.models import RateLimitHit
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery staple"
@@ -204,6 +205,19 @@ def test_wrong_codes_are_limited_per_address(cast: Cast, settings: Any) -> None:
     assert code_step(client, code_for(omar_key, 1), ip="198.51.100.4").status_code == 302
 
 
+def test_right_codes_do_not_count_against_a_shared_address(cast: Cast, settings: Any) -> None:
+    settings.TWO_STEP_FAILURE_LIMIT = 2
+    keys = {}
+    for user in (cast.lena, cast.omar, cast.manager):
+        with_password(user)
+        keys[user.email] = enable(user)[0]
+    for email, key in keys.items():  # three people behind one office address
+        client = Client()
+        password_step(client, email)
+        assert code_step(client, code_for(key, 1), ip="203.0.113.5").status_code == 302
+    assert not RateLimitHit.objects.exists()
+
+
 def test_the_code_step_expires_and_starts_over(cast: Cast, monkeypatch: pytest.MonkeyPatch) -> None:
     with_password(cast.lena)
     key, _ = enable(cast.lena)
@@ -246,8 +260,14 @@ def test_turning_it_off_needs_a_code_or_the_password(cast: Cast) -> None:
 
 
 def test_new_recovery_codes_replace_the_old(cast: Cast) -> None:
+    with_password(cast.lena)
     _, old = enable(cast.lena)
-    page = signed_in(cast.lena).post("/account/two-step", {"action": "renew-codes"})
+    client = signed_in(cast.lena)
+    refused = client.post("/account/two-step", {"action": "renew-codes"})  # no re-check
+    assert refused.status_code == 422
+    assert "Enter a current code or your password." in refused.content.decode()
+    assert services.two_step_verify(user=cast.lena, code=old[1])  # still the old codes
+    page = client.post("/account/two-step", {"action": "renew-codes", "renew-password": PASSWORD})
     new = re.findall(r"<li><code>([a-z2-7-]{11})</code></li>", page.content.decode())
     assert len(new) == 10
     assert not set(new) & set(old)

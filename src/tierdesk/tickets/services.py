@@ -1292,6 +1292,12 @@ def ticket_merge(
         raise InvalidTransition.for_field(
             "target", f"{target.key} is closed: merge into a ticket that is not closed"
         )
+    if public and source.requester_id != target.requester_id:
+        # a public note would show one requester's ticket to another
+        raise ValidationFailed.for_field(
+            "public",
+            "the two tickets have different requesters: the note can only be internal",
+        )
     note = ticket_comment(
         actor=actor,
         ticket=target,

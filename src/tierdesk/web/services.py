@@ -10,7 +10,7 @@ import secrets
 from enum import StrEnum
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -73,6 +73,11 @@ def rate_limit_take(*, scope: RateScope, key: str, limit: int, window: dt.timede
     stays small."""
     digest = _rate_key(scope, key)
     now = clock.now()
+    if connection.vendor == "postgresql":
+        # count-then-insert, one caller per key at a time (SQLite's write transactions
+        # are one at a time already)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [digest])
     RateLimitHit.objects.filter(scope=scope.value, at__lte=now - window).delete()
     if RateLimitHit.objects.filter(scope=scope.value, key=digest).count() >= limit:
         return False
@@ -80,11 +85,17 @@ def rate_limit_take(*, scope: RateScope, key: str, limit: int, window: dt.timede
     return True
 
 
-def rate_limit_reached(*, scope: RateScope, key: str, limit: int, window: dt.timedelta) -> bool:
-    """Whether ``key`` has ``limit`` attempts in ``scope`` within ``window`` (counts none)."""
-    since = clock.now() - window
-    found = RateLimitHit.objects.filter(scope=scope.value, key=_rate_key(scope, key), at__gt=since)
-    return found.count() >= limit
+@transaction.atomic
+def rate_limit_release(*, scope: RateScope, key: str) -> None:
+    """Take back the latest attempt counted for ``key`` (it turned out not to count)."""
+    latest = (
+        RateLimitHit.objects.filter(scope=scope.value, key=_rate_key(scope, key))
+        .order_by("-at", "-id")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if latest is not None:
+        RateLimitHit.objects.filter(pk=latest).delete()
 
 
 @transaction.atomic
@@ -169,10 +180,7 @@ def two_step_disable(*, actor: User, code: str, password: str) -> None:
         raise PermissionDenied("This installation requires two-step sign-in for admins.")
     if not two_step_enabled(actor):
         return
-    if not (password and actor.check_password(password)) and not (
-        code and two_step_verify(user=actor, code=code)
-    ):
-        raise ValidationFailed.for_field("code", "Enter a current code or your password.")
+    _confirm_its_them(actor, code, password)
     TOTPDevice.objects.filter(user=actor).delete()
     StaticDevice.objects.filter(user=actor).delete()
 
@@ -197,7 +205,18 @@ def recovery_codes_left(user: User) -> int:
 
 
 @transaction.atomic
-def recovery_codes_renew(*, actor: User) -> list[str]:
+def _confirm_its_them(actor: User, code: str, password: str) -> None:
+    """A change to the second step itself needs a current code or the password again: a
+    session left open (or taken over) is not enough."""
+    if not (password and actor.check_password(password)) and not (
+        code and two_step_verify(user=actor, code=code)
+    ):
+        raise ValidationFailed.for_field("code", "Enter a current code or your password.")
+
+
+def recovery_codes_renew(*, actor: User, code: str, password: str) -> list[str]:
+    """New recovery codes in place of the old, given a current code or the password."""
     if not two_step_enabled(actor):
         raise Conflict("Turn on two-step sign-in first.")
+    _confirm_its_them(actor, code, password)
     return _new_recovery_codes(actor)

@@ -193,27 +193,32 @@ def _code_limits(request: HttpRequest, user: User) -> list[tuple[RateScope, str]
     ]
 
 
-def _codes_locked(request: HttpRequest, user: User) -> bool:
-    """Whether wrong codes for this account, or from this address, reached the limit."""
-    return any(
-        services.rate_limit_reached(
-            scope=scope,
-            key=key,
-            limit=settings.TWO_STEP_FAILURE_LIMIT,
-            window=settings.TWO_STEP_COOLOFF,
-        )
+def _take_code_attempt(request: HttpRequest, user: User) -> bool:
+    """Count this code attempt against the account's and the address's limits *before* the
+    code is checked, so that parallel guesses cannot all pass a check made before any of
+    them was counted. False (nothing counted) when either limit is full."""
+    taken = [
+        (scope, key)
         for scope, key in _code_limits(request, user)
-    )
-
-
-def _count_wrong_code(request: HttpRequest, user: User) -> None:
-    for scope, key in _code_limits(request, user):
-        services.rate_limit_take(
+        if services.rate_limit_take(
             scope=scope,
             key=key,
             limit=settings.TWO_STEP_FAILURE_LIMIT,
             window=settings.TWO_STEP_COOLOFF,
         )
+    ]
+    if len(taken) == len(_code_limits(request, user)):
+        return True
+    for scope, key in taken:
+        services.rate_limit_release(scope=scope, key=key)
+    return False
+
+
+def _code_was_right(request: HttpRequest, user: User) -> None:
+    """A right code: the account starts afresh and the attempt does not count against the
+    address (many people may sign in from one office)."""
+    services.rate_limit_clear(scope=RateScope.CODE_ACCOUNT, key=str(user.pk))
+    services.rate_limit_release(scope=RateScope.CODE_ADDRESS, key=client_address(request))
 
 
 def sign_in_code(request: HttpRequest) -> HttpResponse:
@@ -228,7 +233,7 @@ def sign_in_code(request: HttpRequest) -> HttpResponse:
     form = CodeForm(request.POST or None)
     if request.method != "POST":
         return render(request, "web/auth/login_code.html", {"form": form})
-    if _codes_locked(request, user):
+    if not _take_code_attempt(request, user):
         minutes = int(settings.TWO_STEP_COOLOFF.total_seconds() // 60)
         message = (
             "Too many wrong codes for this account or from this address. "
@@ -241,7 +246,7 @@ def sign_in_code(request: HttpRequest) -> HttpResponse:
             status=429,
         )
     if form.is_valid() and services.two_step_verify(user=user, code=form.cleaned_data["code"]):
-        services.rate_limit_clear(scope=RateScope.CODE_ACCOUNT, key=str(user.pk))
+        _code_was_right(request, user)
         del request.session[PENDING_KEY]
         auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         if not url_has_allowed_host_and_scheme(
@@ -249,8 +254,7 @@ def sign_in_code(request: HttpRequest) -> HttpResponse:
         ):
             next_url = resolve_url(settings.LOGIN_REDIRECT_URL)
         return redirect(next_url)
-    if form.is_valid():
-        _count_wrong_code(request, user)
+    if form.is_valid():  # counted already
         form.add_error("code", "That code is not right. Enter the current one.")
     return render(request, "web/auth/login_code.html", {"form": form}, status=422)
 
@@ -306,6 +310,7 @@ def two_step(request: HttpRequest) -> HttpResponse:
         "required": settings.REQUIRE_ADMIN_2FA and user.role == Role.ADMIN,
         "confirm_form": ConfirmTwoStepForm(),
         "disable_form": DisableTwoStepForm(),
+        "renew_form": DisableTwoStepForm(prefix="renew"),
     }
     try:
         if action == "begin":
@@ -325,12 +330,30 @@ def two_step(request: HttpRequest) -> HttpResponse:
                     messages.success(request, "Two-step sign-in is on.")
                     status = 200
         elif action == "renew-codes":
-            context["recovery_codes"] = services.recovery_codes_renew(actor=user)
+            renew = DisableTwoStepForm(request.POST, prefix="renew")
+            context["renew_form"] = renew
+            status = 422
+            if not _take_code_attempt(request, user):
+                renew.add_error(None, "Too many wrong codes. Try again later.")
+                status = 429
+            elif renew.is_valid():
+                try:
+                    context["recovery_codes"] = services.recovery_codes_renew(
+                        actor=user,
+                        code=renew.cleaned_data["code"],
+                        password=renew.cleaned_data["password"],
+                    )
+                except ValidationFailed as exc:
+                    renew.add_domain_error(exc)  # the attempt stays counted
+                else:
+                    _code_was_right(request, user)
+                    context["renew_form"] = DisableTwoStepForm(prefix="renew")
+                    status = 200
         elif action == "disable":
             disable = DisableTwoStepForm(request.POST)
             context["disable_form"] = disable
             status = 422
-            if _codes_locked(request, user):
+            if not _take_code_attempt(request, user):
                 disable.add_error(None, "Too many wrong codes. Try again later.")
                 status = 429
             elif disable.is_valid():
@@ -341,9 +364,9 @@ def two_step(request: HttpRequest) -> HttpResponse:
                         password=disable.cleaned_data["password"],
                     )
                 except ValidationFailed as exc:
-                    disable.add_domain_error(exc)
-                    _count_wrong_code(request, user)
+                    disable.add_domain_error(exc)  # the attempt stays counted
                 else:
+                    _code_was_right(request, user)
                     messages.success(request, "Two-step sign-in is off.")
                     return redirect("web:two-step")
         elif request.method == "POST":

@@ -15,6 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 from django.views.decorators.http import require_POST
 
 from tierdesk.core import config
@@ -113,7 +114,7 @@ def question_field(question: dict[str, Any]) -> forms.Field:
     common: dict[str, Any] = {
         "label": question["label"],
         "required": question["required"],
-        "help_text": question["help"],
+        "help_text": escape(question["help"]),  # Django renders help text unescaped
         "max_length": ANSWER_MAX[question["type"]],
     }
     kind = question["type"]
