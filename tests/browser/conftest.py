@@ -7,6 +7,7 @@ the development machines); nothing is downloaded by Playwright itself.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -107,39 +108,46 @@ class Server:
     env: dict[str, str]
 
 
+@contextlib.contextmanager
+def serving(env: dict[str, str]) -> Iterator[Server]:
+    """`tierdesk serve` with ``env`` on a free loopback port, until the block ends."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [TIERDESK, "serve", "--port", str(port), "--workers", "1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else "exited"
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server did not answer within 60 s"
+            time.sleep(0.1)
+        yield Server(url, env)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`tierdesk serve` on a free loopback port, over a fresh installation."""
     with fresh_install(tmp_path_factory.mktemp("browser")) as env:
         env["TIERDESK_QUEUE_REFRESH_SECONDS"] = "2"  # live refresh within a test's patience
-        port = free_port()
-        proc = subprocess.Popen(
-            [TIERDESK, "serve", "--port", str(port), "--workers", "1"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert proc.poll() is None, proc.stderr.read() if proc.stderr else "exited"
-                try:
-                    if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "the server did not answer within 60 s"
-                time.sleep(0.1)
-            yield Server(url, env)
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        with serving(env) as running:
+            yield running
 
 
 @pytest.fixture

@@ -5,21 +5,17 @@ sign-in turned on with the QR page and then used. axe-core checks each of these 
 from __future__ import annotations
 
 import base64
-import os
 import re
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from django_otp.oath import TOTP
 
-from tests.browser.conftest import Server, axe_violations
-from tests.processes import TIERDESK, free_port, fresh_install, tierdesk
+from tests.browser.conftest import Server, axe_violations, serving
+from tests.processes import fresh_install, tierdesk
 from tests.smtp import Inbox, reset_link, smtp_server
 from tierdesk.demo import DEMO_PASSWORD
 
@@ -45,34 +41,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, inbox: Inbox) -> Iterator[S
         )
         done = tierdesk(env, "demo", "--tickets", "0", "--workers", "1")
         assert done.returncode == 0, done.stderr
-        port = free_port()
-        proc = subprocess.Popen(
-            [TIERDESK, "serve", "--port", str(port), "--workers", "1"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert proc.poll() is None, proc.stderr.read() if proc.stderr else "exited"
-                try:
-                    if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "the server did not answer within 60 s"
-                time.sleep(0.1)
-            yield Server(url, env)
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        with serving(env) as running:
+            yield running
 
 
 def stayed_home(page: Any, server: Server, answered: tuple[int, ...] = ()) -> None:
