@@ -676,7 +676,8 @@ def routing_rule_reorder(
     # Locked for the transaction: two reorders of one scope run one after the other, and
     # the second sees the first's order (and so refuses its stale ``expected``).
     rules = list(
-        RoutingRule.objects.select_for_update()
+        # of=self: PostgreSQL locks no outer-joined rows (the rule's tier and category)
+        RoutingRule.objects.select_for_update(of=("self",))
         .filter(organization=organization)
         .select_related("set_tier", "set_category")
         .order_by("position", "id")
