@@ -4,6 +4,8 @@ as a message beside the field it names."""
 
 from __future__ import annotations
 
+import zoneinfo
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from django import forms
@@ -20,6 +22,21 @@ from tierdesk.tiers.queries import categories_for_organization, tiers_by_level
 
 NOTE_MAX = 4000
 MAX_FILES = 10
+
+
+def choice_field(form: forms.Form, name: str) -> forms.ChoiceField:
+    """``form``'s choice field ``name``, typed, to set its choices."""
+    field = form.fields[name]
+    assert isinstance(field, forms.ChoiceField)
+    return field
+
+
+@cache
+def time_zone_choices() -> list[tuple[str, str]]:
+    """The IANA time zones a person, organization or calendar may have (region/city, and
+    UTC), by name."""
+    names = sorted(z for z in zoneinfo.available_timezones() if "/" in z or z == "UTC")
+    return [(z, z.replace("_", " ")) for z in names]
 
 
 class DomainErrors:

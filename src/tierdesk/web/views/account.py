@@ -3,8 +3,6 @@ email, role and organization are shown, and changed by an admin or manager."""
 
 from __future__ import annotations
 
-import zoneinfo
-from functools import cache
 from typing import Any
 
 from django import forms
@@ -16,13 +14,7 @@ from django.shortcuts import redirect, render
 from tierdesk.core.errors import DomainError
 from tierdesk.core.models import User
 from tierdesk.core.services import user_update
-from tierdesk.web.forms import DomainErrors
-
-
-@cache
-def _zones() -> list[tuple[str, str]]:
-    names = sorted(z for z in zoneinfo.available_timezones() if "/" in z or z == "UTC")
-    return [(z, z.replace("_", " ")) for z in names]
+from tierdesk.web.forms import DomainErrors, time_zone_choices
 
 
 class ProfileForm(DomainErrors, forms.Form):
@@ -35,7 +27,7 @@ class ProfileForm(DomainErrors, forms.Form):
         super().__init__(*args, **kwargs)
         field = self.fields["time_zone"]
         assert isinstance(field, forms.ChoiceField)
-        field.choices = _zones()
+        field.choices = time_zone_choices()
 
     def clean_full_name(self) -> str:
         name = " ".join(str(self.cleaned_data["full_name"]).split())

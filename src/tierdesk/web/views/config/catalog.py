@@ -22,7 +22,7 @@ from tierdesk.core.unset import UNSET
 from tierdesk.tiers import queries, services
 from tierdesk.tiers.form_fields import MAX_QUESTIONS
 from tierdesk.tiers.models import AssignmentStrategy, Category, Impact, Urgency
-from tierdesk.web.forms import DomainErrors
+from tierdesk.web.forms import DomainErrors, choice_field
 from tierdesk.web.views.common import manager_required
 from tierdesk.web.views.config.sections import render_config
 
@@ -39,12 +39,6 @@ def refusal_status(exc: DomainError) -> int:
     if isinstance(exc, NotFound):
         return 404
     return 400
-
-
-def choice(form: forms.Form, name: str) -> forms.ChoiceField:
-    field = form.fields[name]
-    assert isinstance(field, forms.ChoiceField)
-    return field
 
 
 def _by_pk[T](rows: Iterable[T], wanted: Iterable[str]) -> list[T]:
@@ -78,7 +72,7 @@ class TierForm(DomainErrors, forms.Form):
     def __init__(self, *args: Any, actor: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.candidates = list(queries.tier_manager_candidates(actor=actor))
-        choice(self, "managers").choices = [
+        choice_field(self, "managers").choices = [
             (u.pk, f"{u.full_name} ({u.get_role_display()})") for u in self.candidates
         ]
 
@@ -178,13 +172,13 @@ class CategoryForm(DomainErrors, forms.Form):
         self.tiers = list(queries.tier_list())
         self.skills = list(queries.skill_list())
         self.organizations = list(policy.visible_organizations(actor).order_by("code"))
-        choice(self, "default_tier").choices = [
+        choice_field(self, "default_tier").choices = [
             (t.code, f"{t.code} — {t.name}") for t in self.tiers
         ]
-        choice(self, "required_skills").choices = [(s.slug, s.name) for s in self.skills]
+        choice_field(self, "required_skills").choices = [(s.slug, s.name) for s in self.skills]
         if creating:
             del self.fields["is_active"]
-            choice(self, "organization").choices = [("", "MSP-wide (every organization)")] + [
+            choice_field(self, "organization").choices = [("", "MSP-wide (every organization)")] + [
                 (o.code, f"{o.code} — {o.name} only") for o in self.organizations
             ]
         else:

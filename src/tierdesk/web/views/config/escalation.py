@@ -22,7 +22,7 @@ from tierdesk.escalation import queries, services
 from tierdesk.escalation.models import EscalationRule, Trigger
 from tierdesk.tiers.models import Tier
 from tierdesk.tiers.queries import tiers_by_level
-from tierdesk.web.forms import DomainErrors
+from tierdesk.web.forms import DomainErrors, choice_field
 from tierdesk.web.views.common import manager_required
 from tierdesk.web.views.config.sections import render_config
 
@@ -93,20 +93,15 @@ class RuleForm(DomainErrors, forms.Form):
             shared = (
                 [("", "MSP-wide (every organization)")] if policy.allowed(actor, SHARED) else []
             )
-            self._choice("organization").choices = shared + orgs
+            choice_field(self, "organization").choices = shared + orgs
         else:
             del self.fields["organization"]
-        self._choice("priority").choices = [("", "Any priority")] + [
+        choice_field(self, "priority").choices = [("", "Any priority")] + [
             (p, p) for p in services.RULE_PRIORITIES
         ]
         tiers = [(t.code, f"{t.code} — {t.name}") for t in tiers_by_level()]
-        self._choice("from_tier").choices = [("", "Any tier"), *tiers]
-        self._choice("to_tier").choices = [("", "The next tier up"), *tiers]
-
-    def _choice(self, name: str) -> forms.ChoiceField:
-        field = self.fields[name]
-        assert isinstance(field, forms.ChoiceField)
-        return field
+        choice_field(self, "from_tier").choices = [("", "Any tier"), *tiers]
+        choice_field(self, "to_tier").choices = [("", "The next tier up"), *tiers]
 
     def values(self) -> dict[str, Any]:
         """The service's keyword arguments (without organization). Only the number that

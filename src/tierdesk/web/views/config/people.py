@@ -29,7 +29,7 @@ from tierdesk.tickets.models import OPEN_STATUSES
 from tierdesk.tiers import queries as tier_queries
 from tierdesk.tiers import services as tier_services
 from tierdesk.tiers.models import AgentProfile
-from tierdesk.web.forms import DomainErrors
+from tierdesk.web.forms import DomainErrors, choice_field
 from tierdesk.web.views.common import manager_required
 from tierdesk.web.views.config.sections import render_config
 
@@ -44,12 +44,6 @@ def _actor(request: HttpRequest) -> User:
     user = request.user
     assert isinstance(user, User)
     return user
-
-
-def _choice(form: forms.Form, name: str) -> forms.ChoiceField:
-    field = form.fields[name]
-    assert isinstance(field, forms.ChoiceField)
-    return field
 
 
 def _bad(exc: DomainError) -> int:
@@ -214,7 +208,7 @@ class PeopleFilterForm(forms.Form):
 
     def __init__(self, *args: Any, organizations: list[Organization], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        _choice(self, "organization").choices = [("", "All")] + [
+        choice_field(self, "organization").choices = [("", "All")] + [
             (o.code, f"{o.code} — {o.name}") for o in organizations
         ]
 
@@ -349,16 +343,16 @@ class PersonForm(DomainErrors, forms.Form):
         if kind == "requester":
             for name in ("role", "tier", "skills", "served_organizations"):
                 del self.fields[name]
-            _choice(self, "organization").choices = [("", "—"), *org_choices]
+            choice_field(self, "organization").choices = [("", "—"), *org_choices]
             return
         del self.fields["organization"]
         del self.fields["sees_organization_tickets"]
-        _choice(self, "role").choices = [(r.value, r.label) for r in Role if r in STAFF_ROLES]
+        choice_field(self, "role").choices = [(r.value, r.label) for r in Role if r in STAFF_ROLES]
         self.tiers = {t.code: t for t in tier_queries.tiers_by_level()}
-        _choice(self, "tier").choices = [(c, f"{c} — {t.name}") for c, t in self.tiers.items()]
+        choice_field(self, "tier").choices = [(c, f"{c} — {t.name}") for c, t in self.tiers.items()]
         self.skill_rows = {s.slug: s for s in tier_queries.skill_list()}
-        _choice(self, "skills").choices = [(s.slug, s.name) for s in self.skill_rows.values()]
-        _choice(self, "served_organizations").choices = org_choices
+        choice_field(self, "skills").choices = [(s.slug, s.name) for s in self.skill_rows.values()]
+        choice_field(self, "served_organizations").choices = org_choices
         for day, name in zip(WEEKDAYS, SHIFT_FIELDS, strict=True):
             self.fields[name] = forms.CharField(
                 required=False,

@@ -31,9 +31,9 @@ from tierdesk.tickets.services import route_intake
 from tierdesk.tiers import queries, services
 from tierdesk.tiers.models import Category, Impact, RoutingRule, Urgency
 from tierdesk.tiers.services import ROUTING_PRIORITIES, ROUTING_SOURCES, RuleConditions
-from tierdesk.web.forms import DomainErrors
+from tierdesk.web.forms import DomainErrors, choice_field
 from tierdesk.web.views.common import manager_required
-from tierdesk.web.views.config.catalog import choice, refusal_status
+from tierdesk.web.views.config.catalog import refusal_status
 from tierdesk.web.views.config.sections import render_config
 
 MSP = "msp"  # the scope key of MSP-wide rules (organization codes are upper case)
@@ -165,22 +165,22 @@ class RuleForm(DomainErrors, forms.Form):
             offered = [(o.code, f"{o.code} — {o.name}") for o in self.organization_rows]
             if policy.allowed(actor, "routing.manage_shared"):
                 offered.insert(0, ("", "Every organization (MSP-wide)"))
-            choice(self, "organization").choices = offered
+            choice_field(self, "organization").choices = offered
             self.fields["organization"].required = not policy.allowed(
                 actor, "routing.manage_shared"
             )
         else:
             del self.fields["organization"]
         categories = [(str(c.pk), _category_label(c)) for c in self.category_rows]
-        choice(self, "categories").choices = categories
-        choice(self, "category").choices = [("", "Keep"), *categories]
-        choice(self, "organizations").choices = [
+        choice_field(self, "categories").choices = categories
+        choice_field(self, "category").choices = [("", "Keep"), *categories]
+        choice_field(self, "organizations").choices = [
             (str(o.pk), f"{o.code} — {o.name}") for o in self.organization_rows
         ]
-        choice(self, "tier").choices = [("", "The category's tier")] + [
+        choice_field(self, "tier").choices = [("", "The category's tier")] + [
             (t.code, f"{t.code} — {t.name}") for t in self.tier_rows
         ]
-        choice(self, "assignee").choices = [("", "Nobody (the tier assigns)")] + [
+        choice_field(self, "assignee").choices = [("", "Nobody (the tier assigns)")] + [
             (str(u.pk), f"{u.full_name} ({u.email})") for u in self.staff_rows
         ]
         self.requester_rows: list[User] = []
@@ -322,8 +322,10 @@ class SampleForm(DomainErrors, forms.Form):
         super().__init__(*args, **kwargs)
         self.actor = actor
         orgs = list(policy.visible_organizations(actor).order_by("code"))
-        choice(self, "organization").choices = [(o.code, f"{o.code} — {o.name}") for o in orgs]
-        choice(self, "category").choices = [("", "None")] + [
+        choice_field(self, "organization").choices = [
+            (o.code, f"{o.code} — {o.name}") for o in orgs
+        ]
+        choice_field(self, "category").choices = [("", "None")] + [
             (str(c.pk), _category_label(c))
             for c in queries.category_list(actor=actor).order_by("name")
             if c.is_active

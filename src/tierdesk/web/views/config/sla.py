@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import zoneinfo
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from django import forms
@@ -29,7 +27,7 @@ from tierdesk.core.services import organization_get
 from tierdesk.sla import queries, services
 from tierdesk.sla.calendar import WEEKDAY_NAMES, WEEKDAYS, CalendarError, parse_span
 from tierdesk.sla.models import BusinessCalendar, SlaPolicy
-from tierdesk.web.forms import DomainErrors
+from tierdesk.web.forms import DomainErrors, choice_field, time_zone_choices
 from tierdesk.web.views.common import manager_required
 from tierdesk.web.views.config.sections import render_config
 
@@ -113,10 +111,11 @@ class PolicyForm(DomainErrors, forms.Form):
         super().__init__(*args, **kwargs)
         self.actor = actor
         if creating:
-            self._choice("organization").choices = _organization_choices(actor, "sla.manage_shared")
+            shared = _organization_choices(actor, "sla.manage_shared")
+            choice_field(self, "organization").choices = shared
         else:
             del self.fields["organization"]
-        self._choice("calendar").choices = [
+        choice_field(self, "calendar").choices = [
             (c.name, f"{c.title} ({c.organization.code if c.organization else 'MSP-wide'})")
             for c in queries.calendar_list(actor=actor)
         ]
@@ -125,11 +124,6 @@ class PolicyForm(DomainErrors, forms.Form):
                 self.fields[f"{prio.lower()}_{kind}"] = forms.IntegerField(
                     label=f"{prio} {label.lower()} (minutes)", required=False
                 )
-
-    def _choice(self, name: str) -> forms.ChoiceField:
-        field = self.fields[name]
-        assert isinstance(field, forms.ChoiceField)
-        return field
 
     def rows(self) -> list[tuple[str, list[forms.BoundField]]]:
         """The targets table: (priority, its bound fields in column order)."""
@@ -321,11 +315,6 @@ def sla_edit(request: HttpRequest, policy_id: int) -> HttpResponse:
 # --- Business calendars ----------------------------------------------------------------
 
 
-@cache
-def _zones() -> list[tuple[str, str]]:
-    return [(z, z) for z in sorted(zoneinfo.available_timezones()) if "/" in z or z == "UTC"]
-
-
 class CalendarForm(DomainErrors, forms.Form):
     """A calendar's definition. Weekly hours are one text field per weekday:
     ``09:00-12:00, 13:00-17:30``, empty for closed."""
@@ -353,7 +342,7 @@ class CalendarForm(DomainErrors, forms.Form):
             del self.fields["organization"]
         zone = self.fields["time_zone"]
         assert isinstance(zone, forms.ChoiceField)
-        zone.choices = _zones()
+        zone.choices = time_zone_choices()
         for key, day in zip(WEEKDAYS, WEEKDAY_NAMES, strict=True):
             self.fields[f"hours_{key}"] = forms.CharField(label=day, required=False, max_length=400)
         # Refusals about the hours or holidays as a whole, shown at their fieldset.
