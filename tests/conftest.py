@@ -29,6 +29,20 @@ from tierdesk.tickets import services as ticket_services
 from tierdesk.tickets.models import Ticket
 from tierdesk.tiers.services import agent_create, tier_by_code
 
+# Files whose module-scoped fixtures (a server over a fresh installation) are worth
+# starting once: under xdist (`./run test` runs `--dist loadgroup`) each stays on one worker.
+# Every other test is scheduled on its own, in collection order, which keeps pytest-django's
+# order on each worker: transactional tests, which empty the tables when they end, come
+# after every test that needs the migrations' seeded rows.
+ONE_WORKER_FILES = ("tests/browser/", "tests/test_server.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        if path.startswith(ONE_WORKER_FILES):
+            item.add_marker(pytest.mark.xdist_group(path))
+
 
 @pytest.fixture(autouse=True)
 def _own_attachments_dir(settings: Any, tmp_path: Path) -> None:

@@ -543,7 +543,9 @@ def ticket_create_cmd(
 @click.option("--tier", multiple=True)
 @click.option("--org", "orgs", multiple=True)
 @click.option("--priority", multiple=True)
-@click.option("--assignee")
+@click.option("--assignee", help="A user id, 'me' or 'none'.")
+@click.option("--category", "categories", multiple=True, help="Category slug or id.")
+@click.option("--tag", "tags", multiple=True, help="Only tickets with this tag (repeatable: all).")
 @click.option("--text")
 @click.option("--limit", default=50, type=click.IntRange(1, 200), show_default=True)
 @click.option("--json", "as_json", is_flag=True)
@@ -555,6 +557,8 @@ def ticket_list_cmd(
     orgs: tuple[str, ...],
     priority: tuple[str, ...],
     assignee: str | None,
+    categories: tuple[str, ...],
+    tags: tuple[str, ...],
     text: str | None,
     limit: int,
     as_json: bool,
@@ -568,7 +572,9 @@ def ticket_list_cmd(
             tier=list(tier),
             organization=list(orgs),
             priority=list(priority),
+            category=list(categories),
             assignee=assignee,
+            tags=list(tags),
             text=text,
         ),
         limit=limit,

@@ -32,7 +32,7 @@ METHODS = ("get", "post", "put", "patch", "delete")
 # Body fields that name another object, and the object of B to name there.
 # Path parameters that name MSP-wide objects, which belong to no tenant (their permission
 # tests are in test_people_api.py). Anything else must be taught to b_values().
-SHARED_PATH_PARAMS = frozenset({"tier_code"})
+SHARED_PATH_PARAMS = frozenset({"tier_code", "skill_slug"})
 REFERENCE_FIELDS = ("organization", "requester", "assignee", "category", "served_organizations")
 
 

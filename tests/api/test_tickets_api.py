@@ -13,6 +13,8 @@ from django.test.utils import CaptureQueriesContext
 from tests.conftest import Api, Cast, make_ticket, problem_fields
 from tierdesk.core.models import OutboxEvent, User
 from tierdesk.tickets.models import Comment, Ticket
+from tierdesk.tiers.queries import category_for_organization
+from tierdesk.tiers.services import RuleConditions, routing_rule_create
 
 ApiAs = Callable[[User | None], Api]
 
@@ -269,6 +271,37 @@ def test_list_filters(cast: Cast, api_as: ApiAs) -> None:
     assert keys("status=resolved") == set()
     assert keys("assignee=none&tier=L1") == {"ACME-1", "ACME-2", "GLOBEX-1"}
     assert keys(f"requester={cast.bob.pk}") == {"ACME-2"}
+
+
+def test_list_filters_by_tags_category_and_assignee(cast: Cast, api_as: ApiAs) -> None:
+    for keyword, tags in (("vpn", ["network", "vpn"]), ("wifi", ["network"])):
+        routing_rule_create(
+            actor=cast.admin,
+            name=f"tag {keyword}",
+            conditions=RuleConditions(keywords=[keyword]),
+            tags=tags,
+        )
+    hardware = category_for_organization(cast.acme, "hardware")
+    assert hardware is not None
+    make_ticket(cast.lena, cast.acme, cast.alice, subject="VPN down")  # ACME-1
+    make_ticket(cast.lena, cast.acme, cast.alice, subject="wifi weak", assignee=cast.lena)
+    make_ticket(cast.lena, cast.acme, cast.bob, subject="Laptop", category=hardware)  # ACME-3
+    api = api_as(cast.omar)
+
+    def keys(query: str) -> set[str]:
+        r = api.client.get(f"/api/v1/tickets?{query}", headers=api.headers)
+        assert r.status_code == 200, r.content
+        return {t["key"] for t in r.json()["items"]}
+
+    assert keys("tag=network") == {"ACME-1", "ACME-2"}
+    assert keys("tag=network&tag=VPN") == {"ACME-1"}  # every tag, in any case
+    assert keys("tag=nothing-has-this") == set()
+    assert keys(f"category={hardware.pk}") == {"ACME-3"}
+    assert keys("category=hardware") == {"ACME-3"}
+    assert keys(f"assignee={cast.lena.pk}") == {"ACME-2"}
+    too_many = "&".join(f"tag=t{i}" for i in range(11))
+    r = api.client.get(f"/api/v1/tickets?{too_many}", headers=api.headers)
+    assert r.status_code == 422, r.content
 
 
 def test_the_list_query_count_does_not_grow_with_the_page(cast: Cast, api_as: ApiAs) -> None:

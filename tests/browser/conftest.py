@@ -89,8 +89,11 @@ def axe_violations(page: Any, source: str) -> list[str]:
     ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for one test module. Not for the session: while Playwright's sync API is
+    running, its event loop is the running loop, and Django refuses database work from the
+    tests that share the process next (as they do under xdist)."""
     from playwright.sync_api import sync_playwright
 
     _apt_install("chromium", CHROMIUM)

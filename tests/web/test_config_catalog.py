@@ -137,6 +137,74 @@ def test_bad_tier_input_stays_with_the_message_beside_the_field(cast: Cast) -> N
     assert Tier.objects.get(code="L1").description != "kept text"
 
 
+def test_an_admin_adds_a_tier_and_its_queue_appears(cast: Cast) -> None:
+    client = signed_in(cast.admin)
+    assert 'href="/console/config/tiers/new/"' in html(client.get("/console/config/tiers/"))
+    form = html(client.get("/console/config/tiers/new/"))
+    assert 'name="level" value="4"' in form  # one above the highest tier
+    r = client.post(
+        "/console/config/tiers/new/",
+        {
+            "code": "noc",
+            "level": "5",
+            "name": "Network operations",
+            "description": "Watches the monitoring.",
+            "assignment_strategy": AssignmentStrategy.ROUND_ROBIN,
+            "managers": [str(cast.manager.pk)],
+        },
+    )
+    assert r.status_code == 302, html(r)
+    tier = Tier.objects.get(code="NOC")
+    assert (tier.level, tier.name, tier.assignment_strategy) == (
+        5,
+        "Network operations",
+        "round_robin",
+    )
+    assert list(tier.managers.all()) == [cast.manager]
+    entry = AuditEntry.objects.get(action="tier.created")
+    assert entry.actor == cast.admin
+    assert entry.changes["managers"] == ["manager@msp.example"]
+    queue = signed_in(cast.omar).get("/console/queue/noc")
+    assert queue.status_code == 200
+    assert "NOC queue" in html(queue)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("code", "L1", "already exists"),
+        ("code", "4X", "starting with a letter"),
+        ("code", "TOOLONGCODE", "at most 8"),
+        ("code", "mine", "names another queue"),
+        ("level", "2", "already exists"),
+        ("level", "0", "greater than or equal to 1"),
+        ("name", "", "required"),
+    ],
+)
+def test_a_tier_that_cannot_be_added_is_refused_beside_its_field(
+    cast: Cast, field: str, value: str, message: str
+) -> None:
+    sent = {"code": "L4", "level": "4", "name": "Fourth", "assignment_strategy": "manual"}
+    sent[field] = value
+    r = signed_in(cast.admin).post("/console/config/tiers/new/", {**sent, "description": "kept"})
+    assert r.status_code == 400
+    page = html(r)
+    assert message in field_error(page, field)
+    assert "kept" in page
+    assert Tier.objects.count() == 3
+
+
+def test_a_manager_may_not_add_a_tier(cast: Cast) -> None:
+    client = signed_in(cast.manager)
+    assert "/console/config/tiers/new/" not in html(client.get("/console/config/tiers/"))
+    sent = {"code": "L4", "level": "4", "name": "Fourth", "assignment_strategy": "manual"}
+    r = client.post("/console/config/tiers/new/", sent)
+    assert r.status_code == 403
+    assert "may not do this" in html(r)
+    assert not Tier.objects.filter(code="L4").exists()
+    assert signed_in(cast.lena).get("/console/config/tiers/new/").status_code == 404
+
+
 def test_only_managers_and_admins_can_be_tier_managers(cast: Cast) -> None:
     r = signed_in(cast.admin).post(
         "/console/config/tiers/L1/",

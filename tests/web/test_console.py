@@ -14,7 +14,13 @@ from tests.conftest import Cast, make_ticket
 from tests.web.conftest import signed_in
 from tierdesk.escalation.services import escalate
 from tierdesk.tickets import services as ticket_services
-from tierdesk.tiers.services import tier_by_code
+from tierdesk.tiers.queries import category_for_organization
+from tierdesk.tiers.services import (
+    RuleConditions,
+    category_create,
+    routing_rule_create,
+    tier_by_code,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -132,6 +138,72 @@ def test_bad_filters_are_shown_beside_the_field_and_kept(cast: Cast) -> None:
     assert 'id="id_organization-error"' in page
     assert 'value="vpn"' in page  # what was typed stays
     assert "Fix the filters above" in page
+
+
+def _keys(page: str) -> set[str]:
+    return set(re.findall(r'<a href="/console/tickets/([A-Z]+-\d+)"', page))
+
+
+def test_queue_filters_by_category_assignee_and_tags(cast: Cast) -> None:
+    # the first rule that matches applies
+    routing_rule_create(
+        actor=cast.admin,
+        name="vip",
+        conditions=RuleConditions(keywords=["ceo"]),
+        tags=["vip", "network"],
+    )
+    routing_rule_create(
+        actor=cast.admin,
+        name="network",
+        conditions=RuleConditions(keywords=["vpn", "wifi"]),
+        tags=["network"],
+    )
+    hardware = category_for_organization(cast.acme, "hardware")
+    assert hardware is not None
+    vpn = make_ticket(cast.lena, cast.acme, cast.alice, subject="CEO VPN down")
+    wifi = make_ticket(cast.lena, cast.acme, cast.alice, subject="wifi weak", assignee=cast.lena)
+    laptop = make_ticket(cast.lena, cast.acme, cast.bob, subject="Laptop", category=hardware)
+    client = signed_in(cast.lena)
+
+    def keys(**query: str) -> set[str]:
+        r = client.get("/console/queue/l1", query)
+        assert r.status_code == 200
+        assert "-error" not in r.content.decode()
+        return _keys(r.content.decode())
+
+    assert keys() == {vpn.key, wifi.key, laptop.key}
+    assert keys(tags="network") == {vpn.key, wifi.key}
+    assert keys(tags=" VIP , network ") == {vpn.key}  # every tag, any case and spacing
+    assert keys(category=str(hardware.pk)) == {laptop.key}
+    assert keys(assignee="me") == {wifi.key}
+    assert keys(assignee="none") == {vpn.key, laptop.key}
+    assert keys(assignee=str(cast.lena.pk), tags="network") == {wifi.key}
+    # the queue that fixes the assignee offers no assignee filter
+    mine = client.get("/console/queue/mine").content.decode()
+    assert 'id="id_assignee"' not in mine
+    assert 'id="id_tags"' in mine
+
+
+def test_filters_outside_what_the_agent_sees_are_refused(cast: Cast) -> None:
+    globex_only = category_create(
+        actor=cast.admin,
+        organization=cast.globex,
+        slug="globex-erp",
+        name="Globex ERP",
+        default_tier=tier_by_code("L1"),
+    )
+    client = signed_in(cast.lena)  # serves ACME only
+    for field, value in (
+        ("category", str(globex_only.pk)),
+        ("assignee", str(cast.gus.pk)),  # serves GLOBEX only: not Lena's colleague
+        ("tags", ",".join(f"t{i}" for i in range(11))),
+        ("tags", "x" * 51),
+    ):
+        page = client.get("/console/queue/l1", {field: value}).content.decode()
+        assert f'id="id_{field}-error"' in page, (field, value)
+        assert "Fix the filters above" in page
+    page = client.get("/console/queue/l1").content.decode()
+    assert "Globex ERP" not in page
 
 
 def test_unknown_queue_is_not_found(cast: Cast) -> None:

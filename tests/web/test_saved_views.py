@@ -8,6 +8,7 @@ import pytest
 
 from tests.conftest import Cast, make_ticket
 from tests.web.conftest import signed_in
+from tierdesk.tiers.queries import category_for_organization
 from tierdesk.web.models import SavedView
 
 pytestmark = pytest.mark.django_db
@@ -29,6 +30,24 @@ def test_save_a_view_and_find_it_in_the_nav(cast: Cast) -> None:
     assert f'href="/console/queue/l1?{html.escape(view.query)}">My VPN</a>' in page
     other = signed_in(cast.omar).get("/console/queue/l1").content.decode()
     assert "My VPN" not in other
+
+
+def test_a_view_keeps_every_filter_of_the_form(cast: Cast) -> None:
+    hardware = category_for_organization(cast.acme, "hardware")
+    assert hardware is not None
+    client = signed_in(cast.lena)
+    query = f"category={hardware.pk}&assignee={cast.lena.pk}&tags=vpn%2Cnetwork&sort=priority"
+    client.post("/console/views", {"queue": "l1", "query": query, "name": "Net"})
+    view = SavedView.objects.get(user=cast.lena)
+    assert sorted(view.query.split("&")) == sorted(query.split("&"))
+
+
+def test_filters_too_long_to_save_are_refused_not_cut(cast: Cast) -> None:
+    client = signed_in(cast.lena)
+    query = "text=" + "%E2%82%AC" * 200  # 200 characters, 1,600 once encoded
+    r = client.post("/console/views", {"queue": "l1", "query": query, "name": "x"}, follow=True)
+    assert "these filters are too long to save" in r.content.decode()
+    assert not SavedView.objects.exists()
 
 
 def test_bad_names_and_filters_are_refused(cast: Cast) -> None:

@@ -26,7 +26,7 @@ from tierdesk.core.errors import NotFound, ValidationFailed
 from tierdesk.core.models import ApiToken, Organization, User
 from tierdesk.tiers import queries as tier_queries
 from tierdesk.tiers import services as tier_services
-from tierdesk.tiers.models import Category, Tier
+from tierdesk.tiers.models import Category, Skill, Tier
 
 router = Router()
 
@@ -465,10 +465,18 @@ def category_out(category: Category) -> dict[str, Any]:
 
 
 class TierIn(StrictInput):
-    code: Annotated[str, StringConstraints(min_length=1, max_length=8, pattern=r"^[A-Za-z0-9]+$")]
+    code: Annotated[
+        str, StringConstraints(min_length=1, max_length=8, pattern=r"^[A-Za-z][A-Za-z0-9]*$")
+    ]
     name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     level: Annotated[int, Field(ge=1, le=100)]
     description: Annotated[str, StringConstraints(max_length=2000)] = ""
+    assignment_strategy: StrategyName = "manual"
+    managers: list[Annotated[str, StringConstraints(max_length=254)]] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Emails of managers notified on hierarchical escalation.",
+    )
 
 
 class TierPatch(StrictInput):
@@ -510,6 +518,8 @@ def create_tier(request: HttpRequest, payload: TierIn) -> HttpResponse:
         name=payload.name,
         level=payload.level,
         description=payload.description,
+        assignment_strategy=payload.assignment_strategy,
+        managers=_managers(payload.managers),
     )
     return json_response(201, tier_out(tier), Location=f"/api/v1/tiers/{tier.code}")
 
@@ -620,3 +630,95 @@ def create_category(request: HttpRequest, payload: CategoryIn) -> HttpResponse:
     )
     category = tier_queries.category_list(actor=me).get(pk=category.pk)
     return json_response(201, CategoryOut.model_validate(category_out(category)).model_dump())
+
+
+SkillSlug = Annotated[
+    str, StringConstraints(min_length=1, max_length=50, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+]
+SkillName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+SkillRef = Annotated[str, StringConstraints(min_length=1, max_length=50)]
+
+
+class SkillOut(Schema):
+    slug: str
+    name: str
+    agent_count: int = Field(description="Staff members who have the skill.")
+    category_count: int = Field(
+        description="Categories that require it, of the catalog the caller sees."
+    )
+
+
+class SkillIn(StrictInput):
+    slug: SkillSlug = Field(description="Permanent: lower case, digits, - and _.")
+    name: SkillName
+
+
+class SkillPatch(StrictInput):
+    name: SkillName | None = None
+
+
+def skill_out(skill: Skill) -> dict[str, Any]:
+    """A skill from ``skill_usage``/``skill_get`` (which annotate the counts)."""
+    return {
+        "slug": skill.slug,
+        "name": skill.name,
+        "agent_count": skill.agent_count,  # type: ignore[attr-defined]
+        "category_count": skill.category_count,  # type: ignore[attr-defined]
+    }
+
+
+@router.get(
+    "/skills",
+    response={200: list[SkillOut], **ERRORS},
+    tags=["catalog"],
+    summary="The skills, by slug, with how many agents have each and categories need it",
+)
+def list_skills(request: HttpRequest) -> list[dict[str, Any]]:
+    reject_unknown_query(request, NoQuery)
+    return [skill_out(s) for s in tier_queries.skill_usage(actor=actor(request))]
+
+
+@router.post(
+    "/skills",
+    response={201: SkillOut, 409: Problem, **ERRORS},
+    tags=["catalog"],
+    summary="Add a skill (admins)",
+    openapi_extra=IDEMPOTENCY_HEADER,
+)
+@idempotent
+def create_skill(request: HttpRequest, payload: SkillIn) -> HttpResponse:
+    me = actor(request)
+    skill = tier_services.skill_create(actor=me, slug=payload.slug, name=payload.name)
+    body = skill_out(tier_queries.skill_get(actor=me, slug=skill.slug))
+    return json_response(201, body, Location=f"/api/v1/skills/{skill.slug}")
+
+
+@router.get("/skills/{skill_slug}", response={200: SkillOut, **ERRORS}, tags=["catalog"])
+def get_skill(request: HttpRequest, skill_slug: SkillRef) -> dict[str, Any]:
+    return skill_out(tier_queries.skill_get(actor=actor(request), slug=skill_slug))
+
+
+@router.patch(
+    "/skills/{skill_slug}",
+    response={200: SkillOut, **ERRORS},
+    tags=["catalog"],
+    summary="Rename a skill (admins); the slug is permanent",
+)
+def update_skill(request: HttpRequest, skill_slug: SkillRef, payload: SkillPatch) -> Any:
+    me = actor(request)
+    skill = tier_queries.skill_get(actor=me, slug=skill_slug)
+    name = _given(payload).get("name", skill.name)  # nothing sent: still checks the role
+    tier_services.skill_update(actor=me, skill=skill, name=name)
+    return skill_out(tier_queries.skill_get(actor=me, slug=skill.slug))
+
+
+@router.delete(
+    "/skills/{skill_slug}",
+    response={204: None, 409: Problem, **ERRORS},
+    tags=["catalog"],
+    summary="Remove a skill no agent has and no category requires (admins)",
+)
+def delete_skill(request: HttpRequest, skill_slug: SkillRef) -> HttpResponse:
+    me = actor(request)
+    tier_services.skill_delete(actor=me, skill=tier_queries.skill_get(actor=me, slug=skill_slug))
+    return HttpResponse(status=204)

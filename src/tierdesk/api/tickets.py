@@ -204,6 +204,11 @@ class TicketListParams(CleanInput):
     category: list[Annotated[str, StringConstraints(max_length=50)]] = Field(default_factory=list)
     assignee: Annotated[str, StringConstraints(pattern=r"^(me|none|\d{1,18})$")] | None = None
     requester: Annotated[int, Field(ge=1, le=2**62)] | None = None
+    tag: list[Annotated[str, StringConstraints(min_length=1, max_length=50)]] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Tickets that carry every one of these tags.",
+    )
     text: Annotated[str, StringConstraints(max_length=200)] | None = None
     breached: bool | None = Field(
         None, description="true: an SLA clock has breached (and is not stopped); false: none has."
@@ -348,6 +353,7 @@ def list_tickets(request: HttpRequest, params: Query[TicketListParams]) -> HttpR
             category=params.category,
             assignee=params.assignee,
             requester=params.requester,
+            tags=params.tag,
             text=params.text,
             breached=params.breached,
             breaching_within=params.breaching_within,

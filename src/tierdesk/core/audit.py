@@ -22,6 +22,9 @@ class AuditAction(StrEnum):
     CATEGORY_UPDATED = "category.updated"
     TIER_CREATED = "tier.created"
     TIER_UPDATED = "tier.updated"
+    SKILL_CREATED = "skill.created"
+    SKILL_UPDATED = "skill.updated"
+    SKILL_DELETED = "skill.deleted"
     ROUTING_RULE_CREATED = "routing_rule.created"
     ROUTING_RULE_UPDATED = "routing_rule.updated"
     ROUTING_RULE_DELETED = "routing_rule.deleted"
@@ -32,6 +35,9 @@ class AuditAction(StrEnum):
     CALENDAR_UPDATED = "calendar.updated"
     SLA_POLICY_CREATED = "sla_policy.created"
     SLA_POLICY_UPDATED = "sla_policy.updated"
+    ARTICLE_CREATED = "kb.article_created"
+    ARTICLE_UPDATED = "kb.article_updated"
+    ARTICLE_STATUS_CHANGED = "kb.article_status_changed"
 
 
 def record(

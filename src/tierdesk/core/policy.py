@@ -35,6 +35,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # Automatic escalation rules: the same split as routing rules.
     "escalation.manage": frozenset({Role.MANAGER, Role.ADMIN}),
     "escalation.manage_shared": frozenset({Role.ADMIN}),
+    # Knowledge base: staff write articles (and edit their own until published); managers
+    # and admins review, publish, archive and edit any article they can read.
+    "kb.write": frozenset({Role.AGENT, Role.MANAGER, Role.ADMIN}),
+    "kb.review": frozenset({Role.MANAGER, Role.ADMIN}),
     "ticket.escalate": frozenset({Role.AGENT, Role.MANAGER, Role.ADMIN}),
     "ticket.create": frozenset({Role.REQUESTER, Role.AGENT, Role.MANAGER, Role.ADMIN}),
     "ticket.create_for_others": frozenset({Role.AGENT, Role.MANAGER, Role.ADMIN}),

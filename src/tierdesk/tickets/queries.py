@@ -140,6 +140,7 @@ class TicketFilters:
     category: list[str] = field(default_factory=list)
     assignee: str | None = None  # a user id, "me" or "none"
     requester: int | None = None
+    tags: list[str] = field(default_factory=list)  # every one of them (names, any case)
     text: str | None = None
     breached: bool | None = None  # has an SLA clock that breached and is not stopped
     breaching_within: int | None = None  # minutes: a running clock falls due within them
@@ -228,6 +229,11 @@ def _where(actor: User, filters: TicketFilters) -> Q:
             raise ValidationFailed.for_field("assignee", "a user id, 'me' or 'none'")
     if filters.requester is not None:
         where &= Q(requester_id=filters.requester)
+    if filters.tags:
+        # One ``id IN (tickets with the tag)`` per tag: a ticket must carry all of them.
+        tagged = Ticket.tags.through._default_manager
+        for name in sorted({t.strip().lower() for t in filters.tags}):
+            where &= Q(pk__in=tagged.filter(tag__name=name).values("ticket_id"))
     if filters.text:
         text = filters.text.strip()
         if match := TICKET_KEY.match(text):

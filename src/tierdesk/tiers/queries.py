@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 
 from tierdesk.core import config, policy
 from tierdesk.core.errors import NotFound
@@ -93,6 +93,31 @@ def routing_rule_get(*, actor: User, rule_id: int) -> RoutingRule:
 
 def skill_list() -> QuerySet[Skill]:
     return Skill.objects.order_by("slug")
+
+
+def skill_usage(*, actor: User) -> QuerySet[Skill]:
+    """Every skill by slug, each annotated with ``agent_count`` (staff who have it) and
+    ``category_count`` (categories that require it, counted only as far as the actor sees
+    the catalog: MSP-wide ones and the visible organizations' own). One query. Requesters
+    get none."""
+    if not actor.is_active or actor.role not in STAFF_ROLES:
+        return Skill.objects.none()
+    seen = Q(categories__organization__isnull=True) | Q(
+        categories__organization__in=policy.visible_organizations(actor)
+    )
+    return Skill.objects.annotate(
+        agent_count=Count("agents", distinct=True),
+        category_count=Count("categories", filter=seen, distinct=True),
+    ).order_by("slug")
+
+
+def skill_get(*, actor: User, slug: str) -> Skill:
+    """The skill named ``slug`` (any case) with its counts, as ``skill_usage`` gives them;
+    NotFound when there is none or the actor is no staff member."""
+    skill = skill_usage(actor=actor).filter(slug=slug.strip().lower()).first()
+    if skill is None:
+        raise NotFound(f"No skill {slug!r}.")
+    return skill
 
 
 def tier_manager_candidates(*, actor: User) -> QuerySet[User]:

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from tierdesk.core import clock, policy
 from tierdesk.core.audit import AuditAction, record, record_and_emit
-from tierdesk.core.errors import Conflict, ValidationFailed
+from tierdesk.core.errors import Conflict, NotFound, ValidationFailed
 from tierdesk.core.models import STAFF_ROLES, Organization, User
 from tierdesk.core.services import apply_changes, full_clean_or_raise, user_create
 from tierdesk.core.unset import UNSET
 from tierdesk.tiers.form_fields import check_definitions
 from tierdesk.tiers.models import (
     AgentProfile,
+    AssignmentStrategy,
     Category,
     RoutingRule,
     Skill,
@@ -34,24 +36,63 @@ class Shift:
     end: dt.time
 
 
+# Codes a tier may not have: the console names its other queues so (/console/queue/mine).
+RESERVED_TIER_CODES = frozenset({"MINE", "BREACHED"})
+TIER_CODE = re.compile(r"^[A-Z][A-Z0-9]{0,7}$")
+
+
 @transaction.atomic
 def tier_create(
-    *, actor: User | None, code: str, name: str, level: int, description: str = ""
+    *,
+    actor: User | None,
+    code: str,
+    name: str,
+    level: int,
+    description: str = "",
+    assignment_strategy: str = AssignmentStrategy.MANUAL,
+    managers: Iterable[User] = (),
 ) -> Tier:
-    """Add a tier (admins). ``level`` orders the tiers: escalation goes to a higher level."""
+    """Add a tier (admins). ``level`` orders the tiers: escalation goes to a higher level.
+    The code is permanent: tickets, rules, reports and the tier's queue name it."""
     if actor is not None:
         policy.require(actor, "catalog.manage")
-    tier = Tier(code=code.strip().upper(), name=name.strip(), level=level, description=description)
+    code = code.strip().upper()
+    if not TIER_CODE.match(code):
+        raise ValidationFailed.for_field("code", "1-8 letters or digits, starting with a letter")
+    if code in RESERVED_TIER_CODES:
+        raise ValidationFailed.for_field("code", f"{code} names another queue; choose another")
+    tier = Tier(
+        code=code,
+        name=name.strip(),
+        level=level,
+        description=description,
+        assignment_strategy=assignment_strategy,
+    )
     full_clean_or_raise(tier)
+    people = _check_managers(managers)
     tier.save()
+    tier.managers.set(people)
     record(
         actor=actor,
         action=AuditAction.TIER_CREATED,
         target_type="tier",
         target_id=tier.pk,
-        changes={"code": tier.code, "level": tier.level, "name": tier.name},
+        changes={
+            "code": tier.code,
+            "level": tier.level,
+            "name": tier.name,
+            "assignment_strategy": tier.assignment_strategy,
+            "managers": sorted(p.email for p in people),
+        },
     )
     return tier
+
+
+def _check_managers(managers: Iterable[User]) -> list[User]:
+    people = list(managers)
+    if any(p.role not in ("manager", "admin") or not p.is_active for p in people):
+        raise ValidationFailed.for_field("managers", "only active managers and admins")
+    return people
 
 
 @transaction.atomic
@@ -79,9 +120,7 @@ def tier_update(
         },
     )
     if managers is not UNSET:
-        people = list(managers)
-        if any(p.role not in ("manager", "admin") or not p.is_active for p in people):
-            raise ValidationFailed.for_field("managers", "only active managers and admins")
+        people = _check_managers(managers)
         _replace_set(changes, "managers", tier.managers, people, "email")
     if not changes:
         return tier
@@ -709,3 +748,98 @@ def routing_rule_reorder(
             payload={"id": rule.pk, "changes": changes},
         )
     return [by_id[i] for i in wanted]
+
+
+# --- skills ----------------------------------------------------------------------------------
+
+SKILL_SLUG_TAKEN = "a skill with this slug exists"
+
+
+@transaction.atomic
+def skill_create(*, actor: User | None, slug: str, name: str) -> Skill:
+    """Add a skill (admins; ``actor`` None is the system). The slug is stored in lower case
+    and is permanent: the API, the CLI and categories name the skill by it."""
+    if actor is not None:
+        policy.require(actor, "catalog.manage")
+    skill = Skill(slug=slug.strip().lower(), name=_clean_name(name))
+    # Said about the slug, in words, before the model's generic uniqueness message.
+    if Skill.objects.filter(slug=skill.slug).exists():
+        raise ValidationFailed.for_field("slug", SKILL_SLUG_TAKEN)
+    full_clean_or_raise(skill)
+    try:
+        # A savepoint: a concurrent create of the same slug loses here with the same
+        # message, and the caller's transaction stays usable.
+        with transaction.atomic():
+            skill.save()
+    except IntegrityError:
+        raise ValidationFailed.for_field("slug", SKILL_SLUG_TAKEN) from None
+    record(
+        actor=actor,
+        action=AuditAction.SKILL_CREATED,
+        target_type="skill",
+        target_id=skill.pk,
+        changes={"slug": skill.slug, "name": skill.name},
+    )
+    return skill
+
+
+def _lock_skill(skill: Skill) -> Skill:
+    """The skill's row, locked until the transaction ends; NotFound when it was deleted
+    since the caller loaded it."""
+    locked = Skill.objects.select_for_update().filter(pk=skill.pk).first()
+    if locked is None:
+        raise NotFound(f"No skill {skill.slug!r}.")
+    return locked
+
+
+@transaction.atomic
+def skill_update(*, actor: User, skill: Skill, name: str) -> Skill:
+    """Rename a skill (admins). Its slug is permanent. Returns the skill; writes nothing
+    when the name is unchanged."""
+    policy.require(actor, "catalog.manage")
+    skill = _lock_skill(skill)
+    changes = apply_changes(skill, {"name": _clean_name(name)})
+    if changes:
+        record(
+            actor=actor,
+            action=AuditAction.SKILL_UPDATED,
+            target_type="skill",
+            target_id=skill.pk,
+            changes=changes,
+        )
+    return skill
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+@transaction.atomic
+def skill_delete(*, actor: User, skill: Skill) -> None:
+    """Remove a skill (admins) that no agent has and no category requires; otherwise
+    Conflict, saying how many of each still use it. Deleting would silently take it off
+    them, and skill-match assignment would then pick differently."""
+    policy.require(actor, "catalog.manage")
+    # Locked: an agent or category given the skill at this moment has either committed
+    # (and is counted below) or waits for this transaction and then fails its reference
+    # check; none is left naming a deleted skill.
+    skill = _lock_skill(skill)
+    agents = skill.agents.count()
+    categories = skill.categories.count()
+    if agents or categories:
+        raise Conflict(
+            f"The skill {skill.slug!r} is in use: "
+            f"{_count(agents, 'agent has', 'agents have')} it and "
+            f"{_count(categories, 'category requires', 'categories require')} it. "
+            "Take it off them first."
+        )
+    summary = {"slug": skill.slug, "name": skill.name}
+    skill_id = skill.pk
+    skill.delete()
+    record(
+        actor=actor,
+        action=AuditAction.SKILL_DELETED,
+        target_type="skill",
+        target_id=skill_id,
+        changes=summary,
+    )

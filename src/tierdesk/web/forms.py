@@ -251,6 +251,7 @@ class BulkForm(forms.Form):
     handoff_note = forms.CharField(label="What was tried", required=False, max_length=NOTE_MAX)
 
     def __init__(self, *args: Any, actor: User, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "bulk_%s")  # the queue's filters have the same names
         super().__init__(*args, **kwargs)
         assignee = self.fields["assignee"]
         assert isinstance(assignee, forms.ChoiceField)

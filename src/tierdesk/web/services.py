@@ -20,6 +20,7 @@ from tierdesk.core.models import Role, User
 from tierdesk.web.models import RateLimitHit, SavedView
 
 MAX_VIEWS = 50
+QUERY_MAX = SavedView._meta.get_field("query").max_length or 1000
 
 
 @transaction.atomic
@@ -31,10 +32,12 @@ def saved_view_create(*, actor: User, name: str, queue: str, query: str) -> Save
         raise ValidationFailed.for_field("name", "1 to 60 printable characters")
     if SavedView.objects.filter(user=actor).count() >= MAX_VIEWS:
         raise ValidationFailed.for_field("name", f"at most {MAX_VIEWS} saved views")
+    if len(query) > QUERY_MAX:  # cut short it would be another view: refuse instead
+        raise ValidationFailed.for_field("query", "these filters are too long to save")
     try:
         with transaction.atomic():
             return SavedView.objects.create(
-                user=actor, name=name, queue=queue, query=query[:1000], created_at=clock.now()
+                user=actor, name=name, queue=queue, query=query, created_at=clock.now()
             )
     except IntegrityError:
         raise Conflict.for_field("name", "you already have a view with this name") from None

@@ -11,6 +11,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.db import transaction
+from django.db.models import F
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -25,11 +26,13 @@ from tierdesk.core.errors import (
     ValidationFailed,
 )
 from tierdesk.core.models import User
+from tierdesk.core.queries import colleagues
 from tierdesk.escalation import services as escalation
 from tierdesk.sla import queries as sla_queries
 from tierdesk.tickets import queries, services
 from tierdesk.tickets.models import OPEN_STATUSES, Priority, Status, Ticket
 from tierdesk.tickets.services import TRANSITIONS
+from tierdesk.tiers import queries as tier_queries
 from tierdesk.tiers.form_fields import labelled
 from tierdesk.tiers.queries import category_for_organization, tiers_by_level
 from tierdesk.tiers.services import tier_by_code
@@ -39,6 +42,7 @@ from tierdesk.web import services as web_services
 from tierdesk.web.views.common import staff_required
 
 PAGE_SIZE = 50
+DEFAULT_SORT = "-created_at"
 # ?sort= value -> its name in the filter form: what the queue may be sorted by.
 SORTS = {
     "-created_at": "Newest first",
@@ -89,12 +93,17 @@ def queues() -> list[Queue]:
     return found
 
 
+MAX_TAG_FILTERS = 10
+
+
 class QueueFilterForm(forms.Form):
     """The filters above a queue. Values outside the choices are refused with a message
-    beside the field, and the form keeps what was typed."""
+    beside the field, and the form keeps what was typed. A queue that already fixes the
+    assignee ("Mine", "Unassigned") has no assignee filter."""
 
     text = forms.CharField(required=False, max_length=200, label="Search")
     organization = forms.ChoiceField(required=False, label="Organization")
+    category = forms.ChoiceField(required=False, label="Category")
     priority = forms.ChoiceField(
         required=False, choices=[("", "Any"), *list(Priority.choices)], label="Priority"
     )
@@ -103,14 +112,72 @@ class QueueFilterForm(forms.Form):
         choices=[("", "Any open")] + [(s, Status(s).label) for s in Status.values],
         label="Status",
     )
+    assignee = forms.ChoiceField(required=False, label="Assignee")
+    tags = forms.CharField(
+        required=False,
+        max_length=300,
+        label="Tags",
+        help_text="All of them; separate with commas.",
+    )
     sort = forms.ChoiceField(required=False, choices=list(SORTS.items()), label="Sort")
 
-    def __init__(self, *args: Any, actor: User, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, actor: User, queue: Queue, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         codes = policy.visible_organizations(actor).order_by("code")
-        field = self.fields["organization"]
-        assert isinstance(field, forms.ChoiceField)
-        field.choices = [("", "All")] + [(o.code, f"{o.code} — {o.name}") for o in codes]
+        forms_.choice_field(self, "organization").choices = [("", "All")] + [
+            (o.code, f"{o.code} — {o.name}") for o in codes
+        ]
+        # Read when the form is shown or a value is checked, not for a live refresh.
+        forms_.choice_field(self, "category").choices = lambda: [
+            ("", "Any"),
+            *_category_groups(actor),
+        ]
+        if queue.base.assignee is not None:
+            del self.fields["assignee"]
+        else:
+            forms_.choice_field(self, "assignee").choices = lambda: [
+                ("", "Anyone"),
+                ("me", "Me"),
+                ("none", "Nobody (unassigned)"),
+                *[(str(u.pk), u.full_name or u.email) for u in colleagues(actor)],
+            ]
+
+    def clean_tags(self) -> list[str]:
+        names = sorted({n.strip().lower() for n in self.cleaned_data["tags"].split(",")} - {""})
+        if len(names) > MAX_TAG_FILTERS:
+            raise forms.ValidationError(f"At most {MAX_TAG_FILTERS} tags.")
+        if too_long := [n for n in names if len(n) > 50]:
+            raise forms.ValidationError(f"A tag has at most 50 characters: {too_long[0][:50]}…")
+        return names
+
+    def apply(self, filters: queries.TicketFilters) -> str:
+        """Narrow ``filters`` (the queue's own) by the valid form; the sort it asks for."""
+        data = self.cleaned_data
+        filters.text = data["text"] or None
+        filters.organization = [data["organization"]] if data["organization"] else []
+        filters.category = [data["category"]] if data["category"] else []
+        filters.priority = [data["priority"]] if data["priority"] else []
+        if data["status"]:
+            filters.status = [data["status"]]
+        if data.get("assignee"):
+            filters.assignee = data["assignee"]
+        filters.tags = data["tags"]
+        return str(data["sort"] or DEFAULT_SORT)
+
+
+def _category_groups(actor: User) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The categories the actor sees, grouped by catalog (MSP-wide first, then each
+    organization's own), retired ones marked: tickets keep a retired category."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    rows = tier_queries.category_list(actor=actor).order_by(
+        F("organization__code").asc(nulls_first=True), "name"
+    )
+    for c in rows:
+        catalog = c.organization.code if c.organization else "MSP-wide"
+        groups.setdefault(catalog, []).append(
+            (str(c.pk), c.name if c.is_active else f"{c.name} (retired)")
+        )
+    return list(groups.items())
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -133,17 +200,11 @@ def queue(request: HttpRequest, queue: str) -> HttpResponse:
     current = next((q for q in all_queues if q.slug == queue), None)
     if current is None:
         raise Http404("No such queue.")
-    form = QueueFilterForm(request.GET or None, actor=user)
+    form = QueueFilterForm(request.GET or None, actor=user, queue=current)
     filters = queries.TicketFilters(**vars(current.base))
-    sort = "-created_at"
+    sort = DEFAULT_SORT
     if form.is_bound and form.is_valid():
-        data = form.cleaned_data
-        filters.text = data["text"] or None
-        filters.organization = [data["organization"]] if data["organization"] else []
-        filters.priority = [data["priority"]] if data["priority"] else []
-        if data["status"]:
-            filters.status = [data["status"]]
-        sort = data["sort"] or sort
+        sort = form.apply(filters)
     page: queries.Page | None = None
     cursor = request.GET.get("cursor") or None
     if not form.errors:
@@ -573,7 +634,7 @@ def bulk(request: HttpRequest, queue: str) -> HttpResponse:
 
 
 # --- Saved views -----------------------------------------------------------------------
-FILTER_KEYS = {"text", "organization", "priority", "status", "sort"}
+FILTER_KEYS = set(QueueFilterForm.base_fields)
 
 
 @require_POST
@@ -591,7 +652,7 @@ def save_view(request: HttpRequest) -> HttpResponse:
         if params.get(key):
             wanted[key] = params[key]
     back = current.url() + (f"?{wanted.urlencode()}" if wanted else "")
-    if not QueueFilterForm(wanted, actor=user).is_valid():
+    if not QueueFilterForm(wanted, actor=user, queue=current).is_valid():
         messages.error(request, "Those filters are not valid; fix them before saving the view.")
         return redirect(back)
     try:

@@ -50,6 +50,21 @@ def _by_pk[T](rows: Iterable[T], wanted: Iterable[str]) -> list[T]:
 
 
 class TierForm(DomainErrors, forms.Form):
+    """A tier. Creating one also chooses its code and level, which the edit form keeps."""
+
+    code = forms.RegexField(
+        regex=r"^[A-Za-z][A-Za-z0-9]{0,7}$",
+        max_length=8,
+        label="Code",
+        help_text="Names the tier and its queue (L4, NOC): up to 8 letters or digits.",
+        error_messages={"invalid": "Up to 8 letters or digits, starting with a letter."},
+    )
+    level = forms.IntegerField(
+        min_value=1,
+        max_value=100,
+        label="Level",
+        help_text="Orders the tiers: escalation moves a ticket to a higher level.",
+    )
     name = forms.CharField(max_length=100, label="Name")
     description = forms.CharField(
         required=False,
@@ -69,8 +84,11 @@ class TierForm(DomainErrors, forms.Form):
         help_text="Told when a ticket is escalated to this tier.",
     )
 
-    def __init__(self, *args: Any, actor: User, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, actor: User, creating: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if not creating:
+            del self.fields["code"]
+            del self.fields["level"]
         self.candidates = list(queries.tier_manager_candidates(actor=actor))
         choice_field(self, "managers").choices = [
             (u.pk, f"{u.full_name} ({u.get_role_display()})") for u in self.candidates
@@ -86,6 +104,49 @@ def tiers(request: HttpRequest) -> HttpResponse:
         "web/config/catalog/tiers.html",
         {"tiers": rows, "can_edit": policy.allowed(user, "catalog.manage")},
         section="tiers",
+    )
+
+
+@manager_required
+def tier_new(request: HttpRequest) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    status = 200
+    if request.method == "POST":
+        form = TierForm(request.POST, actor=user, creating=True)
+        status = 400
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                tier = services.tier_create(
+                    actor=user,
+                    code=data["code"],
+                    level=data["level"],
+                    name=data["name"].strip(),
+                    description=data["description"],
+                    assignment_strategy=data["assignment_strategy"],
+                    managers=_by_pk(form.candidates, data["managers"]),
+                )
+            except DomainError as exc:
+                form.add_domain_error(exc)
+                status = refusal_status(exc)
+            else:
+                messages.success(
+                    request, f"Tier {tier.code} added; its queue is in the console's navigation."
+                )
+                return redirect("web:config-tiers")
+    else:
+        top = queries.tier_list().order_by("-level").values_list("level", flat=True).first()
+        form = TierForm(
+            actor=user,
+            creating=True,
+            initial={"level": min((top or 0) + 1, 100), "assignment_strategy": "manual"},
+        )
+    return render_config(
+        request,
+        "web/config/catalog/tier_form.html",
+        {"tier": None, "form": form, "can_edit": policy.allowed(user, "catalog.manage")},
+        section="tiers",
+        status=status,
     )
 
 
@@ -401,6 +462,8 @@ def _category_page(
 
 urlpatterns: list[URLPattern] = [
     path("tiers/", tiers, name="config-tiers"),
+    # Tier codes are capitals, so no tier's page is tiers/new/ (URLs match case).
+    path("tiers/new/", tier_new, name="config-tier-new"),
     path("tiers/<str:code>/", tier_edit, name="config-tier-edit"),
     path("categories/", categories, name="config-categories"),
     path("categories/new/", category_new, name="config-category-new"),

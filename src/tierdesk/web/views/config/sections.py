@@ -44,6 +44,15 @@ SECTIONS: list[Section] = [
         ),
     ),
     Section(
+        "skills",
+        "Skills",
+        "web:config-skills",
+        (
+            "What agents can do and categories need, for skill-match assignment: add, rename "
+            "or remove a skill nobody uses."
+        ),
+    ),
+    Section(
         "routing",
         "Routing rules",
         "web:config-routing",

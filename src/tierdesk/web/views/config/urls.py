@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from tierdesk.web.views.config import catalog, escalation, people, routing, sections, sla
+from tierdesk.web.views.config import (
+    catalog,
+    escalation,
+    people,
+    routing,
+    sections,
+    skills,
+    sla,
+)
 
 urlpatterns: list[URLPattern] = [
     path("", sections.home, name="config"),
     *catalog.urlpatterns,
+    *skills.urlpatterns,
     *routing.urlpatterns,
     *sla.urlpatterns,
     *escalation.urlpatterns,
