@@ -12,6 +12,8 @@ from django.db.models import Count
 from tests.processes import django_eval, fresh_install, tierdesk
 from tierdesk.core.models import Organization, OutboxEvent, Role, User
 from tierdesk.demo import DEMO_LOGINS, seed_demo
+from tierdesk.kb.models import Article
+from tierdesk.kb.queries import article_search
 from tierdesk.tickets.models import Status, Ticket, TimelineEntry
 
 
@@ -44,6 +46,14 @@ def test_the_demo_looks_like_a_real_msp() -> None:
     assert first
     assert last
     assert (last.created_at - first.created_at).days >= 25
+    # A knowledge base of its own, searchable by a requester in their words.
+    assert Article.objects.count() >= 150
+    assert Article.objects.filter(status="published", audience="public").count() >= 90
+    alice = User.objects.get(email="alice@acme.example")
+    hits = article_search(actor=alice, text="outlook keeps asking for my password")
+    assert hits
+    readable = Article.objects.filter(pk__in=[h.article_id for h in hits])
+    assert set(readable.values_list("audience", flat=True)) <= {"public", "organization"}
 
 
 def test_the_demo_command_seeds_a_fresh_installation(tmp_path: Path) -> None:

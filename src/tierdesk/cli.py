@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import pathlib
 import re
 import signal
 import subprocess
@@ -1237,6 +1238,75 @@ def calendar_create_cmd(
             f"{cal.holidays.count()} holidays)"
         ),
     )
+
+
+@main.group()
+def kb() -> None:
+    """Knowledge base articles as Markdown files with YAML front matter (keep them in git)."""
+
+
+@kb.command("import")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=pathlib.Path))
+@click.option("--as", "as_email", help="Import as this reviewer (default: the system).")
+@click.option("--owner", "owner_email", help="Owner of new articles (default: --as).")
+@click.option("--json", "as_json", is_flag=True)
+@domain_errors
+def kb_import_cmd(
+    directory: pathlib.Path, as_email: str | None, owner_email: str | None, as_json: bool
+) -> None:
+    """Create or update articles from DIRECTORY/**/*.md, all or nothing: unchanged files
+    change nothing, a changed text makes a new version."""
+    from tierdesk.kb import portable, services
+
+    documents, errors = portable.read_dir(directory)
+    if errors:
+        for error in errors:
+            click.echo(f"error: {error}", err=True)
+        _fail(f"{len(errors)} file(s) could not be read; nothing was imported")
+    me = _optional_actor(as_email)
+    owner = _actor(owner_email) if owner_email else me
+    if owner is None:
+        _fail("say who owns new articles: --as or --owner (a staff member's email)")
+    report = services.article_import(actor=me, documents=documents, owner=owner)
+    _emit(
+        vars(report),
+        as_json,
+        lambda: click.echo(
+            f"imported {len(documents)} files: {len(report.created)} created, "
+            f"{len(report.updated)} updated, {len(report.unchanged)} unchanged"
+        ),
+    )
+
+
+@kb.command("export")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=pathlib.Path))
+@click.option("--as", "as_email", required=True, help="Export what this person may read.")
+@domain_errors
+def kb_export_cmd(directory: pathlib.Path, as_email: str) -> None:
+    """Write every article the person may read to DIRECTORY/<slug>.md."""
+    from tierdesk.kb import portable, queries
+
+    me = _actor(as_email)
+    directory.mkdir(parents=True, exist_ok=True)
+    articles = list(queries.article_export(actor=me))
+    readable = {a.slug for a in articles}
+    count = 0
+    for article in articles:
+        meta = {
+            "title": article.title,
+            "slug": article.slug,
+            "category": article.category.slug if article.category else None,
+            "tags": sorted(t.name for t in article.tags.all()),
+            "audience": article.audience_label,
+            "status": article.status,
+            "review_by": article.review_by,
+            "related": sorted(r.slug for r in article.related.all() if r.slug in readable),
+        }
+        (directory / f"{article.slug}.md").write_text(
+            portable.render(meta, article.body), encoding="utf-8"
+        )
+        count += 1
+    click.echo(f"exported {count} articles to {directory}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,6 +15,7 @@ import zoneinfo
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from django.contrib.auth.hashers import make_password
@@ -441,6 +442,18 @@ def _escalation_rules(admin: User) -> None:
         escalation.escalation_rule_create(actor=admin, name=name, trigger=trigger, **extra)
 
 
+def _knowledge_base(admin: User) -> None:
+    """The demo's knowledge base: the articles in kb/demo_articles (written for tierdesk),
+    imported the way a team would import its own."""
+    from tierdesk.kb import portable
+    from tierdesk.kb.services import article_import
+
+    documents, errors = portable.read_dir(DEMO_ARTICLES)
+    if errors:
+        raise RuntimeError(f"demo articles: {errors[0]}")
+    article_import(actor=None, documents=documents, owner=admin)
+
+
 def _business_instant(rnd: random.Random, day: dt.date, zone: str) -> dt.datetime:
     tz = zoneinfo.ZoneInfo(zone)
     hour = rnd.choices(
@@ -551,6 +564,7 @@ def seed_demo(
         admin = next(u for s, u in zip(AGENTS, staff, strict=True) if s.role == "admin")
         _escalation_rules(admin)
         _catalog_questions(admin)
+        _knowledge_base(admin)
     tiers = {t.code: t for t in Tier.objects.all()}
     categories = {c.slug: c for c in Category.objects.filter(organization__isnull=True)}
     agents_by_tier: dict[tuple[str, str], list[User]] = {}
@@ -591,6 +605,7 @@ def seed_demo(
     return ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in OUTCOMES)
 
 
+DEMO_ARTICLES = Path(__file__).resolve().parent / "kb" / "demo_articles"
 OUTCOMES = ("tickets", "escalated_l2", "escalated_l3", "reopened", "open")
 
 

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "tierdesk.tickets",
     "tierdesk.sla",
     "tierdesk.escalation",
+    "tierdesk.kb",
     "tierdesk.web",
 ]
 if env_bool("TIERDESK_BENCH_ENDPOINTS", False):
@@ -293,7 +294,18 @@ OTP_TOTP_ISSUER = env_str("TIERDESK_TOTP_ISSUER", "tierdesk")
 OTP_TOTP_THROTTLE_FACTOR = 0
 OTP_STATIC_THROTTLE_FACTOR = 0
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("TIERDESK_SECURE_COOKIES", False)
+# Behind TLS (TIERDESK_HTTPS): a reverse proxy ends TLS and says so in X-Forwarded-Proto,
+# which it must set on every request (overwriting what a client sent). Then cookies go over
+# HTTPS only, plain-HTTP requests are redirected (the load balancer's /healthz excepted) and
+# HTTPS answers carry HSTS. Off by default: the demo serves plain HTTP on loopback.
+HTTPS = env_bool("TIERDESK_HTTPS", False)
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("TIERDESK_HSTS_SECONDS", 365 * 24 * 3600, minimum=0) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("TIERDESK_HSTS_INCLUDE_SUBDOMAINS", False)
+SESSION_COOKIE_SECURE = env_bool("TIERDESK_SECURE_COOKIES", HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 LANGUAGE_CODE = "en-us"

@@ -18,6 +18,8 @@ from django.test import Client
 
 from tests.conftest import Api, Cast, make_ticket, problem_fields
 from tierdesk.core.models import User
+from tierdesk.kb import services as kb_services
+from tierdesk.kb.models import Article
 from tierdesk.tickets.models import Attachment, Ticket
 
 ApiAs = Callable[[User | None], Api]
@@ -219,7 +221,9 @@ def test_no_code_deserializes_untrusted_data_unsafely() -> None:
     assert offenders == []
 
 
-@pytest.mark.parametrize("path", ["/organizations", "/tokens", "/tiers", "/categories", "/users"])
+@pytest.mark.parametrize(
+    "path", ["/organizations", "/tokens", "/tiers", "/categories", "/users", "/kb/articles"]
+)
 def test_collections_refuse_unknown_query_parameters(cast: Cast, api_as: ApiAs, path: str) -> None:
     api = api_as(cast.admin)
     r = api.client.get(f"/api/v1{path}?organization_id=2", headers=api.headers)
@@ -291,3 +295,74 @@ def test_a_missing_attachment_file_is_a_404_not_a_crash(cast: Cast, api_as: ApiA
     r = api.client.get(f"/api/v1/attachments/{attachment.pk}", headers=api.headers)
     assert r.status_code == 404
     problem_fields(r)
+
+
+@pytest.mark.parametrize(
+    "smuggled",
+    [
+        {"owner": "admin@msp.example"},
+        {"organization": "GLOBEX"},
+        {"organization_id": 2},
+        {"version": 99},
+        {"reviewer": 1},
+        {"published_at": "2020-01-01T00:00:00Z"},
+        {"body_html": "<script>x</script>"},
+    ],
+)
+def test_kb_mass_assignment_is_refused(cast: Cast, api_as: ApiAs, smuggled: dict[str, Any]) -> None:
+    api = api_as(cast.lena)
+    created = api.post("/kb/articles", {"title": "x", **smuggled})
+    assert created.status_code == 422
+    assert problem_fields(created) == list(smuggled)
+    kb_services.article_create(actor=cast.lena, title="Mine", slug="mine")
+    patched = api.patch(
+        "/kb/articles/mine", {"title": "y", **smuggled}, headers={"If-Match": '"v1"'}
+    )
+    assert patched.status_code == 422
+    assert problem_fields(patched) == list(smuggled)
+    assert list(Article.objects.values_list("title", "version")) == [("Mine", 1)]
+
+
+FTS_PROBES = [
+    "NEAR(laptop secret, 2)",
+    '"unbalanced',
+    "title:secret",
+    "* OR *",
+    "laptop AND NOT x",
+    "{title body}: secret",
+    "^secret",
+    "secret:* & !laptop | (",
+    "x" * 200,
+]
+
+
+@pytest.mark.parametrize("probe", SQL_PROBES + FTS_PROBES)
+def test_kb_search_and_filters_take_probes_as_words(cast: Cast, api_as: ApiAs, probe: str) -> None:
+    """The search engines' own query syntax (FTS5 MATCH, to_tsquery) never reaches them:
+    only the searcher's words do, so a probe neither fails nor widens what is found."""
+    kb_services.article_create(
+        actor=None,
+        owner=cast.admin,
+        title="Laptop secret internal",
+        slug="internal",
+        body="secret laptop",
+        audience="internal",
+        status="published",
+    )
+    api = api_as(cast.alice)
+    for path, params in (
+        ("/kb/search", {"q": probe}),
+        ("/kb/search", {"q": probe, "prefix": "true"}),
+        ("/kb/search", {"q": "laptop", "category": probe[:50], "tag": probe[:50]}),
+        ("/kb/articles", {"text": probe}),
+        ("/kb/articles", {"category": probe[:50], "tag": probe[:50]}),
+    ):
+        started = time.monotonic()
+        response = api.get(path, params=params)
+        assert time.monotonic() - started < 1.0
+        assert response.status_code in (200, 422), (path, params, response.content)
+        if response.status_code == 200:
+            assert response.json()["items"] == [], (path, params)
+        else:
+            problem_fields(response)
+    assert api.get(f"/kb/articles/{probe[:200]}").status_code == 404

@@ -54,6 +54,30 @@ def agent_token(cast: Cast) -> Iterator[str]:
         request_finished.connect(close_old_connections)
 
 
+def test_every_schema_has_its_own_name() -> None:
+    """The OpenAPI document names each schema by its class name; two routers defining one
+    name (both had a ``StatusChange``) silently share one definition, and one endpoint is
+    documented with the other's body."""
+    import inspect
+
+    from ninja import Schema
+
+    from tierdesk.api import main, schemas
+
+    names: dict[str, str] = {}
+    modules = [m for name, m in vars(main).items() if inspect.ismodule(m) and name != "problems"]
+    for module in [*modules, main, schemas]:
+        for name, obj in vars(module).items():
+            if (
+                inspect.isclass(obj)
+                and issubclass(obj, Schema)
+                and obj.__module__ == module.__name__
+            ):
+                assert name not in names, f"{name} in {module.__name__} and {names[name]}"
+                names[name] = module.__name__
+    assert len(names) > 20
+
+
 @schema.parametrize()
 @settings(
     max_examples=30,

@@ -22,6 +22,7 @@ from tierdesk.api.main import api as ninja_api
 from tierdesk.core.models import User
 from tierdesk.core.services import token_create
 from tierdesk.escalation.services import escalation_rule_create
+from tierdesk.kb import services as kb_services
 from tierdesk.sla.services import Target, calendar_create, sla_policy_create
 from tierdesk.tickets import services as ticket_services
 from tierdesk.tiers.services import category_create, routing_rule_create, tier_by_code
@@ -33,15 +34,26 @@ METHODS = ("get", "post", "put", "patch", "delete")
 # Path parameters that name MSP-wide objects, which belong to no tenant (their permission
 # tests are in test_people_api.py). Anything else must be taught to b_values().
 SHARED_PATH_PARAMS = frozenset({"tier_code", "skill_slug"})
-REFERENCE_FIELDS = ("organization", "requester", "assignee", "category", "served_organizations")
+REFERENCE_FIELDS = (
+    "organization",
+    "requester",
+    "assignee",
+    "category",
+    "served_organizations",
+    "audience",  # a knowledge base article's: an organization's code
+    "article",
+)
+# Required query parameters, and what to send in them (other ones get a sample value): a
+# search for B's secret must find nothing of B.
+QUERY_VALUES = {"q": SECRET}
 
 
 def _snapshot() -> dict[str, list[dict[str, Any]]]:
     """Every row of tierdesk's tables, to prove a refused call changed nothing."""
     snap = {}
-    for label in ("core", "tiers", "tickets", "sla", "escalation"):
+    for label in ("core", "tiers", "tickets", "sla", "escalation", "kb"):
         for model in apps.get_app_config(label).get_models():
-            rows = list(model.objects.order_by("pk").values())
+            rows = list(model._default_manager.order_by("pk").values())
             for row in rows:
                 row.pop("last_used_at", None)  # tokens note their use; that is not a change
             snap[model._meta.label] = rows
@@ -98,6 +110,21 @@ def world(cast: Cast) -> dict[str, Any]:
         targets=[Target("P2", 60, 240)],
     )
     make_ticket(cast.lena, cast.acme, cast.alice, subject="A's own ticket")
+    # a published article for B's requesters, with a second version, a vote and a flag
+    article = kb_services.article_create(
+        actor=None,
+        owner=cast.gus,
+        title=f"{SECRET} payroll export",
+        slug="b-only-payroll",
+        body=f"Run the {SECRET} export.",
+        audience="organization",
+        organization=cast.globex,
+        category=secret_category,
+        status="published",
+    )
+    kb_services.article_update(actor=None, article=article, body=f"Run the {SECRET} job.")
+    kb_services.article_vote(actor=cast.gerd, article=article, helpful=True)
+    kb_services.article_flag_outdated(actor=cast.gus, article=article, comment=SECRET)
     # a link between two of B's tickets (tickets/{ref}/links/{link_id})
     link = ticket_services.ticket_link(
         actor=cast.gus,
@@ -115,6 +142,7 @@ def world(cast: Cast) -> dict[str, Any]:
         "calendar": calendar,
         "rule": rule,
         "escalation_rule": escalation_rule,
+        "article": article,
     }
 
 
@@ -132,6 +160,7 @@ def b_values(cast: Cast, world: dict[str, Any]) -> dict[str, list[str]]:
         "escalation_rule_id": [str(world["escalation_rule"].pk)],
         "policy_id": [str(world["sla_policy"].pk)],
         "link_id": [str(world["link"].pk)],
+        "article_ref": [world["article"].slug, str(world["article"].pk)],
     }
 
 
@@ -214,7 +243,12 @@ def _call(api: Api, method: str, path: str, op: dict[str, Any], refs: dict[str, 
     content = op.get("requestBody", {}).get("content", {})
     url = path
     if method == "get":
-        return api.client.get(url, headers=headers)
+        query = {
+            p["name"]: QUERY_VALUES.get(p["name"]) or _sample(p.get("schema", {}))
+            for p in op.get("parameters", [])
+            if p["in"] == "query" and p.get("required")
+        }
+        return api.client.get(url, query, headers=headers)
     if "multipart/form-data" in content:
         return api.client.post(
             url, data={"file": SimpleUploadedFile("a.txt", b"from A")}, headers=headers
@@ -266,6 +300,8 @@ def test_collections_and_creates_never_reach_b(
         "assignee": cast.gus.email,
         "category": world["category"].slug,
         "served_organizations": [cast.globex.code],
+        "audience": cast.globex.code,
+        "article": world["article"].slug,
     }
     for path, method, op in OPERATIONS:
         if any(p["in"] == "path" for p in op.get("parameters", [])):

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -19,6 +20,46 @@ from tierdesk.demo import DEMO_PASSWORD
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>"
+
+
+# A working morning in the L1 queue (the demo's own tickets are mostly done by now):
+# organization, requester, subject, category, priority, assignee. No P1: routing sends
+# those straight to L2.
+MORNING = [
+    ("ACME", "it-lead@acme.example", "Site VPN tunnel down at the Hamburg branch", "network",
+     "P2", None),
+    ("GLOBEX", "bernd@globex.example", "Wi-Fi drops in meeting room B", "network", "P2",
+     "jonas.l1@msp.example"),
+    ("ACME", "it-lead@acme.example", "New starter needs an account on Monday", "access", "P2",
+     None),
+    ("ACME", "alice@acme.example", "Outlook keeps asking for password", "email", "P3",
+     "lena.l1@msp.example"),
+    ("GLOBEX", "bernd@globex.example", "Excel crashes when opening the budget macro file",
+     "software", "P3", None),
+    ("ACME", "alice@acme.example", "Docking station gives no display", "hardware", "P4", None),
+    ("GLOBEX", "bernd@globex.example", "Teams has no audio in calls", "software", "P4",
+     "lena.l1@msp.example"),
+]  # fmt: skip
+
+
+def api_as(server: Server, email: str) -> httpx.Client:
+    """The REST API as ``email``, through a token made for the test: another person at work
+    while the browser watches."""
+    done = tierdesk(server.env, "token", "create", "--user", email, "--name", "browser test")
+    assert done.returncode == 0, done.stderr
+    return httpx.Client(
+        base_url=f"{server.url}/api/v1",
+        headers={"Authorization": f"Bearer {done.stdout.strip()}"},
+        timeout=30,
+    )
+
+
+def api_change(client: httpx.Client, key: str, **fields: str | None) -> None:
+    """PATCH a ticket's fields against the version just read."""
+    read = client.get(f"/tickets/{key}")
+    assert read.status_code == 200, read.text
+    done = client.patch(f"/tickets/{key}", json=fields, headers={"If-Match": read.headers["ETag"]})
+    assert done.status_code == 200, done.text
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +72,18 @@ def desk(server: Server) -> Server:
         "--subject", "Cannot print the quarterly report", "--category", "hardware",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    with api_as(server, "admin@msp.example") as admin:
+        for org, requester, subject, category, priority, assignee in MORNING:
+            made = admin.post(
+                "/tickets",
+                json={
+                    "organization": org, "requester": requester, "subject": subject,
+                    "category": category, "priority": priority, "tier": "L1",
+                    "assignee": assignee, "source": "phone",
+                },
+            )  # fmt: skip
+            assert made.status_code == 201, made.text
+            assert made.json()["tier"] == "L1", made.text
     return server
 
 
@@ -63,17 +116,69 @@ def test_an_agent_signs_in_works_the_l1_queue_and_opens_a_ticket(page: Any, desk
     orgs = set(page.locator("table.tickets tbody tr td:nth-child(4)").all_inner_texts())
     assert orgs
     assert orgs <= {"ACME", "GLOBEX"}, orgs
+    for _, _, subject, *_ in MORNING:
+        assert rows.filter(has_text=subject).count() == 1, subject
+    # the whole table, SLA and Created columns included, fits beside the queue list
+    assert table_fit(page)["wrapper_scrolls"] is False, table_fit(page)
     SCREENSHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "console-queue.png"))
+    page.screenshot(path=str(SCREENSHOTS / "console-queue.png"), full_page=True)
 
     first = rows.first.locator("td a").first
     key = first.inner_text()
     first.click()
     page.wait_for_load_state("networkidle")
-    assert page.locator(".ticket-head .key").inner_text() == key
+    assert page.locator(".ticket-head .key").inner_text().split()[0] == key  # then "Next in…"
     assert page.get_by_role("heading", name="Timeline").is_visible()
     assert page.locator(".timeline .entry").count() >= 1
     page.screenshot(path=str(SCREENSHOTS / "console-ticket.png"), full_page=True)
+    stayed_home(page, desk)
+
+
+TABLE_FIT = """() => {
+  const wrapper = document.getElementById('queue-rows');
+  const table = wrapper.querySelector('table.tickets');
+  const rights = (selector) => [...table.querySelectorAll(selector)]
+    .filter(e => e.offsetParent !== null).map(e => e.getBoundingClientRect().right);
+  return {
+    page_width: document.documentElement.scrollWidth,
+    window_width: innerWidth,
+    wrapper_right: wrapper.getBoundingClientRect().right,
+    table_right: table.getBoundingClientRect().right,
+    last_column_right: Math.max(...rights('thead th')),
+    sla_right: Math.max(...rights('td .sla')),
+    wrapper_scrolls: wrapper.scrollWidth > wrapper.clientWidth,
+  };
+}"""
+
+
+def table_fit(page: Any) -> dict[str, Any]:
+    """Where the queue table's right edges are, against its scrolling wrapper and the
+    window."""
+    fit: dict[str, Any] = page.evaluate(TABLE_FIT)
+    return fit
+
+
+def test_the_queue_table_fits_at_1280_px_and_scrolls_inside_itself_on_a_phone(
+    page: Any, desk: Server
+) -> None:
+    new_ticket(desk, "Laptop-docking-station-firmware-update-" * 4)  # one long word
+    sign_in(page, "lena.l1@msp.example")
+    page.goto("/console/queue/l1")
+    fit = table_fit(page)
+    assert fit["page_width"] <= fit["window_width"], fit
+    # nothing clipped: the last column and every SLA badge end inside the wrapper
+    assert fit["table_right"] <= fit["wrapper_right"] + 0.5, fit
+    assert fit["last_column_right"] <= fit["wrapper_right"] + 0.5, fit
+    assert fit["sla_right"] <= fit["wrapper_right"] + 0.5, fit
+    assert fit["wrapper_scrolls"] is False, fit
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    fit = table_fit(page)
+    assert fit["page_width"] <= fit["window_width"], fit
+    # on a phone the table may be wider than the screen: it scrolls inside its wrapper,
+    # and the wrapper stays on the screen
+    assert fit["wrapper_right"] <= fit["window_width"] + 0.5, fit
     stayed_home(page, desk)
 
 
@@ -83,7 +188,7 @@ def test_filters_keep_what_was_typed_and_show_the_error_beside_the_field(
     sign_in(page, "lena.l1@msp.example")
     page.goto("/console/queue/l1?organization=INITECH&text=printer")
     assert page.locator("#id_text").input_value() == "printer"
-    error = page.locator("#id_organization-error")
+    error = page.locator(".field.invalid", has=page.locator("#id_organization")).locator(".error")
     assert error.is_visible()
     assert "valid choice" in error.inner_text()
     stayed_home(page, desk)
@@ -270,18 +375,74 @@ def test_the_console_pages_pass_axe(page: Any, desk: Server, axe_source: str) ->
     stayed_home(page, desk)
 
 
-def test_the_queue_refreshes_live_and_keeps_a_half_typed_filter(page: Any, desk: Server) -> None:
+def focused_text(page: Any) -> str:
+    return str(page.evaluate("document.activeElement?.textContent ?? ''"))
+
+
+def press_until(page: Any, key: str, shortcut: str = "j") -> None:
+    """Move through the queue with j (or k) until ``key``'s row has focus."""
+    for _ in range(60):
+        page.keyboard.press(shortcut)
+        if focused_text(page) == key:
+            return
+    raise AssertionError(f"{shortcut} never reached {key}")
+
+
+def test_the_queue_follows_another_agents_changes_and_keeps_the_readers_place(
+    page: Any, desk: Server
+) -> None:
+    taken = new_ticket(desk, "Badge reader at the side door ignores my card")
+    raised = new_ticket(desk, "Projector in room 4 shows no picture")
+    left = new_ticket(desk, "Headset microphone is silent")
+    watched = new_ticket(desk, "Second monitor flickers after docking")
+    for n in range(6):
+        new_ticket(desk, f"Filler to make the page scroll {n}")
+    page.set_viewport_size({"width": 1280, "height": 600})  # so that the page scrolls
     sign_in(page, "lena.l1@msp.example")
     page.goto("/console/queue/unassigned")
     search = page.get_by_label("Search")
     search.fill("half-typ")  # not applied yet
+    search.evaluate("e => e.blur()")
+    press_until(page, raised)
+    page.evaluate("window.scrollBy(0, 120)")
+    scrolled = page.evaluate("scrollY")
+    assert scrolled > 0
     before = page.locator("#queue-nav").inner_text()
-    key = new_ticket(desk, "Headset microphone is silent")  # someone else's change
-    row = page.locator("table.tickets tbody tr", has_text=key)
-    row.wait_for(timeout=15_000)
-    assert search.input_value() == "half-typ"
-    assert search.evaluate("e => e === document.activeElement")
-    assert page.locator("#queue-nav").inner_text() != before  # the counts moved too
+    rows = page.locator("table.tickets tbody tr")
+    raised_row = rows.filter(has_text=raised)
+    expect(raised_row.locator(".prio")).to_have_text("P4")
+
+    with api_as(desk, "jonas.l1@msp.example") as jonas:
+        # another L1 agent takes one ticket and raises another's priority
+        api_change(jonas, taken, assignee="jonas.l1@msp.example")
+        api_change(jonas, raised, priority="P1")
+        expect(rows.filter(has_text=taken)).to_have_count(0, timeout=15_000)
+        expect(raised_row.locator(".prio")).to_have_text("P1", timeout=15_000)
+        page.wait_for_timeout(2_500)  # and one more refresh, with nothing new in it
+        assert search.input_value() == "half-typ"
+        assert page.evaluate("scrollY") == scrolled
+        # the same ticket's row kept the keyboard focus through every swap
+        assert focused_text(page) == raised
+        assert page.locator("#queue-nav").inner_text() != before  # the counts moved too
+        page.keyboard.press("j")  # and j goes on from there
+        after_raised = focused_text(page)
+        assert after_raised not in ("", raised)
+
+        # the focused ticket itself leaves the queue: the row now at its place takes focus
+        press_until(page, left, "k")
+        index = rows.evaluate_all("(rs, key) => rs.findIndex(r => r.innerText.includes(key))", left)
+        api_change(jonas, left, assignee="jonas.l1@msp.example")
+        expect(rows.filter(has_text=left)).to_have_count(0, timeout=15_000)
+        assert focused_text(page) == rows.nth(index).locator("a[data-row-link]").inner_text()
+
+        # in the L1 queue a ticket someone takes stays, with its new assignee
+        page.goto("/console/queue/l1")
+        press_until(page, watched)
+        assignee = rows.filter(has_text=watched).locator("td").nth(8)
+        expect(assignee).to_have_text("unassigned")
+        api_change(jonas, watched, assignee="jonas.l1@msp.example")
+        expect(assignee).to_have_text("Jonas Weber", timeout=15_000)
+        assert focused_text(page) == watched
     stayed_home(page, desk)
 
 
@@ -359,13 +520,33 @@ def test_keyboard_shortcuts(page: Any, desk: Server) -> None:
     page.keyboard.press("?")
     shortcuts = page.get_by_role("dialog", name="Keyboard shortcuts")
     assert shortcuts.is_visible()
+    listed = shortcuts.locator("tbody").inner_text()
+    for key in ("?", "/", "j", "k", "r", "n", "t", "e", "s"):
+        assert re.search(rf"(^|\s){re.escape(key)}(\s|$)", listed), key
     page.keyboard.press("Escape")
     expect(shortcuts).to_be_hidden()
+    # / goes to the search field, without typing itself into it
+    page.keyboard.press("/")
+    search = page.get_by_label("Search")
+    assert search.evaluate("e => e === document.activeElement")
+    assert search.input_value() == ""
+    page.keyboard.press("j")  # typed into the field now, not a shortcut
+    assert search.input_value() == "j"
+    search.fill("")
+    search.evaluate("e => e.blur()")
     page.keyboard.press("j")
     first = page.locator("a[data-row-link]").first
     assert first.evaluate("e => e === document.activeElement")
     page.keyboard.press("j")
     second = page.locator("a[data-row-link]").nth(1)
+    assert second.evaluate("e => e === document.activeElement")
+    page.keyboard.press("k")  # back up
+    assert first.evaluate("e => e === document.activeElement")
+    page.keyboard.press("k")  # and not past the first row
+    assert first.evaluate("e => e === document.activeElement")
+    # from a row's checkbox too
+    page.get_by_label(f"Select {first.inner_text()}").focus()
+    page.keyboard.press("j")
     assert second.evaluate("e => e === document.activeElement")
     key = second.inner_text()
     page.keyboard.press("Enter")
@@ -382,6 +563,29 @@ def test_keyboard_shortcuts(page: Any, desk: Server) -> None:
     assert escalate_dialog.is_visible()
     page.keyboard.press("Escape")
     expect(escalate_dialog).to_be_hidden()
+    # t takes it
+    assignee = page.locator(".facts div", has_text="Assignee").locator("dd")
+    assert assignee.inner_text() == "unassigned"
+    page.keyboard.press("t")
+    page.wait_for_load_state("networkidle")
+    assert page.get_by_role("status").inner_text() == "The ticket is yours."
+    assert assignee.inner_text() == "Lena Fischer"
+    expect(page.get_by_role("button", name="Take it")).to_have_count(0)
+    # s opens the resolve form with the focus in it (pressed twice: still open)
+    resolution = page.get_by_label(re.compile(r"^Resolution:?$"))
+    assert not resolution.is_visible()
+    page.locator("body").focus()
+    page.keyboard.press("s")
+    assert resolution.evaluate("e => e === document.activeElement")
+    resolution.evaluate("e => e.blur()")
+    page.keyboard.press("s")
+    assert resolution.is_visible()
+    resolution.select_option(label="Workaround provided")
+    page.get_by_label("Resolution note").fill("Use the spare headset until the new one arrives.")
+    page.get_by_role("button", name="Resolve").click()
+    page.wait_for_load_state("networkidle")
+    assert page.get_by_role("status").inner_text() == "Resolved."
+    assert "Resolved" in page.locator(".facts").inner_text()
     # next in the tier's queue, from a freshly loaded page
     page.goto(f"/console/tickets/{key}")
     next_link = page.locator("a.next")

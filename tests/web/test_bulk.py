@@ -1,7 +1,11 @@
 """Bulk actions on queue rows: each ticket is changed on its own with every check a single
-change has; refusals are listed and do not stop the others."""
+change has; refusals are listed and do not stop the others. A form that cannot be applied
+at all comes back on the queue with the message beside the field, what was typed and the
+rows still ticked."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 from django.test import Client
@@ -52,20 +56,81 @@ def test_each_ticket_is_checked_and_refusals_are_listed(cast: Cast) -> None:
     assert Ticket.objects.get(pk=foreign.pk).status == "new"
 
 
+def refused(client: Client, tickets: list[Ticket], **data: object) -> str:
+    """Post a bulk form that is refused as a whole: the queue comes back, with status 400."""
+    r = client.post("/console/queue/l1/bulk", {"tickets": [t.pk for t in tickets], **data})
+    assert r.status_code == 400
+    return r.content.decode()
+
+
+def ticked(page: str) -> set[int]:
+    """The ids of the rows whose box is ticked."""
+    boxes = re.findall(r'<input type="checkbox" name="tickets" value="(\d+)"[^>]*>', page)
+    tags = re.findall(r'<input type="checkbox" name="tickets" value="\d+"[^>]*>', page)
+    return {int(pk) for pk, tag in zip(boxes, tags, strict=True) if " checked" in tag}
+
+
+def control(page: str, name: str) -> str:
+    m = re.search(rf'<(?:input|select)\b[^>]*\bid="bulk_{name}"[^>]*>', page)
+    assert m, name
+    return m.group(0)
+
+
 def test_bulk_escalation_needs_its_reason_and_handoff(cast: Cast) -> None:
     a = make_ticket(cast.lena, cast.acme, cast.alice)
     b = make_ticket(cast.lena, cast.acme, cast.bob)
+    c = make_ticket(cast.lena, cast.acme, cast.bob)
     client = signed_in(cast.lena)
-    page = bulk(client, [a, b], action="escalate", to_tier="L2", reason="")
-    assert "Nothing was changed." in page
-    assert "Reason: Required for this action." in page
-    assert not Escalation.objects.exists()
-    page = bulk(
-        client, [a, b], action="escalate", to_tier="L2", reason="Exchange outage",
-        handoff_note="Checked service health",
+    page = refused(
+        client, [a, b], action="escalate", to_tier="L2", reason="",
+        handoff_note="Checked service health", query="?text=printer&sort=number",
     )  # fmt: skip
-    assert "Done for 2" in page
+    assert not Escalation.objects.exists()
+    # the message beside the field, linked to it for screen readers
+    assert '<p class="error" id="bulk_reason_error">Required for this action.</p>' in page
+    reason = control(page, "reason")
+    assert 'aria-describedby="bulk_reason_error"' in reason
+    assert 'aria-invalid="true"' in reason
+    assert 'id="bulk_handoff_note_error"' not in page
+    # what was typed and chosen, and the selection, stay; the bulk panel is open
+    assert 'value="Checked service health"' in control(page, "handoff_note")
+    assert re.search(r'<option value="L2" selected>', page)
+    assert re.search(r'<option value="escalate" selected>', page)
+    assert "<details open><summary>Bulk action" in page
+    assert ticked(page) == {a.pk, b.pk}
+    assert c.pk not in ticked(page)
+    # the queue is shown as it was: its filters, sort and the address it refreshes from
+    assert re.search(r'<input type="text" name="text" value="printer"', page)
+    assert 'hx-get="/console/queue/l1?text=printer&amp;sort=number"' in page
+    assert 'name="query" value="?text=printer&amp;sort=number"' in page
+    r = client.post(
+        "/console/queue/l1/bulk",
+        {
+            "tickets": [a.pk, b.pk],
+            "action": "escalate",
+            "to_tier": "L2",
+            "reason": "Exchange outage",
+            "handoff_note": "Checked service health",
+            "query": "?text=printer&sort=number&evil=1",
+        },
+    )
+    assert r.status_code == 302
+    assert r["Location"] == "/console/queue/l1?text=printer&sort=number"  # filters only
     assert Escalation.objects.filter(reason="Exchange outage").count() == 2
+
+
+def test_assigning_needs_an_assignee_and_changing_status_a_status(cast: Cast) -> None:
+    a = make_ticket(cast.lena, cast.acme, cast.alice)
+    client = signed_in(cast.lena)
+    page = refused(client, [a], action="assign", assignee="")
+    assert '<p class="error" id="bulk_assignee_error">Required for this action.</p>' in page
+    assert ticked(page) == {a.pk}
+    page = refused(client, [a], action="status", status="closed")  # not offered in bulk
+    assert re.search(r'<p class="error" id="bulk_status_error">Select a valid choice', page)
+    page = refused(client, [a], action="fly")
+    assert re.search(r'<p class="error" id="bulk_action_error">Select a valid choice', page)
+    assert Ticket.objects.get(pk=a.pk).assignee_id is None
+    assert Ticket.objects.get(pk=a.pk).status == "new"
 
 
 def test_assigning_to_someone_who_does_not_serve_the_organization_is_refused(
@@ -80,14 +145,21 @@ def test_assigning_to_someone_who_does_not_serve_the_organization_is_refused(
 
 def test_nothing_selected_or_too_many(cast: Cast) -> None:
     client = signed_in(cast.lena)
-    page = bulk(client, [], action="take")
-    assert "Select at least one ticket." in page
-    r = client.post(
-        "/console/queue/l1/bulk",
-        {"tickets": [str(i) for i in range(1, 102)], "action": "take"},
-        follow=True,
+    make_ticket(cast.lena, cast.acme, cast.alice)
+    page = refused(client, [], action="take")
+    assert re.search(
+        r"<details open><summary>Bulk action[^<]*</summary>\s*"
+        r'<div class="form-error" role="alert"><p>Select at least one ticket.</p></div>',
+        page,
     )
+    assert ticked(page) == set()
+    r = client.post(
+        "/console/queue/l1/bulk", {"tickets": [str(i) for i in range(1, 102)], "action": "take"}
+    )
+    assert r.status_code == 400
     assert "At most 100 tickets at once." in r.content.decode()
+    assert not Ticket.objects.filter(assignee__isnull=False).exists()
+    assert client.post("/console/queue/l9/bulk", {"action": "take"}).status_code == 404
 
 
 def test_bulk_is_for_staff_and_needs_csrf(cast: Cast) -> None:

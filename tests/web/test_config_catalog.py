@@ -7,7 +7,9 @@ import re
 from html import unescape
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from tests.conftest import Cast
 from tests.web.conftest import signed_in
@@ -405,3 +407,37 @@ def test_an_admin_sets_a_categorys_questions_and_bad_ones_are_refused(cast: Cast
     assert client.post(url, base | _questions([empty], initial=1)).status_code == 302
     hardware.refresh_from_db()
     assert hardware.form_fields == []
+
+
+# --- query budget ----------------------------------------------------------------------------
+
+
+def _categories_queries(client: Client) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get("/console/config/categories/").status_code == 200
+    return len(ctx.captured_queries)
+
+
+def test_the_category_list_query_count_does_not_grow_with_its_categories(cast: Cast) -> None:
+    client = signed_in(cast.admin)
+    skills = skills_by_slug(["hardware", "network"])
+
+    def add(i: int) -> None:
+        # MSP-wide and each client's own, with skills and questions, as the list shows them
+        category_create(
+            actor=None,
+            slug=f"extra-{i}",
+            name=f"Extra {i}",
+            default_tier=tier_by_code("L2" if i % 2 else "L1"),
+            required_skills=skills,
+            organization=(None, cast.acme, cast.globex)[i % 3],
+            form_fields=[{"key": "asset", "label": "Asset tag", "type": "text"}],
+        )
+
+    for i in range(3):
+        add(i)
+    _categories_queries(client)  # warm the per-process caches
+    few = _categories_queries(client)
+    for i in range(3, 24):
+        add(i)
+    assert _categories_queries(client) == few

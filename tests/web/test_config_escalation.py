@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from tests.conftest import Cast
 from tests.web.conftest import signed_in
@@ -248,3 +251,36 @@ def test_deleting_asks_first_then_deletes_on_post(rules: Rules) -> None:
     assert r.status_code == 302
     assert not EscalationRule.objects.filter(pk=rules.acme.pk).exists()
     assert client.get(f"/console/config/escalation/{rules.acme.pk}/").status_code == 404
+
+
+# --- query budget ----------------------------------------------------------------------------
+
+
+def _list_queries(client: Client) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get("/console/config/escalation/").status_code == 200
+    return len(ctx.captured_queries)
+
+
+def test_the_rule_list_query_count_does_not_grow_with_its_rules(rules: Rules) -> None:
+    cast = rules.cast
+    client = signed_in(cast.admin)
+    _list_queries(client)  # warm the per-process caches
+    few = _list_queries(client)
+    for i in range(20):
+        # each trigger, with and without tiers, in every kind of scope
+        trigger = ("time_in_tier", "sla_resolution_used", "reopened", "priority")[i % 4]
+        escalation_rule_create(
+            actor=cast.admin,
+            name=f"Rule {i}",
+            trigger=trigger,
+            organization=(None, cast.acme, cast.globex)[i % 3],
+            minutes=30 if trigger == "time_in_tier" else None,
+            percent=80 if trigger == "sla_resolution_used" else None,
+            count=2 if trigger == "reopened" else None,
+            priority="P1" if trigger == "priority" else "",
+            from_tier=tier_by_code("L1") if i % 2 else None,
+            to_tier=tier_by_code("L3") if i % 2 else None,
+            notify_managers=bool(i % 2),
+        )
+    assert _list_queries(client) == few

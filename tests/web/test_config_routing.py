@@ -8,7 +8,9 @@ from html import unescape
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from tests.conftest import Cast
 from tests.web.conftest import signed_in
@@ -411,3 +413,45 @@ def test_the_dry_run_refuses_bad_samples_beside_the_field(cast: Cast) -> None:
         page, "sample-requester"
     )
     assert 'value="VPN drops every hour"' in page
+
+
+# --- query budget ----------------------------------------------------------------------------
+
+
+def _list_queries(client: Client) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(BASE).status_code == 200
+    return len(ctx.captured_queries)
+
+
+def test_the_rule_list_query_count_does_not_grow_with_its_rules(cast: Cast) -> None:
+    client = signed_in(cast.admin)
+
+    def add(i: int) -> None:
+        # every kind of condition and action the list names, in both kinds of scope
+        org = cast.acme if i % 2 else None
+        routing_rule_create(
+            actor=cast.admin,
+            name=f"Rule {i}",
+            organization=org,
+            conditions=RuleConditions(
+                categories=[cat("hardware")],
+                organizations=[] if org else [cast.acme, cast.globex],
+                requesters=[cast.alice] if org else [],
+                priorities=["P1", "P2"],
+                keywords=[f"word{i}"],
+            ),
+            tier=tier_by_code("L2"),
+            category=cat("network"),
+            priority="P2",
+            assignee=cast.omar,
+            tags=["vip", f"t{i}"],
+        )
+
+    for i in range(2):
+        add(i)
+    _list_queries(client)  # warm the per-process caches
+    few = _list_queries(client)
+    for i in range(2, 22):
+        add(i)
+    assert _list_queries(client) == few

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from tests.conftest import Cast
 from tests.web.conftest import signed_in
@@ -573,3 +576,48 @@ def test_an_always_open_calendar_with_hours_is_refused(setup: Setup) -> None:
     assert r.status_code == 422
     assert "a 24x7 calendar has no opening hours" in r.content.decode()
     assert not BusinessCalendar.objects.filter(name="acme-late").exists()
+
+
+# --- query budget ----------------------------------------------------------------------------
+
+
+def _queries(client: Client, path: str) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(path).status_code == 200
+    return len(ctx.captured_queries)
+
+
+def test_the_policy_list_query_count_does_not_grow_with_its_policies(setup: Setup) -> None:
+    client = signed_in(setup.cast.admin)
+    path = "/console/config/sla/"
+    _queries(client, path)  # warm the per-process caches
+    few = _queries(client, path)
+    for i in range(20):
+        sla_policy_create(
+            actor=None,
+            name=f"Spare {i}",
+            calendar=(setup.msp_cal, setup.acme_cal)[i % 2],
+            organization=(None, setup.cast.acme)[i % 2],
+            targets=_targets(),
+            is_active=False,
+        )
+    assert _queries(client, path) == few
+
+
+def test_the_calendar_list_query_count_does_not_grow_with_its_calendars(setup: Setup) -> None:
+    client = signed_in(setup.cast.admin)
+    path = "/console/config/calendars/"
+    _queries(client, path)  # warm the per-process caches
+    few = _queries(client, path)
+    week = {day: [(8 * 60, 12 * 60), (13 * 60, 17 * 60)] for day in range(6)}
+    for i in range(20):
+        calendar_create(
+            actor=None,
+            name=f"spare-{i}",
+            title=f"Spare {i}",
+            time_zone="Europe/Berlin",
+            hours=week,
+            holidays=[(dt.date(2026, 12, 25), "Christmas"), (dt.date(2026, 1, 1), "New Year")],
+            organization=(None, setup.cast.acme, setup.cast.globex)[i % 3],
+        )
+    assert _queries(client, path) == few

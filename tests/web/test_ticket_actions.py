@@ -4,6 +4,9 @@ and what was typed, and writes nothing; a stale form is refused, not applied."""
 
 from __future__ import annotations
 
+import html
+import re
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -13,6 +16,8 @@ from tests.web.conftest import signed_in
 from tierdesk.escalation.models import Escalation
 from tierdesk.tickets import services
 from tierdesk.tickets.models import Attachment, Comment, Ticket
+from tierdesk.tiers.queries import category_for_organization
+from tierdesk.tiers.services import category_create, tier_by_code
 
 pytestmark = pytest.mark.django_db
 
@@ -177,6 +182,53 @@ def test_details_status_take_resolve_and_reopen(cast: Cast, ticket: Ticket) -> N
     assert (ticket.status, ticket.resolution_note) == ("resolved", "New profile")
     assert post(client, ticket, "reopen", {}).status_code == 302  # type: ignore[attr-defined]
     assert fresh(ticket).status == "open"
+
+
+def field_changes(page: str) -> list[str]:
+    """What the timeline's field-change entries say, in order."""
+    found = re.findall(
+        r'<li class="entry entry-field_changed">.*?</p>\s*<p>([^<]*)</p>', page, re.DOTALL
+    )
+    return [html.unescape(" ".join(f.split())) for f in found]
+
+
+def test_a_category_change_is_written_shown_and_kept_to_the_organizations_catalog(
+    cast: Cast, ticket: Ticket
+) -> None:
+    hardware = category_for_organization(cast.acme, "hardware")
+    software = category_for_organization(cast.acme, "software")
+    assert hardware is not None
+    assert software is not None
+    globex_only = category_create(
+        actor=cast.admin, organization=cast.globex, slug="globex-erp", name="Globex ERP",
+        default_tier=tier_by_code("L1"),
+    )  # fmt: skip
+    client = signed_in(cast.lena)
+
+    def details(category: object) -> object:
+        t = fresh(ticket)
+        return post(client, t, "details", {"priority": t.priority, "category": category})
+
+    assert details(hardware.pk).status_code == 302  # type: ignore[attr-defined]
+    assert fresh(ticket).category_id == hardware.pk
+    assert details(software.pk).status_code == 302  # type: ignore[attr-defined]
+    assert fresh(ticket).category_id == software.pk
+    page = client.get(f"/console/tickets/{ticket.key}").content.decode()
+    assert "<dt>Category</dt><dd>Software</dd>" in page
+    assert field_changes(page) == ["category: hardware", "category: hardware → software"]
+    # another client's category is not offered: refused beside the field, nothing written
+    r = details(globex_only.pk)
+    page = r.content.decode()  # type: ignore[attr-defined]
+    assert r.status_code == 422  # type: ignore[attr-defined]
+    assert re.search(r'id="id_category_error"><li>Select a valid choice', page)
+    assert "<details open>" in page  # the panel stays open with the message
+    assert fresh(ticket).category_id == software.pk
+    # and a category can be taken off again
+    assert details("").status_code == 302  # type: ignore[attr-defined]
+    assert fresh(ticket).category_id is None
+    page = client.get(f"/console/tickets/{ticket.key}").content.decode()
+    assert field_changes(page)[-1] == "category: software →"
+    assert "<dt>Category</dt><dd>—</dd>" in page
 
 
 def test_an_assignee_who_does_not_serve_the_organization_is_not_offered(

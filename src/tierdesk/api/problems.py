@@ -88,9 +88,25 @@ def _validation_issues(errors: list[dict[str, Any]]) -> list[FieldIssue]:
 
 
 def document(schema: dict[str, Any]) -> dict[str, Any]:
-    """Declare error answers as application/problem+json in an OpenAPI document."""
+    """Declare error answers as application/problem+json in an OpenAPI document, and the
+    415 that every operation with a body may answer (api.middleware refuses other body
+    types before the operation runs)."""
     for item in schema.get("paths", {}).values():
         for operation in item.values():
+            if not isinstance(operation, dict):
+                continue
+            if "requestBody" in operation:
+                operation.setdefault("responses", {}).setdefault(
+                    "415",
+                    {
+                        "description": "Unsupported media type",
+                        "content": {
+                            "application/problem+json": {
+                                "schema": {"$ref": "#/components/schemas/Problem"}
+                            }
+                        },
+                    },
+                )
             for status, response in operation.get("responses", {}).items():
                 content = response.get("content", {})
                 if str(status).isdigit() and int(status) >= 400 and "application/json" in content:

@@ -5,7 +5,8 @@ as a message beside the field it names."""
 from __future__ import annotations
 
 import zoneinfo
-from functools import cache
+from collections.abc import Callable
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
 from django import forms
@@ -226,7 +227,8 @@ BULK_MAX = 100
 
 class BulkForm(forms.Form):
     """An action on the selected rows of a queue. Each ticket is then changed on its own,
-    with every check a single change has; one refusal does not stop the others."""
+    with every check a single change has; one refusal does not stop the others. ``people``
+    gives the assignees to offer (default: the actor's colleagues), read once."""
 
     action = forms.ChoiceField(
         label="With the selected",
@@ -250,13 +252,20 @@ class BulkForm(forms.Form):
     reason = forms.CharField(label="Reason", required=False, max_length=NOTE_MAX)
     handoff_note = forms.CharField(label="What was tried", required=False, max_length=NOTE_MAX)
 
-    def __init__(self, *args: Any, actor: User, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        actor: User,
+        people: Callable[[], list[User]] | None = None,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("auto_id", "bulk_%s")  # the queue's filters have the same names
         super().__init__(*args, **kwargs)
         assignee = self.fields["assignee"]
         assert isinstance(assignee, forms.ChoiceField)
+        offered = people if people is not None else cache(partial(colleagues, actor))
         # read when the form is shown or checked, not for a live refresh of the rows
-        assignee.choices = lambda: [("", "—")] + [(u.pk, u.full_name) for u in colleagues(actor)]
+        assignee.choices = lambda: [("", "—")] + [(u.pk, u.full_name) for u in offered()]
         tier = self.fields["to_tier"]
         assert isinstance(tier, forms.ChoiceField)
         tier.choices = [("", "—")] + [(t.code, t.code) for t in tiers_by_level()[1:]]
@@ -280,6 +289,25 @@ class BulkForm(forms.Form):
             if not data.get(name):
                 self.add_error(name, "Required for this action.")
         return cleaned
+
+
+class SavedViewForm(DomainErrors, forms.Form):
+    """A name for the queue and filters on screen ("Save these filters as"). The filters
+    come along as the page's hidden ``query``; a refusal about them is said above the
+    name."""
+
+    name = forms.CharField(label="Save these filters as", max_length=60)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "id_view_%s")  # the queue's filters are beside it
+        super().__init__(*args, **kwargs)
+
+    def add_domain_error(self, exc: DomainError) -> None:
+        if not exc.errors:
+            self.add_error(None, exc.detail)
+        for issue in exc.errors:  # the service's words are phrases: made sentences here
+            message = f"{issue.message[:1].upper()}{issue.message[1:]}."
+            self.add_error("name" if issue.field == "name" else None, message)
 
 
 # --- Links and merges (the ticket page's "Link…" and "Merge into…") --------------------

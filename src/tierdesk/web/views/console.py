@@ -3,8 +3,9 @@ the tickets app's queries, so a page shows exactly what the API would."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from functools import cache, partial
 from typing import Any
 
 from django import forms
@@ -96,6 +97,19 @@ def queues() -> list[Queue]:
 MAX_TAG_FILTERS = 10
 
 
+class FilterChoices:
+    """What the queue page's forms offer that takes a query to read (organizations,
+    categories, colleagues): each read at most once per request, and only when a form is
+    shown or a value has to be checked, so a live refresh of the rows without such a
+    filter reads none of them. Shared by the filter, bulk and saved-view forms of a
+    request."""
+
+    def __init__(self, actor: User) -> None:
+        self.organizations = cache(partial(_organization_choices, actor))
+        self.categories = cache(partial(_category_groups, actor))
+        self.people = cache(partial(colleagues, actor))
+
+
 class QueueFilterForm(forms.Form):
     """The filters above a queue. Values outside the choices are refused with a message
     beside the field, and the form keeps what was typed. A queue that already fixes the
@@ -121,16 +135,25 @@ class QueueFilterForm(forms.Form):
     )
     sort = forms.ChoiceField(required=False, choices=list(SORTS.items()), label="Sort")
 
-    def __init__(self, *args: Any, actor: User, queue: Queue, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        actor: User,
+        queue: Queue,
+        choices: FilterChoices | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
-        codes = policy.visible_organizations(actor).order_by("code")
-        forms_.choice_field(self, "organization").choices = [("", "All")] + [
-            (o.code, f"{o.code} — {o.name}") for o in codes
+        offered = choices if choices is not None else FilterChoices(actor)
+        # Callables: read when the form is shown or a value is checked (once, however
+        # often Django walks the choices), not for a live refresh.
+        forms_.choice_field(self, "organization").choices = lambda: [
+            ("", "All"),
+            *offered.organizations(),
         ]
-        # Read when the form is shown or a value is checked, not for a live refresh.
         forms_.choice_field(self, "category").choices = lambda: [
             ("", "Any"),
-            *_category_groups(actor),
+            *offered.categories(),
         ]
         if queue.base.assignee is not None:
             del self.fields["assignee"]
@@ -139,7 +162,7 @@ class QueueFilterForm(forms.Form):
                 ("", "Anyone"),
                 ("me", "Me"),
                 ("none", "Nobody (unassigned)"),
-                *[(str(u.pk), u.full_name or u.email) for u in colleagues(actor)],
+                *[(str(u.pk), u.full_name or u.email) for u in offered.people()],
             ]
 
     def clean_tags(self) -> list[str]:
@@ -165,12 +188,21 @@ class QueueFilterForm(forms.Form):
         return str(data["sort"] or DEFAULT_SORT)
 
 
+def _organization_choices(actor: User) -> list[tuple[str, str]]:
+    return [
+        (o.code, f"{o.code} — {o.name}")
+        for o in policy.visible_organizations(actor).order_by("code")
+    ]
+
+
 def _category_groups(actor: User) -> list[tuple[str, list[tuple[str, str]]]]:
     """The categories the actor sees, grouped by catalog (MSP-wide first, then each
     organization's own), retired ones marked: tickets keep a retired category."""
     groups: dict[str, list[tuple[str, str]]] = {}
-    rows = tier_queries.category_list(actor=actor).order_by(
-        F("organization__code").asc(nulls_first=True), "name"
+    rows = (
+        tier_queries.category_list(actor=actor)
+        .prefetch_related(None)  # names only: not their skills
+        .order_by(F("organization__code").asc(nulls_first=True), "name")
     )
     for c in rows:
         catalog = c.organization.code if c.organization else "MSP-wide"
@@ -192,21 +224,53 @@ def redirect_to_first_queue(request: HttpRequest) -> HttpResponse:
     return redirect("web:queue", queue=slug)
 
 
+def _find_queue(all_queues: list[Queue], slug: str) -> Queue:
+    found = next((q for q in all_queues if q.slug == slug), None)
+    if found is None:
+        raise Http404("No such queue.")
+    return found
+
+
 @staff_required
 @config.pinned()  # one configuration read for the page
 def queue(request: HttpRequest, queue: str) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     all_queues = queues()
-    current = next((q for q in all_queues if q.slug == queue), None)
-    if current is None:
-        raise Http404("No such queue.")
-    form = QueueFilterForm(request.GET or None, actor=user, queue=current)
+    return _queue_page(
+        request,
+        user,
+        all_queues,
+        _find_queue(all_queues, queue),
+        request.GET,
+        FilterChoices(user),
+        rows_only=bool(request.htmx and request.htmx.target == "queue-rows"),  # type: ignore[attr-defined]
+    )
+
+
+def _queue_page(
+    request: HttpRequest,
+    user: User,
+    all_queues: list[Queue],
+    current: Queue,
+    params: QueryDict,
+    choices: FilterChoices,
+    *,
+    bulk_form: forms_.BulkForm | None = None,
+    view_form: forms_.SavedViewForm | None = None,
+    selected: Collection[int] = (),
+    status: int = 200,
+    rows_only: bool = False,
+) -> HttpResponse:
+    """The queue ``current`` under the filters (and page) in ``params``. ``bulk_form`` or
+    ``view_form``, a form that was just sent and refused, is shown as it was sent with its
+    messages, and the rows in ``selected`` stay ticked."""
+    form = QueueFilterForm(params or None, actor=user, queue=current, choices=choices)
     filters = queries.TicketFilters(**vars(current.base))
     sort = DEFAULT_SORT
     if form.is_bound and form.is_valid():
         sort = form.apply(filters)
     page: queries.Page | None = None
-    cursor = request.GET.get("cursor") or None
+    cursor = params.get("cursor") or None
     if not form.errors:
         try:
             page = queries.ticket_list(
@@ -215,37 +279,43 @@ def queue(request: HttpRequest, queue: str) -> HttpResponse:
         except ValidationFailed as exc:  # a cursor from another list: start again
             form.add_error(None, exc.detail)
     counts = queries.queue_counts(actor=user, queues={q.slug: q.base for q in all_queues})
+    # The rows' own address: what the live refresh asks for, also after a form was sent.
+    rows_url = current.url() + (f"?{params.urlencode()}" if params else "")
     context = {
         "queues": [(q, counts[q.slug]) for q in all_queues],
         "queue": current,
         "form": form,
         "page": page,
         "rows": [_row(t) for t in page.items] if page else [],
-        "query": _query_without_cursor(request),
-        "sorted_by": _column_sorts(request, sort),
+        "selected": set(selected),
+        "query": _query_without_cursor(params),
+        "filters_query": params.urlencode(),
+        "rows_url": rows_url,
+        "sorted_by": _column_sorts(current, params, sort),
         "refresh_seconds": settings.QUEUE_REFRESH_SECONDS,
         # one reverse() for the page, not one per row
         "ticket_base": reverse("web:ticket", args=["X"])[:-1],
-        "bulk_form": forms_.BulkForm(actor=user),
+        "bulk_form": bulk_form or forms_.BulkForm(actor=user, people=choices.people),
+        "view_form": view_form or forms_.SavedViewForm(),
         "saved_views": web_queries.saved_views(actor=user),
     }
-    if request.htmx and request.htmx.target == "queue-rows":  # type: ignore[attr-defined]
+    if rows_only:
         return render(request, "web/console/queue.html#rows", context)
-    return render(request, "web/console/queue.html", context)
+    return render(request, "web/console/queue.html", context, status=status)
 
 
-def _query_without_cursor(request: HttpRequest) -> str:
-    params = request.GET.copy()
+def _query_without_cursor(params: QueryDict) -> str:
+    params = params.copy()
     params.pop("cursor", None)
     return params.urlencode()
 
 
-def _column_sorts(request: HttpRequest, sort: str) -> dict[str, dict[str, str]]:
+def _column_sorts(current: Queue, query: QueryDict, sort: str) -> dict[str, dict[str, str]]:
     """Per sortable column: the link its header points at (the same filters, the column's
     sort, reversed when it is already the sort) and its ``aria-sort`` state."""
     out = {}
     for column, first in SORTABLE_COLUMNS.items():
-        params = request.GET.copy()
+        params = query.copy()
         params.pop("cursor", None)
         state = "none"
         if sort.lstrip("-") == column:
@@ -253,7 +323,7 @@ def _column_sorts(request: HttpRequest, sort: str) -> dict[str, dict[str, str]]:
             params["sort"] = sort[1:] if sort.startswith("-") else f"-{sort}"
         else:
             params["sort"] = first
-        out[column] = {"href": f"?{params.urlencode()}", "state": state}
+        out[column] = {"href": f"{current.url()}?{params.urlencode()}", "state": state}
     return out
 
 
@@ -591,26 +661,48 @@ def _bulk_one(user: User, ticket: Ticket, data: dict[str, Any]) -> None:
         )
 
 
+# The queue's filters and page, sent along with a bulk action or a view to save: the page
+# they came from, shown again when the form is refused or gone back to when it is done.
+PAGE_KEYS = {*QueueFilterForm.base_fields, "cursor"}
+
+
+def _sent_query(request: HttpRequest) -> QueryDict:
+    """The queue's filters (and page) the posted form carries in ``query``; nothing else."""
+    params = QueryDict(request.POST.get("query", "").lstrip("?"))
+    kept = QueryDict(mutable=True)
+    for key in params:
+        if key in PAGE_KEYS and (value := params.get(key)):
+            kept[key] = value
+    return kept
+
+
 @require_POST
 @staff_required
 @config.pinned()
 def bulk(request: HttpRequest, queue: str) -> HttpResponse:
     """Apply one action to the selected tickets, each in its own transaction and with all
-    of a single change's checks: the ones refused are listed, the others are done."""
+    of a single change's checks: the ones refused are listed, the others are done. A form
+    that cannot be applied at all (nothing selected, a required field empty) changes
+    nothing: the queue comes back with the messages beside the fields, what was typed
+    and the rows still ticked."""
     user: User = request.user  # type: ignore[assignment]
-    back = reverse("web:queue", args=[queue])
-    query = request.POST.get("query", "")
-    if query and not query.startswith("?"):
-        query = ""
-    form = forms_.BulkForm(request.POST, actor=user)
+    all_queues = queues()
+    current = _find_queue(all_queues, queue)
+    params = _sent_query(request)
+    choices = FilterChoices(user)
+    form = forms_.BulkForm(request.POST, actor=user, people=choices.people)
     if not form.is_valid():
-        problems = [str(e) for e in form.non_field_errors()] + [
-            f"{form.fields[name].label}: {' '.join(str(e) for e in errors)}"
-            for name, errors in form.errors.items()
-            if name != "__all__"
-        ]
-        messages.error(request, "Nothing was changed. " + " ".join(problems))
-        return redirect(back + query)
+        return _queue_page(
+            request,
+            user,
+            all_queues,
+            current,
+            params,
+            choices,
+            bulk_form=form,
+            selected=form.ticket_ids,
+            status=400,
+        )
     done: list[str] = []
     refused: list[str] = []
     for ticket_id in form.ticket_ids:
@@ -630,41 +722,48 @@ def bulk(request: HttpRequest, queue: str) -> HttpResponse:
         messages.success(request, f"Done for {len(done)}: {', '.join(done)}.")
     if refused:
         messages.error(request, f"Not changed ({len(refused)}): " + "; ".join(refused) + ".")
-    return redirect(back + query)
+    return redirect(current.url() + (f"?{params.urlencode()}" if params else ""))
 
 
 # --- Saved views -----------------------------------------------------------------------
-FILTER_KEYS = set(QueueFilterForm.base_fields)
 
 
 @require_POST
 @staff_required
+@config.pinned()
 def save_view(request: HttpRequest) -> HttpResponse:
-    """Save the queue and filters the user is looking at under a name of theirs."""
+    """Save the queue and filters the user is looking at under a name of theirs. A refused
+    name or filters come back on the queue page, with the message beside the name and
+    what was typed kept (409 for a name already taken, else 400)."""
     user: User = request.user  # type: ignore[assignment]
-    slug = request.POST.get("queue", "")
-    current = next((q for q in queues() if q.slug == slug), None)
-    if current is None:
-        raise Http404("No such queue.")
-    params = QueryDict(request.POST.get("query", "").lstrip("?"))
-    wanted = QueryDict(mutable=True)
-    for key in FILTER_KEYS:
-        if params.get(key):
-            wanted[key] = params[key]
-    back = current.url() + (f"?{wanted.urlencode()}" if wanted else "")
-    if not QueueFilterForm(wanted, actor=user, queue=current).is_valid():
-        messages.error(request, "Those filters are not valid; fix them before saving the view.")
-        return redirect(back)
-    try:
-        view = web_services.saved_view_create(
-            actor=user, name=request.POST.get("name", ""), queue=slug, query=wanted.urlencode()
-        )
-    except DomainError as exc:
-        reason = exc.errors[0].message if exc.errors else exc.detail
-        messages.error(request, f"The view was not saved: {reason}.")
-        return redirect(back)
-    messages.success(request, f"Saved as “{view.name}”.")
-    return redirect(back)
+    all_queues = queues()
+    current = _find_queue(all_queues, request.POST.get("queue", ""))
+    params = _sent_query(request)
+    wanted = params.copy()
+    wanted.pop("cursor", None)
+    choices = FilterChoices(user)
+    form = forms_.SavedViewForm(request.POST)
+    status = 400
+    named = form.is_valid()
+    if not QueueFilterForm(wanted, actor=user, queue=current, choices=choices).is_valid():
+        form.add_error(None, "Those filters are not valid: fix them before saving the view.")
+    elif named:
+        try:
+            view = web_services.saved_view_create(
+                actor=user,
+                name=form.cleaned_data["name"],
+                queue=current.slug,
+                query=wanted.urlencode(),
+            )
+        except DomainError as exc:
+            status = 409 if isinstance(exc, Conflict) else 400
+            form.add_domain_error(exc)
+        else:
+            messages.success(request, f"Saved as “{view.name}”.")
+            return redirect(current.url() + (f"?{wanted.urlencode()}" if wanted else ""))
+    return _queue_page(
+        request, user, all_queues, current, params, choices, view_form=form, status=status
+    )
 
 
 @require_POST

@@ -166,7 +166,7 @@ def home(request: HttpRequest) -> HttpResponse:
         request,
         "web/portal/home.html",
         {
-            "rows": [(t, STATUS_WORDS[Status(t.status)]) for t in page.items],
+            "rows": [(t, STATUS_WORDS[Status(t.status)], _expectation(t)) for t in page.items],
             "page": page,
             "show": show,
         },
@@ -274,19 +274,38 @@ def _ticket_page(
     return render(request, "web/portal/ticket.html", context, status=status)
 
 
+# While the ticket waits (its clocks paused), what the requester reads instead of a time.
+PAUSED_WORDS = {
+    Status.PENDING_CUSTOMER: "The clock is stopped while we wait for you.",
+    Status.PENDING_THIRD_PARTY: "The clock is stopped while we wait for a supplier.",
+}
+# A clock past its target, without a time that has gone by.
+LATE_WORDS = {
+    "first_response": "Later than we promised: an agent will answer you as soon as possible.",
+    "resolution": "It is taking longer than we aimed: we are still working on it.",
+}
+
+
 def _expectation(ticket: Ticket) -> str:
-    """When the requester may expect something, in plain words, from the SLA clocks."""
+    """What the requester may expect, in plain words, from the ticket's live SLA clocks:
+    the first answer until there is one, then the resolution. A paused clock says whom
+    we wait for, a late one says so without a time gone by. Empty for a resolved or closed
+    ticket and when no SLA applies. Reads the clocks through clocks_of (loaded with list
+    pages)."""
     if ticket.status in (Status.RESOLVED, Status.CLOSED):
         return ""
-    clocks = sla_queries.clock_summary(ticket)
-    for c in clocks:
-        if c["state"] in ("running", "paused") and c["kind"] == "first_response":
+    live = {c["kind"]: c for c in sla_queries.clock_summary(ticket) if c["stopped_at"] is None}
+    for kind in ("first_response", "resolution"):
+        c = live.get(kind)
+        if c is None:
+            continue
+        if c["paused_at"] is not None:
+            return PAUSED_WORDS.get(Status(ticket.status), PAUSED_WORDS[Status.PENDING_CUSTOMER])
+        if c["breached_at"] is not None:
+            return LATE_WORDS[kind]
+        if kind == "first_response":
             return "We will answer you by " + _when(c["due_at"])
-    for c in clocks:
-        if c["state"] in ("running", "paused") and c["kind"] == "resolution":
-            if c["state"] == "paused":
-                return "The clock is stopped while we wait for you."
-            return "We aim to resolve it by " + _when(c["due_at"])
+        return "We aim to resolve it by " + _when(c["due_at"])
     return ""
 
 

@@ -4,14 +4,22 @@
 
 // Keyboard shortcuts (listed in the "Shortcuts" dialog, opened with "?"). Not while typing
 // in a field, and never with Ctrl, Alt or Meta, which belong to the browser.
+// A checkbox or a button takes no letters: a queue row's checkbox keeps j and k working.
+const TYPED_INTO =
+  "input:not([type=checkbox]):not([type=radio]):not([type=button]):not([type=submit]):not([type=reset])," +
+  " textarea, select, [contenteditable]";
+
 function typingIn(target) {
-  return target instanceof HTMLElement && target.closest("input, textarea, select, [contenteditable]");
+  return target instanceof HTMLElement && target.closest(TYPED_INTO);
 }
 
+// j / k move through the queue's rows by their ticket links, from the row that has focus
+// (its link or its checkbox); from elsewhere j starts at the first row and k at the last.
 function moveInList(step) {
   const links = [...document.querySelectorAll("a[data-row-link]")];
   if (links.length === 0) return;
-  const at = links.indexOf(document.activeElement);
+  const row = document.activeElement?.closest("tr");
+  const at = row ? links.findIndex((link) => row.contains(link)) : -1;
   const next = at === -1 ? (step > 0 ? 0 : links.length - 1) : Math.min(links.length - 1, Math.max(0, at + step));
   links[next].focus();
 }
@@ -36,9 +44,12 @@ function runShortcut(key) {
     const checkbox = document.getElementById(target.dataset.check || target.dataset.uncheck || "");
     if (checkbox) checkbox.checked = Boolean(target.dataset.check);
     document.getElementById(target.dataset.focus)?.focus();
+  } else if (target.tagName === "SUMMARY") {
+    // open, never toggle shut: pressing s twice still leaves the resolve form in front
+    target.parentElement.open = true;
+    target.parentElement.querySelector("textarea, select, input:not([type=hidden])")?.focus();
   } else {
     target.click();
-    if (target.tagName === "SUMMARY") target.parentElement.querySelector("textarea, select")?.focus();
   }
   return true;
 }
@@ -78,4 +89,60 @@ document.addEventListener("htmx:beforeRequest", (event) => {
   if (target?.id === "queue-rows" && document.querySelector("input[data-row-select]:checked")) {
     event.preventDefault();
   }
+});
+
+// The live refresh replaces the queue's rows every few seconds, and with them the element
+// that had keyboard focus. Before the swap, remember which ticket's row held it (and which
+// part of the row: its link or its checkbox) or, outside the rows, which control it was;
+// after it, focus the same thing in the new rows. When that ticket has left the queue, the
+// row now in its place takes the focus, so j and k go on from there. The page stays where
+// the reader left it: while the new rows go in beside the old ones the browser's scroll
+// anchoring moves the page, so the scroll position is put back after the swap.
+let queueFocus = null;
+let queueScroll = null;
+
+function focusablesIn(region) {
+  return [...region.querySelectorAll("a[href], button, input, select, textarea")];
+}
+
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const region = event.detail?.target;
+  queueFocus = null;
+  queueScroll = null;
+  if (region?.id !== "queue-rows") return;
+  queueScroll = { x: window.scrollX, y: window.scrollY };
+  const active = document.activeElement;
+  if (!(active instanceof HTMLElement) || !region.contains(active)) return;
+  const row = active.closest("tbody tr");
+  const link = row?.querySelector("a[data-row-link]");
+  if (row && link) {
+    queueFocus = {
+      ticket: link.getAttribute("href"),
+      part: active.matches("[data-row-select]") ? "input[data-row-select]" : "a[data-row-link]",
+      rowIndex: [...row.parentElement.children].indexOf(row),
+    };
+  } else {
+    queueFocus = { control: focusablesIn(region).indexOf(active) };
+  }
+});
+
+document.addEventListener("htmx:afterSwap", (event) => {
+  const region = event.target;
+  if (!(region instanceof HTMLElement) || region.id !== "queue-rows") return;
+  if (queueScroll) window.scrollTo(queueScroll.x, queueScroll.y);
+  queueScroll = null;
+  if (!queueFocus) return;
+  const wanted = queueFocus;
+  queueFocus = null;
+  let next = null;
+  if (wanted.ticket !== undefined) {
+    const links = [...region.querySelectorAll("a[data-row-link]")];
+    const same = links.find((link) => link.getAttribute("href") === wanted.ticket);
+    const row = (same ?? links[Math.min(wanted.rowIndex, links.length - 1)])?.closest("tr");
+    next = row?.querySelector(same ? wanted.part : "a[data-row-link]") ?? null;
+  } else if (wanted.control >= 0) {
+    next = focusablesIn(region)[wanted.control] ?? null;
+  }
+  // nothing left to hold the focus (the queue is empty now): the main region takes it
+  (next ?? document.getElementById("main"))?.focus({ preventScroll: true });
 });

@@ -21,7 +21,7 @@ from django.shortcuts import redirect, render
 from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_POST
 
-from tierdesk.api.routing import dry_run_out, rule_out
+from tierdesk.api.routing import dry_run_out, rule_out, rules_out
 from tierdesk.core import lookups, policy
 from tierdesk.core.errors import DomainError, FieldIssue, NotFound
 from tierdesk.core.models import Organization, User
@@ -437,8 +437,8 @@ CONDITION_WORDS = {
 }
 
 
-def _shown(rule: RoutingRule, actor: User) -> dict[str, Any]:
-    out = rule_out(rule, actor)
+def _shown(rule: RoutingRule, actor: User, out: dict[str, Any] | None = None) -> dict[str, Any]:
+    out = out or rule_out(rule, actor)
     out["when"] = [(CONDITION_WORDS[k], ", ".join(v)) for k, v in out["conditions"].items() if v]
     a = out["actions"]
     then = []
@@ -468,7 +468,7 @@ def _scope(user: User, organization: Organization | None) -> Scope:
         title=title,
         organization=organization,
         can_manage=_may_manage(user, organization),
-        rules=[_shown(r, user) for r in rules],
+        rules=[_shown(r, user, o) for r, o in zip(rules, rules_out(rules, user), strict=True)],
     )
 
 

@@ -1,0 +1,284 @@
+"""Knowledge-base benchmark: search quality on the demo KB and search speed at 10,000
+articles.
+
+Run from the repository root:
+
+    .venv/bin/python bench/kb_bench.py                      # SQLite in a temporary data dir
+    .venv/bin/python bench/kb_bench.py --database-url postgres://postgres@127.0.0.1:5432/tierdesk_bench_kb
+
+Targets (issue #7): MRR@10 >= 0.7 with full-text search over the labelled queries; search
+p95 < 30 ms with 10,000 articles; suggestions while typing p95 < 50 ms; on SQLite and on
+PostgreSQL.
+
+What it does:
+
+1. migrates a fresh database, makes a small cast through the services and imports the
+   demo knowledge base (src/tierdesk/kb/demo_articles, ~156 articles) with the import
+   service;
+2. **quality**: runs every labelled query of bench/kb_queries/*.yaml through
+   ``kb.queries.article_search`` — public queries as an ACME requester, agent queries as
+   an L2 agent — and reports MRR@10 (reciprocal rank of the first relevant article) and
+   recall@5 (share of the relevant articles in the top five);
+3. **speed**: adds synthetic articles (titles of random words from the demo titles,
+   bodies of four paragraphs from random demo articles, random audiences and
+   organizations, 90 % published) through ``article_create`` until there
+   are ``--articles`` (default 10,000), then times ``article_search`` in process (the
+   server's time for the search, not HTTP): each labelled query ``--rounds`` times, and
+   "suggestions while typing": each query's prefixes (every three characters) with
+   ``prefix=True`` and ``limit=5``, as the portal asks while a subject is typed. Quality is
+   measured again at this size (more distractors).
+
+PostgreSQL databases are created and dropped by the script; the name must contain "bench".
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+QUERIES = REPO / "bench" / "kb_queries"
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def load_queries() -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for file in sorted(QUERIES.glob("*.yaml")):
+        found += yaml.safe_load(file.read_text())
+    return found
+
+
+def setup(database_url: str | None) -> tuple[str | None, Path]:
+    data = Path(tempfile.mkdtemp(prefix="tierdesk-kb-bench-"))
+    os.environ["TIERDESK_DATA_DIR"] = str(data)
+    os.environ.pop("DATABASE_URL", None)
+    scratch = None
+    if database_url:
+        import psycopg
+
+        name = urllib.parse.urlparse(database_url).path.lstrip("/")
+        if "bench" not in name:
+            sys.exit("the PostgreSQL database name must contain 'bench'")
+        scratch = database_url
+        admin = database_url.rsplit("/", 1)[0] + "/postgres"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        os.environ["DATABASE_URL"] = database_url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "tierdesk.settings"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return scratch, data
+
+
+def teardown(scratch: str | None) -> None:
+    if scratch:
+        import psycopg
+        from django.db import connections
+
+        connections.close_all()
+        name = urllib.parse.urlparse(scratch).path.lstrip("/")
+        admin = scratch.rsplit("/", 1)[0] + "/postgres"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def cast() -> dict[str, Any]:
+    from tierdesk.core.services import organization_create, user_create
+    from tierdesk.tiers.services import agent_create, tier_by_code
+
+    orgs = [
+        organization_create(actor=None, code=c, name=c.title(), time_zone="UTC")
+        for c in ("ACME", "GLOBEX", "INITECH")
+    ]
+    admin = agent_create(
+        actor=None, email="admin@msp.example", full_name="Admin", role="admin",
+        tier=tier_by_code("L3"), served_organizations=orgs,
+    )  # fmt: skip
+    agent = agent_create(
+        actor=None, email="l2@msp.example", full_name="Kim L2", role="agent",
+        tier=tier_by_code("L2"), served_organizations=orgs,
+    )  # fmt: skip
+    requester = user_create(
+        actor=None, email="alice@acme.example", full_name="Alice", role="requester",
+        organization=orgs[0],
+    )  # fmt: skip
+    return {"orgs": orgs, "admin": admin, "agent": agent, "requester": requester}
+
+
+def quality(people: dict[str, Any], queries: list[dict[str, Any]]) -> dict[str, float]:
+    from tierdesk.kb.queries import article_search
+
+    rr, recall = [], []
+    for q in queries:
+        who = people["requester"] if q.get("audience", "public") == "public" else people["agent"]
+        hits = [h.slug for h in article_search(actor=who, text=q["query"], limit=10)]
+        relevant = list(q["relevant"])
+        rank = next((i + 1 for i, s in enumerate(hits) if s in relevant), None)
+        rr.append(1 / rank if rank else 0.0)
+        recall.append(len(set(hits[:5]) & set(relevant)) / len(relevant))
+    return {
+        "queries": len(queries),
+        "mrr_at_10": statistics.fmean(rr),
+        "recall_at_5": statistics.fmean(recall),
+        "found_first": sum(1 for r in rr if r == 1.0) / len(rr),
+    }
+
+
+def grow(people: dict[str, Any], total: int, seed: int) -> int:
+    from django.db import transaction
+
+    from tierdesk.kb.models import Article
+    from tierdesk.kb.services import article_create
+    from tierdesk.tiers.services import tier_by_code
+
+    rnd = random.Random(seed)
+    base = list(Article.objects.all())
+    paragraphs = [p for a in base for p in a.body.split("\n\n") if len(p) > 40]
+    words = sorted({w for a in base for w in a.title.split() if w.isalpha() and len(w) > 3})
+    l2 = tier_by_code("L2")
+    made = Article.objects.count()
+    while made < total:
+        with transaction.atomic():
+            for _ in range(min(500, total - made)):
+                model = rnd.choice(base)
+                kind = rnd.choices(["public", "internal", "tier", "org"], [55, 30, 8, 7])[0]
+                extra: dict[str, Any] = {"audience": "public" if kind == "org" else kind}
+                if kind == "tier":
+                    extra["min_tier"] = l2
+                elif kind == "org":
+                    extra = {"audience": "organization", "organization": rnd.choice(people["orgs"])}
+                # Not a copy of a real title: a near-duplicate would be a right answer.
+                title = " ".join(rnd.sample(words, rnd.randint(4, 7))).capitalize()
+                body = "\n\n".join(rnd.sample(paragraphs, 4))
+                article_create(
+                    actor=None,
+                    owner=people["admin"],
+                    title=title[:200],
+                    body=body,
+                    category=model.category,
+                    tags=[t.name for t in model.tags.all()][:3],
+                    status="published" if rnd.random() < 0.9 else "draft",
+                    **extra,
+                )
+                made += 1
+        print(f"  {made} articles", file=sys.stderr)
+    return made
+
+
+def speed(people: dict[str, Any], queries: list[dict[str, Any]], rounds: int) -> dict[str, Any]:
+    from tierdesk.kb.queries import article_search
+
+    def who(q: dict[str, Any]) -> Any:
+        return people["requester"] if q.get("audience", "public") == "public" else people["agent"]
+
+    for q in queries:  # warm: connection, configuration token, vocabulary
+        article_search(actor=who(q), text=q["query"])
+    times = []
+    for _ in range(rounds):
+        for q in queries:
+            start = time.perf_counter()
+            article_search(actor=who(q), text=q["query"], limit=10)
+            times.append((time.perf_counter() - start) * 1000)
+    typing = []
+    for q in queries:
+        text = q["query"]
+        for end in range(3, len(text) + 1, 3):
+            start = time.perf_counter()
+            article_search(actor=who(q), text=text[:end], limit=5, prefix=True)
+            typing.append((time.perf_counter() - start) * 1000)
+    return {
+        "search_ms": {
+            "n": len(times),
+            "p50": statistics.median(times),
+            "p95": percentile(times, 95),
+            "max": max(times),
+        },
+        "typing_ms": {
+            "n": len(typing),
+            "p50": statistics.median(typing),
+            "p95": percentile(typing, 95),
+            "max": max(typing),
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url")
+    parser.add_argument("--articles", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    sys.path.insert(0, str(REPO / "src"))
+    scratch, _ = setup(args.database_url)
+    try:
+        from django.db import connection
+
+        from tierdesk.demo import DEMO_ARTICLES
+        from tierdesk.kb import portable
+        from tierdesk.kb.services import article_import
+
+        people = cast()
+        documents, errors = portable.read_dir(DEMO_ARTICLES)
+        assert not errors, errors
+        article_import(actor=None, documents=documents, owner=people["admin"])
+        queries = load_queries()
+        engine = connection.vendor
+        print(f"engine: {engine}; demo articles: {len(documents)}; queries: {len(queries)}")
+        q_demo = quality(people, queries)
+        print(
+            f"quality, demo KB ({len(documents)} articles): MRR@10 {q_demo['mrr_at_10']:.3f}, "
+            f"recall@5 {q_demo['recall_at_5']:.3f}, first hit relevant "
+            f"{q_demo['found_first']:.0%}"
+        )
+        started = time.perf_counter()
+        total = grow(people, args.articles, args.seed)
+        print(f"grew to {total} articles in {time.perf_counter() - started:.0f} s")
+        if engine == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
+        q_big = quality(people, queries)
+        print(
+            f"quality at {total} articles: MRR@10 {q_big['mrr_at_10']:.3f}, "
+            f"recall@5 {q_big['recall_at_5']:.3f}"
+        )
+        s = speed(people, queries, args.rounds)
+        for name, label, target in (
+            ("search_ms", "search", 30),
+            ("typing_ms", "suggestions while typing", 50),
+        ):
+            f = s[name]
+            print(
+                f"{label} at {total} articles: p50 {f['p50']:.1f} ms, p95 {f['p95']:.1f} ms, "
+                f"max {f['max']:.1f} ms over {f['n']} searches (target p95 < {target} ms: "
+                f"{'holds' if f['p95'] < target else 'missed'})"
+            )
+        print(
+            f"MRR@10 target >= 0.7 (demo KB): {'holds' if q_demo['mrr_at_10'] >= 0.7 else 'missed'}"
+        )
+    finally:
+        teardown(scratch)
+
+
+if __name__ == "__main__":
+    main()

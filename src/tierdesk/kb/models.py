@@ -1,0 +1,186 @@
+"""Knowledge base articles, their versions, feedback, and what they did for tickets.
+
+An article's audience says who reads it: every requester (``public``), one organization's
+requesters (``organization``, which then names it), agents only (``internal``), or agents of
+a tier and above (``tier``, which then names the lowest tier). Staff read every audience
+within the organizations they serve; the search index follows the same rules (kb.queries).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.db import models
+from django.db.models import Q
+
+from tierdesk.core.models import Organization, User
+from tierdesk.tickets.models import Tag, Ticket
+from tierdesk.tiers.models import Category, Tier
+
+
+class Audience(models.TextChoices):
+    PUBLIC = "public", "All requesters"
+    ORGANIZATION = "organization", "One organization's requesters"
+    INTERNAL = "internal", "Agents"
+    TIER = "tier", "Agents of a tier and above"
+
+
+class ArticleStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    IN_REVIEW = "in_review", "In review"
+    PUBLISHED = "published", "Published"
+    ARCHIVED = "archived", "Archived"
+
+
+class Article(models.Model):
+    slug = models.SlugField(max_length=80, unique=True)
+    title = models.CharField(max_length=200)
+    # Markdown as written (sanitized on input), the HTML shown (rendered from it through the
+    # allow-list), and the plain text the search index and snippets read.
+    body = models.TextField(blank=True)
+    body_html = models.TextField(blank=True)
+    body_text = models.TextField(blank=True)
+    category = models.ForeignKey(
+        Category, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    tags = models.ManyToManyField(Tag, blank=True, related_name="articles")
+    audience = models.CharField(max_length=16, choices=Audience.choices, default=Audience.INTERNAL)
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="articles"
+    )
+    min_tier = models.ForeignKey(
+        Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(
+        max_length=16, choices=ArticleStatus.choices, default=ArticleStatus.DRAFT
+    )
+    owner = models.ForeignKey(User, on_delete=models.PROTECT, related_name="owned_articles")
+    reviewer = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="reviewed_articles"
+    )
+    review_by = models.DateField(null=True, blank=True)
+    related = models.ManyToManyField("self", blank=True, symmetrical=True)
+    # The number of the latest version; also the concurrency token (ETag / If-Match).
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["title", "id"]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.CheckConstraint(
+                condition=(
+                    Q(audience="organization", organization__isnull=False)
+                    | (~Q(audience="organization") & Q(organization__isnull=True))
+                ),
+                name="kb_article_organization_audience",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(audience="tier", min_tier__isnull=False)
+                    | (~Q(audience="tier") & Q(min_tier__isnull=True))
+                ),
+                name="kb_article_tier_audience",
+            ),
+        ]
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(fields=["status", "audience"], name="kb_article_status_audience"),
+        ]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    @property
+    def audience_label(self) -> str:
+        """The audience as the import files and the API write it: ``public``, ``internal``,
+        ``tier:L2`` or an organization's code."""
+        if self.audience == Audience.TIER and self.min_tier is not None:
+            return f"tier:{self.min_tier.code}"
+        if self.audience == Audience.ORGANIZATION and self.organization is not None:
+            return self.organization.code
+        return str(self.audience)
+
+
+class ArticleVersion(models.Model):
+    """One saved state of an article's text; number 1 is the first."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    author = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["article", "-number"]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["article", "number"], name="kb_version_unique")
+        ]
+
+
+class FeedbackKind(models.TextChoices):
+    HELPFUL = "helpful", "Helpful"
+    NOT_HELPFUL = "not_helpful", "Not helpful"
+    OUTDATED = "outdated", "Flagged as outdated"
+
+
+class ArticleFeedback(models.Model):
+    """A reader's vote (one per reader and article, changeable) or an agent's flag that the
+    article is outdated (with what is wrong), which stays open until someone clears it."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="feedback")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=FeedbackKind.choices)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(
+                fields=["article", "user"],
+                condition=Q(kind__in=["helpful", "not_helpful"]),
+                name="kb_one_vote_per_reader",
+            )
+        ]
+
+
+class UseKind(models.TextChoices):
+    SUGGESTED = "suggested", "Suggested when the ticket was opened"
+    LINKED = "linked", "Linked by an agent"
+    SOLVED = "solved", "Solved the ticket"
+
+
+class ArticleUse(models.Model):
+    """An article's part in a ticket, with the tier the ticket was at: which knowledge
+    resolved which work at which tier (the L2 → L1 loop's evidence)."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="uses")
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="article_uses")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=UseKind.choices)
+    tier = models.ForeignKey(Tier, null=True, on_delete=models.SET_NULL, related_name="+")
+    actor = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["article", "ticket", "kind"], name="kb_use_unique")
+        ]
+
+
+class Deflection(models.Model):
+    """A requester who found the answer in an article and opened no ticket."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="deflections")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    requester = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    query = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(fields=["organization", "created_at"], name="kb_deflection_org_time"),
+        ]

@@ -1,0 +1,751 @@
+"""The only code that changes the knowledge base.
+
+Each service checks the actor (kb.write / kb.review in the policy, and that the article and
+everything it names are within what the actor may read), validates, writes the article, its
+version and its search index in one transaction, and audits the change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils.text import slugify
+
+from tierdesk.core import clock, policy
+from tierdesk.core.audit import AuditAction, record, record_and_emit
+from tierdesk.core.errors import (
+    Conflict,
+    DomainError,
+    FieldIssue,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    PreconditionFailed,
+    ValidationFailed,
+)
+from tierdesk.core.models import Organization, Role, User
+from tierdesk.core.services import full_clean_or_raise
+from tierdesk.core.unset import UNSET
+from tierdesk.kb import markup, search
+from tierdesk.kb.models import (
+    Article,
+    ArticleFeedback,
+    ArticleStatus,
+    ArticleUse,
+    ArticleVersion,
+    Audience,
+    Deflection,
+    FeedbackKind,
+    UseKind,
+)
+from tierdesk.kb.scope import scope_for
+from tierdesk.tickets.models import Tag, Ticket
+from tierdesk.tiers.models import Category, Tier
+
+TITLE_MAX = 200
+BODY_MAX = 200_000
+MAX_TAGS = 20
+TAG_MAX = 50
+NOTE_MAX = 500
+
+# status -> statuses it may move to
+TRANSITIONS: dict[str, frozenset[str]] = {
+    ArticleStatus.DRAFT: frozenset({ArticleStatus.IN_REVIEW, ArticleStatus.ARCHIVED}),
+    ArticleStatus.IN_REVIEW: frozenset({ArticleStatus.PUBLISHED, ArticleStatus.DRAFT}),
+    ArticleStatus.PUBLISHED: frozenset({ArticleStatus.ARCHIVED, ArticleStatus.DRAFT}),
+    ArticleStatus.ARCHIVED: frozenset({ArticleStatus.DRAFT}),
+}
+
+
+def _clean_title(title: str) -> str:
+    title = " ".join(title.split())
+    if not title:
+        raise ValidationFailed.for_field("title", "a title is required")
+    if len(title) > TITLE_MAX:
+        raise ValidationFailed.for_field("title", f"at most {TITLE_MAX} characters")
+    if not title.isprintable():
+        raise ValidationFailed.for_field("title", "printable characters only")
+    return title
+
+
+def _clean_body(body: str) -> str:
+    if len(body) > BODY_MAX:
+        raise ValidationFailed.for_field("body", f"at most {BODY_MAX:,} characters")
+    if "\x00" in body:
+        raise ValidationFailed.for_field("body", "must not contain NUL characters")
+    return body.replace("\r\n", "\n")
+
+
+def _clean_tags(tags: Iterable[str]) -> list[str]:
+    names = sorted({t.strip().lower() for t in tags} - {""})
+    if len(names) > MAX_TAGS:
+        raise ValidationFailed.for_field("tags", f"at most {MAX_TAGS} tags")
+    for name in names:
+        if len(name) > TAG_MAX or not name.replace("-", "").replace("_", "").isalnum():
+            raise ValidationFailed.for_field(
+                "tags", f"{name[:TAG_MAX]!r}: letters, digits, dashes, at most {TAG_MAX}"
+            )
+    return names
+
+
+def _set_text(article: Article, title: str, body: str) -> None:
+    article.title = title
+    article.body = body
+    article.body_html = markup.render(body)
+    article.body_text = markup.plain_text(article.body_html)
+
+
+def _check_audience(
+    actor: User | None,
+    audience: str,
+    organization: Organization | None,
+    min_tier: Tier | None,
+    category: Category | None,
+) -> None:
+    if audience not in Audience.values:
+        raise ValidationFailed.for_field("audience", f"one of {', '.join(Audience.values)}")
+    if audience == Audience.ORGANIZATION:
+        if organization is None:
+            raise ValidationFailed.for_field("organization", "required for this audience")
+        if actor is not None and not policy.can_see_organization(actor, organization.pk):
+            raise ValidationFailed.for_field("organization", "no such organization")
+    elif organization is not None:
+        raise ValidationFailed.for_field("organization", "only for an organization's article")
+    if audience == Audience.TIER and min_tier is None:
+        raise ValidationFailed.for_field("min_tier", "required for a tier's article")
+    if audience == Audience.TIER and actor is not None and min_tier is not None:
+        scope = scope_for(actor)
+        if not scope.everything and min_tier.pk not in scope.tier_ids:
+            # The writer could not read it back.
+            raise ValidationFailed.for_field("min_tier", "a tier above your own")
+    if audience != Audience.TIER and min_tier is not None:
+        raise ValidationFailed.for_field("min_tier", "only for a tier's article")
+    if category is not None and category.organization_id is not None:
+        # An organization's own category only fits that organization's articles.
+        if organization is None or category.organization_id != organization.pk:
+            raise ValidationFailed.for_field("category", "no such category for this article")
+        if actor is not None and not policy.can_see_organization(actor, organization.pk):
+            raise ValidationFailed.for_field("category", "no such category")
+
+
+def _readable(actor: User, article: Article) -> bool:
+    return scope_for(actor).everything or (
+        type(article)._default_manager.filter(scope_for(actor).as_q(), pk=article.pk).exists()
+    )
+
+
+def _all_readable(actor: User, articles: Sequence[Article]) -> bool:
+    ids = {a.pk for a in articles}
+    found = Article.objects.filter(scope_for(actor).as_q(), pk__in=ids).count()
+    return found == len(ids)
+
+
+def _may_edit(actor: User, article: Article) -> bool:
+    if policy.allowed(actor, "kb.review"):
+        return True
+    return (
+        policy.allowed(actor, "kb.write")
+        and article.owner_id == actor.pk
+        and article.status in (ArticleStatus.DRAFT, ArticleStatus.IN_REVIEW)
+    )
+
+
+def _tags(names: Sequence[str]) -> list[Tag]:
+    if not names:
+        return []
+    existing = {t.name: t for t in Tag.objects.filter(name__in=names)}
+    missing = [Tag(name=n) for n in names if n not in existing]
+    if missing:
+        Tag.objects.bulk_create(missing, ignore_conflicts=True)
+        existing = {t.name: t for t in Tag.objects.filter(name__in=names)}
+    return [existing[n] for n in names]
+
+
+def _free_slug(title: str) -> str:
+    base = slugify(title)[:70].strip("-") or "article"
+    slug, n = base, 1
+    while Article.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+def _add_version(article: Article, author: User | None, note: str, now: dt.datetime) -> int:
+    last = (
+        ArticleVersion.objects.filter(article=article)
+        .order_by("-number")
+        .values_list("number", flat=True)
+        .first()
+    )
+    number = (last or 0) + 1
+    ArticleVersion.objects.create(
+        article=article,
+        number=number,
+        title=article.title,
+        body=article.body,
+        author=author,
+        note=note[:NOTE_MAX],
+        created_at=now,
+    )
+    return number
+
+
+def _summary(article: Article, tags: Sequence[str]) -> dict[str, Any]:
+    return {
+        "slug": article.slug,
+        "title": article.title,
+        "status": article.status,
+        "audience": article.audience_label,
+        "category": article.category.slug if article.category else None,
+        "tags": list(tags),
+    }
+
+
+@transaction.atomic
+def article_create(
+    *,
+    actor: User | None,
+    title: str,
+    body: str = "",
+    slug: str = "",
+    category: Category | None = None,
+    tags: Iterable[str] = (),
+    audience: str = Audience.INTERNAL,
+    organization: Organization | None = None,
+    min_tier: Tier | None = None,
+    owner: User | None = None,
+    status: str = ArticleStatus.DRAFT,
+    review_by: dt.date | None = None,
+    related: Iterable[Article] = (),
+    note: str = "",
+) -> Article:
+    """A new article, as a draft unless a reviewer (or the system: ``actor`` None, for
+    imports and the demo) says otherwise; version 1 of its text."""
+    if actor is not None:
+        policy.require(actor, "kb.write")
+        if status != ArticleStatus.DRAFT:
+            policy.require(actor, "kb.review", "Only reviewers create articles in that status.")
+    if status not in ArticleStatus.values:
+        raise ValidationFailed.for_field("status", f"one of {', '.join(ArticleStatus.values)}")
+    owner = owner or actor
+    if owner is None or owner.role not in (Role.AGENT, Role.MANAGER, Role.ADMIN):
+        raise ValidationFailed.for_field("owner", "an article's owner is a staff member")
+    _check_audience(actor, audience, organization, min_tier, category)
+    names = _clean_tags(tags)
+    now = clock.now()
+    article = Article(
+        slug=(slug.strip().lower() or _free_slug(title)),
+        category=category,
+        audience=audience,
+        organization=organization,
+        min_tier=min_tier,
+        owner=owner,
+        status=status,
+        review_by=review_by,
+        created_at=now,
+        updated_at=now,
+        published_at=now if status == ArticleStatus.PUBLISHED else None,
+    )
+    _set_text(article, _clean_title(title), _clean_body(body))
+    if Article.objects.filter(slug=article.slug).exists():
+        raise Conflict.for_field("slug", f"an article with slug {article.slug!r} exists")
+    full_clean_or_raise(article, exclude=["owner", "reviewer", "related", "tags"])
+    try:
+        with transaction.atomic():
+            article.save()
+    except IntegrityError:
+        raise Conflict.for_field("slug", f"an article with slug {article.slug!r} exists") from None
+    article.tags.set(_tags(names))
+    related = [r for r in related if r.pk != article.pk]
+    if actor is not None and related and not _all_readable(actor, related):
+        raise ValidationFailed.for_field("related", "no such article")
+    article.related.set(related)
+    _add_version(article, actor, note or "Created", now)
+    search.index(article, names)
+    record_and_emit(
+        actor=actor,
+        action=AuditAction.ARTICLE_CREATED,
+        target_type="article",
+        target_id=article.pk,
+        organization=organization,
+        changes=_summary(article, names),
+        payload={"article_id": article.pk, **_summary(article, names)},
+    )
+    return article
+
+
+@transaction.atomic
+def article_update(
+    *,
+    actor: User | None,
+    article: Article,
+    expected_version: int | None = None,
+    title: str = UNSET,
+    body: str = UNSET,
+    category: Category | None = UNSET,
+    tags: Iterable[str] = UNSET,
+    audience: str = UNSET,
+    organization: Organization | None = UNSET,
+    min_tier: Tier | None = UNSET,
+    review_by: dt.date | None = UNSET,
+    related: Iterable[Article] = UNSET,
+    note: str = "",
+) -> Article:
+    """Change an article. A new text (title or body) is a new version. Owners edit their
+    drafts and articles in review; reviewers any article but an archived one."""
+    article = Article.objects.select_for_update(of=("self",)).get(pk=article.pk)
+    if actor is not None:
+        if not _readable(actor, article):
+            raise NotFound("No such article.")
+        if not _may_edit(actor, article):
+            raise PermissionDenied(
+                "Only reviewers change a published article; flag it as outdated instead."
+                if article.status == ArticleStatus.PUBLISHED
+                else "You may not change this article."
+            )
+    if article.status == ArticleStatus.ARCHIVED:
+        raise InvalidTransition("An archived article is not edited: move it back to draft.")
+    if expected_version is not None and expected_version != article.version:
+        raise PreconditionFailed(
+            f"The article changed since you read it (version {article.version}, "
+            f"you had {expected_version}): reload it and apply your change again."
+        )
+    changes: dict[str, Any] = {}
+    new_title = _clean_title(title) if title is not UNSET else article.title
+    new_body = _clean_body(body) if body is not UNSET else article.body
+    text_changed = (new_title, new_body) != (article.title, article.body)
+    if text_changed:
+        if new_title != article.title:
+            changes["title"] = {"old": article.title, "new": new_title}
+        if new_body != article.body:
+            changes["body"] = {"old_length": len(article.body), "new_length": len(new_body)}
+        _set_text(article, new_title, new_body)
+    wanted = {
+        "category": category,
+        "audience": audience,
+        "organization": organization,
+        "min_tier": min_tier,
+        "review_by": review_by,
+    }
+    for name, value in wanted.items():
+        if value is UNSET or getattr(article, name) == value:
+            continue
+        old = getattr(article, name)
+        changes[name] = {"old": _shown(old), "new": _shown(value)}
+        setattr(article, name, value)
+    _check_audience(
+        actor, article.audience, article.organization, article.min_tier, article.category
+    )
+    current_tags = sorted(article.tags.values_list("name", flat=True))
+    names = current_tags
+    if tags is not UNSET:
+        names = _clean_tags(tags)
+        if names != current_tags:
+            changes["tags"] = {"old": current_tags, "new": names}
+    if related is not UNSET:
+        wanted_related = {r.pk for r in related if r.pk != article.pk}
+        have = set(article.related.values_list("pk", flat=True))
+        if actor is not None:
+            readable = set(
+                Article.objects.filter(
+                    scope_for(actor).as_q(), pk__in=have | wanted_related
+                ).values_list("pk", flat=True)
+            )
+            if wanted_related - readable:
+                raise ValidationFailed.for_field("related", "no such article")
+            wanted_related |= have - readable  # links the actor cannot see stay
+        if wanted_related != have:
+            changes["related"] = {"old": sorted(have), "new": sorted(wanted_related)}
+            article.related.set(list(wanted_related))
+    if not changes:
+        return article
+    now = clock.now()
+    article.version += 1
+    article.updated_at = now
+    full_clean_or_raise(article, exclude=["owner", "reviewer", "related", "tags", "slug"])
+    article.save()
+    if "tags" in changes:
+        article.tags.set(_tags(names))
+    if text_changed:
+        changes["version"] = _add_version(article, actor, note or "Edited", now)
+    search.index(article, names)
+    record(
+        actor=actor,
+        action=AuditAction.ARTICLE_UPDATED,
+        target_type="article",
+        target_id=article.pk,
+        organization=article.organization,
+        changes=changes,
+    )
+    return article
+
+
+def _shown(value: Any) -> Any:
+    if value is None or isinstance(value, str | int):
+        return value
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return getattr(value, "code", None) or getattr(value, "slug", None) or str(value)
+
+
+@transaction.atomic
+def article_transition(
+    *,
+    actor: User | None,
+    article: Article,
+    to: str,
+    note: str = "",
+    expected_version: int | None = None,
+) -> Article:
+    """Move an article through draft → in review → published → archived (and back to
+    draft). Owners send their drafts to review and withdraw them; reviewers publish (not
+    their own article, unless they are admins), send back, unpublish and archive."""
+    article = Article.objects.select_for_update(of=("self",)).get(pk=article.pk)
+    if actor is not None and not _readable(actor, article):
+        raise NotFound("No such article.")
+    if to not in ArticleStatus.values:
+        raise ValidationFailed.for_field("status", f"one of {', '.join(ArticleStatus.values)}")
+    if expected_version is not None and expected_version != article.version:
+        raise PreconditionFailed("The article changed since you read it: reload it.")
+    old = article.status
+    if to == old:
+        if actor is not None and not _may_edit(actor, article):
+            raise PermissionDenied("You may not change this article's status.")
+        return article
+    if to not in TRANSITIONS[old]:
+        raise InvalidTransition(
+            f"An article that is {ArticleStatus(old).label.lower()} cannot become "
+            f"{ArticleStatus(to).label.lower()}."
+        )
+    if actor is not None:
+        owner_move = article.owner_id == actor.pk and (
+            (old, to)
+            in {
+                (ArticleStatus.DRAFT, ArticleStatus.IN_REVIEW),
+                (ArticleStatus.IN_REVIEW, ArticleStatus.DRAFT),
+            }
+        )
+        if owner_move:
+            policy.require(actor, "kb.write")
+        else:
+            policy.require(actor, "kb.review", "Only reviewers (managers, admins) do this.")
+        if (
+            to == ArticleStatus.PUBLISHED
+            and article.owner_id == actor.pk
+            and actor.role != Role.ADMIN
+        ):
+            raise PermissionDenied("Someone other than its owner reviews an article.")
+    now = clock.now()
+    article.status = to
+    article.version += 1
+    article.updated_at = now
+    fields = ["status", "version", "updated_at"]
+    if to == ArticleStatus.PUBLISHED:
+        article.published_at = now
+        article.reviewer = actor
+        fields += ["published_at", "reviewer"]
+    article.save(update_fields=fields)
+    record_and_emit(
+        actor=actor,
+        action=AuditAction.ARTICLE_STATUS_CHANGED,
+        target_type="article",
+        target_id=article.pk,
+        organization=article.organization,
+        changes={"status": {"old": old, "new": to}, "note": note[:NOTE_MAX]},
+        payload={"article_id": article.pk, "slug": article.slug, "old": old, "new": to},
+    )
+    return article
+
+
+# --- feedback, uses, deflections ------------------------------------------------------------
+
+
+def _published_for(actor: User, article: Article) -> None:
+    if article.status != ArticleStatus.PUBLISHED or not _readable(actor, article):
+        raise NotFound("No such article.")
+
+
+@transaction.atomic
+def article_vote(*, actor: User, article: Article, helpful: bool) -> ArticleFeedback:
+    """A reader's vote on a published article; voting again replaces the earlier vote."""
+    _published_for(actor, article)
+    kind = FeedbackKind.HELPFUL if helpful else FeedbackKind.NOT_HELPFUL
+    vote = ArticleFeedback.objects.filter(
+        article=article, user=actor, kind__in=[FeedbackKind.HELPFUL, FeedbackKind.NOT_HELPFUL]
+    ).first()
+    if vote is None:
+        return ArticleFeedback.objects.create(
+            article=article, user=actor, kind=kind, created_at=clock.now()
+        )
+    if vote.kind != kind:
+        vote.kind = kind
+        vote.created_at = clock.now()
+        vote.save(update_fields=["kind", "created_at"])
+    return vote
+
+
+@transaction.atomic
+def article_flag_outdated(*, actor: User, article: Article, comment: str) -> ArticleFeedback:
+    """An agent's note that an article is out of date, and what is wrong."""
+    policy.require(actor, "kb.write")
+    if not _readable(actor, article):
+        raise NotFound("No such article.")
+    comment = comment.strip()
+    if not comment:
+        raise ValidationFailed.for_field("comment", "say what is out of date")
+    if len(comment) > 2000:
+        raise ValidationFailed.for_field("comment", "at most 2,000 characters")
+    return ArticleFeedback.objects.create(
+        article=article,
+        user=actor,
+        kind=FeedbackKind.OUTDATED,
+        comment=comment,
+        created_at=clock.now(),
+    )
+
+
+@transaction.atomic
+def article_use(*, actor: User, article: Article, ticket: Ticket, kind: str) -> ArticleUse:
+    """Record an article's part in a ticket (suggested to its requester, linked by an
+    agent, or the solution), with the tier the ticket is at now. ``ticket`` comes from
+    tickets.queries.ticket_get for ``actor`` (already authorized)."""
+    if kind not in UseKind.values:
+        raise ValidationFailed.for_field("kind", f"one of {', '.join(UseKind.values)}")
+    if kind != UseKind.SUGGESTED:
+        policy.require(actor, "kb.write")
+    if not _readable(actor, article):
+        raise NotFound("No such article.")
+    use, _ = ArticleUse.objects.get_or_create(
+        article=article,
+        ticket=ticket,
+        kind=kind,
+        defaults={
+            "organization_id": ticket.organization_id,
+            "tier_id": ticket.tier_id,
+            "actor": actor,
+            "created_at": clock.now(),
+        },
+    )
+    return use
+
+
+@transaction.atomic
+def deflection_record(*, actor: User, article: Article, query: str = "") -> Deflection:
+    """A requester says a suggested article solved their problem: no ticket is opened."""
+    if actor.role != Role.REQUESTER or actor.organization_id is None:
+        raise PermissionDenied("Only requesters record that an article solved their problem.")
+    _published_for(actor, article)
+    return Deflection.objects.create(
+        article=article,
+        organization_id=actor.organization_id,
+        requester=actor,
+        query=" ".join(query.split())[:500],
+        created_at=clock.now(),
+    )
+
+
+# --- audiences as words, and importing files ------------------------------------------------
+
+
+def audience_from_label(
+    actor: User | None, label: str
+) -> tuple[str, Organization | None, Tier | None]:
+    """``public``, ``internal``, ``tier:L2`` or an organization's code, as (audience,
+    organization, lowest tier). An organization the actor does not see reads as unknown."""
+    from tierdesk.tiers.services import tier_by_code
+
+    text = label.strip()
+    if text.lower() in (Audience.PUBLIC, Audience.INTERNAL):
+        return text.lower(), None, None
+    if text.lower().startswith("tier:"):
+        try:
+            return Audience.TIER, None, tier_by_code(text[5:])
+        except ValidationFailed:
+            raise ValidationFailed.for_field("audience", f"no tier {text[5:]!r}") from None
+    org = (
+        policy.visible_organization(actor, code=text.upper())
+        if actor is not None
+        else Organization.objects.filter(code=text.upper()).first()
+    )
+    if org is None:
+        raise ValidationFailed.for_field(
+            "audience", "public, internal, tier:<code> or the code of an organization you serve"
+        )
+    return Audience.ORGANIZATION, org, None
+
+
+def category_for(organization: Organization | None, slug: str) -> Category:
+    """The active category ``slug`` an article of ``organization`` may have: MSP-wide, or
+    that organization's own (never another client's)."""
+    from tierdesk.tiers.queries import category_for_organization
+
+    found = (
+        category_for_organization(organization, slug)
+        if organization is not None
+        else Category.objects.filter(
+            organization__isnull=True, slug=slug.strip().lower(), is_active=True
+        ).first()
+    )
+    if found is None:
+        raise ValidationFailed.for_field("category", f"no category {slug!r} for this article")
+    return found
+
+
+@dataclass
+class ImportReport:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Plan:
+    doc: Any  # kb.portable.Document
+    audience: str
+    organization: Organization | None
+    min_tier: Tier | None
+    category: Category | None
+    tags: list[str]
+
+
+def _plan(actor: User | None, doc: Any) -> _Plan:
+    _clean_title(doc.title)
+    _clean_body(doc.body)
+    if doc.status not in ArticleStatus.values:
+        raise ValidationFailed.for_field("status", f"one of {', '.join(ArticleStatus.values)}")
+    audience, organization, min_tier = audience_from_label(actor, doc.audience)
+    category = category_for(organization, doc.category) if doc.category else None
+    return _Plan(doc, audience, organization, min_tier, category, _clean_tags(doc.tags))
+
+
+@transaction.atomic
+def article_import(
+    *, actor: User | None, documents: Sequence[Any], owner: User | None = None
+) -> ImportReport:
+    """Create or update the articles ``documents`` (kb.portable) describe, all or nothing.
+    An unchanged file changes nothing; a changed text makes a new version; the status is
+    set as the file says. Reviewers (or the system: ``actor`` None) import; new articles
+    belong to ``owner`` (default: the actor)."""
+    if actor is not None:
+        policy.require(actor, "kb.review", "Only reviewers (managers, admins) import articles.")
+    owner = owner or actor
+    problems: list[FieldIssue] = []
+    plans: list[_Plan] = []
+    for doc in documents:
+        try:
+            plans.append(_plan(actor, doc))
+        except DomainError as exc:
+            problems.append(FieldIssue(doc.path, exc.detail))
+    known = {p.doc.slug for p in plans} | set(
+        Article.objects.filter(slug__in=[s for p in plans for s in p.doc.related]).values_list(
+            "slug", flat=True
+        )
+    )
+    for p in plans:
+        missing = [s for s in p.doc.related if s not in known]
+        if missing:
+            problems.append(FieldIssue(p.doc.path, f"related: no article {missing[0]!r}"))
+    if problems:
+        raise ValidationFailed(
+            f"{len(problems)} file(s) refused; nothing was imported: "
+            + "; ".join(f"{i.field}: {i.message}" for i in problems[:20]),
+            errors=problems,
+        )
+    report = ImportReport()
+    by_slug: dict[str, Article] = {}
+    for p in plans:
+        try:
+            by_slug[p.doc.slug] = _import_one(actor, owner, p, report)
+        except DomainError as exc:
+            raise ValidationFailed(
+                f"{p.doc.path}: {exc.detail}; nothing was imported",
+                errors=[FieldIssue(p.doc.path, exc.detail)],
+            ) from None
+    # Related is symmetrical: a pair named in either file is related.
+    pairs: dict[str, set[str]] = {p.doc.slug: set(p.doc.related) for p in plans}
+    for p in plans:
+        for other in p.doc.related:
+            if other in pairs:
+                pairs[other].add(p.doc.slug)
+    for p in plans:
+        article = by_slug[p.doc.slug]
+        wanted = pairs[p.doc.slug] - {article.slug}
+        have = set(article.related.values_list("slug", flat=True))
+        if wanted != have:
+            article.related.set(Article.objects.filter(slug__in=wanted))
+            if p.doc.slug in report.unchanged:
+                report.unchanged.remove(p.doc.slug)
+                report.updated.append(p.doc.slug)
+    return report
+
+
+def _import_one(actor: User | None, owner: User | None, p: _Plan, report: ImportReport) -> Article:
+    doc = p.doc
+    existing = Article.objects.filter(slug=doc.slug).first()
+    if existing is None:
+        article = article_create(
+            actor=None if actor is None else actor,
+            owner=owner,
+            title=doc.title,
+            body=doc.body,
+            slug=doc.slug,
+            category=p.category,
+            tags=p.tags,
+            audience=p.audience,
+            organization=p.organization,
+            min_tier=p.min_tier,
+            status=doc.status,
+            review_by=doc.review_by,
+            note="Imported",
+        )
+        report.created.append(doc.slug)
+        return article
+    if actor is not None and not _readable(actor, existing):
+        raise Conflict.for_field("slug", "the slug belongs to an article you cannot see")
+    before = existing.version
+    if existing.status == ArticleStatus.ARCHIVED and doc.status != ArticleStatus.ARCHIVED:
+        _set_status(actor, existing, ArticleStatus.DRAFT, "import")
+    if existing.status != ArticleStatus.ARCHIVED:
+        existing = article_update(
+            actor=None,  # the reviewer's import: checked above
+            article=existing,
+            title=doc.title,
+            body=doc.body,
+            category=p.category,
+            tags=p.tags,
+            audience=p.audience,
+            organization=p.organization,
+            min_tier=p.min_tier,
+            review_by=doc.review_by,
+            note="Imported",
+        )
+    if existing.status != doc.status:
+        _set_status(actor, existing, doc.status, "import")
+    (report.updated if existing.version != before else report.unchanged).append(doc.slug)
+    return existing
+
+
+def _set_status(actor: User | None, article: Article, to: str, note: str) -> None:
+    """Set the status without the review workflow (imports by reviewers), audited."""
+    old = article.status
+    now = clock.now()
+    article.status = to
+    article.version += 1
+    article.updated_at = now
+    if to == ArticleStatus.PUBLISHED:
+        article.published_at = article.published_at or now
+        article.reviewer = actor
+    article.save(update_fields=["status", "version", "updated_at", "published_at", "reviewer"])
+    record_and_emit(
+        actor=actor,
+        action=AuditAction.ARTICLE_STATUS_CHANGED,
+        target_type="article",
+        target_id=article.pk,
+        organization=article.organization,
+        changes={"status": {"old": old, "new": to}, "note": note},
+        payload={"article_id": article.pk, "slug": article.slug, "old": old, "new": to},
+    )
