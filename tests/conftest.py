@@ -21,6 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
+from django.contrib.auth.hashers import (
+    PBKDF2PasswordHasher,
+    get_hashers,
+    get_hashers_by_algorithm,
+)
 from django.test import Client
 
 from tierdesk.core.models import Organization, User
@@ -42,6 +48,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         path = item.nodeid.split("::", 1)[0]
         if path.startswith(ONE_WORKER_FILES):
             item.add_marker(pytest.mark.xdist_group(path))
+
+
+class QuickPBKDF2(PBKDF2PasswordHasher):
+    """PBKDF2 at a thousandth of its cost, for passwords set in the tests' own process.
+
+    Django's default (over a million rounds) takes about 0.7 s a password here, and the
+    sign-in, reset and lockout tests set and check hundreds. The stored format, the checks
+    and every code path stay Django's; only the work factor differs. Servers that tests
+    start as processes hash as in production."""
+
+    algorithm = "pbkdf2_sha256_quick"
+    iterations = 1_000
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _quick_password_hashing() -> None:
+    settings.PASSWORD_HASHERS = ["tests.conftest.QuickPBKDF2", *settings.PASSWORD_HASHERS]
+    get_hashers.cache_clear()
+    get_hashers_by_algorithm.cache_clear()
 
 
 @pytest.fixture(autouse=True)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 TIERDESK = str(Path(sys.executable).with_name("tierdesk"))
+DATABASE_FILE = "tierdesk.sqlite3"  # under TIERDESK_DATA_DIR, as settings name it
 
 
 def free_port() -> int:
@@ -20,10 +24,60 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# A migrated database per test process, copied for each fresh installation instead of
+# migrating again (3-4 s on SQLite, about 8 s on PostgreSQL, for each of some twenty
+# installations the suite makes on each database).
+_templates: dict[str, str] = {}
+
+
+def _sqlite_template() -> Path:
+    found = _templates.get("sqlite")
+    if found is None:
+        data_dir = Path(tempfile.mkdtemp(prefix="tierdesk-template-"))
+        env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE",)}
+        env.pop("DATABASE_URL", None)
+        env.pop("REDIS_URL", None)
+        env["TIERDESK_DATA_DIR"] = str(data_dir)
+        done = tierdesk(env, "migrate")
+        assert done.returncode == 0, done.stderr
+        found = _templates["sqlite"] = str(data_dir / DATABASE_FILE)
+        atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
+    return Path(found)
+
+
+def _postgresql_template(base_url: str) -> str:
+    """The name of a migrated database on the server of ``base_url``, dropped when the
+    process ends; nothing stays connected to it, so CREATE DATABASE … TEMPLATE can copy it."""
+    import psycopg
+
+    found = _templates.get(base_url)
+    if found is None:
+        name = f"tierdesk_e2e_template_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(base_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        atexit.register(_drop_database, base_url, name)
+        env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+        env.pop("REDIS_URL", None)
+        env["TIERDESK_DATA_DIR"] = tempfile.mkdtemp(prefix="tierdesk-template-")
+        env["DATABASE_URL"] = base_url.rsplit("/", 1)[0] + "/" + name
+        done = tierdesk(env, "migrate")
+        assert done.returncode == 0, done.stderr
+        found = _templates[base_url] = name
+    return found
+
+
+def _drop_database(base_url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(base_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @contextlib.contextmanager
 def fresh_install(data_dir: Path) -> Iterator[dict[str, str]]:
     """The environment of a new, migrated installation: SQLite in ``data_dir``, or, when
-    DATABASE_URL names PostgreSQL, a scratch database on that server, dropped afterwards."""
+    DATABASE_URL names PostgreSQL, a scratch database on that server, dropped afterwards.
+    The schema is a copy of one this process migrated with `tierdesk migrate`."""
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     env["TIERDESK_DATA_DIR"] = str(data_dir)
     env.pop("REDIS_URL", None)
@@ -32,22 +86,23 @@ def fresh_install(data_dir: Path) -> Iterator[dict[str, str]]:
     if base_url.startswith("postgres"):
         import psycopg
 
+        template = _postgresql_template(base_url)
         scratch = f"tierdesk_e2e_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(base_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{scratch}"')
+            conn.execute(f'CREATE DATABASE "{scratch}" TEMPLATE "{template}"')
         env["DATABASE_URL"] = base_url.rsplit("/", 1)[0] + "/" + scratch
     else:
         env.pop("DATABASE_URL", None)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        template = _sqlite_template()
+        for suffix in ("", "-wal"):  # a WAL left behind holds part of the database
+            if Path(f"{template}{suffix}").exists():
+                shutil.copyfile(f"{template}{suffix}", data_dir / f"{DATABASE_FILE}{suffix}")
     try:
-        done = tierdesk(env, "migrate")
-        assert done.returncode == 0, done.stderr
         yield env
     finally:
         if scratch:
-            import psycopg
-
-            with psycopg.connect(base_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+            _drop_database(base_url, scratch)
 
 
 def tierdesk(

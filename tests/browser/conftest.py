@@ -8,10 +8,12 @@ the development machines); nothing is downloaded by Playwright itself.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,15 +45,35 @@ AXE = BROWSER_TESTS / "node_modules" / "axe-core" / "axe.min.js"
 SERIOUS = {"serious", "critical"}
 
 
+@contextlib.contextmanager
+def _installing() -> Iterator[None]:
+    """One installer at a time across the test workers (xdist runs several processes, and
+    each would otherwise start its own apt-get or npm in the same place)."""
+    with open(Path(tempfile.gettempdir()) / "tierdesk-test-install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def _apt_install(package: str, binary: str) -> None:
     """apt-get install ``package`` when ``binary`` is missing; a clear failure when that
     cannot be."""
     if shutil.which(binary):
         return
+    with _installing():
+        if not shutil.which(binary):  # another worker may have installed it meanwhile
+            _apt_get_install(package, binary)
+
+
+def _apt_get_install(package: str, binary: str) -> None:
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         pytest.fail(f"{binary} is missing: install Debian's {package} package (apt-get)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", package]
+    # Wait for dpkg's lock when something else on the machine is installing.
+    install = ["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "-q"]
+    install += ["--no-install-recommends", package]
     if subprocess.run(install, env=env, capture_output=True, check=False).returncode != 0:
         subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, check=False)
         done = subprocess.run(install, env=env, capture_output=True, text=True, check=False)
@@ -64,14 +86,16 @@ def axe_source() -> str:
     pins (``npm ci`` in tests/browser when it is not there yet)."""
     if not AXE.exists():
         _apt_install("npm", "npm")
-        done = subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
-            cwd=BROWSER_TESTS,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert done.returncode == 0, f"npm ci failed: {done.stderr[-2000:]}"
+        with _installing():
+            if not AXE.exists():
+                done = subprocess.run(
+                    ["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
+                    cwd=BROWSER_TESTS,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+                assert done.returncode == 0, f"npm ci failed: {done.stderr[-2000:]}"
     return AXE.read_text()
 
 
