@@ -131,11 +131,15 @@ def _database() -> dict[str, Any]:
             "django.db.backends.sqlite3",
         }:
             raise ConfigError("DATABASE_URL: tierdesk supports postgres:// and sqlite:// URLs")
+        # A kept connection is checked before a request first uses it, and replaced if the
+        # database dropped it. tierdesk's PostgreSQL backend does that without a round trip
+        # (see tierdesk.core.backends.postgresql).
         config["CONN_HEALTH_CHECKS"] = True
         if config["ENGINE"] == "django.db.backends.sqlite3":
             config["ENGINE"] = "tierdesk.core.backends.sqlite3"
             config["OPTIONS"] = _sqlite_options()
         else:
+            config["ENGINE"] = "tierdesk.core.backends.postgresql"
             config["OPTIONS"] = _postgresql_options()
         return config
     return {

@@ -11,8 +11,9 @@ from django.conf import settings
 from django.db import transaction
 
 from tests.conftest import Cast, make_ticket
+from tierdesk.core.files import sweep_orphans as attachment_sweep_orphans
 from tierdesk.tickets.models import Attachment
-from tierdesk.tickets.services import attachment_add, attachment_path, attachment_sweep_orphans
+from tierdesk.tickets.services import attachment_add, attachment_path
 
 
 def _age(path: Path, seconds: int) -> None:

@@ -5,15 +5,17 @@ from __future__ import annotations
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task
 
+from tierdesk.core import files
 from tierdesk.core.outbox import claim_tick
-from tierdesk.tickets.services import assign_waiting, attachment_sweep_orphans
+from tierdesk.tickets.services import assign_waiting
 
 
 @db_periodic_task(crontab(minute="41"))
 def attachment_orphans_tick() -> None:
-    """Hourly: remove attachment files that no row refers to (see attachment_sweep_orphans)."""
+    """Hourly: remove stored files (ticket attachments, article images) that no row refers
+    to (see core.files.sweep_orphans)."""
     if claim_tick("attachment_orphans"):
-        attachment_sweep_orphans()
+        files.sweep_orphans()
 
 
 @db_periodic_task(crontab(minute="*"))
