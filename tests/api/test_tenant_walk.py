@@ -125,6 +125,12 @@ def world(cast: Cast) -> dict[str, Any]:
     kb_services.article_update(actor=None, article=article, body=f"Run the {SECRET} job.")
     kb_services.article_vote(actor=cast.gerd, article=article, helpful=True)
     kb_services.article_flag_outdated(actor=cast.gus, article=article, comment=SECRET)
+    kb_services.article_file_add(
+        actor=cast.admin,
+        article=article,
+        filename="payroll.png",
+        content=b"\x89PNG\r\n\x1a\n" + SECRET.encode(),
+    )
     # a link between two of B's tickets (tickets/{ref}/links/{link_id})
     link = ticket_services.ticket_link(
         actor=cast.gus,
@@ -161,6 +167,7 @@ def b_values(cast: Cast, world: dict[str, Any]) -> dict[str, list[str]]:
         "policy_id": [str(world["sla_policy"].pk)],
         "link_id": [str(world["link"].pk)],
         "article_ref": [world["article"].slug, str(world["article"].pk)],
+        "filename": ["payroll.png"],
     }
 
 

@@ -41,6 +41,8 @@ CHROMIUM_ARGS = [
 
 
 BROWSER_TESTS = Path(__file__).resolve().parent
+# Where the pages' screenshots for docs/ are written.
+SCREENSHOTS = BROWSER_TESTS.parents[1] / "docs" / "screenshots"
 AXE = BROWSER_TESTS / "node_modules" / "axe-core" / "axe.min.js"
 SERIOUS = {"serious", "critical"}
 
@@ -186,7 +188,10 @@ def page(browser: Any, server: Server) -> Iterator[Any]:
     p.requested = []
     p.problems = []
     p.on("request", lambda r: p.requested.append(r.url))
-    p.on("console", lambda m: p.problems.append(m.text) if m.type == "error" else None)
+    # Each console error with the page it happened on.
+    p.on(
+        "console", lambda m: p.problems.append(f"{m.text} @ {p.url}") if m.type == "error" else None
+    )
     p.on("pageerror", lambda e: p.problems.append(str(e)))
     try:
         yield p

@@ -6,16 +6,14 @@ and on the console's ticket page; axe-core on the pages; the phone layout."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Server, axe_violations
+from tests.browser.conftest import SCREENSHOTS, Server, axe_violations
 from tests.processes import tierdesk
 from tierdesk.demo import DEMO_PASSWORD
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>"
 
 

@@ -6,16 +6,14 @@ The tiers, categories and routing pages pass axe-core."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Server, axe_violations
+from tests.browser.conftest import SCREENSHOTS, Server, axe_violations
 from tests.processes import django_eval, tierdesk
 from tierdesk.demo import DEMO_PASSWORD
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 MANAGER = "manager@msp.example"  # serves ACME, GLOBEX and INITECH in the demo
 
 RULES = """

@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Server, axe_violations
+from tests.browser.conftest import SCREENSHOTS, Server, axe_violations
 from tests.processes import tierdesk
 from tierdesk.demo import DEMO_PASSWORD
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 LISTS = ("/console/config/sla/", "/console/config/calendars/", "/console/config/escalation/")
 
 

@@ -7,18 +7,16 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Server, axe_violations
+from tests.browser.conftest import SCREENSHOTS, Server, axe_violations
 from tests.processes import tierdesk
 from tierdesk.demo import DEMO_PASSWORD
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>"
 
 
@@ -250,7 +248,7 @@ def test_category_questions_arrive_live_and_a_hostile_file_name_stays_text(
     page.get_by_label("Screenshots or files").set_input_files(
         [{"name": hostile_name, "mimeType": "image/png", "buffer": b"\x89PNG\r\n\x1a\n"}]
     )
-    page.get_by_role("button", name="Send").click()
+    page.get_by_role("button", name="Send", exact=True).click()
     page.wait_for_load_state("networkidle")
     key = page.locator(".ticket-head .key").inner_text()
     facts = page.locator(".ticket-head .facts").inner_text()
@@ -459,7 +457,7 @@ def test_journey_from_the_portal_through_l1_and_l2_back_to_a_rating(
     page.get_by_label("How urgent is it for you?").select_option(label="It slows me down")
     assert axe_violations(page, axe_source) == [], "portal form"
     page.screenshot(path=str(SCREENSHOTS / "portal-new.png"))
-    page.get_by_role("button", name="Send").click()
+    page.get_by_role("button", name="Send", exact=True).click()
     page.wait_for_load_state("networkidle")
     key = page.locator(".ticket-head .key").inner_text()
     assert page.get_by_role("status").inner_text() == f"Thank you: your ticket is {key}."
@@ -468,7 +466,7 @@ def test_journey_from_the_portal_through_l1_and_l2_back_to_a_rating(
     sign_in(page, "lena.l1@msp.example")
     page.locator("table.tickets").get_by_role("link", name=key).click()
     page.get_by_label("Body").fill("Could you sign out and in again, please?")
-    page.get_by_role("button", name="Send").click()
+    page.get_by_role("button", name="Send", exact=True).click()
     page.wait_for_load_state("networkidle")
     page.get_by_role("button", name="Escalate…").click()
     dialog = page.get_by_role("dialog", name=f"Escalate {key}")

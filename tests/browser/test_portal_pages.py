@@ -9,16 +9,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Server, axe_violations
+from tests.browser.conftest import SCREENSHOTS, Server, axe_violations
 from tests.processes import tierdesk
 from tierdesk.demo import DEMO_PASSWORD
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 # The words a requester may read for a ticket's status (tierdesk.web.views.portal).
@@ -186,7 +184,7 @@ def test_the_new_ticket_form_fits_and_keeps_what_was_typed_when_refused(
     page.get_by_label("Screenshots or files").set_input_files(
         [{"name": "driver.exe", "mimeType": "application/octet-stream", "buffer": b"MZ"}]
     )
-    page.get_by_role("button", name="Send").click()
+    page.get_by_role("button", name="Send", exact=True).click()
     page.wait_for_load_state("networkidle")
     error = page.locator("#id_attachments_error")
     assert error.inner_text() == "driver.exe: files of type .exe are not accepted."

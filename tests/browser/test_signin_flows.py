@@ -8,18 +8,16 @@ import base64
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from django_otp.oath import TOTP
 
-from tests.browser.conftest import Server, axe_violations, serving
+from tests.browser.conftest import SCREENSHOTS, Server, axe_violations, serving
 from tests.processes import fresh_install, tierdesk
 from tests.smtp import Inbox, reset_link, smtp_server
 from tierdesk.demo import DEMO_PASSWORD
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 NEW_PASSWORD = "orchid lantern seventy 8"
 
 

@@ -273,3 +273,24 @@ def test_category_filter(cast: Cast) -> None:
     ]
     f = queries.ArticleFilters(category=["nonexistent"])
     assert queries.article_search(actor=cast.alice, text="laptop", filters=f) == []
+
+
+@pytest.mark.parametrize("slug", ["new", "preview", "suggest", "12345"])
+def test_a_slug_the_pages_use_or_an_id_is_refused_and_never_made(cast: Cast, slug: str) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        services.article_create(actor=cast.admin, title="Anything", slug=slug)
+    assert refused.value.errors[0].field == "slug"
+    made = services.article_create(actor=cast.admin, title=slug)
+    assert made.slug == f"article-{slug}"
+
+
+def test_a_reviewer_does_not_publish_their_own_new_article_but_an_admin_may(cast: Cast) -> None:
+    with pytest.raises(PermissionDenied):
+        services.article_create(actor=cast.manager, title="Mine", status="published")
+    theirs = services.article_create(
+        actor=cast.manager, title="Lena's", owner=cast.lena, status="published"
+    )
+    assert theirs.reviewer == cast.manager
+    own = services.article_create(actor=cast.admin, title="The admin's", status="published")
+    assert own.reviewer == cast.admin
+    assert not Article.objects.filter(title="Mine").exists()

@@ -429,7 +429,7 @@ def test_ticket_page_queries_do_not_grow_with_the_timeline(cast: Cast) -> None:
     assert _queries(client, path) == few
 
 
-def test_a_ticket_page_makes_fifteen_queries(cast: Cast) -> None:
+def test_a_ticket_page_makes_nineteen_queries(cast: Cast) -> None:
     client = signed_in(cast.omar)
     ticket = make_ticket(cast.omar, cast.acme, cast.alice)
     _mixed_timeline(cast, ticket, 2)
@@ -441,8 +441,10 @@ def test_a_ticket_page_makes_fifteen_queries(cast: Cast) -> None:
     # clocks (load_related); 8 the timeline (actors and comments joined), 9 the
     # attachments, 10-11 the requester's other open tickets and the organization's recent
     # ones, 12 the next ticket in the queue; 13 the staff the assignee field offers; 14 the
-    # saved views (nav); 15 the linked tickets.
-    assert len(page) == 15, "\n".join(page)
+    # saved views (nav); 15 the linked tickets. The knowledge base panel: 16-17 the
+    # agent's tier and served organizations (the reader's scope), 18 the search, 19 those
+    # articles and the ones used on the ticket, with their uses.
+    assert len(page) == 19, "\n".join(page)
 
 
 # --- SLA badges and the SLA queues ---------------------------------------------------------

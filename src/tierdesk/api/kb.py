@@ -4,12 +4,18 @@ for tickets (uses) and for requesters who needed no ticket (deflections)."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import urllib.parse
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
+from django.conf import settings
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse
-from ninja import Query, Router, Schema
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from django.utils.http import content_disposition_header
+from ninja import File, Query, Router, Schema
+from ninja.files import UploadedFile
 from pydantic import Field, StringConstraints
 
 from tierdesk.api.common import (
@@ -19,14 +25,17 @@ from tierdesk.api.common import (
     expected_version,
     idempotent,
     json_response,
+    optional_actor,
     reject_unknown_query,
 )
 from tierdesk.api.schemas import ERRORS, CleanInput, Problem, StrictInput
-from tierdesk.core.errors import NotFound, ValidationFailed
-from tierdesk.core.models import Organization, Role, User
+from tierdesk.core import files
+from tierdesk.core.errors import ContentTooLarge, NotFound, ValidationFailed
+from tierdesk.core.models import STAFF_ROLES, Organization, Role, User
 from tierdesk.kb import queries, services
 from tierdesk.kb.models import (
     Article,
+    ArticleAttachment,
     ArticleFeedback,
     ArticleUse,
     ArticleVersion,
@@ -36,6 +45,7 @@ from tierdesk.kb.models import (
 from tierdesk.tickets import queries as ticket_queries
 from tierdesk.tiers.models import Category
 
+log = logging.getLogger(__name__)
 router = Router(tags=["knowledge base"])
 
 StatusName = Literal["draft", "in_review", "published", "archived"]
@@ -81,7 +91,10 @@ class ArticleOut(Schema):
 
 
 class ArticleDetail(ArticleOut):
-    body: str = Field(description="Markdown, as written.")
+    body: str | None = Field(
+        description="Markdown, as written; for staff only (null for requesters, who read "
+        "body_html: the source may hold what the rendering leaves out, such as comments)."
+    )
     body_html: str = Field(description="The body rendered and sanitized (an allow-list).")
     related: list[str] = Field(description="Slugs of the related articles the caller may read.")
     helpful: int
@@ -285,7 +298,7 @@ def _votes(article: Article) -> dict[str, int]:
 def article_detail(user: User, article: Article) -> dict[str, Any]:
     return {
         **article_out(article),
-        "body": article.body,
+        "body": article.body if user.role in STAFF_ROLES else None,
         "body_html": article.body_html,
         "related": [a.slug for a in queries.related_articles(actor=user, article=article)],
         **_votes(article),
@@ -629,3 +642,110 @@ def search(request: HttpRequest, params: Query[KbSearchParams]) -> HttpResponse:
         for h in hits
     ]
     return json_response(200, {"items": items})
+
+
+# --- images in articles -------------------------------------------------------------------
+
+FileName = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+
+
+class ArticleFileOut(Schema):
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    url: str = Field(description="Where the image is read, with a token or a session.")
+    markdown: str = Field(description="What to write in the article's body to show it.")
+    created_at: dt.datetime
+
+
+def file_out(attachment: ArticleAttachment, slug: str) -> dict[str, Any]:
+    quoted = urllib.parse.quote(attachment.filename)
+    return {
+        "filename": attachment.filename,
+        "content_type": attachment.content_type,
+        "size": attachment.size,
+        "sha256": attachment.sha256,
+        "url": services.files_url(slug) + quoted,
+        "markdown": f"![{attachment.filename}](attachment:{quoted})",
+        "created_at": attachment.created_at,
+    }
+
+
+@router.get(
+    "/kb/articles/{article_ref}/files",
+    response={200: list[ArticleFileOut], **ERRORS},
+    summary="List an article's images",
+)
+def list_files(request: HttpRequest, article_ref: ArticleRef) -> list[dict[str, Any]]:
+    user = actor(request)
+    article = queries.article_get(actor=user, ref=article_ref)
+    return [file_out(f, article.slug) for f in queries.file_list(article=article)]
+
+
+@router.post(
+    "/kb/articles/{article_ref}/files",
+    response={201: ArticleFileOut, 413: Problem, **ERRORS},
+    summary="Add an image (multipart/form-data, field 'file'; PNG, JPEG, GIF or WebP); one "
+    "of the same name is replaced",
+)
+def add_file(
+    request: HttpRequest, article_ref: ArticleRef, file: File[UploadedFile]
+) -> HttpResponse:
+    user = actor(request)
+    article = queries.article_get(actor=user, ref=article_ref)
+    if file.size is not None and file.size > settings.ATTACHMENT_MAX_BYTES:
+        raise ContentTooLarge.for_field(
+            "file", f"larger than the limit of {settings.ATTACHMENT_MAX_BYTES} bytes"
+        )
+    attachment = services.article_file_add(
+        actor=user,
+        article=article,
+        filename=file.name or "",
+        content=file.read(settings.ATTACHMENT_MAX_BYTES + 1),
+    )
+    body = ArticleFileOut.model_validate(file_out(attachment, article.slug)).model_dump(mode="json")
+    return json_response(201, body, Location=body["url"])
+
+
+@router.get(
+    "/kb/articles/{article_ref}/files/{filename}",
+    response={200: None, **ERRORS},
+    summary="Read an article's image",
+    auth=None,
+    openapi_extra={"security": [{"TokenAuth": []}]},
+)
+def read_file(
+    request: HttpRequest, article_ref: ArticleRef, filename: FileName
+) -> HttpResponseBase:
+    # As ticket attachments: an anonymous request is answered like a missing file (404).
+    reader = optional_actor(request)
+    if reader is None:
+        raise NotFound("No such file.")
+    attachment = queries.file_get(actor=reader, ref=article_ref, filename=filename)
+    try:
+        handle = open(files.path(attachment.storage_key), "rb")  # noqa: SIM115 - FileResponse closes it
+    except FileNotFoundError:
+        log.error("article file %s: %s is missing", attachment.pk, attachment.storage_key)
+        raise NotFound("The file is missing; an administrator was told.") from None
+    # Only checked raster images are stored (core.files.check_image), so inline is safe;
+    # the headers keep a browser from reading it as anything else.
+    response = FileResponse(handle, content_type=attachment.content_type)
+    response["Content-Disposition"] = content_disposition_header(False, attachment.filename) or ""
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, max-age=300"
+    response["ETag"] = f'"{attachment.sha256}"'
+    return response
+
+
+@router.delete(
+    "/kb/articles/{article_ref}/files/{filename}",
+    response={204: None, **ERRORS},
+    summary="Remove an article's image",
+)
+def remove_file(request: HttpRequest, article_ref: ArticleRef, filename: FileName) -> HttpResponse:
+    user = actor(request)
+    article = queries.article_get(actor=user, ref=article_ref)
+    services.article_file_remove(actor=user, article=article, filename=filename)
+    return HttpResponse(status=204)

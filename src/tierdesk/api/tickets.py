@@ -7,6 +7,7 @@ import logging
 from typing import Annotated, Any, Literal
 
 from django.conf import settings
+from django.db import transaction
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from ninja import File, Form, Query, Router, Schema
@@ -29,9 +30,12 @@ from tierdesk.core.errors import ContentTooLarge, NotFound, ValidationFailed
 from tierdesk.core.models import Organization, User
 from tierdesk.core.parse import as_id
 from tierdesk.core.services import organization_get
+from tierdesk.kb import queries as kb_queries
+from tierdesk.kb import services as kb_services
+from tierdesk.kb.models import Article, UseKind
 from tierdesk.sla import queries as sla_queries
 from tierdesk.tickets import queries, services
-from tierdesk.tickets.models import Attachment, Comment, Ticket, TimelineEntry
+from tierdesk.tickets.models import Attachment, Comment, Status, Ticket, TimelineEntry
 from tierdesk.tiers.queries import category_for_organization
 from tierdesk.tiers.services import tier_by_code
 
@@ -152,10 +156,21 @@ class TicketPatch(StrictInput):
     assignee: Ref | None = None
 
 
+SOLVED_WITH_MAX = 20
+
+
 class StatusChange(StrictInput):
     status: StatusName
     resolution_code: ResolutionName | None = None
     resolution_note: Body | None = None
+    solved_with: list[Annotated[str, StringConstraints(min_length=1, max_length=254)]] = Field(
+        default_factory=list,
+        max_length=SOLVED_WITH_MAX,
+        description=(
+            "When resolving: the knowledge base articles (ids or slugs) that solved the "
+            "ticket, each recorded as its solution at the ticket's tier."
+        ),
+    )
 
 
 class CommentIn(StrictInput):
@@ -427,15 +442,36 @@ def update_ticket(request: HttpRequest, ref: Ref, payload: TicketPatch) -> HttpR
 def change_status(request: HttpRequest, ref: Ref, payload: StatusChange) -> HttpResponse:
     user = actor(request)
     ticket = queries.ticket_get(actor=user, ref=ref)
-    moved = services.ticket_transition(
-        actor=user,
-        ticket=ticket,
-        to_status=payload.status,
-        expected_version=expected_version(request),
-        resolution_code=payload.resolution_code,
-        resolution_note=payload.resolution_note,
-    )
+    if payload.solved_with and payload.status != Status.RESOLVED:
+        raise ValidationFailed.for_field("solved_with", "only when resolving")
+    # One transaction: resolved with its "solved with" records, or neither.
+    with transaction.atomic():
+        moved = services.ticket_transition(
+            actor=user,
+            ticket=ticket,
+            to_status=payload.status,
+            expected_version=expected_version(request),
+            resolution_code=payload.resolution_code,
+            resolution_note=payload.resolution_note,
+        )
+        for article in _solving_articles(user, payload.solved_with):
+            kb_services.article_use(actor=user, article=article, ticket=moved, kind=UseKind.SOLVED)
     return ticket_response(moved)
+
+
+def _solving_articles(user: User, refs: list[str]) -> list[Article]:
+    """The articles ``refs`` name (ids or slugs), each once; one the caller may not read is
+    refused like one that does not exist."""
+    found: dict[int, Article] = {}
+    for ref in refs:
+        try:
+            article = kb_queries.article_get(actor=user, ref=ref)
+        except NotFound:
+            raise ValidationFailed.for_field(
+                "solved_with", f"no article {ref.strip()[:80]!r}"
+            ) from None
+        found.setdefault(article.pk, article)
+    return list(found.values())
 
 
 def comment_out(comment: Comment) -> dict[str, Any]:

@@ -38,6 +38,8 @@ class AuditAction(StrEnum):
     ARTICLE_CREATED = "kb.article_created"
     ARTICLE_UPDATED = "kb.article_updated"
     ARTICLE_STATUS_CHANGED = "kb.article_status_changed"
+    ARTICLE_FILE_ADDED = "kb.article_file_added"
+    ARTICLE_FILE_REMOVED = "kb.article_file_removed"
 
 
 def record(

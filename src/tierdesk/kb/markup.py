@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import html
 import re
+import urllib.parse
+from collections.abc import Iterator
 from functools import cache
 
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 TAGS = frozenset(
     {
@@ -50,9 +53,30 @@ def sanitize(fragment: str) -> str:
     )
 
 
-def render(source: str) -> str:
-    """The article's HTML: ``source`` rendered as Markdown, then sanitized."""
-    return sanitize(_markdown().render(source))
+ATTACHMENT_SCHEME = "attachment:"
+
+
+def _attachment_refs(tokens: list[Token]) -> Iterator[tuple[Token, str, str]]:
+    """(token, attribute, file name) of every ``attachment:NAME`` image or link."""
+    for token in tokens:
+        for attr in ("src", "href"):
+            value = token.attrGet(attr)
+            if isinstance(value, str) and value.startswith(ATTACHMENT_SCHEME):
+                yield token, attr, urllib.parse.unquote(value.removeprefix(ATTACHMENT_SCHEME))
+        if token.children:
+            yield from _attachment_refs(token.children)
+
+
+def render(source: str, files_url: str | None = None) -> str:
+    """The article's HTML: ``source`` rendered as Markdown, then sanitized. Images and links
+    written as ``attachment:NAME`` (Markdown syntax, not raw HTML) point at
+    ``files_url + NAME``; without ``files_url`` they are dropped as unknown URLs."""
+    md = _markdown()
+    tokens = md.parse(source)
+    if files_url is not None:
+        for token, attr, name in _attachment_refs(tokens):
+            token.attrSet(attr, files_url + urllib.parse.quote(name))
+    return sanitize(md.renderer.render(tokens, md.options, {}))
 
 
 _SPACE = re.compile(r"\s+")

@@ -60,6 +60,10 @@ class Article(models.Model):
     )
     review_by = models.DateField(null=True, blank=True)
     related = models.ManyToManyField("self", blank=True, symmetrical=True)
+    # The ticket the article was written from ("Create article from this ticket"), if any.
+    source_ticket = models.ForeignKey(
+        Ticket, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     # The number of the latest version; also the concurrency token (ETag / If-Match).
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField()
@@ -184,3 +188,26 @@ class Deflection(models.Model):
         indexes: ClassVar[list[models.Index]] = [
             models.Index(fields=["organization", "created_at"], name="kb_deflection_org_time"),
         ]
+
+
+class ArticleAttachment(models.Model):
+    """An image shown in an article's text (``![alt](attachment:NAME)``), stored like a
+    ticket's files (core.files) and read by whoever may read the article."""
+
+    article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="attachments")
+    filename = models.CharField(max_length=255)
+    storage_key = models.CharField(max_length=64, unique=True)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["filename", "id"]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["article", "filename"], name="kb_attachment_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.filename

@@ -7,15 +7,25 @@ import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 
-from tierdesk.core import clock
+from tierdesk.core import clock, policy
 from tierdesk.core.errors import NotFound, ValidationFailed
-from tierdesk.core.models import User
+from tierdesk.core.models import STAFF_ROLES, Role, User
 from tierdesk.core.parse import as_id
 from tierdesk.kb import search as engine
-from tierdesk.kb.models import Article, ArticleStatus, ArticleVersion, FeedbackKind
+from tierdesk.kb.models import (
+    Article,
+    ArticleAttachment,
+    ArticleFeedback,
+    ArticleStatus,
+    ArticleUse,
+    ArticleVersion,
+    FeedbackKind,
+    UseKind,
+)
 from tierdesk.kb.scope import KbScope, scope_for
+from tierdesk.tickets.models import Comment, Ticket
 from tierdesk.tiers.models import Category
 
 
@@ -38,6 +48,7 @@ class ArticleFilters:
     audience: Sequence[str] = ()
     stale: bool | None = None
     text: str | None = None  # in the title
+    ids: Sequence[int] | None = None  # only these articles (e.g. a search's hits)
 
 
 def _where(filters: ArticleFilters) -> Q:
@@ -61,6 +72,8 @@ def _where(filters: ArticleFilters) -> Q:
         where &= stale if filters.stale else ~stale
     if filters.text:
         where &= Q(title__icontains=filters.text.strip())
+    if filters.ids is not None:
+        where &= Q(pk__in=list(filters.ids))
     return where
 
 
@@ -107,8 +120,17 @@ def is_stale(article: Article, today: dt.date | None = None) -> bool:
     )
 
 
+def _history_readable(actor: User) -> None:
+    """An article's earlier texts are staff's: an article published for requesters may have
+    been written internal, or with what was taken out before it was published."""
+    if actor.role not in STAFF_ROLES:
+        raise NotFound("No such article.")
+
+
 def version_list(*, actor: User, article: Article) -> list[ArticleVersion]:
-    """``article``'s versions, newest first (``article`` from article_get: authorized)."""
+    """``article``'s versions, newest first (``article`` from article_get: authorized);
+    staff only."""
+    _history_readable(actor)
     return list(article.versions.select_related("author").order_by("-number"))
 
 
@@ -121,18 +143,92 @@ class Diff:
 
 
 def version_diff(*, actor: User, article: Article, old: int, new: int) -> Diff:
-    """What changed in the text from version ``old`` to version ``new`` (any two)."""
+    """What changed in the text from version ``old`` to version ``new`` (any two), line by
+    line; staff only. Lines are compared whole (difflib's SequenceMatcher: about linear for
+    texts that share most lines; ``ndiff``'s character matching took a minute for two long,
+    different bodies)."""
+    _history_readable(actor)
     found = {v.number: v for v in article.versions.filter(number__in=[old, new])}
     for field, number in (("old", old), ("new", new)):
         if number not in found:
             raise ValidationFailed.for_field(field, f"no version {number} of this article")
     a, b = found[old], found[new]
-    lines = []
-    for line in difflib.ndiff(a.body.splitlines(), b.body.splitlines()):
-        mark = line[:1]
-        if mark in ("+", "-", " "):
-            lines.append((mark, line[2:]))
+    before, after = a.body.splitlines(), b.body.splitlines()
+    lines: list[tuple[str, str]] = []
+    matcher = difflib.SequenceMatcher(None, before, after)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            lines += [(" ", line) for line in before[i1:i2]]
+            continue
+        lines += [("-", line) for line in before[i1:i2]]
+        lines += [("+", line) for line in after[j1:j2]]
     return Diff(old=a, new=b, title_changed=a.title != b.title, lines=lines)
+
+
+def text_version(article: Article) -> int:
+    """The number of ``article``'s latest text version (what versions and diffs count)."""
+    return article.versions.order_by("-number").values_list("number", flat=True).first() or 1
+
+
+@dataclass(frozen=True)
+class Votes:
+    helpful: int
+    not_helpful: int
+    mine: str | None  # the reader's own vote: "helpful", "not_helpful" or None
+
+
+def article_votes(*, actor: User, article: Article) -> Votes:
+    """``article``'s helpful and not-helpful votes and ``actor``'s own (``article`` from
+    article_get: authorized). One query."""
+    counts = ArticleFeedback.objects.filter(
+        article=article, kind__in=[FeedbackKind.HELPFUL, FeedbackKind.NOT_HELPFUL]
+    ).aggregate(
+        helpful=Count("pk", filter=Q(kind=FeedbackKind.HELPFUL)),
+        not_helpful=Count("pk", filter=Q(kind=FeedbackKind.NOT_HELPFUL)),
+        mine_helpful=Count("pk", filter=Q(kind=FeedbackKind.HELPFUL, user=actor)),
+        mine_not=Count("pk", filter=Q(kind=FeedbackKind.NOT_HELPFUL, user=actor)),
+    )
+    mine = (
+        FeedbackKind.HELPFUL.value
+        if counts["mine_helpful"]
+        else FeedbackKind.NOT_HELPFUL.value
+        if counts["mine_not"]
+        else None
+    )
+    return Votes(counts["helpful"] or 0, counts["not_helpful"] or 0, mine)
+
+
+def outdated_flags(*, actor: User, article: Article) -> list[ArticleFeedback]:
+    """The open "outdated" flags on ``article`` (``article`` from article_get), oldest
+    first, with who raised them loaded: for its owner and reviewers (kb.review), who act
+    on them; an empty list for anyone else."""
+    if article.owner_id != actor.pk and not policy.allowed(actor, "kb.review"):
+        return []
+    return list(
+        ArticleFeedback.objects.filter(
+            article=article, kind=FeedbackKind.OUTDATED, resolved_at__isnull=True
+        )
+        .select_related("user")
+        .order_by("created_at", "id")
+    )
+
+
+def usage_counts(*, actor: User, article: Article) -> dict[str, list[tuple[str, int]]]:
+    """How often ``article`` was suggested, linked and the solution, by the tier the ticket
+    was at: {kind: [(tier code, count), …]} in tier order, counting the tickets of the
+    organizations the actor sees (admins: all). One query."""
+    uses = ArticleUse.objects.filter(article=article)
+    if actor.role != Role.ADMIN:
+        uses = uses.filter(organization_id__in=policy.visible_organizations(actor).values("pk"))
+    rows = (
+        uses.values("kind", "tier__code", "tier__level")
+        .annotate(n=Count("pk"))
+        .order_by("kind", F("tier__level").asc(nulls_last=True))
+    )
+    counts: dict[str, list[tuple[str, int]]] = {kind: [] for kind in UseKind.values}
+    for row in rows:
+        counts[row["kind"]].append((row["tier__code"] or "no tier", row["n"]))
+    return counts
 
 
 SearchHit = engine.Hit
@@ -182,3 +278,99 @@ def article_export(*, actor: User) -> QuerySet[Article]:
         .prefetch_related("tags", "related")
         .order_by("slug")
     )
+
+
+# --- suggestions, and articles from tickets ----------------------------------------------
+
+SUGGESTION_WORDS = 40  # of a ticket's text: enough to find its subject, not a whole log
+
+
+def _suggestion_text(*parts: str) -> str:
+    words: list[str] = []
+    for part in parts:
+        words += part.split()
+        if len(words) >= SUGGESTION_WORDS:
+            break
+    return " ".join(words[:SUGGESTION_WORDS])
+
+
+def suggestions(
+    *, actor: User, subject: str, description: str = "", limit: int = 5
+) -> list[SearchHit]:
+    """Published articles for a ticket being typed (the portal's new-ticket form): the
+    subject and the start of the description, whose last word may be unfinished. What the
+    actor may read only; for a requester, public articles and their organization's."""
+    text = _suggestion_text(subject, description)
+    if not text:
+        return []
+    return article_search(actor=actor, text=text, limit=limit, prefix=True)
+
+
+def relevant_for_ticket(*, actor: User, ticket: Ticket, limit: int = 5) -> list[SearchHit]:
+    """Published articles that may help with ``ticket`` (the agent's ticket page), as the
+    agent may read them: its subject, then the start of its description."""
+    text = _suggestion_text(ticket.subject, ticket.description)
+    if not text:
+        return []
+    return article_search(actor=actor, text=text, limit=limit)
+
+
+@dataclass
+class ArticleDraft:
+    """What "Create article from this ticket" fills in; the agent edits it before saving."""
+
+    title: str
+    body: str
+    category: Category | None
+    tags: list[str]
+    audience: str  # as written in files and the API: internal, or an organization's code
+    source_ticket: Ticket
+
+
+def draft_from_ticket(*, actor: User, ticket: Ticket) -> ArticleDraft:
+    """A draft article made of ``ticket`` (from tickets.queries.ticket_get for ``actor``):
+    the problem (its description), the resolution (its note) and the steps the staff wrote
+    on it (replies, and internal notes marked as such), in order. Always internal to agents:
+    the writer decides who else reads it, and takes out what they should not (an article's
+    earlier versions stay staff's). The ticket's category only if it is MSP-wide (an
+    organization's own category belongs to articles for that organization)."""
+    steps = [
+        ("(internal note) " if c.is_internal else "") + c.body.strip()
+        for c in Comment.objects.filter(ticket=ticket)
+        .exclude(author__role=Role.REQUESTER)
+        .order_by("created_at", "id")
+        if c.body.strip()
+    ]
+    sections = [f"## Problem\n\n{ticket.description.strip() or ticket.subject}"]
+    if steps:
+        lines = "\n".join(f"{i}. " + step.replace("\n", "\n   ") for i, step in enumerate(steps, 1))
+        sections.append(f"## Steps\n\n{lines}")
+    sections.append("## Resolution\n\n" + (ticket.resolution_note.strip() or "_Describe the fix._"))
+    category = ticket.category
+    return ArticleDraft(
+        title=ticket.subject[:200],
+        body="\n\n".join(sections) + "\n",
+        category=category if category is not None and category.organization_id is None else None,
+        tags=sorted(t.name for t in ticket.tags.all()),
+        audience="internal",
+        source_ticket=ticket,
+    )
+
+
+# --- images in articles -------------------------------------------------------------------
+
+
+def file_list(*, article: Article) -> list[ArticleAttachment]:
+    """The images of ``article`` (from article_get, so already readable), by name."""
+    return list(ArticleAttachment.objects.filter(article=article).order_by("filename", "id"))
+
+
+def file_get(*, actor: User, ref: str | int, filename: str) -> ArticleAttachment:
+    """The image ``filename`` of article ``ref`` (slug or id), if the actor may read the
+    article; else NotFound, the same for a hidden article as for a missing one."""
+    article = article_get(actor=actor, ref=ref)
+    found = ArticleAttachment.objects.filter(article=article, filename=filename).first()
+    if found is None:
+        raise NotFound("No such file.")
+    found.article = article
+    return found

@@ -15,12 +15,14 @@ Every search is limited by the reader's scope (kb.scope) in the same SQL.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import snowballstemmer
 from django.db import connection
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
@@ -30,10 +32,16 @@ from tierdesk.kb.models import Article
 from tierdesk.kb.scope import KbScope
 
 MAX_WORDS = 12
+COMMON_SHARE = 0.2
+SMALL_INDEX = 50  # articles; in fewer, no word counts as common
+# Articles the telling words may match together before commoner words are left out: the
+# engine scores every matching article, so this bounds a search's cost in a large index.
+MATCH_BUDGET = 5_000
 MIN_PREFIX = 3  # letters of an unfinished word before it is searched as a prefix
 MAX_WORD = 40
 MARK_START, MARK_END = "\x02", "\x03"
 WORD = re.compile(r"\w+")
+APOSTROPHES = re.compile(r"(?<=\w)['\u2019](?=\w)")
 # Words too common to tell articles apart; PostgreSQL's English configuration drops these
 # and more by itself, SQLite's tokenizer keeps everything.
 STOP_WORDS = frozenset(
@@ -43,7 +51,8 @@ STOP_WORDS = frozenset(
     is it its just me my myself no nor not of off on once only or our out over own same she
     should so some such than that the their them then there these they this those through to
     too under until up very was we were what when where which while who whom why will with
-    would you your yours
+    would you your yours us cant isnt doesnt didnt wont wasnt arent couldnt shouldnt
+    wouldnt ive youre theyre
     """.split()  # noqa: SIM905 - a long list reads better as words
 )
 
@@ -69,7 +78,7 @@ def words(text: str) -> list[str]:
     """The searchable words of ``text``: lower case, no stop words, no repeats, at most
     MAX_WORDS of at most MAX_WORD characters."""
     seen: list[str] = []
-    for w in WORD.findall(text.lower()):
+    for w in WORD.findall(APOSTROPHES.sub("", text.lower())):  # "can't" is "cant"
         w = w.replace("_", "")[:MAX_WORD]
         if w and w not in STOP_WORDS and w not in seen:
             seen.append(w)
@@ -78,6 +87,20 @@ def words(text: str) -> list[str]:
 
 def _is_postgres() -> bool:
     return connection.vendor == "postgresql"
+
+
+@functools.cache
+def _stemmers() -> dict[str, Any]:
+    # The stemmers the engines index with: SQLite's FTS5 ``porter`` tokenizer is Porter's
+    # original algorithm, PostgreSQL's ``english`` configuration is Snowball's English.
+    return {
+        "sqlite": snowballstemmer.stemmer("porter"),
+        "postgresql": snowballstemmer.stemmer("english"),
+    }
+
+
+def _stemmer() -> Any:
+    return _stemmers()["postgresql" if _is_postgres() else "sqlite"]
 
 
 # --- keeping the index in step ----------------------------------------------------------------
@@ -120,13 +143,10 @@ class Vocabulary:
     total: int  # articles in the index
 
     def stem_of(self, word: str) -> str | None:
-        """The indexed word (stem) ``word`` is, or None. The index holds stems
-        ("printing" -> "print"): it is the word itself or a prefix at most four letters
-        shorter."""
-        for n in range(len(word), max(len(word) - 5, 2), -1):
-            if word[:n] in self.documents:
-                return word[:n]
-        return None
+        """The indexed word (stem) ``word`` is ("printing" -> "print", "one" -> "on"), or
+        None when the index does not know it."""
+        stem = _stemmer().stemWord(word)
+        return stem if stem in self.documents else None
 
 
 def _load_vocabulary() -> Vocabulary:
@@ -161,7 +181,10 @@ def alternatives(word: str, vocab: Vocabulary) -> list[str]:
     found = process.extract(
         word, vocab.words, scorer=Levenshtein.distance, score_cutoff=limit, limit=3
     )
-    return [word, *[str(f[0]) for f in found]]
+    # A mistyped word meant something telling: a near word most articles have ("cant" ->
+    # "can") would only make the engine score most of the index.
+    common = COMMON_SHARE * vocab.total if vocab.total >= SMALL_INDEX else vocab.total
+    return [word, *[str(f[0]) for f in found if vocab.documents[f[0]] <= common]]
 
 
 # --- the query ------------------------------------------------------------------------------
@@ -201,27 +224,30 @@ def search(
     ]
 
 
-COMMON_SHARE = 0.2
-
-
 def _telling(typed: list[str], vocab: Vocabulary, *, keep_last: bool) -> list[str]:
-    """``typed`` without the words that most articles contain ("computer", "help" in an IT
-    knowledge base): they hardly change the ranking but make the engine score most of the
-    index. The rarest word always stays, and so does a word still being typed."""
-    if len(typed) < 2 or vocab.total < 50:
+    """``typed`` without the words that tell least: those most articles contain
+    ("computer", "help" in an IT knowledge base), which hardly change the ranking but make
+    the engine score most of the index; and, in a large index, the commoner words once the
+    rarer ones already match ``MATCH_BUDGET`` articles, which bounds a search's work. The
+    rarest word always stays, and so does a word still being typed. Order is kept."""
+    if len(typed) < 2 or vocab.total < SMALL_INDEX:
         return typed
 
-    def share(word: str) -> float:
+    def documents(word: str) -> int:
         stem = vocab.stem_of(word)
-        return vocab.documents.get(stem, 0) / vocab.total if stem else 0.0
+        return vocab.documents.get(stem, 0) if stem else 0
 
-    shares = {w: share(w) for w in typed}
-    rarest = min(typed, key=lambda w: shares[w])
-    return [
-        w
-        for i, w in enumerate(typed)
-        if w == rarest or shares[w] <= COMMON_SHARE or (keep_last and i == len(typed) - 1)
-    ]
+    counts = {w: documents(w) for w in typed}
+    kept: set[str] = set()
+    matched = 0
+    for w in sorted(typed, key=lambda w: counts[w]):
+        if kept and (counts[w] > COMMON_SHARE * vocab.total or matched + counts[w] > MATCH_BUDGET):
+            break
+        kept.add(w)
+        matched += counts[w]
+    if keep_last:
+        kept.add(typed[-1])
+    return [w for w in typed if w in kept]
 
 
 def _filters_sql(filters: Filters) -> tuple[str, list[Any]]:
@@ -251,21 +277,28 @@ def _search_sqlite(
     terms: list[tuple[str, bool]], where: str, params: list[Any], limit: int
 ) -> list[Row]:
     match = " OR ".join(f'"{w}"' + ("*" if last else "") for w, last in terms)
-    # Rank inside, snippets outside: SQLite would build a snippet for every matching row
-    # before sorting them.
+    # Two statements: the ranking, then the snippets of the few it found. In one statement
+    # SQLite evaluated the full-text query a second time for the snippets (a third of a
+    # search's time in a large index).
     rank = "bm25(kb_search, 10.0, 4.0, 1.0)"
-    sql = (
-        f"SELECT a.id, a.slug, a.title, -{rank} AS score, "
-        f"snippet(kb_search, 2, '{MARK_START}', '{MARK_END}', '…', 24) "
-        "FROM kb_search JOIN kb_article a ON a.id = kb_search.rowid "
-        "WHERE kb_search MATCH %s AND kb_search.rowid IN ("
-        "SELECT a.id FROM kb_search JOIN kb_article a ON a.id = kb_search.rowid "
-        f"WHERE kb_search MATCH %s AND {where} ORDER BY {rank}, a.id LIMIT %s) "
-        f"ORDER BY {rank}, a.id"
+    ranked = (
+        f"SELECT a.id, -{rank} FROM kb_search JOIN kb_article a ON a.id = kb_search.rowid "
+        f"WHERE kb_search MATCH %s AND {where} ORDER BY {rank}, a.id LIMIT %s"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [match, match, *params, limit])
-        return [(int(r[0]), str(r[1]), str(r[2]), float(r[3]), str(r[4])) for r in cursor]
+        cursor.execute(ranked, [match, *params, limit])
+        scores = {int(r[0]): float(r[1]) for r in cursor.fetchall()}
+        if not scores:
+            return []
+        cursor.execute(
+            f"SELECT a.id, a.slug, a.title, "
+            f"snippet(kb_search, 2, '{MARK_START}', '{MARK_END}', '…', 24) "
+            "FROM kb_search JOIN kb_article a ON a.id = kb_search.rowid "
+            f"WHERE kb_search MATCH %s AND kb_search.rowid IN ({', '.join(['%s'] * len(scores))})",
+            [match, *scores],
+        )
+        found = {int(r[0]): (str(r[1]), str(r[2]), str(r[3])) for r in cursor.fetchall()}
+    return [(i, *found[i][:2], scores[i], found[i][2]) for i in scores if i in found]
 
 
 def _search_postgres(

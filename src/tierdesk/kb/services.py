@@ -8,6 +8,7 @@ version and its search index in one transaction, and audits the change.
 from __future__ import annotations
 
 import datetime as dt
+import mimetypes
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
-from tierdesk.core import clock, policy
+from tierdesk.core import clock, files, policy
 from tierdesk.core.audit import AuditAction, record, record_and_emit
 from tierdesk.core.errors import (
     Conflict,
@@ -33,6 +34,7 @@ from tierdesk.core.unset import UNSET
 from tierdesk.kb import markup, search
 from tierdesk.kb.models import (
     Article,
+    ArticleAttachment,
     ArticleFeedback,
     ArticleStatus,
     ArticleUse,
@@ -44,6 +46,7 @@ from tierdesk.kb.models import (
 )
 from tierdesk.kb.scope import scope_for
 from tierdesk.tickets.models import Tag, Ticket
+from tierdesk.tickets.queries import ticket_scope
 from tierdesk.tiers.models import Category, Tier
 
 TITLE_MAX = 200
@@ -92,10 +95,16 @@ def _clean_tags(tags: Iterable[str]) -> list[str]:
     return names
 
 
+def files_url(slug: str) -> str:
+    """Where the images of article ``slug`` are served (api.kb), as its rendered text links
+    them: readable with the reader's session or token."""
+    return f"/api/v1/kb/articles/{slug}/files/"
+
+
 def _set_text(article: Article, title: str, body: str) -> None:
     article.title = title
     article.body = body
-    article.body_html = markup.render(body)
+    article.body_html = markup.render(body, files_url=files_url(article.slug))
     article.body_text = markup.plain_text(article.body_html)
 
 
@@ -165,8 +174,23 @@ def _tags(names: Sequence[str]) -> list[Tag]:
     return [existing[n] for n in names]
 
 
+# Slugs the pages' own addresses use (console/kb/new, portal/kb/suggest, …).
+RESERVED_SLUGS = frozenset({"new", "preview", "suggest", "search", "files"})
+
+
+def _check_slug(slug: str) -> None:
+    """A slug names one article in addresses: not a word the pages use, and not all digits
+    (those are read as an article's id)."""
+    if slug in RESERVED_SLUGS or slug.isdigit():
+        raise ValidationFailed.for_field(
+            "slug", f"{slug!r} is taken by the pages; add a word to it"
+        )
+
+
 def _free_slug(title: str) -> str:
     base = slugify(title)[:70].strip("-") or "article"
+    if base in RESERVED_SLUGS or base.isdigit():
+        base = f"article-{base}"
     slug, n = base, 1
     while Article.objects.filter(slug=slug).exists():
         n += 1
@@ -222,9 +246,11 @@ def article_create(
     review_by: dt.date | None = None,
     related: Iterable[Article] = (),
     note: str = "",
+    source_ticket: Ticket | None = None,
 ) -> Article:
     """A new article, as a draft unless a reviewer (or the system: ``actor`` None, for
-    imports and the demo) says otherwise; version 1 of its text."""
+    imports and the demo) says otherwise; version 1 of its text. ``source_ticket``: the
+    ticket it is written from, which the actor must be able to read (tickets.queries)."""
     if actor is not None:
         policy.require(actor, "kb.write")
         if status != ArticleStatus.DRAFT:
@@ -234,7 +260,19 @@ def article_create(
     owner = owner or actor
     if owner is None or owner.role not in (Role.AGENT, Role.MANAGER, Role.ADMIN):
         raise ValidationFailed.for_field("owner", "an article's owner is a staff member")
+    reviewer = None
+    if actor is not None and status in (ArticleStatus.PUBLISHED, ArticleStatus.ARCHIVED):
+        # As in article_transition: someone other than its owner reviews an article.
+        if owner.pk == actor.pk and actor.role != Role.ADMIN:
+            raise PermissionDenied("Someone other than its owner reviews an article.")
+        reviewer = actor
     _check_audience(actor, audience, organization, min_tier, category)
+    if (
+        actor is not None
+        and source_ticket is not None
+        and not ticket_scope(actor).filter(pk=source_ticket.pk).exists()
+    ):
+        raise ValidationFailed.for_field("source_ticket", "no such ticket")
     names = _clean_tags(tags)
     now = clock.now()
     article = Article(
@@ -246,11 +284,14 @@ def article_create(
         owner=owner,
         status=status,
         review_by=review_by,
+        reviewer=reviewer,
+        source_ticket=source_ticket,
         created_at=now,
         updated_at=now,
         published_at=now if status == ArticleStatus.PUBLISHED else None,
     )
     _set_text(article, _clean_title(title), _clean_body(body))
+    _check_slug(article.slug)
     if Article.objects.filter(slug=article.slug).exists():
         raise Conflict.for_field("slug", f"an article with slug {article.slug!r} exists")
     full_clean_or_raise(article, exclude=["owner", "reviewer", "related", "tags"])
@@ -392,6 +433,47 @@ def _shown(value: Any) -> Any:
     return getattr(value, "code", None) or getattr(value, "slug", None) or str(value)
 
 
+def _check_mover(actor: User, article: Article, old: str, to: str) -> None:
+    """PermissionDenied unless ``actor`` may move ``article`` from ``old`` to ``to`` (an
+    allowed transition): owners send to review and withdraw, reviewers do the rest, and
+    nobody but an admin publishes their own article."""
+    owner_move = article.owner_id == actor.pk and (
+        (old, to)
+        in {
+            (ArticleStatus.DRAFT, ArticleStatus.IN_REVIEW),
+            (ArticleStatus.IN_REVIEW, ArticleStatus.DRAFT),
+        }
+    )
+    if owner_move:
+        policy.require(actor, "kb.write")
+    else:
+        policy.require(actor, "kb.review", "Only reviewers (managers, admins) do this.")
+    if to == ArticleStatus.PUBLISHED and article.owner_id == actor.pk and actor.role != Role.ADMIN:
+        raise PermissionDenied("Someone other than its owner reviews an article.")
+
+
+def transitions_for(*, actor: User, article: Article) -> list[str]:
+    """The statuses ``actor`` may move ``article`` (read through kb.queries: authorized) to
+    now, in workflow order: the same rules as article_transition, for offering buttons."""
+    offered = []
+    for to in ArticleStatus.values:
+        if to not in TRANSITIONS[article.status]:
+            continue
+        try:
+            _check_mover(actor, article, article.status, to)
+        except PermissionDenied:
+            continue
+        offered.append(to)
+    return offered
+
+
+def may_edit(*, actor: User, article: Article) -> bool:
+    """Whether article_update would let ``actor`` change ``article`` (read through
+    kb.queries: authorized): owners their drafts and articles in review, reviewers any
+    article that is not archived."""
+    return article.status != ArticleStatus.ARCHIVED and _may_edit(actor, article)
+
+
 @transaction.atomic
 def article_transition(
     *,
@@ -422,23 +504,7 @@ def article_transition(
             f"{ArticleStatus(to).label.lower()}."
         )
     if actor is not None:
-        owner_move = article.owner_id == actor.pk and (
-            (old, to)
-            in {
-                (ArticleStatus.DRAFT, ArticleStatus.IN_REVIEW),
-                (ArticleStatus.IN_REVIEW, ArticleStatus.DRAFT),
-            }
-        )
-        if owner_move:
-            policy.require(actor, "kb.write")
-        else:
-            policy.require(actor, "kb.review", "Only reviewers (managers, admins) do this.")
-        if (
-            to == ArticleStatus.PUBLISHED
-            and article.owner_id == actor.pk
-            and actor.role != Role.ADMIN
-        ):
-            raise PermissionDenied("Someone other than its owner reviews an article.")
+        _check_mover(actor, article, old, to)
     now = clock.now()
     article.status = to
     article.version += 1
@@ -749,3 +815,80 @@ def _set_status(actor: User | None, article: Article, to: str, note: str) -> Non
         changes={"status": {"old": old, "new": to}, "note": note},
         payload={"article_id": article.pk, "slug": article.slug, "old": old, "new": to},
     )
+
+
+# --- images in articles -------------------------------------------------------------------
+
+MAX_FILES = 50  # per article
+
+
+def article_file_add(
+    *, actor: User, article: Article, filename: str, content: bytes
+) -> ArticleAttachment:
+    """Store an image for ``article`` (from queries.article_get for ``actor``), shown where
+    its text says ``![alt](attachment:NAME)``. Whoever may edit the article may add one; a
+    file of the same name is replaced. The bytes are synced before the row commits and
+    removed again if it does not."""
+    if not _may_edit(actor, article):
+        raise PermissionDenied("You may not change this article.")
+    name = files.safe_filename(filename)
+    files.check_image(name, content)
+    stored = files.store(content)
+    replaced: str | None = None
+    try:
+        with transaction.atomic():
+            Article.objects.select_for_update().filter(pk=article.pk).first()
+            old = ArticleAttachment.objects.filter(article=article, filename=name).first()
+            if old is None and ArticleAttachment.objects.filter(article=article).count() >= (
+                MAX_FILES
+            ):
+                raise ValidationFailed.for_field(
+                    "file", f"an article has at most {MAX_FILES} images"
+                )
+            if old is not None:
+                replaced = old.storage_key
+                old.delete()
+            attachment = ArticleAttachment.objects.create(
+                article=article,
+                filename=name,
+                storage_key=stored.storage_key,
+                content_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
+                size=stored.size,
+                sha256=stored.sha256,
+                uploaded_by=actor,
+                created_at=clock.now(),
+            )
+            record(
+                actor=actor,
+                action=AuditAction.ARTICLE_FILE_ADDED,
+                target_type="article",
+                target_id=article.pk,
+                organization=article.organization,
+                changes={"file": name, "size": stored.size, "replaced": replaced is not None},
+            )
+    except BaseException:
+        files.discard(stored.storage_key)
+        raise
+    if replaced:
+        files.discard(replaced)
+    return attachment
+
+
+def article_file_remove(*, actor: User, article: Article, filename: str) -> None:
+    """Remove the image ``filename`` from ``article``; its bytes go once the row is gone."""
+    if not _may_edit(actor, article):
+        raise PermissionDenied("You may not change this article.")
+    with transaction.atomic():
+        found = ArticleAttachment.objects.filter(article=article, filename=filename).first()
+        if found is None:
+            raise NotFound("No such file on this article.")
+        found.delete()
+        record(
+            actor=actor,
+            action=AuditAction.ARTICLE_FILE_REMOVED,
+            target_type="article",
+            target_id=article.pk,
+            organization=article.organization,
+            changes={"file": filename},
+        )
+    files.discard(found.storage_key)

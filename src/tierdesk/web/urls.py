@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, include, path
 
-from tierdesk.web.views import account, auth, console, portal
+from tierdesk.web.views import account, auth, console, kb, portal, portal_kb
 from tierdesk.web.views.config import urls as config_urls
 
 app_name = "web"
@@ -26,12 +26,35 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("console/views", console.save_view, name="view-save"),
     path("console/views/<int:view_id>/delete", console.delete_view, name="view-delete"),
     path("console/tickets/<str:ref>", console.ticket, name="ticket"),
+    # before the actions: "kb" would read as one (ticket knowledge base)
+    path("console/tickets/<str:ref>/kb", console.ticket_kb, name="ticket-kb"),
+    path(
+        "console/tickets/<str:ref>/kb/<int:article_id>",
+        console.ticket_kb_article,
+        name="ticket-kb-article",
+    ),
     path("console/tickets/<str:ref>/<slug:action>", console.act, name="ticket-action"),
     path("console/config/", include(config_urls.urlpatterns)),
+    # console knowledge base: "new" and "preview" before an article's slug
+    path("console/kb/", kb.article_list, name="kb"),
+    path("console/kb/new", kb.article_new, name="kb-new"),
+    path("console/kb/preview", kb.preview, name="kb-preview"),
+    path("console/kb/<slug:slug>", kb.article, name="kb-article"),
+    path("console/kb/<slug:slug>/edit", kb.article_edit, name="kb-edit"),
+    path("console/kb/<slug:slug>/status", kb.change_status, name="kb-status"),
+    path("console/kb/<slug:slug>/vote", kb.vote, name="kb-vote"),
+    path("console/kb/<slug:slug>/flag", kb.flag, name="kb-flag"),
+    path("console/kb/<slug:slug>/versions", kb.versions, name="kb-versions"),
+    path("console/kb/<slug:slug>/diff", kb.diff, name="kb-diff"),
     path("portal/", portal.home, name="portal"),
     path("portal/new", portal.new_ticket, name="portal-new"),
     path("portal/tickets/<str:ref>", portal.ticket, name="portal-ticket"),
     path("portal/tickets/<str:ref>/reply", portal.reply, name="portal-reply"),
     path("portal/tickets/<str:ref>/reopen", portal.reopen, name="portal-reopen"),
     path("portal/tickets/<str:ref>/rate", portal.rate, name="portal-rate"),
+    path("portal/kb/", portal_kb.index, name="portal-kb"),
+    path("portal/kb/suggest", portal_kb.suggest, name="portal-kb-suggest"),
+    path("portal/kb/<slug:slug>", portal_kb.article, name="portal-kb-article"),
+    path("portal/kb/<slug:slug>/vote", portal_kb.vote, name="portal-kb-vote"),
+    path("portal/kb/<slug:slug>/solved", portal_kb.solved, name="portal-kb-solved"),
 ]

@@ -12,11 +12,12 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.db import transaction
-from django.db.models import F
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
-from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.urls import NoReverseMatch, reverse
+from django.utils.safestring import SafeString, mark_safe
+from django.views.decorators.http import require_GET, require_POST
 
 from tierdesk.core import config, lookups, policy
 from tierdesk.core.errors import (
@@ -26,9 +27,14 @@ from tierdesk.core.errors import (
     PreconditionFailed,
     ValidationFailed,
 )
-from tierdesk.core.models import User
+from tierdesk.core.models import Role, User
+from tierdesk.core.parse import as_id
 from tierdesk.core.queries import colleagues
 from tierdesk.escalation import services as escalation
+from tierdesk.kb import queries as kb_queries
+from tierdesk.kb import services as kb_services
+from tierdesk.kb.models import Article, ArticleStatus, ArticleUse, Audience, UseKind
+from tierdesk.kb.scope import KbScope, scope_for
 from tierdesk.sla import queries as sla_queries
 from tierdesk.tickets import queries, services
 from tierdesk.tickets.models import OPEN_STATUSES, Priority, Status, Ticket
@@ -385,7 +391,7 @@ def _load(user: User, ref: str) -> Ticket:
 @config.pinned()
 def ticket(request: HttpRequest, ref: str) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
-    return _ticket_page(request, user, _load(user, ref))
+    return _ticket_page(request, user, _load(user, ref), kb_query=request.GET.get("q", ""))
 
 
 def _ticket_page(
@@ -395,9 +401,12 @@ def _ticket_page(
     bound: forms_.TicketForm | None = None,
     bound_name: str = "",
     status: int = 200,
+    kb_query: str = "",
 ) -> HttpResponse:
     """The ticket page with every action form the ticket's state allows; ``bound`` (the
-    form that was just sent and refused) keeps what was typed, with its messages."""
+    form that was just sent and refused) keeps what was typed, with its messages. The
+    side column's knowledge base panel shows the articles relevant to the ticket, or those
+    matching ``kb_query`` (the panel's search without JavaScript)."""
     queries.load_related([found])
     timeline = list(queries.timeline_list(actor=user, ticket=found).order_by("at", "id"))
     attachments = list(queries.attachment_list(actor=user, ticket=found))
@@ -411,6 +420,8 @@ def _ticket_page(
                 action_forms[key] = bound
             else:
                 action_forms[key] = action.form(ticket=found, actor=user)
+    kb = _kb_panel(request, user, found, kb_query, insertable="comment" in action_forms)
+    resolve_form = action_forms.get("resolve")
     return render(
         request,
         "web/console/ticket.html",
@@ -434,9 +445,293 @@ def _ticket_page(
                 if found.status == Status.CLOSED
                 else None
             ),
+            "kb": kb,
+            "solved_checked": (
+                set(resolve_form.cleaned_data.get("solved_with_ids", ()))
+                if isinstance(resolve_form, ResolveForm) and resolve_form.is_bound
+                else set()
+            ),
         },
         status=status,
     )
+
+
+# --- The knowledge base on the ticket page ---------------------------------------------
+# The side column shows the published articles relevant to the ticket (one search) and
+# those already used on it; each can go into the reply, as a link or as its text, and the
+# resolve form offers them as "solved with". What the reply carried is recorded as
+# "linked" when it is sent, what the resolve form ticked as "solved" (kb.services).
+
+KB_RESULTS = 5
+KB_MAX_ARTICLES = 20  # per reply or resolve: more is not a reply that cites articles
+KB_QUERY_MAX = 200
+USE_ORDER = (UseKind.SUGGESTED, UseKind.LINKED, UseKind.SOLVED)
+
+
+@dataclass(frozen=True)
+class KbItem:
+    """An article as the ticket page shows it."""
+
+    id: int
+    slug: str
+    title: str
+    snippet: SafeString  # from the search: escaped text with the matched words in <mark>
+    audience: str  # who reads it, in words
+    for_requester: bool  # published, and the ticket's requester may open it
+    uses: tuple[str, ...]  # its uses recorded on this ticket (UseKind values), in USE_ORDER
+    url: str  # the console's article page
+    link: str  # what "Insert link" inserts: [title](absolute address)
+    reason: str  # why it stays out of public replies; empty when it does not
+
+    @property
+    def use_labels(self) -> list[str]:
+        return [USE_LABELS[u] for u in self.uses]
+
+
+USE_LABELS: dict[str, str] = {
+    UseKind.SUGGESTED: "Suggested to the requester",
+    UseKind.LINKED: "Linked",
+    UseKind.SOLVED: "Solved with",
+}
+
+
+@dataclass(frozen=True)
+class KbPanel:
+    ticket_key: str
+    query: str
+    results: list[KbItem]  # the relevant articles, or those matching ``query``
+    used: list[tuple[str, list[KbItem]]]  # (kind's label, its articles), each kind
+    candidates: list[KbItem]  # what "solved with" offers: the used ones, then the results
+    insertable: bool  # the reply form is on the page
+    can_write: bool  # may create articles ("Create article from this ticket")
+    new_article_url: str
+
+
+def _requester_scope(ticket: Ticket) -> KbScope:
+    """What the ticket's requester reads: kb.scope's rule for requesters, or, for a ticket
+    without a requester account (opened by staff for a contact), what every requester of
+    the ticket's organization reads."""
+    requester = ticket.requester
+    if requester is not None and requester.role == Role.REQUESTER and requester.is_active:
+        return scope_for(requester)
+    return KbScope((ArticleStatus.PUBLISHED.value,), organization_ids=(ticket.organization_id,))
+
+
+def _with_ticket_facts(qs: QuerySet[Article], ticket: Ticket) -> QuerySet[Article]:
+    """``qs`` with, per article, whether the ticket's requester may read it
+    (``for_requester``, in the same SQL as kb.scope's rule) and its uses on ``ticket``
+    (``used_<kind>``); organization and lowest tier joined, for the audience."""
+    uses = ArticleUse.objects.filter(ticket=ticket, article=OuterRef("pk"))
+    return (
+        qs.select_related("organization", "min_tier")
+        .only("id", "slug", "title", "audience", "status", "organization__code", "min_tier__code")
+        .annotate(
+            for_requester=ExpressionWrapper(
+                _requester_scope(ticket).as_q(), output_field=BooleanField()
+            ),
+            **{f"used_{k}": Exists(uses.filter(kind=k)) for k in USE_ORDER},
+        )
+    )
+
+
+def _audience_words(article: Article) -> tuple[str, str]:
+    """Who reads ``article``: as its badge says it, and as "for …" says it."""
+    if article.audience == Audience.PUBLIC:
+        return "All requesters", "all requesters"
+    if article.audience == Audience.ORGANIZATION and article.organization is not None:
+        code = article.organization.code
+        return f"{code}'s requesters", f"{code}'s requesters only"
+    if article.audience == Audience.TIER and article.min_tier is not None:
+        words = f"agents of {article.min_tier.code} and above"
+        return words[:1].upper() + words[1:], words
+    return "Agents only", "agents only"
+
+
+def _reason(article: Article, for_requester: bool, who: str) -> str:
+    if for_requester:
+        return ""
+    if article.status != ArticleStatus.PUBLISHED:
+        who = "agents only until it is published"
+    return f"For {who}: it can go into an internal note, not a reply."
+
+
+class KbLinks:
+    """The addresses the panel shows and inserts, each name reversed once per request. The
+    console's and the portal's article pages are named ``web:kb-article`` and
+    ``web:portal-kb-article``; until one exists, its path is written out."""
+
+    def __init__(self, request: HttpRequest) -> None:
+        self.base = settings.PUBLIC_URL or f"{request.scheme}://{request.get_host()}"
+        self.console = _url_prefix("web:kb-article", "/console/kb/")
+        self.portal = _url_prefix("web:portal-kb-article", "/portal/kb/")
+
+    def item(self, article: Article, snippet: str = "") -> KbItem:
+        for_requester = bool(getattr(article, "for_requester", False))
+        url = self.console + article.slug
+        target = self.base + (self.portal if for_requester else self.console) + article.slug
+        title = article.title.replace("[", "\\[").replace("]", "\\]")
+        audience, who = _audience_words(article)
+        return KbItem(
+            id=article.pk,
+            slug=article.slug,
+            title=article.title,
+            snippet=mark_safe(snippet),  # noqa: S308 - kb.search escapes all but its <mark>
+            audience=audience,
+            for_requester=for_requester,
+            uses=tuple(k for k in USE_ORDER if getattr(article, f"used_{k}", False)),
+            url=url,
+            link=f"[{title}]({target})",
+            reason=_reason(article, for_requester, who),
+        )
+
+
+def _url_prefix(name: str, fallback: str) -> str:
+    try:
+        return reverse(name, args=["x"])[:-1]
+    except NoReverseMatch:
+        return fallback
+
+
+def _new_article_url(ticket: Ticket) -> str:
+    try:
+        path = reverse("web:kb-new")
+    except NoReverseMatch:
+        path = "/console/kb/new"
+    return f"{path}?ticket={ticket.key}"
+
+
+def _kb_panel(
+    request: HttpRequest, user: User, ticket: Ticket, query: str, *, insertable: bool
+) -> KbPanel:
+    """The knowledge base panel of ``ticket`` for ``user``: the top articles for ``query``
+    (or, without one, for the ticket's own text), and the articles used on the ticket.
+
+    Queries: kb.queries' search (two for the reader's scope, one to search), then one for
+    those articles and the ones used on the ticket with their uses; only when the ticket
+    has uses of articles the search did not return, three more to keep those the reader may
+    read (kb.queries.article_scope)."""
+    query = " ".join(query.split())[:KB_QUERY_MAX]
+    if query:
+        hits = kb_queries.article_search(actor=user, text=query, limit=KB_RESULTS, prefix=True)
+    else:
+        hits = kb_queries.relevant_for_ticket(actor=user, ticket=ticket, limit=KB_RESULTS)
+    hit_ids = [h.article_id for h in hits]
+    used_ids = ArticleUse.objects.filter(ticket=ticket).values("article_id")
+    rows = {
+        a.pk: a
+        for a in _with_ticket_facts(
+            Article.objects.filter(Q(pk__in=hit_ids) | Q(pk__in=used_ids)), ticket
+        ).order_by("title", "id")
+    }
+    # The search read through the reader's scope; an article used on the ticket may be one
+    # they may not read (another tier's, another organization's): ask the scope.
+    unsure = [pk for pk in rows if pk not in hit_ids]
+    if unsure:
+        readable = set(
+            kb_queries.article_scope(user).filter(pk__in=unsure).values_list("pk", flat=True)
+        )
+        rows = {pk: a for pk, a in rows.items() if pk in hit_ids or pk in readable}
+    links = KbLinks(request)
+    results = [links.item(rows[h.article_id], h.snippet) for h in hits if h.article_id in rows]
+    used_items = [links.item(a) for a in rows.values() if _used(a)]
+    used = [(USE_LABELS[kind], [i for i in used_items if kind in i.uses]) for kind in USE_ORDER]
+    seen: set[int] = set()
+    candidates = []
+    for item in used_items + results:
+        if item.id not in seen:
+            seen.add(item.id)
+            candidates.append(item)
+    return KbPanel(
+        ticket_key=ticket.key,
+        query=query,
+        results=results,
+        used=used,
+        candidates=candidates,
+        insertable=insertable,
+        can_write=policy.allowed(user, "kb.write"),
+        new_article_url=_new_article_url(ticket),
+    )
+
+
+def _used(article: Article) -> bool:
+    return any(getattr(article, f"used_{k}", False) for k in USE_ORDER)
+
+
+def _ticket_articles(user: User, ticket: Ticket, ids: list[int]) -> list[Article]:
+    """The articles among ``ids`` that ``user`` may read, in the order given, each with the
+    ticket's facts (see _with_ticket_facts); the others are left out."""
+    if not ids:
+        return []
+    found = {
+        a.pk: a
+        for a in _with_ticket_facts(kb_queries.article_scope(user).filter(pk__in=ids), ticket)
+    }
+    return [found[i] for i in ids if i in found]
+
+
+class ArticleIdsField(forms.Field):
+    """Article ids sent as repeated values (the reply's "Articles in this reply" boxes, the
+    resolve form's "Solved with"): the whole numbers among them, each once. What is not an
+    id is left out, as are, later, the articles the sender may not read: a page opened
+    earlier may name an article that is gone, which is not the sender's mistake."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value: Any) -> list[int]:
+        values = value if isinstance(value, list | tuple) else [value] if value else []
+        ids: list[int] = []
+        for v in values:
+            found = as_id(str(v).strip())
+            if found is not None and found not in ids:
+                ids.append(found)
+        if len(ids) > KB_MAX_ARTICLES:
+            raise forms.ValidationError(f"At most {KB_MAX_ARTICLES} articles.")
+        return ids
+
+
+class ReplyForm(forms_.CommentForm):
+    """A reply or an internal note, with the articles inserted into it (recorded as
+    "linked" when it is sent). A public reply may carry only articles its requester can
+    open: any other is refused beside the list, with what was typed kept."""
+
+    kb_articles = ArticleIdsField(required=False, label="Articles in this reply")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.kb_chosen: list[Article] = []  # shown again, ticked, when the form is refused
+
+    def clean(self) -> dict[str, Any] | None:
+        cleaned = super().clean() or {}
+        articles = _ticket_articles(self.actor, self.ticket, cleaned.get("kb_articles") or [])
+        self.kb_chosen = articles
+        if "kb_articles" in cleaned:
+            cleaned["kb_articles"] = articles
+        if not cleaned.get("internal"):
+            closed = [a for a in articles if not getattr(a, "for_requester", False)]
+            if closed:
+                names = ", ".join(f"“{a.title}”" for a in closed)
+                it = "it" if len(closed) == 1 else "them"
+                self.add_error(
+                    "kb_articles",
+                    f"The requester cannot open {names}, so a public reply may not carry "
+                    f"{it}: send this as an internal note, or take {it} out of the text and "
+                    f"untick {it} here.",
+                )
+        return cleaned
+
+
+class ResolveForm(forms_.ResolveForm):
+    """Resolving, with the articles that solved the ticket (recorded as "solved", in the
+    resolve's transaction). Articles the agent may not read are left out."""
+
+    solved_with = ArticleIdsField(required=False, label="Solved with")
+
+    def clean(self) -> dict[str, Any] | None:
+        cleaned = super().clean() or {}
+        ids = cleaned.get("solved_with") or []
+        cleaned["solved_with_ids"] = ids
+        cleaned["solved_with"] = _ticket_articles(self.actor, self.ticket, ids)
+        return cleaned
 
 
 # --- Actions on a ticket ---------------------------------------------------------------
@@ -458,14 +753,16 @@ def _open(t: Ticket) -> bool:
 
 def _comment(user: User, t: Ticket, data: dict[str, Any]) -> str:
     internal = bool(data["internal"])
-    # One transaction: the comment and its files are kept together or not at all (a file
-    # written before a failure is removed by the attachment sweep).
+    # One transaction: the comment, its files and the articles it links are kept together
+    # or not at all (a file written before a failure is removed by the attachment sweep).
     with transaction.atomic():
         services.ticket_comment(actor=user, ticket=t, body=data["body"], internal=internal)
         for f in data["attachments"]:
             services.attachment_add(
                 actor=user, ticket=t, filename=f.name or "", content=f.read(), internal=internal
             )
+        for article in data.get("kb_articles") or ():
+            kb_services.article_use(actor=user, article=article, ticket=t, kind=UseKind.LINKED)
     return "Internal note added." if internal else "Reply sent."
 
 
@@ -523,15 +820,24 @@ def _de_escalate(user: User, t: Ticket, data: dict[str, Any]) -> str:
 
 
 def _resolve(user: User, t: Ticket, data: dict[str, Any]) -> str:
-    services.ticket_transition(
-        actor=user,
-        ticket=t,
-        to_status=Status.RESOLVED,
-        resolution_code=data["resolution_code"],
-        resolution_note=data["resolution_note"],
-        expected_version=data["version"],
-    )
-    return "Resolved."
+    articles = data.get("solved_with") or []
+    # One transaction: resolved with its "solved with" records, or neither.
+    with transaction.atomic():
+        resolved = services.ticket_transition(
+            actor=user,
+            ticket=t,
+            to_status=Status.RESOLVED,
+            resolution_code=data["resolution_code"],
+            resolution_note=data["resolution_note"],
+            expected_version=data["version"],
+        )
+        for article in articles:
+            kb_services.article_use(
+                actor=user, article=article, ticket=resolved, kind=UseKind.SOLVED
+            )
+    if not articles:
+        return "Resolved."
+    return "Resolved, solved with " + ", ".join(f"“{a.title}”" for a in articles) + "."
 
 
 def _reopen(user: User, t: Ticket, data: dict[str, Any]) -> str:
@@ -578,7 +884,7 @@ def _has_tier(t: Ticket, higher: bool) -> bool:
 
 
 ACTIONS: dict[str, Action] = {
-    "comment": Action(forms_.CommentForm, _comment, _open),
+    "comment": Action(ReplyForm, _comment, _open),
     "details": Action(forms_.DetailsForm, _details, _open),
     "take": Action(forms_.TicketForm, _take, _open),
     "status": Action(
@@ -592,9 +898,7 @@ ACTIONS: dict[str, Action] = {
         _de_escalate,
         lambda t: t.status in OPEN_STATUSES and _has_tier(t, False),
     ),
-    "resolve": Action(
-        forms_.ResolveForm, _resolve, lambda t: Status.RESOLVED in TRANSITIONS[t.status]
-    ),
+    "resolve": Action(ResolveForm, _resolve, lambda t: Status.RESOLVED in TRANSITIONS[t.status]),
     "reopen": Action(forms_.ReopenForm, _reopen, lambda t: t.status == Status.RESOLVED),
     "link": Action(forms_.LinkForm, _link, _open),
     "unlink": Action(forms_.UnlinkForm, _unlink, _open),
@@ -637,6 +941,44 @@ def act(request: HttpRequest, ref: str, action: str) -> HttpResponse:
             messages.success(request, message)
             return redirect(reverse("web:ticket", args=[found.key]) + "#timeline-title")
     return _ticket_page(request, user, found, form, action, status)
+
+
+@require_GET
+@staff_required
+@config.pinned()
+def ticket_kb(request: HttpRequest, ref: str) -> HttpResponse:
+    """The knowledge base panel's list for ``?q=`` (the relevant articles when empty): the
+    panel's search box asks for it while the agent types."""
+    user: User = request.user  # type: ignore[assignment]
+    found = _load(user, ref)
+    kb = _kb_panel(request, user, found, request.GET.get("q", ""), insertable=_open(found))
+    return render(request, "web/console/_kb_results.html", {"ticket": found, "kb": kb})
+
+
+@require_GET
+@staff_required
+@config.pinned()
+def ticket_kb_article(request: HttpRequest, ref: str, article_id: int) -> HttpResponse:
+    """A published article the agent may read, as "Insert text" and "Insert link" put it
+    into a reply to ``ref``: its Markdown, the link, and whether the ticket's requester
+    may open it (if not, it goes into internal notes only). Anything else: not found."""
+    user: User = request.user  # type: ignore[assignment]
+    found = _load(user, ref)
+    articles = _ticket_articles(user, found, [article_id])
+    if not articles:
+        raise Http404("No such article.")
+    article = articles[0]
+    item = KbLinks(request).item(article)
+    return JsonResponse(
+        {
+            "id": item.id,
+            "slug": item.slug,
+            "title": item.title,
+            "body": article.body,  # deferred above: read now, for this one article
+            "link": item.link,
+            "for_requester": item.for_requester,
+        }
+    )
 
 
 # --- Bulk actions on a queue's rows ----------------------------------------------------

@@ -33,6 +33,7 @@ from tierdesk.tickets.models import (
 from tierdesk.tiers.form_fields import ANSWER_MAX, labelled
 from tierdesk.tiers.queries import categories_for_organization, category_for_organization
 from tierdesk.web.forms import BODY_MAX, CommentForm, DomainErrors, MultipleFileField, TicketForm
+from tierdesk.web.views import portal_kb
 from tierdesk.web.views.common import requester_required
 
 # What the requester reads instead of the status codes.
@@ -57,8 +58,9 @@ PAGE_SIZE = 25
 
 
 class NewTicketForm(DomainErrors, forms.Form):
+    SUBJECT_MAX = 250
     category = forms.ChoiceField(label="What is it about?")
-    subject = forms.CharField(label="Subject", max_length=250)
+    subject = forms.CharField(label="Subject", max_length=SUBJECT_MAX)
     description = forms.CharField(
         label="Describe the problem",
         max_length=BODY_MAX,
@@ -181,10 +183,16 @@ def new_ticket(request: HttpRequest) -> HttpResponse:
         request.POST or None,
         request.FILES or None,
         requester=user,
-        initial={"category": request.GET.get("category", "")},
+        # "Open a ticket" from a knowledge base article brings its title and category
+        initial={
+            "category": request.GET.get("category", ""),
+            "subject": request.GET.get("subject", "")[: NewTicketForm.SUBJECT_MAX],
+        },
     )
     if request.htmx and request.htmx.target == "category-questions":  # type: ignore[attr-defined]
         return render(request, "web/portal/new.html#questions", {"form": form})
+    # the articles suggested while the ticket was typed (portal_kb.suggest keeps the list)
+    kb_shown = ",".join(str(i) for i in portal_kb.shown_ids(request.POST.get("kb_shown", "")))
     status = 200
     if request.method == "POST":
         status = 422
@@ -212,9 +220,17 @@ def new_ticket(request: HttpRequest) -> HttpResponse:
             except DomainError as exc:
                 form.add_domain_error(exc)
             else:
+                # after the ticket is saved, and never in its way: bad ids are left out
+                portal_kb.remember_suggestions(actor=user, ticket=ticket, raw=kb_shown)
                 messages.success(request, f"Thank you: your ticket is {ticket.key}.")
                 return redirect("web:portal-ticket", ref=ticket.key)
-    return render(request, "web/portal/new.html", {"form": form}, status=status)
+    context = {
+        "form": form,
+        "kb_shown": kb_shown,
+        # a subject there already (refused, or brought from an article): suggest at once
+        "suggest_now": bool(form["subject"].value()),
+    }
+    return render(request, "web/portal/new.html", context, status=status)
 
 
 def _load(user: User, ref: str) -> Ticket:

@@ -146,3 +146,158 @@ document.addEventListener("htmx:afterSwap", (event) => {
   // nothing left to hold the focus (the queue is empty now): the main region takes it
   (next ?? document.getElementById("main"))?.focus({ preventScroll: true });
 });
+
+// --- ticket knowledge base ---------------------------------------------------------------
+// The ticket page's "Relevant articles": "Insert link" and "Insert text" put an article into
+// the reply at the caret (the text is fetched from the server, which checks the agent may
+// read it) and tick it under "Articles in this reply", which the server records as linked
+// when the reply is sent. An article the requester cannot open (data-tkb-public="0") goes
+// into internal notes only: its buttons are disabled while the reply is public, and the
+// server refuses it in a public reply too.
+function tkbReplyIsInternal() {
+  return Boolean(document.getElementById("id_internal")?.checked);
+}
+
+function tkbSyncButtons() {
+  const internal = tkbReplyIsInternal();
+  for (const button of document.querySelectorAll("button[data-tkb-insert]")) {
+    button.disabled = button.dataset.tkbPublic !== "1" && !internal;
+  }
+}
+
+function tkbSay(text) {
+  const status = document.getElementById("tkb-status");
+  if (status) status.textContent = text;
+}
+
+function tkbInsertAtCaret(box, text, block) {
+  const start = box.selectionStart ?? box.value.length;
+  const end = box.selectionEnd ?? start;
+  const before = box.value.slice(0, start);
+  let lead = "";
+  if (before && block) lead = before.endsWith("\n\n") ? "" : before.endsWith("\n") ? "\n" : "\n\n";
+  else if (before && !/\s$/.test(before)) lead = " ";
+  const trail = block ? "\n" : "";
+  box.setRangeText(lead + text + trail, start, end, "end");
+  box.dispatchEvent(new Event("input", { bubbles: true }));
+  box.focus();
+}
+
+function tkbRemember(id, title) {
+  const fieldset = document.getElementById("tkb-inserted");
+  const list = fieldset?.querySelector(".tkb-inserted-list");
+  if (!fieldset || !list) return;
+  const existing = list.querySelector(`input[name="kb_articles"][value="${CSS.escape(id)}"]`);
+  if (existing) {
+    existing.checked = true;
+  } else {
+    const row = document.createElement("div");
+    row.className = "tkb-check";
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.name = "kb_articles";
+    box.value = id;
+    box.id = `tkb-article-${id}`;
+    box.checked = true;
+    const label = document.createElement("label");
+    label.htmlFor = box.id;
+    label.textContent = title;
+    row.append(box, " ", label);
+    list.append(row);
+  }
+  fieldset.hidden = false;
+}
+
+async function tkbInsert(button) {
+  const box = document.getElementById("id_body");
+  if (!box) return;
+  const { tkbInsert: how, tkbId: id, tkbTitle: title } = button.dataset;
+  if (button.dataset.tkbPublic !== "1" && !tkbReplyIsInternal()) {
+    tkbSay(`“${title}” is for agents only: tick “Internal note” to insert it.`);
+    return;
+  }
+  if (how === "link") {
+    tkbInsertAtCaret(box, button.dataset.tkbLink, false);
+  } else {
+    let article;
+    try {
+      const answer = await fetch(button.dataset.tkbSource, {
+        headers: { Accept: "application/json" },
+        credentials: "same-origin",
+      });
+      if (!answer.ok) throw new Error(String(answer.status));
+      article = await answer.json();
+    } catch {
+      tkbSay(`“${title}” could not be loaded: reload the page and try again.`);
+      return;
+    }
+    tkbInsertAtCaret(box, article.body.trim(), true);
+  }
+  tkbRemember(id, title);
+  tkbSay(`Inserted “${title}” into the ${tkbReplyIsInternal() ? "internal note" : "reply"}.`);
+}
+
+document.addEventListener("click", (event) => {
+  const button = event.target instanceof Element ? event.target.closest("button[data-tkb-insert]") : null;
+  if (button) tkbInsert(button);
+});
+document.addEventListener("change", (event) => {
+  if (event.target instanceof Element && event.target.id === "id_internal") tkbSyncButtons();
+});
+// The r and n shortcuts tick or untick "Internal note" and then focus the reply.
+document.addEventListener("focusin", (event) => {
+  if (event.target instanceof Element && event.target.id === "id_body") tkbSyncButtons();
+});
+document.addEventListener("htmx:afterSwap", (event) => {
+  if (event.target instanceof Element && event.target.id === "tkb-results") tkbSyncButtons();
+});
+document.addEventListener("DOMContentLoaded", tkbSyncButtons);
+
+// console knowledge base: the article editor's keys. Ctrl+S (Cmd+S on a Mac) saves, as its
+// Save button does; Ctrl+Shift+P (Cmd+Shift+P) or Alt+P shows or hides the preview beside
+// the text, which the server renders through the same Markdown and allow-list as the saved
+// article and renews while the text changes. Tab is left alone: in the text it moves on to
+// the next field, never trapping the keyboard there. The focus stays where it was.
+function kbEditor() {
+  return document.querySelector("form[data-kb-editor]");
+}
+
+function kbTogglePreview(editor) {
+  const panel = document.getElementById("kb-preview");
+  const toggle = editor.querySelector("[data-kb-preview-toggle]");
+  if (!panel || !toggle) return;
+  const show = panel.hidden;
+  panel.hidden = !show;
+  editor.classList.toggle("previewing", show);
+  toggle.setAttribute("aria-expanded", String(show));
+  toggle.textContent = show ? "Hide preview" : "Show preview";
+  if (show) htmx.trigger(panel, "kbpreview");
+}
+
+document.addEventListener("keydown", (event) => {
+  const editor = kbEditor();
+  if (!editor || event.repeat) return;
+  const command = event.ctrlKey || event.metaKey;
+  const key = event.key.toLowerCase();
+  // event.code: Alt+P types "π" on a Mac keyboard
+  const p = key === "p" || event.code === "KeyP";
+  if (command && !event.shiftKey && !event.altKey && (key === "s" || event.code === "KeyS")) {
+    event.preventDefault();
+    editor.requestSubmit(editor.querySelector("button[type=submit]"));
+  } else if (p && ((command && event.shiftKey && !event.altKey) || (event.altKey && !command))) {
+    event.preventDefault();
+    kbTogglePreview(editor);
+  }
+});
+
+document.addEventListener("click", (event) => {
+  const toggle = event.target instanceof Element ? event.target.closest("[data-kb-preview-toggle]") : null;
+  const editor = toggle?.closest("form[data-kb-editor]");
+  if (editor) kbTogglePreview(editor);
+});
+
+// A hidden preview asks for nothing while the text is typed.
+document.addEventListener("htmx:beforeRequest", (event) => {
+  const source = event.detail?.elt;
+  if (source?.id === "kb-preview" && source.hidden) event.preventDefault();
+});
