@@ -294,3 +294,12 @@ def test_a_reviewer_does_not_publish_their_own_new_article_but_an_admin_may(cast
     own = services.article_create(actor=cast.admin, title="The admin's", status="published")
     assert own.reviewer == cast.admin
     assert not Article.objects.filter(title="Mine").exists()
+
+
+def test_the_same_deflection_sent_twice_counts_once(cast: Cast) -> None:
+    article = _article(cast, "printer", Audience.PUBLIC)
+    first = services.deflection_record(actor=cast.alice, article=article, query="printer")
+    again = services.deflection_record(actor=cast.alice, article=article, query="printer")
+    assert again.pk == first.pk
+    services.deflection_record(actor=cast.bob, article=article)  # someone else: counted
+    assert Deflection.objects.count() == 2

@@ -249,8 +249,9 @@ def test_a_reply_records_its_articles_as_linked_and_ignores_the_rest(
     cast: Cast, kb: Kb, ticket: Ticket
 ) -> None:
     lena = signed_in(cast.lena)
-    # readable ids, a repeat, words, an id that does not exist, and articles lena may not
-    # read (GLOBEX's, L3's): the latter are not hers to record, and say nothing about them
+    # readable ids, a repeat, words, an id that does not exist, articles lena may not read
+    # (GLOBEX's, L3's): the latter are not hers to record, and say nothing about them; and a
+    # draft, which she reads but which is not yet an answer to give
     r = _reply(
         lena,
         ticket,
@@ -263,6 +264,7 @@ def test_a_reply_records_its_articles_as_linked_and_ignores_the_rest(
         999999,
         kb.globex.pk,
         kb.l3.pk,
+        kb.draft.pk,
     )
     assert r.status_code == 302
     assert _uses(ticket, "linked") == {("vpn-drops", "L1"), ("acme-vpn-profile", "L1")}

@@ -54,6 +54,7 @@ BODY_MAX = 200_000
 MAX_TAGS = 20
 TAG_MAX = 50
 NOTE_MAX = 500
+DEFLECTION_REPEAT = dt.timedelta(minutes=30)  # one requester, one article: counted once
 
 # status -> statuses it may move to
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -540,13 +541,18 @@ def article_vote(*, actor: User, article: Article, helpful: bool) -> ArticleFeed
     """A reader's vote on a published article; voting again replaces the earlier vote."""
     _published_for(actor, article)
     kind = FeedbackKind.HELPFUL if helpful else FeedbackKind.NOT_HELPFUL
-    vote = ArticleFeedback.objects.filter(
+    votes = ArticleFeedback.objects.filter(
         article=article, user=actor, kind__in=[FeedbackKind.HELPFUL, FeedbackKind.NOT_HELPFUL]
-    ).first()
+    )
+    vote = votes.first()
     if vote is None:
-        return ArticleFeedback.objects.create(
-            article=article, user=actor, kind=kind, created_at=clock.now()
-        )
+        try:
+            with transaction.atomic():
+                return ArticleFeedback.objects.create(
+                    article=article, user=actor, kind=kind, created_at=clock.now()
+                )
+        except IntegrityError:  # the same vote sent twice at once: the other one landed
+            vote = votes.get()
     if vote.kind != kind:
         vote.kind = kind
         vote.created_at = clock.now()
@@ -605,12 +611,20 @@ def deflection_record(*, actor: User, article: Article, query: str = "") -> Defl
     if actor.role != Role.REQUESTER or actor.organization_id is None:
         raise PermissionDenied("Only requesters record that an article solved their problem.")
     _published_for(actor, article)
+    now = clock.now()
+    # "This solved my problem" sent twice (a double click, the browser's back and again)
+    # is one deflection, not two.
+    earlier = Deflection.objects.filter(
+        article=article, requester=actor, created_at__gte=now - DEFLECTION_REPEAT
+    ).first()
+    if earlier is not None:
+        return earlier
     return Deflection.objects.create(
         article=article,
         organization_id=actor.organization_id,
         requester=actor,
         query=" ".join(query.split())[:500],
-        created_at=clock.now(),
+        created_at=now,
     )
 
 

@@ -658,14 +658,13 @@ def _used(article: Article) -> bool:
 
 
 def _ticket_articles(user: User, ticket: Ticket, ids: list[int]) -> list[Article]:
-    """The articles among ``ids`` that ``user`` may read, in the order given, each with the
-    ticket's facts (see _with_ticket_facts); the others are left out."""
+    """The published articles among ``ids`` that ``user`` may read, in the order given, each
+    with the ticket's facts (see _with_ticket_facts); the others (drafts, archived ones, the
+    unreadable) are left out: only a published article goes into a reply or solves one."""
     if not ids:
         return []
-    found = {
-        a.pk: a
-        for a in _with_ticket_facts(kb_queries.article_scope(user).filter(pk__in=ids), ticket)
-    }
+    readable = kb_queries.article_scope(user).filter(pk__in=ids, status=ArticleStatus.PUBLISHED)
+    found = {a.pk: a for a in _with_ticket_facts(readable, ticket)}
     return [found[i] for i in ids if i in found]
 
 

@@ -278,7 +278,7 @@ document.addEventListener("keydown", (event) => {
   const editor = kbEditor();
   if (!editor || event.repeat) return;
   const command = event.ctrlKey || event.metaKey;
-  const key = event.key.toLowerCase();
+  const key = (event.key || "").toLowerCase(); // autofill sends keydowns without a key
   // event.code: Alt+P types "π" on a Mac keyboard
   const p = key === "p" || event.code === "KeyP";
   if (command && !event.shiftKey && !event.altKey && (key === "s" || event.code === "KeyS")) {
