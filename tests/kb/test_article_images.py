@@ -216,3 +216,14 @@ def test_an_article_has_at_most_fifty_images(cast: Cast) -> None:
         services.article_file_add(actor=cast.admin, article=article, filename="x.png", content=PNG)
     assert ArticleAttachment.objects.count() == services.MAX_FILES
     assert len(stored_files()) == services.MAX_FILES
+
+
+def test_an_archived_article_takes_no_images_until_it_is_a_draft_again(
+    cast: Cast, api_as: ApiAs
+) -> None:
+    _article(cast, "old-printers", status="archived")
+    refused = upload(api_as(cast.admin), "old-printers", "tray.png", PNG)
+    assert refused.status_code == 409, refused.content
+    assert "back to draft" in refused.json()["detail"]
+    assert not ArticleAttachment.objects.exists()
+    assert stored_files() == []

@@ -303,3 +303,14 @@ def test_the_same_deflection_sent_twice_counts_once(cast: Cast) -> None:
     assert again.pk == first.pk
     services.deflection_record(actor=cast.bob, article=article)  # someone else: counted
     assert Deflection.objects.count() == 2
+
+
+@pytest.mark.parametrize("slug", ["my_account", "two--dashes", "-leading", "UPPER_case"])
+def test_a_slug_holds_to_the_files_rule_so_every_export_imports_again(
+    cast: Cast, slug: str
+) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        services.article_create(actor=cast.admin, title="Anything", slug=slug)
+    assert refused.value.errors[0].field == "slug"
+    made = services.article_create(actor=cast.admin, title="Reset my_account -- password")
+    assert made.slug == "reset-my-account-password"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import mimetypes
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +32,7 @@ from tierdesk.core.errors import (
 from tierdesk.core.models import Organization, Role, User
 from tierdesk.core.services import full_clean_or_raise
 from tierdesk.core.unset import UNSET
-from tierdesk.kb import markup, search
+from tierdesk.kb import markup, portable, search
 from tierdesk.kb.models import (
     Article,
     ArticleAttachment,
@@ -176,12 +177,20 @@ def _tags(names: Sequence[str]) -> list[Tag]:
 
 
 # Slugs the pages' own addresses use (console/kb/new, portal/kb/suggest, …).
+SLUG_MAX = 80
+NOT_SLUG = re.compile(r"[^a-z0-9]+")  # what slugify keeps but a slug may not hold: _, runs of -
 RESERVED_SLUGS = frozenset({"new", "preview", "suggest", "search", "files"})
 
 
 def _check_slug(slug: str) -> None:
-    """A slug names one article in addresses: not a word the pages use, and not all digits
-    (those are read as an article's id)."""
+    """A slug names one article in addresses and files: lower-case letters and digits in
+    words joined by single dashes (the rule `kb import` holds files to, so that every
+    article exported imports again), not a word the pages use, and not all digits (those
+    are read as an article's id)."""
+    if not portable.SLUG.match(slug) or len(slug) > SLUG_MAX:
+        raise ValidationFailed.for_field(
+            "slug", f"lower-case letters and digits joined by single dashes, at most {SLUG_MAX}"
+        )
     if slug in RESERVED_SLUGS or slug.isdigit():
         raise ValidationFailed.for_field(
             "slug", f"{slug!r} is taken by the pages; add a word to it"
@@ -189,7 +198,7 @@ def _check_slug(slug: str) -> None:
 
 
 def _free_slug(title: str) -> str:
-    base = slugify(title)[:70].strip("-") or "article"
+    base = NOT_SLUG.sub("-", slugify(title))[:70].strip("-") or "article"
     if base in RESERVED_SLUGS or base.isdigit():
         base = f"article-{base}"
     slug, n = base, 1
@@ -843,7 +852,9 @@ def article_file_add(
     its text says ``![alt](attachment:NAME)``. Whoever may edit the article may add one; a
     file of the same name is replaced. The bytes are synced before the row commits and
     removed again if it does not."""
-    if not _may_edit(actor, article):
+    if not may_edit(actor=actor, article=article):
+        if article.status == ArticleStatus.ARCHIVED and _may_edit(actor, article):
+            raise InvalidTransition("An archived article is not edited: move it back to draft.")
         raise PermissionDenied("You may not change this article.")
     name = files.safe_filename(filename)
     files.check_image(name, content)
@@ -890,7 +901,9 @@ def article_file_add(
 
 def article_file_remove(*, actor: User, article: Article, filename: str) -> None:
     """Remove the image ``filename`` from ``article``; its bytes go once the row is gone."""
-    if not _may_edit(actor, article):
+    if not may_edit(actor=actor, article=article):
+        if article.status == ArticleStatus.ARCHIVED and _may_edit(actor, article):
+            raise InvalidTransition("An archived article is not edited: move it back to draft.")
         raise PermissionDenied("You may not change this article.")
     with transaction.atomic():
         found = ArticleAttachment.objects.filter(article=article, filename=filename).first()
