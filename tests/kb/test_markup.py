@@ -23,6 +23,15 @@ DANGEROUS = [
     ("<svg onload=alert(1)><circle/></svg>", "onload"),
     ("<object data='x.swf'></object>", "<object"),
     ("<meta http-equiv='refresh' content='0;url=https://evil.example'>", "<meta"),
+    ("<base href='https://evil.example/'>", "<base"),
+    ("<iframe srcdoc='<script>alert(1)</script>'></iframe>", "srcdoc"),
+    ("<style>body{background:url(javascript:alert(1))}</style>", "<style"),
+    ('<a href="jav&#x09;ascript:alert(1)">x</a>', "ascript"),
+    ("<a href='&#106;avascript:alert(1)'>x</a>", "avascript"),
+    ('<noscript><p title="</noscript><img src=x onerror=alert(1)>"></noscript>', "onerror"),
+    ("<svg><a xlink:href='javascript:alert(1)'><text>x</text></a></svg>", "javascript"),
+    ("<img src='attachment:x.png' onerror=alert(1)>", "onerror"),
+    ("![x](attachment:x.png)<img src=x onerror=alert(1)>", "onerror"),
 ]
 
 
@@ -32,6 +41,16 @@ def test_dangerous_markup_is_stripped(source: str, forbidden: str) -> None:
     assert forbidden.lower() not in out.lower()
     assert "Before" in out
     assert "After" in out
+
+
+def test_the_math_style_mutation_leaves_no_script() -> None:
+    # An unclosed <style> inside foreign content takes the rest of the block as its text, so
+    # "After" goes too: what matters is that no element with a handler comes out.
+    out = render("Before\n\n<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>")
+    assert "onerror" not in out
+    assert "<img" not in out
+    assert "<style" not in out
+    assert sanitize(out) == out
 
 
 def test_markdown_is_rendered_with_tables_and_safe_links() -> None:

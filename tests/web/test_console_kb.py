@@ -702,3 +702,31 @@ def test_versions_and_a_readable_diff_between_any_two(cast: Cast) -> None:
         bad = page(client, f"/console/kb/{article.slug}/diff?{query}", 400)
         assert "<h1>Versions</h1>" in bad, query
         assert 'class="errorlist"' in bad or "is required" in bad or "valid choice" in bad
+
+
+@pytest.mark.parametrize(
+    ("path", "data"),
+    [
+        ("/console/kb/new", {"title": "Forged", "body": "x", "audience": "internal"}),
+        ("/console/kb/preview", {"body": "x"}),
+        ("/console/kb/csrf-target/edit", {"title": "Forged", "body": "x", "version": "1"}),
+        ("/console/kb/csrf-target/status", {"status": "archived", "version": "1"}),
+        ("/console/kb/csrf-target/vote", {"helpful": "1"}),
+        ("/console/kb/csrf-target/flag", {"comment": "forged"}),
+    ],
+)
+def test_every_knowledge_base_post_needs_the_csrf_token(
+    cast: Cast, path: str, data: dict[str, str]
+) -> None:
+    article = services.article_create(
+        actor=None, owner=cast.admin, title="CSRF target", slug="csrf-target",
+        body="Unchanged", audience="public", status="published",
+    )  # fmt: skip
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(cast.admin)
+    refused = client.post(path, data)
+    assert refused.status_code == 403
+    article.refresh_from_db()
+    assert (article.title, article.status, article.version) == ("CSRF target", "published", 1)
+    assert not Article.objects.filter(title="Forged").exists()
+    assert not ArticleFeedback.objects.exists()
