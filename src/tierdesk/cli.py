@@ -1254,8 +1254,9 @@ def kb() -> None:
 def kb_import_cmd(
     directory: pathlib.Path, as_email: str | None, owner_email: str | None, as_json: bool
 ) -> None:
-    """Create or update articles from DIRECTORY/**/*.md, all or nothing: unchanged files
-    change nothing, a changed text makes a new version."""
+    """Create or update articles from DIRECTORY/**/*.md and their images (NAME/ beside
+    NAME.md), all or nothing: unchanged files change nothing, a changed text makes a new
+    version, an article's images become those in its directory."""
     from tierdesk.kb import portable, services
 
     documents, errors = portable.read_dir(directory)
@@ -1268,14 +1269,18 @@ def kb_import_cmd(
     if owner is None:
         _fail("say who owns new articles: --as or --owner (a staff member's email)")
     report = services.article_import(actor=me, documents=documents, owner=owner)
-    _emit(
-        vars(report),
-        as_json,
-        lambda: click.echo(
+
+    def text() -> None:
+        click.echo(
             f"imported {len(documents)} files: {len(report.created)} created, "
-            f"{len(report.updated)} updated, {len(report.unchanged)} unchanged"
-        ),
-    )
+            f"{len(report.updated)} updated, {len(report.unchanged)} unchanged; images: "
+            f"{len(report.images_added)} added, {len(report.images_replaced)} replaced, "
+            f"{len(report.images_removed)} removed"
+        )
+        for name in report.images_removed:
+            click.echo(f"removed image {name}: no longer in {directory}")
+
+    _emit(vars(report), as_json, text)
 
 
 @kb.command("export")
@@ -1283,14 +1288,16 @@ def kb_import_cmd(
 @click.option("--as", "as_email", required=True, help="Export what this person may read.")
 @domain_errors
 def kb_export_cmd(directory: pathlib.Path, as_email: str) -> None:
-    """Write every article the person may read to DIRECTORY/<slug>.md."""
+    """Write every article the person may read to DIRECTORY/<slug>.md, and its images to
+    DIRECTORY/<slug>/."""
+    from tierdesk.core import files
     from tierdesk.kb import portable, queries
 
     me = _actor(as_email)
     directory.mkdir(parents=True, exist_ok=True)
-    articles = list(queries.article_export(actor=me))
+    articles = list(queries.article_export(actor=me).prefetch_related("attachments"))
     readable = {a.slug for a in articles}
-    count = 0
+    count = images = 0
     for article in articles:
         meta = {
             "title": article.title,
@@ -1302,11 +1309,14 @@ def kb_export_cmd(directory: pathlib.Path, as_email: str) -> None:
             "review_by": article.review_by,
             "related": sorted(r.slug for r in article.related.all() if r.slug in readable),
         }
-        (directory / f"{article.slug}.md").write_text(
-            portable.render(meta, article.body), encoding="utf-8"
-        )
+        stored = [(a.filename, files.path(a.storage_key)) for a in article.attachments.all()]
+        try:
+            portable.write(directory, meta, article.body, stored)
+        except portable.FileError as exc:
+            _fail(f"{exc}; the export in {directory} is incomplete")
         count += 1
-    click.echo(f"exported {count} articles to {directory}")
+        images += len(stored)
+    click.echo(f"exported {count} articles and {images} images to {directory}")
 
 
 if __name__ == "__main__":  # pragma: no cover

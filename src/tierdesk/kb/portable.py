@@ -15,23 +15,42 @@ related: [reset-microsoft-365-password]   # optional
 The body, in Markdown.
 ```
 
+An article's images (``![alt](attachment:tray.png)`` in its text) sit beside its file, in a
+directory named like the file without ``.md``: ``vpn.md`` and ``vpn/tray.png``. Every other
+file is an error (an image whose directory names no article file, say); hidden files and
+directories (``.git``) are skipped.
+
 Parsing is strict: unknown keys, missing fields and wrong types are errors naming the file
-and the field. Nothing here touches the database; kb.services.article_import does.
+and the field. Nothing here touches the database; kb.services.article_import does (and
+checks that each image is the image its name says).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from tierdesk.core import files
+
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 KEYS = ("title", "slug", "category", "tags", "audience", "status", "review_by", "related")
 MAX_FILE_BYTES = 1_000_000
+
+
+@dataclass
+class Image:
+    """One of an article's images, as read from its directory."""
+
+    path: str  # relative to the directory read, for messages: "vpn/tray.png"
+    name: str  # the file's name: "tray.png"
+    content: bytes
 
 
 @dataclass
@@ -48,6 +67,7 @@ class Document:
     status: str = "draft"
     review_by: dt.date | None = None
     related: list[str] = field(default_factory=list)
+    images: list[Image] = field(default_factory=list)
 
 
 class FileError(Exception):
@@ -129,11 +149,55 @@ def parse(text: str, path: str) -> Document:
     )
 
 
-def read_dir(directory: Path) -> tuple[list[Document], list[FileError]]:
-    """Every ``*.md`` under ``directory`` (sorted), parsed; and the files that are not."""
+def images_dir(article_file: Path) -> Path:
+    """Where the images of the article in ``article_file`` (``<name>.md``) are: ``<name>/``."""
+    return article_file.with_name(article_file.name.removesuffix(".md"))
+
+
+def read_dir(
+    directory: Path, *, max_image_bytes: int | None = None
+) -> tuple[list[Document], list[FileError]]:
+    """Every ``*.md`` under ``directory`` (sorted), parsed, with the images in its directory
+    (``images_dir``); and the files that are not articles or not readable. Images larger
+    than ``max_image_bytes`` (default: settings.ATTACHMENT_MAX_BYTES) are errors, not read.
+    """
+    if max_image_bytes is None:
+        from django.conf import settings
+
+        max_image_bytes = settings.ATTACHMENT_MAX_BYTES
+    found: list[Path] = []
+    for folder, subfolders, names in directory.walk():
+        subfolders[:] = [d for d in subfolders if not d.startswith(".")]  # .git and the like
+        found += (folder / n for n in names if not n.startswith(".") and (folder / n).is_file())
+    found.sort()
+    articles = [p for p in found if p.name.endswith(".md")]
+    owners = {images_dir(p): p for p in articles}
+    images: dict[Path, list[Image]] = {}
     documents, errors = [], []
+    for file in found:
+        if file.name.endswith(".md"):
+            continue
+        name = str(file.relative_to(directory))
+        if file.parent not in owners:
+            article = f"{file.parent.relative_to(directory)}.md"
+            errors.append(
+                FileError(
+                    name,
+                    f"an image of no article: there is no {article} beside its directory"
+                    if file.parent != directory
+                    else "not an article (.md); an article's images go in a directory "
+                    "named like its file: vpn.md, vpn/tray.png",
+                )
+            )
+            continue
+        if file.stat().st_size > max_image_bytes:
+            errors.append(FileError(name, f"larger than the limit of {max_image_bytes} bytes"))
+            continue
+        images.setdefault(owners[file.parent], []).append(
+            Image(path=name, name=file.name, content=file.read_bytes())
+        )
     seen: dict[str, str] = {}
-    for file in sorted(directory.rglob("*.md")):
+    for file in articles:
         name = str(file.relative_to(directory))
         try:
             if file.stat().st_size > MAX_FILE_BYTES:
@@ -146,6 +210,7 @@ def read_dir(directory: Path) -> tuple[list[Document], list[FileError]]:
             if doc.slug in seen:
                 raise FileError(name, f"slug {doc.slug!r} is also used by {seen[doc.slug]}")
             seen[doc.slug] = name
+            doc.images = images.get(file, [])
             documents.append(doc)
         except FileError as exc:
             errors.append(exc)
@@ -159,3 +224,36 @@ def render(meta: dict[str, Any], body: str) -> str:
         ordered, sort_keys=False, allow_unicode=True, default_flow_style=None, width=1000
     )
     return f"---\n{front}---\n{normal_body(body)}\n"
+
+
+def write(
+    directory: Path, meta: dict[str, Any], body: str, images: Sequence[tuple[str, Path]] = ()
+) -> Path:
+    """Write an article to ``directory/<slug>.md`` and its ``images`` (name, stored file),
+    byte for byte, to ``directory/<slug>/``. An image file there that is not one of
+    ``images`` (written by an earlier export, say) is removed, so that importing the
+    directory again does not bring it back; other files are left alone. Returns the article
+    file; FileError when a stored image is missing."""
+    slug = str(meta["slug"])
+    article_file = directory / f"{slug}.md"
+    article_file.write_text(render(meta, body), encoding="utf-8")
+    folder = images_dir(article_file)
+    names = {name for name, _ in images}
+    if folder.is_dir():
+        for old in folder.iterdir():
+            if (
+                old.is_file()
+                and old.name not in names
+                and files.extension(old.name) in files.IMAGE_SIGNATURES
+            ):
+                old.unlink()  # not an article's .md, nor anything else it did not write
+    if images:
+        folder.mkdir(exist_ok=True)
+        for name, source in images:
+            try:
+                shutil.copyfile(source, folder / name)
+            except FileNotFoundError:
+                raise FileError(f"{slug}/{name}", "the stored image is missing") from None
+    elif folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+    return article_file

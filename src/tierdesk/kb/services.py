@@ -8,6 +8,7 @@ version and its search index in one transaction, and audits the change.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import mimetypes
 import re
 from collections.abc import Iterable, Sequence
@@ -689,6 +690,17 @@ class ImportReport:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    # images as "<slug>/<name>"
+    images_added: list[str] = field(default_factory=list)
+    images_replaced: list[str] = field(default_factory=list)
+    images_removed: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Image:
+    name: str
+    content: bytes
+    sha256: str
 
 
 @dataclass
@@ -699,6 +711,7 @@ class _Plan:
     min_tier: Tier | None
     category: Category | None
     tags: list[str]
+    images: dict[str, _Image] = field(default_factory=dict)
 
 
 def _plan(actor: User | None, doc: Any) -> _Plan:
@@ -711,29 +724,81 @@ def _plan(actor: User | None, doc: Any) -> _Plan:
     return _Plan(doc, audience, organization, min_tier, category, _clean_tags(doc.tags))
 
 
-@transaction.atomic
+def _plan_images(doc: Any) -> tuple[dict[str, _Image], list[FieldIssue]]:
+    """The images of ``doc`` (kb.portable.Image) by the name they are stored under, checked
+    as an upload is (article_file_add); and the problems, each naming the image's file."""
+    images: dict[str, _Image] = {}
+    problems: list[FieldIssue] = []
+    for image in doc.images:
+        try:
+            name = files.safe_filename(image.name)
+            files.check_image(name, image.content)
+        except DomainError as exc:
+            problems.append(
+                FieldIssue(image.path, exc.errors[0].message if exc.errors else exc.detail)
+            )
+            continue
+        if name in images:
+            problems.append(FieldIssue(image.path, f"another file is also named {name!r}"))
+            continue
+        images[name] = _Image(name, image.content, hashlib.sha256(image.content).hexdigest())
+    if len(doc.images) > MAX_FILES:
+        problems.append(
+            FieldIssue(
+                doc.path, f"an article has at most {MAX_FILES} images, not {len(doc.images)}"
+            )
+        )
+    return images, problems
+
+
 def article_import(
     *, actor: User | None, documents: Sequence[Any], owner: User | None = None
 ) -> ImportReport:
-    """Create or update the articles ``documents`` (kb.portable) describe, all or nothing.
-    An unchanged file changes nothing; a changed text makes a new version; the status is
-    set as the file says. Reviewers (or the system: ``actor`` None) import; new articles
-    belong to ``owner`` (default: the actor)."""
+    """Create or update the articles ``documents`` (kb.portable) describe, with their
+    images, all or nothing. An unchanged file changes nothing; a changed text makes a new
+    version; the status is set as the file says; an article's images become those of its
+    document (same bytes: untouched; other bytes: replaced; not there: removed). Reviewers
+    (or the system: ``actor`` None) import; new articles belong to ``owner`` (default: the
+    actor). Related articles must be imported too or readable by the actor; links to
+    articles the actor cannot read (which their export left out) are kept.
+
+    New images are stored (synced) before the transaction commits and discarded if it does
+    not; the bytes of replaced and removed images go once it has. Called inside an outer
+    transaction that later rolls back, the new bytes stay until core.files.sweep_orphans.
+    """
+    stored: list[str] = []  # keys of the bytes this import wrote
+    try:
+        with transaction.atomic():
+            return _import(actor, documents, owner, stored)
+    except BaseException:
+        for key in stored:
+            files.discard(key)
+        raise
+
+
+def _import(
+    actor: User | None, documents: Sequence[Any], owner: User | None, stored: list[str]
+) -> ImportReport:
     if actor is not None:
         policy.require(actor, "kb.review", "Only reviewers (managers, admins) import articles.")
     owner = owner or actor
     problems: list[FieldIssue] = []
     plans: list[_Plan] = []
     for doc in documents:
+        images, image_problems = _plan_images(doc)
+        problems += image_problems
         try:
             plans.append(_plan(actor, doc))
         except DomainError as exc:
             problems.append(FieldIssue(doc.path, exc.detail))
-    known = {p.doc.slug for p in plans} | set(
-        Article.objects.filter(slug__in=[s for p in plans for s in p.doc.related]).values_list(
-            "slug", flat=True
-        )
-    )
+            continue
+        plans[-1].images = images
+    # A related article is one imported too, or one the actor may read; one they may not is
+    # "no article", exactly like a missing one.
+    named = Article.objects.filter(slug__in=[s for p in plans for s in p.doc.related])
+    if actor is not None:
+        named = named.filter(scope_for(actor).as_q())
+    known = {p.doc.slug for p in plans} | set(named.values_list("slug", flat=True))
     for p in plans:
         missing = [s for s in p.doc.related if s not in known]
         if missing:
@@ -748,7 +813,7 @@ def article_import(
     by_slug: dict[str, Article] = {}
     for p in plans:
         try:
-            by_slug[p.doc.slug] = _import_one(actor, owner, p, report)
+            by_slug[p.doc.slug] = _import_one(actor, owner, p, report, stored)
         except DomainError as exc:
             raise ValidationFailed(
                 f"{p.doc.path}: {exc.detail}; nothing was imported",
@@ -760,11 +825,25 @@ def article_import(
         for other in p.doc.related:
             if other in pairs:
                 pairs[other].add(p.doc.slug)
+    links = Article.related.through.objects.filter(
+        from_article__in=list(by_slug.values())
+    ).values_list("from_article__slug", "to_article__slug")
+    have: dict[str, set[str]] = {slug: set() for slug in by_slug}
+    for source, target in links:
+        have[source].add(target)
+    hidden: set[str] = set()
+    if actor is not None:
+        linked = {s for targets in have.values() for s in targets}
+        hidden = linked - set(
+            Article.objects.filter(scope_for(actor).as_q(), slug__in=linked).values_list(
+                "slug", flat=True
+            )
+        )
     for p in plans:
         article = by_slug[p.doc.slug]
-        wanted = pairs[p.doc.slug] - {article.slug}
-        have = set(article.related.values_list("slug", flat=True))
-        if wanted != have:
+        # Links to articles the actor cannot read stay: their export left them out.
+        wanted = (pairs[p.doc.slug] | (have[article.slug] & hidden)) - {article.slug}
+        if wanted != have[article.slug]:
             article.related.set(Article.objects.filter(slug__in=wanted))
             if p.doc.slug in report.unchanged:
                 report.unchanged.remove(p.doc.slug)
@@ -772,7 +851,9 @@ def article_import(
     return report
 
 
-def _import_one(actor: User | None, owner: User | None, p: _Plan, report: ImportReport) -> Article:
+def _import_one(
+    actor: User | None, owner: User | None, p: _Plan, report: ImportReport, stored: list[str]
+) -> Article:
     doc = p.doc
     existing = Article.objects.filter(slug=doc.slug).first()
     if existing is None:
@@ -791,11 +872,14 @@ def _import_one(actor: User | None, owner: User | None, p: _Plan, report: Import
             review_by=doc.review_by,
             note="Imported",
         )
+        _import_images(actor, article, p.images, report, stored)
         report.created.append(doc.slug)
         return article
     if actor is not None and not _readable(actor, existing):
-        raise Conflict.for_field("slug", "the slug belongs to an article you cannot see")
+        # What article_create says of a slug in use: nothing about the article behind it.
+        raise Conflict.for_field("slug", f"an article with slug {doc.slug!r} exists")
     before = existing.version
+    images_changed = False
     if existing.status == ArticleStatus.ARCHIVED and doc.status != ArticleStatus.ARCHIVED:
         _set_status(actor, existing, ArticleStatus.DRAFT, "import")
     if existing.status != ArticleStatus.ARCHIVED:
@@ -812,10 +896,61 @@ def _import_one(actor: User | None, owner: User | None, p: _Plan, report: Import
             review_by=doc.review_by,
             note="Imported",
         )
+        # Like its text, an archived article's images are not changed by an import.
+        images_changed = _import_images(actor, existing, p.images, report, stored)
     if existing.status != doc.status:
         _set_status(actor, existing, doc.status, "import")
-    (report.updated if existing.version != before else report.unchanged).append(doc.slug)
+    changed = existing.version != before or images_changed
+    (report.updated if changed else report.unchanged).append(doc.slug)
     return existing
+
+
+def _import_images(
+    actor: User | None,
+    article: Article,
+    images: dict[str, _Image],
+    report: ImportReport,
+    stored: list[str],
+) -> bool:
+    """Make ``article``'s images ``images``: the same bytes under the same name are left
+    alone (no row, no file, no audit entry); whether anything changed. New bytes are noted
+    in ``stored`` for the caller to discard if the transaction fails."""
+    have = {a.filename: a for a in ArticleAttachment.objects.filter(article=article)}
+    gone: list[str] = []
+    changed = False
+    for name, image in images.items():
+        old = have.get(name)
+        if old is not None and old.sha256 == image.sha256:
+            continue
+        changed = True
+        new = files.store(image.content)
+        stored.append(new.storage_key)
+        if old is not None:
+            old.delete()
+            gone.append(old.storage_key)
+        _file_row(actor, article, name, new, replaced=old is not None)
+        (report.images_replaced if old else report.images_added).append(f"{article.slug}/{name}")
+    for name, old in have.items():
+        if name not in images:
+            old.delete()
+            gone.append(old.storage_key)
+            record(
+                actor=actor,
+                action=AuditAction.ARTICLE_FILE_REMOVED,
+                target_type="article",
+                target_id=article.pk,
+                organization=article.organization,
+                changes={"file": name},
+            )
+            report.images_removed.append(f"{article.slug}/{name}")
+    if gone:
+        transaction.on_commit(lambda: _discard(gone))
+    return changed or bool(gone)
+
+
+def _discard(keys: Sequence[str]) -> None:
+    for key in keys:
+        files.discard(key)
 
 
 def _set_status(actor: User | None, article: Article, to: str, note: str) -> None:
@@ -873,29 +1008,38 @@ def article_file_add(
             if old is not None:
                 replaced = old.storage_key
                 old.delete()
-            attachment = ArticleAttachment.objects.create(
-                article=article,
-                filename=name,
-                storage_key=stored.storage_key,
-                content_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
-                size=stored.size,
-                sha256=stored.sha256,
-                uploaded_by=actor,
-                created_at=clock.now(),
-            )
-            record(
-                actor=actor,
-                action=AuditAction.ARTICLE_FILE_ADDED,
-                target_type="article",
-                target_id=article.pk,
-                organization=article.organization,
-                changes={"file": name, "size": stored.size, "replaced": replaced is not None},
-            )
+            attachment = _file_row(actor, article, name, stored, replaced=replaced is not None)
     except BaseException:
         files.discard(stored.storage_key)
         raise
     if replaced:
         files.discard(replaced)
+    return attachment
+
+
+def _file_row(
+    actor: User | None, article: Article, name: str, stored: files.Stored, *, replaced: bool
+) -> ArticleAttachment:
+    """The row naming ``stored`` as ``article``'s image ``name`` (checked, and free: the row
+    it replaces deleted), audited: for uploads and imports."""
+    attachment = ArticleAttachment.objects.create(
+        article=article,
+        filename=name,
+        storage_key=stored.storage_key,
+        content_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
+        size=stored.size,
+        sha256=stored.sha256,
+        uploaded_by=actor,
+        created_at=clock.now(),
+    )
+    record(
+        actor=actor,
+        action=AuditAction.ARTICLE_FILE_ADDED,
+        target_type="article",
+        target_id=article.pk,
+        organization=article.organization,
+        changes={"file": name, "size": stored.size, "replaced": replaced},
+    )
     return attachment
 
 
