@@ -1,13 +1,17 @@
 """The console's knowledge base in a real browser, against `tierdesk serve` with the demo's
 knowledge base: the knowledge loop from a resolved L2 ticket (an L2 agent writes an article
 from it, previews it by keyboard, saves it with Ctrl+S and sends it for review; a manager
-publishes it), then the manager's edit and the diff between the two versions. Every page
-passes axe-core (no serious or critical violation), keeps every request on the server and
+publishes it), then the manager's edit and the diff between the two versions; and an image
+uploaded in the editor, inserted into the text and shown in the preview. Every page passes
+axe-core (no serious or critical violation), keeps every request on the server and
 logs no console error (a Content-Security-Policy violation is one). Screenshots for
 docs/knowledge-base.md at 1280 px."""
 
 from __future__ import annotations
 
+import re
+import struct
+import zlib
 from typing import Any
 
 import httpx
@@ -237,4 +241,87 @@ def test_an_l2_agent_writes_an_article_from_a_ticket_and_a_manager_publishes_it(
     expect(page.locator("tr.diff-add")).to_contain_text("Version 24.2 of the add-in fixes it.")
     checked(page, server, axe_source, "diff")
     page.screenshot(path=str(SCREENSHOTS / "kb-console-diff.png"), full_page=True)
+    page.context.close()
+
+
+def png(width: int, height: int) -> bytes:
+    """A valid PNG: a window with a dark title bar (a stand-in for a screenshot)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    rows = b"".join(
+        b"\x00" + (b"\x2a\x4d\x6f" if y < height // 5 else b"\xf4\xf6\xf8") * width
+        for y in range(height)
+    )
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"".join(
+        (b"\x89PNG\r\n\x1a\n", chunk(b"IHDR", header), chunk(b"IDAT", zlib.compress(rows)),
+         chunk(b"IEND", b""))
+    )  # fmt: skip
+
+
+def test_an_agent_uploads_an_image_inserts_it_and_sees_it_in_the_preview(
+    browser: Any, desk: tuple[Server, str], axe_source: str
+) -> None:
+    server, _ = desk
+    with api_as(server, L2_AGENT) as omar:
+        made = omar.post(
+            "/kb/articles",
+            json={"title": "Printer tray jams", "body": "## Steps\n\nOpen the tray.\n"},
+        )
+        assert made.status_code == 201, made.text
+        slug = made.json()["slug"]
+    page = new_page(browser, server, L2_AGENT)
+    page.goto(f"/console/kb/{slug}/edit")
+    body = page.get_by_label("Text (Markdown)")
+    typed = "## Steps\n\nOpen the tray.\n\nTyped, not saved yet.\n"
+    body.fill(typed)
+    images = page.locator("#kb-images")
+    field = page.get_by_label("Image file")
+
+    # a refusal is said beside the field, which takes the focus; the typed text stays
+    field.set_input_files(files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"x"}])
+    page.get_by_role("button", name="Upload image").click()
+    expect(images).to_contain_text("Images are .png, .jpg, .gif or .webp, not .txt")
+    expect(page.get_by_label("Image file")).to_be_focused()
+    expect(page.get_by_label("Image file")).to_have_attribute("aria-invalid", "true")
+    expect(body).to_have_value(typed)
+    # the refusal's status, which the browser reports: expected, and the only problem
+    assert page.problems == [
+        "Failed to load resource: the server responded with a status of 400 (Bad Request)"
+    ]
+    page.problems.clear()
+
+    # an upload: listed with its thumbnail, which loads
+    shot = png(160, 96)
+    page.get_by_label("Image file").set_input_files(
+        files=[{"name": "tray.png", "mimeType": "image/png", "buffer": shot}]
+    )
+    page.get_by_role("button", name="Upload image").click()
+    expect(images.get_by_text("Added tray.png")).to_be_focused()
+    expect(images.locator("code")).to_have_text("![tray.png](attachment:tray.png)")
+    expect(images.locator("img.kb-thumb")).to_have_js_property("naturalWidth", 160)
+    expect(body).to_have_value(typed)
+
+    # Insert puts it at the caret; the preview shows it
+    body.focus()
+    page.keyboard.press("Control+Home")
+    page.keyboard.press("ArrowDown")
+    page.get_by_role("button", name="Insert tray.png into the text").click()
+    expect(body).to_have_value(
+        re.compile(r"^## Steps\n\n!\[tray\.png\]\(attachment:tray\.png\)\n\nOpen the tray\.")
+    )
+    expect(body).to_be_focused()
+    page.keyboard.press("Alt+p")
+    expect(page.locator("#kb-preview img")).to_have_js_property("naturalWidth", 160)
+    checked(page, server, axe_source, "editor with an image")
+    page.screenshot(path=str(SCREENSHOTS / "kb-console-images.png"), full_page=True)
+
+    # Remove: gone from the list, the text still as typed
+    page.get_by_role("button", name="Remove tray.png").click()
+    expect(images.get_by_text("Removed tray.png.")).to_be_focused()
+    expect(images.locator("img.kb-thumb")).to_have_count(0)
+    expect(body).to_have_value(re.compile(r"Typed, not saved yet\."))
     page.context.close()

@@ -46,6 +46,10 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("console/kb/<slug:slug>/flag", kb.flag, name="kb-flag"),
     path("console/kb/<slug:slug>/versions", kb.versions, name="kb-versions"),
     path("console/kb/<slug:slug>/diff", kb.diff, name="kb-diff"),
+    path("console/kb/<slug:slug>/images", kb.images, name="kb-images"),
+    path(
+        "console/kb/<slug:slug>/images/<str:name>/remove", kb.image_remove, name="kb-image-remove"
+    ),
     path("portal/", portal.home, name="portal"),
     path("portal/new", portal.new_ticket, name="portal-new"),
     path("portal/tickets/<str:ref>", portal.ticket, name="portal-ticket"),

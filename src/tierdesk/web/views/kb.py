@@ -1,8 +1,9 @@
 """The knowledge base in the agent console: the article list with search and filters, the
 editor (with a server-rendered preview), an article's page with its review workflow,
-feedback and flags, its versions and the diff between any two, and "create article from
-this ticket". Staff only; every read goes through kb.queries (the reader's scope) and every
-change through kb.services, so a page shows and does exactly what the API would.
+feedback and flags, its versions and the diff between any two, "create article from this
+ticket", and the article's images under its editor. Staff only; every read goes through
+kb.queries (the reader's scope) and every change through kb.services, so a page shows and
+does exactly what the API would.
 """
 
 from __future__ import annotations
@@ -13,18 +14,22 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
+from django.core.files.uploadedfile import UploadedFile
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from tierdesk.core import config, policy
 from tierdesk.core.errors import (
     Conflict,
+    ContentTooLarge,
     DomainError,
     FieldIssue,
     NotFound,
@@ -101,13 +106,15 @@ def _load(user: User, slug: str) -> Article:
 
 def _refusal_status(exc: DomainError) -> int:
     """403 for "your role may not", 409 for a conflict (a stale version included), 404 for
-    hidden, else 400 (bad input)."""
+    hidden, 413 for a file over the limit, else 400 (bad input)."""
     if isinstance(exc, PermissionDenied):
         return 403
     if isinstance(exc, Conflict | PreconditionFailed):
         return 409
     if isinstance(exc, NotFound):
         return 404
+    if isinstance(exc, ContentTooLarge):
+        return 413
     return 400
 
 
@@ -435,14 +442,14 @@ def _editor(
     article: Article | None,
     source: Ticket | None = None,
     conflict: dict[str, Any] | None = None,
+    image_form: ImageForm | None = None,
+    images_error: str = "",
     status: int = 200,
 ) -> HttpResponse:
-    return _render(
-        request,
-        "editor.html",
-        {"form": form, "article": article, "source": source, "conflict": conflict},
-        status=status,
-    )
+    context = {"form": form, "article": article, "source": source, "conflict": conflict}
+    if article is not None:
+        context |= _images_context(article, form=image_form, error=images_error)
+    return _render(request, "editor.html", context, status=status)
 
 
 @staff_required
@@ -585,6 +592,157 @@ def preview(request: HttpRequest) -> HttpResponse:
         )
     html = markup.render(body, files_url=files_url)
     return render(request, "web/console/kb/_preview.html", {"html": html})
+
+
+# --- images in the editor --------------------------------------------------------------------
+
+IMAGE_ACCEPT = ".png,.jpg,.jpeg,.gif,.webp,image/png,image/jpeg,image/gif,image/webp"
+
+
+class ImageForm(forms.Form):
+    """An image for the article being edited. The form checks the size before the file is
+    read; the service checks the rest (what the file is, who may add it). Every refusal is
+    shown beside the file field."""
+
+    file = forms.FileField(
+        label="Image file",
+        widget=forms.FileInput(attrs={"accept": IMAGE_ACCEPT}),
+        error_messages={"required": "Choose an image file to upload."},
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["file"].help_text = (
+            f"PNG, JPEG, GIF or WebP, up to {filesizeformat(settings.ATTACHMENT_MAX_BYTES)}; "
+            "an image of the same name is replaced."
+        )
+
+    def clean_file(self) -> UploadedFile:
+        upload: UploadedFile = self.cleaned_data["file"]
+        if upload.size is not None and upload.size > settings.ATTACHMENT_MAX_BYTES:
+            raise forms.ValidationError(
+                f"{upload.name}: larger than the limit of "
+                f"{filesizeformat(settings.ATTACHMENT_MAX_BYTES)}."
+            )
+        return upload
+
+    def add_domain_error(self, exc: DomainError) -> None:
+        messages_ = [i.message for i in exc.errors if i.field == "file"] or [exc.detail]
+        for message in messages_:
+            self.add_error("file", message[:1].upper() + message[1:])
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    name: str
+    size: int
+    url: str
+    markdown: str
+
+
+def image_markdown(name: str) -> str:
+    """What the text says to show image ``name``: ``![name](attachment:name)``, the name
+    escaped for the alt text and quoted for the address (as the API's ``markdown``)."""
+    alt = re.sub(r"([\\\[\]])", r"\\\1", name)
+    return f"![{alt}](attachment:{quote(name, safe='')})"
+
+
+def _images_context(
+    article: Article, *, form: ImageForm | None = None, said: str = "", error: str = ""
+) -> dict[str, Any]:
+    """The editor's Images section: the article's images (one query), the upload form, and
+    what the last upload or removal did."""
+    base = services.files_url(article.slug)
+    return {
+        "article": article,
+        "images": [
+            ImageRow(
+                f.filename, f.size, base + quote(f.filename, safe=""), image_markdown(f.filename)
+            )
+            for f in queries.file_list(article=article)
+        ],
+        "image_form": form or ImageForm(),
+        "images_said": said,
+        "images_error": error,
+        "images_max": services.MAX_FILES,
+    }
+
+
+def _images_answer(
+    request: HttpRequest,
+    user: User,
+    article: Article,
+    *,
+    form: ImageForm | None = None,
+    said: str = "",
+    error: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    """After an upload or a removal. Asked by HTMX: the Images section alone, so the text
+    typed in the editor stays as it is. Without scripts: back to the editor (a redirect
+    after a change; after a refusal the editor with the message, or the page saying why the
+    article cannot be edited at all)."""
+    if request.htmx:  # type: ignore[attr-defined]
+        context = _images_context(article, form=form, said=said, error=error)
+        return render(request, "web/console/kb/_images.html", context, status=status)
+    if status < 400:
+        messages.success(request, said)
+        return redirect(reverse("web:kb-edit", args=[article.slug]) + "#kb-images")
+    refusal = _edit_refusal(user, article)
+    if refusal is not None:
+        return _render(
+            request, "refused.html", {"article": article, "reason": refusal[1]}, refusal[0]
+        )
+    editor = ArticleForm(initial=_initial(user, article), actor=user, article=article)
+    return _editor(
+        request, user, editor, article=article, image_form=form, images_error=error, status=status
+    )
+
+
+@require_POST
+@staff_required
+@config.pinned()
+def images(request: HttpRequest, slug: str) -> HttpResponse:
+    """Upload an image to the article (whoever may edit it; one of the same name is
+    replaced). A refusal is shown beside the file field and stores nothing."""
+    user: User = request.user  # type: ignore[assignment]
+    found = _load(user, slug)
+    form = ImageForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _images_answer(request, user, found, form=form, status=400)
+    upload: UploadedFile = form.cleaned_data["file"]
+    had = {f.filename for f in queries.file_list(article=found)}
+    try:
+        added = services.article_file_add(
+            actor=user,
+            article=found,
+            filename=upload.name or "",
+            content=upload.read(settings.ATTACHMENT_MAX_BYTES + 1),
+        )
+    except DomainError as exc:
+        form.add_domain_error(exc)
+        return _images_answer(request, user, found, form=form, status=_refusal_status(exc))
+    said = (
+        f"Replaced {added.filename} with the new file."
+        if added.filename in had
+        else f"Added {added.filename}: insert it where the text should show it."
+    )
+    return _images_answer(request, user, found, said=said)
+
+
+@require_POST
+@staff_required
+@config.pinned()
+def image_remove(request: HttpRequest, slug: str, name: str) -> HttpResponse:
+    """Remove the image ``name`` from the article (whoever may edit it)."""
+    user: User = request.user  # type: ignore[assignment]
+    found = _load(user, slug)
+    try:
+        services.article_file_remove(actor=user, article=found, filename=name)
+    except DomainError as exc:
+        return _images_answer(request, user, found, error=exc.detail, status=_refusal_status(exc))
+    said = f"Removed {name}. If the text still shows it, take it out of the text too."
+    return _images_answer(request, user, found, said=said)
 
 
 # --- an article's page -----------------------------------------------------------------------

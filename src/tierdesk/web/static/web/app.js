@@ -301,3 +301,39 @@ document.addEventListener("htmx:beforeRequest", (event) => {
   const source = event.detail?.elt;
   if (source?.id === "kb-preview" && source.hidden) event.preventDefault();
 });
+
+// console knowledge base: the editor's Images section. Uploads and removals go through HTMX
+// and swap only the section, so the text being typed stays; a refusal (400, 403, 409, 413)
+// comes back as the section with the message beside the file field and is swapped in too.
+// After a swap the focus goes to the message, or to the refused file field. "Insert" (shown
+// only with scripts) puts the image's Markdown into the text at the caret, on its own line.
+function kbShowInsertButtons() {
+  for (const button of document.querySelectorAll("button[data-kb-insert-image]")) button.hidden = false;
+}
+
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const detail = event.detail;
+  if (detail?.target?.id !== "kb-images" || !detail.isError) return;
+  if (String(detail.serverResponse ?? "").includes('id="kb-images"')) {
+    detail.shouldSwap = true;
+    detail.isError = false;
+  }
+});
+
+document.addEventListener("htmx:afterSwap", (event) => {
+  if (event.detail?.target?.id !== "kb-images") return;
+  kbShowInsertButtons();
+  const section = document.getElementById("kb-images");
+  section?.querySelector("[aria-invalid=true], [data-kb-focus]")?.focus();
+});
+
+document.addEventListener("click", (event) => {
+  const button = event.target instanceof Element ? event.target.closest("button[data-kb-insert-image]") : null;
+  const box = kbEditor()?.querySelector("textarea[name=body]");
+  if (!button || !box) return;
+  tkbInsertAtCaret(box, button.dataset.kbInsertImage, true);
+  const said = document.getElementById("kb-images-inserted");
+  if (said) said.textContent = `Inserted ${button.dataset.kbInsertImage} into the text.`;
+});
+
+document.addEventListener("DOMContentLoaded", kbShowInsertButtons);
