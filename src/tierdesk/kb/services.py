@@ -145,8 +145,9 @@ def _check_audience(
 
 
 def _readable(actor: User, article: Article) -> bool:
-    return scope_for(actor).everything or (
-        type(article)._default_manager.filter(scope_for(actor).as_q(), pk=article.pk).exists()
+    scope = scope_for(actor)
+    return scope.everything or (
+        type(article)._default_manager.filter(scope.as_q(), pk=article.pk).exists()
     )
 
 
@@ -932,16 +933,8 @@ def _import_images(
         (report.images_replaced if old else report.images_added).append(f"{article.slug}/{name}")
     for name, old in have.items():
         if name not in images:
-            old.delete()
+            _file_row_removed(actor, article, old)
             gone.append(old.storage_key)
-            record(
-                actor=actor,
-                action=AuditAction.ARTICLE_FILE_REMOVED,
-                target_type="article",
-                target_id=article.pk,
-                organization=article.organization,
-                changes={"file": name},
-            )
             report.images_removed.append(f"{article.slug}/{name}")
     if gone:
         transaction.on_commit(lambda: _discard(gone))
@@ -1017,6 +1010,20 @@ def article_file_add(
     return attachment
 
 
+def _file_row_removed(actor: User | None, article: Article, attachment: ArticleAttachment) -> None:
+    """Delete ``attachment``'s row, audited; its bytes go once the transaction has
+    committed (the caller discards them)."""
+    attachment.delete()
+    record(
+        actor=actor,
+        action=AuditAction.ARTICLE_FILE_REMOVED,
+        target_type="article",
+        target_id=article.pk,
+        organization=article.organization,
+        changes={"file": attachment.filename},
+    )
+
+
 def _file_row(
     actor: User | None, article: Article, name: str, stored: files.Stored, *, replaced: bool
 ) -> ArticleAttachment:
@@ -1053,13 +1060,5 @@ def article_file_remove(*, actor: User, article: Article, filename: str) -> None
         found = ArticleAttachment.objects.filter(article=article, filename=filename).first()
         if found is None:
             raise NotFound("No such file on this article.")
-        found.delete()
-        record(
-            actor=actor,
-            action=AuditAction.ARTICLE_FILE_REMOVED,
-            target_type="article",
-            target_id=article.pk,
-            organization=article.organization,
-            changes={"file": filename},
-        )
+        _file_row_removed(actor, article, found)
     files.discard(found.storage_key)

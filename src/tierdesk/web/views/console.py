@@ -112,7 +112,7 @@ class FilterChoices:
 
     def __init__(self, actor: User) -> None:
         self.organizations = cache(partial(_organization_choices, actor))
-        self.categories = cache(partial(_category_groups, actor))
+        self.categories = cache(partial(category_groups, actor))
         self.people = cache(partial(colleagues, actor))
 
 
@@ -201,7 +201,7 @@ def _organization_choices(actor: User) -> list[tuple[str, str]]:
     ]
 
 
-def _category_groups(actor: User) -> list[tuple[str, list[tuple[str, str]]]]:
+def category_groups(actor: User) -> list[tuple[str, list[tuple[str, str]]]]:
     """The categories the actor sees, grouped by catalog (MSP-wide first, then each
     organization's own), retired ones marked: tickets keep a retired category."""
     groups: dict[str, list[tuple[str, str]]] = {}

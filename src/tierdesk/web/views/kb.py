@@ -49,7 +49,7 @@ from tierdesk.tiers.queries import tiers_by_level
 from tierdesk.web import queries as web_queries
 from tierdesk.web.forms import DomainErrors, choice_field
 from tierdesk.web.views.common import View, staff_required
-from tierdesk.web.views.console import _category_groups, queues
+from tierdesk.web.views.console import category_groups, queues
 
 PAGE_SIZE = 25
 # A search ranks at most this many articles; the filters and pages work within them.
@@ -163,7 +163,7 @@ class ArticleFilterForm(forms.Form):
         # Read only when the form is shown or a value is checked.
         choice_field(self, "category").choices = lambda: [
             ("", "Any"),
-            *_category_groups(actor),
+            *category_groups(actor),
         ]
 
     def clean_tags(self) -> list[str]:
@@ -324,7 +324,7 @@ class ArticleForm(DomainErrors, forms.Form):
         super().__init__(*args, **kwargs)
         self.actor = actor
         self.article = article
-        choice_field(self, "category").choices = [("", "None"), *_category_groups(actor)]
+        choice_field(self, "category").choices = [("", "None"), *category_groups(actor)]
         choice_field(self, "audience").choices = _audience_choices(actor)
         if article is not None:
             del self.fields["source_ticket"]

@@ -20,7 +20,7 @@ from tierdesk.core.errors import DomainError, NotFound
 from tierdesk.core.models import User
 from tierdesk.core.parse import as_id
 from tierdesk.kb import queries, services
-from tierdesk.kb.models import Article, ArticleFeedback, ArticleStatus, FeedbackKind, UseKind
+from tierdesk.kb.models import Article, ArticleStatus, UseKind
 from tierdesk.tickets.models import Ticket
 from tierdesk.web.views.common import requester_required
 
@@ -86,20 +86,6 @@ def _article(user: User, slug: str) -> Article:
         return queries.article_get(actor=user, ref=slug)
     except NotFound:
         raise Http404("No such article.") from None
-
-
-def _my_vote(user: User, article: Article) -> str | None:
-    """The reader's own vote on ``article`` (already authorized): helpful, not_helpful or
-    None."""
-    return (
-        ArticleFeedback.objects.filter(
-            article=article,
-            user=user,
-            kind__in=[FeedbackKind.HELPFUL, FeedbackKind.NOT_HELPFUL],
-        )
-        .values_list("kind", flat=True)
-        .first()
-    )
 
 
 # --- suggestions while a ticket is typed ----------------------------------------------------
@@ -204,7 +190,7 @@ def _article_page(
     context = {
         "article": found,
         "related": queries.related_articles(actor=user, article=found),
-        "vote": _my_vote(user, found),
+        "vote": queries.article_votes(actor=user, article=found).mine,
         "vote_error": vote_error,
         "new_ticket": new_ticket,
     }
@@ -226,7 +212,7 @@ def vote(request: HttpRequest, slug: str) -> HttpResponse:
                 "web/portal/kb/article.html#vote",
                 {
                     "article": found,
-                    "vote": _my_vote(user, found),
+                    "vote": queries.article_votes(actor=user, article=found).mine,
                     "vote_error": "Choose Yes or No.",
                 },
                 status=422,
