@@ -1,5 +1,6 @@
-"""ticket_create's write: the number, the ticket and its first timeline entries (one
-statement on PostgreSQL, three on SQLite) store exactly what the service hands back."""
+"""ticket_create's write: the number, the ticket, its first timeline entries and its outbox
+events (one statement on PostgreSQL, four on SQLite) store exactly what the service hands
+back."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from tests.conftest import Cast, make_ticket
 from tierdesk.core import config
+from tierdesk.core.models import OutboxEvent
 from tierdesk.tickets.models import Ticket, TimelineEntry
 from tierdesk.tiers.models import Category, Tier
 from tierdesk.tiers.services import category_create
@@ -77,7 +79,29 @@ def test_postgresql_numbers_and_inserts_the_ticket_in_one_statement(cast: Cast) 
     writes = [
         q["sql"] for q in ctx.captured_queries if q["sql"].startswith(("INSERT", "UPDATE", "WITH"))
     ]
-    # PostgreSQL: number, ticket and timeline in one statement, then the outbox event;
+    # PostgreSQL: number, ticket, timeline and outbox event in one statement;
     # SQLite: number, ticket, timeline, outbox
-    expected = 2 if connection.vendor == "postgresql" else 4
+    expected = 1 if connection.vendor == "postgresql" else 4
     assert len(writes) == expected, "\n".join(writes)
+
+
+def test_the_new_tickets_events_name_it(cast: Cast) -> None:
+    Tier.objects.filter(code="L1").update(assignment_strategy="round_robin")
+    config.changed()
+    make_ticket(cast.gus, cast.globex, cast.gerd)  # another organization's ticket first
+    ticket = make_ticket(cast.alice, cast.acme)
+    stored = list(
+        OutboxEvent.objects.filter(aggregate_type="ticket", aggregate_id=str(ticket.pk)).order_by(
+            "id"
+        )
+    )
+    assert [e.name for e in stored] == ["ticket.created", "ticket.assigned"]
+    for event in stored:
+        assert (event.aggregate_type, event.organization_id) == ("ticket", cast.acme.pk)
+        assert event.payload["id"] == ticket.pk
+        assert event.payload["key"] == ticket.key == "ACME-1"
+        assert event.payload["tier"] == "L1"
+        assert event.payload["version"] == ticket.version
+    assert stored[0].payload["requester_id"] == cast.alice.pk
+    assert stored[0].payload["assignee_id"] == cast.lena.pk
+    assert stored[1].payload["assignee_id"] == cast.lena.pk

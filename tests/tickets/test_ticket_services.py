@@ -91,15 +91,17 @@ def test_create_writes_timeline_and_event_in_the_same_transaction(
     assert event.organization_id == cast.acme.pk
     assert event.dispatched_at is None
 
-    # When the event cannot be written, neither can the ticket, its number or its timeline.
-    def broken_emit(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("outbox unavailable")
+    # When anything after the insert fails (here: a lifecycle hook), neither the ticket, its
+    # number, its timeline nor its event remains.
+    def broken_hook(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("hook failed")
 
-    monkeypatch.setattr(services, "emit", broken_emit)
+    monkeypatch.setattr(services.lifecycle, "notify", broken_hook)
     with pytest.raises(RuntimeError):
         make_ticket(cast.lena, cast.acme, cast.alice)
     assert Ticket.objects.count() == 1
     assert TimelineEntry.objects.filter(kind="created").count() == 1
+    assert OutboxEvent.objects.filter(name="ticket.created").count() == 1
     monkeypatch.undo()
     assert make_ticket(cast.lena, cast.acme, cast.alice).number == 2
 

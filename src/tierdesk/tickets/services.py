@@ -26,8 +26,9 @@ from tierdesk.core.errors import (
     PreconditionFailed,
     ValidationFailed,
 )
-from tierdesk.core.events import emit
-from tierdesk.core.models import STAFF_ROLES, Organization, Role, User
+from tierdesk.core.events import emit, emit_all
+from tierdesk.core.events import event as new_event
+from tierdesk.core.models import STAFF_ROLES, Organization, OutboxEvent, Role, User
 from tierdesk.core.unset import UNSET
 from tierdesk.tickets import lifecycle
 from tierdesk.tickets.lifecycle import Change, TicketChange
@@ -175,9 +176,12 @@ def _timeline(
 
 
 def _ticket_payload(ticket: Ticket) -> dict[str, Any]:
+    return {"id": ticket.pk, "key": ticket.key} | _unnumbered_payload(ticket)
+
+
+def _unnumbered_payload(ticket: Ticket) -> dict[str, Any]:
+    """An event's ticket fields but the id and key, which a new ticket gets on insert."""
     return {
-        "id": ticket.pk,
-        "key": ticket.key,
         "status": ticket.status,
         "priority": ticket.priority,
         "tier": ticket.tier.code,
@@ -199,26 +203,34 @@ def _next_number(organization: Organization) -> int:
         return int(cursor.fetchone()[0])
 
 
-def _insert_new(ticket: Ticket, entries: list[TimelineEntry]) -> None:
+def _insert_new(ticket: Ticket, entries: list[TimelineEntry], events: list[OutboxEvent]) -> None:
     """Give the new ``ticket`` its organization's next number and insert it with its first
-    timeline ``entries``; sets the ticket's id and number. Inside the create's transaction.
+    timeline ``entries`` and its outbox ``events``; sets the ticket's id and number, and
+    each event's ``aggregate_id`` and the ``id`` and ``key`` in its payload (which only the
+    insert knows). Inside the create's transaction.
 
-    On PostgreSQL that is one statement (``_numbered_insert_sql``), not three: each
+    On PostgreSQL that is one statement (``_numbered_insert_sql``), not four: each
     statement is a round trip, which costs more CPU here (psycopg, Django, the server's
     parse/bind/execute) than these inserts themselves. SQLite has no round trips, and no
-    UPDATE inside WITH; there the three run one after the other, as the statement does."""
+    UPDATE inside WITH; there the four run one after the other, as the statement does."""
     if connection.vendor != "postgresql":
         ticket.number = _next_number(ticket.organization)
         bulk.insert_all([ticket])
         for entry in entries:
             entry.ticket = ticket
         bulk.insert_all(entries)
+        _identify(ticket, events)
+        emit_all(events)
         return
-    ticket_fields, entry_fields, sql = _numbered_insert_sql(len(entries))
-    params: list[Any] = [ticket.organization_id]
-    params += [f.get_db_prep_save(f.pre_save(ticket, True), connection) for f in ticket_fields]
+    sql, ticket_columns, entry_columns, event_columns = _numbered_insert_sql(
+        len(entries), len(events)
+    )
+    prefix = f"{ticket.organization.code}-"
+    params: list[Any] = [ticket.organization_id, *_values(ticket, ticket_columns)]
     for entry in entries:
-        params += [f.get_db_prep_save(f.pre_save(entry, True), connection) for f in entry_fields]
+        params += _values(entry, entry_columns)
+    for event in events:
+        params += _values(event, event_columns, key_prefix=prefix)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         ticket.pk, ticket.number = cursor.fetchone()
@@ -226,49 +238,84 @@ def _insert_new(ticket: Ticket, entries: list[TimelineEntry]) -> None:
     ticket._state.db = connection.alias
     for entry in entries:
         entry.ticket = ticket
+    _identify(ticket, events)  # what the statement stored; the events' own ids stay unread
 
 
-_numbered_inserts: dict[int, tuple[list[Any], list[Any], str]] = {}
+def _identify(ticket: Ticket, events: list[OutboxEvent]) -> None:
+    for event in events:
+        event.aggregate_id = str(ticket.pk)
+        event.payload = {"id": ticket.pk, "key": ticket.key} | event.payload
 
 
-def _numbered_insert_sql(entry_count: int) -> tuple[list[Any], list[Any], str]:
+# A column the statement computes from the new ticket instead of binding a value; "payload"
+# binds the event's payload and the ticket key's prefix ("ACME-") and adds id and key.
+_COMPUTED = {
+    "number": "(SELECT {counter} FROM next_number)",
+    "ticket": "(SELECT id FROM ticket)",
+    "aggregate_id": "(SELECT id::text FROM ticket)",
+    "payload": (
+        "(%s::jsonb || jsonb_build_object('id', (SELECT id FROM ticket), "
+        "'key', %s || (SELECT number FROM ticket)))"
+    ),
+}
+
+
+def _values(obj: Any, columns: list[Any], *, key_prefix: str = "") -> list[Any]:
+    """The parameters of ``obj``'s row in ``_numbered_insert_sql``, in its columns' order."""
+    params: list[Any] = []
+    for field in columns:
+        if field.name in ("number", "ticket", "aggregate_id"):
+            continue
+        params.append(field.get_db_prep_save(field.pre_save(obj, True), connection))
+        if field.name == "payload":
+            params.append(key_prefix)
+    return params
+
+
+_numbered_inserts: dict[tuple[int, int], tuple[str, list[Any], list[Any], list[Any]]] = {}
+
+
+def _numbered_insert_sql(
+    entry_count: int, event_count: int
+) -> tuple[str, list[Any], list[Any], list[Any]]:
     """PostgreSQL: the statement that takes the organization's next number (its row stays
-    locked until commit, as in ``_next_number``), inserts the ticket under that number and
-    ``entry_count`` timeline entries under the ticket's id; with the fields whose values it
-    binds after the organization's id, in order: the ticket's (without ``number``), then
-    each entry's (without ``ticket``). Made once per process for each entry count.
+    locked until commit, as in ``_next_number``), inserts the ticket under that number,
+    ``entry_count`` timeline entries and ``event_count`` outbox events under the ticket's
+    id; with the columns of the ticket, an entry and an event, whose values ``_values``
+    binds in order after the organization's id. Made once per process for each count.
 
         WITH next_number AS (UPDATE organization SET last_ticket_number = ... RETURNING ...),
              ticket AS (INSERT INTO ticket (..., number, ...)
                         VALUES (..., (SELECT last_ticket_number FROM next_number), ...)
                         RETURNING id, number),
              timeline AS (INSERT INTO timelineentry (ticket_id, ...)
-                          VALUES ((SELECT id FROM ticket), ...), ...)
+                          VALUES ((SELECT id FROM ticket), ...), ...),
+             outbox AS (INSERT INTO outboxevent (..., aggregate_id, payload, ...)
+                        VALUES (..., (SELECT id::text FROM ticket), %s::jsonb || ..., ...))
         SELECT id, number FROM ticket
 
-    Every value is bound in a plain VALUES row, so it takes its column's type as in an
-    ordinary INSERT. Table and column names come from the models."""
-    found = _numbered_inserts.get(entry_count)
+    Every other value is bound in a plain VALUES row, so it takes its column's type as in
+    an ordinary INSERT. Table and column names come from the models."""
+    found = _numbered_inserts.get((entry_count, event_count))
     if found is not None:
         return found
     qn = connection.ops.quote_name
+    counter = qn("last_ticket_number")
 
-    def insert(model: Any, computed: dict[str, str], rows: int) -> tuple[list[Any], str]:
+    def insert(model: Any, rows: int) -> tuple[list[Any], str]:
         columns = [f for f in model._meta.concrete_fields if not f.primary_key]
-        row = ", ".join(computed.get(f.name, "%s") for f in columns)
+        row = ", ".join(
+            _COMPUTED[f.name].format(counter=counter) if f.name in _COMPUTED else "%s"
+            for f in columns
+        )
         names = ", ".join(qn(f.column) for f in columns)
         values = ", ".join([f"({row})"] * rows)
         table = qn(model._meta.db_table)
-        return [f for f in columns if f.name not in computed], (
-            f"INSERT INTO {table} ({names}) VALUES {values}"  # noqa: S608
-        )
+        return columns, f"INSERT INTO {table} ({names}) VALUES {values}"  # noqa: S608
 
-    counter = qn("last_ticket_number")
-    next_number = f"(SELECT {counter} FROM next_number)"  # noqa: S608
-    ticket_fields, ticket_insert = insert(Ticket, {"number": next_number}, 1)
-    entry_fields, entry_insert = insert(
-        TimelineEntry, {"ticket": "(SELECT id FROM ticket)"}, entry_count
-    )
+    ticket_columns, ticket_insert = insert(Ticket, 1)
+    entry_columns, entry_insert = insert(TimelineEntry, entry_count)
+    event_columns, event_insert = insert(OutboxEvent, event_count)
     organizations = qn(Organization._meta.db_table)
     sql = (
         f"WITH next_number AS (UPDATE {organizations} SET {counter} = {counter} + 1 "  # noqa: S608
@@ -277,8 +324,11 @@ def _numbered_insert_sql(entry_count: int) -> tuple[list[Any], list[Any], str]:
     )
     if entry_count:
         sql += f", timeline AS ({entry_insert})"
+    if event_count:
+        sql += f", outbox AS ({event_insert})"
     sql += " SELECT id, number FROM ticket"
-    found = _numbered_inserts[entry_count] = (ticket_fields, entry_fields, sql)
+    found = (sql, ticket_columns, entry_columns, event_columns)
+    _numbered_inserts[(entry_count, event_count)] = found
     return found
 
 
@@ -512,18 +562,13 @@ def ticket_create(
     ]
     if picked is not None:
         entries.append(_assigned_entry(ticket, tier))
-    with transaction.atomic():
-        _insert_new(ticket, entries)
-        if picked is not None:
-            assignment.mark_assigned(picked, now)
-        tags = _add_tags(ticket, decision.tags) if decision.tags else []
-        ticket.loaded_tags = [t.name for t in tags]
-        emit(
+    events = [
+        new_event(
             "ticket.created",
             organization=organization,
             aggregate_type="ticket",
-            aggregate_id=ticket.pk,
-            payload=_ticket_payload(ticket)
+            aggregate_id="",  # the new ticket's id and key: _insert_new
+            payload=_unnumbered_payload(ticket)
             | {
                 "source": source,
                 "requester_id": requester.pk,
@@ -531,14 +576,23 @@ def ticket_create(
                 "routing_rule_id": decision.rule.pk if decision.rule else None,
             },
         )
-        if picked is not None:
-            emit(
+    ]
+    if picked is not None:
+        events.append(
+            new_event(
                 "ticket.assigned",
                 organization=organization,
                 aggregate_type="ticket",
-                aggregate_id=ticket.pk,
-                payload=_ticket_payload(ticket) | {"assignee_id": picked.user_id},
+                aggregate_id="",
+                payload=_unnumbered_payload(ticket) | {"assignee_id": picked.user_id},
             )
+        )
+    with transaction.atomic():
+        _insert_new(ticket, entries, events)
+        if picked is not None:
+            assignment.mark_assigned(picked, now)
+        tags = _add_tags(ticket, decision.tags) if decision.tags else []
+        ticket.loaded_tags = [t.name for t in tags]
         lifecycle.notify([TicketChange(ticket, Change.CREATED, actor, now)])
     return ticket
 
