@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Count, Q
 
 from tierdesk.core import bulk, clock, config, files, policy
@@ -225,13 +226,16 @@ def _insert_new(ticket: Ticket, entries: list[TimelineEntry], events: list[Outbo
     sql, ticket_columns, entry_columns, event_columns = _numbered_insert_sql(
         len(entries), len(events)
     )
+    # The connection itself, not Django's per-context proxy: every attribute read through the
+    # proxy is a context-local lookup, and preparing the values reads it for every field.
+    wrapper = connections[DEFAULT_DB_ALIAS]
     prefix = f"{ticket.organization.code}-"
-    params: list[Any] = [ticket.organization_id, *_values(ticket, ticket_columns)]
+    params: list[Any] = [ticket.organization_id, *_values(ticket, ticket_columns, wrapper)]
     for entry in entries:
-        params += _values(entry, entry_columns)
+        params += _values(entry, entry_columns, wrapper)
     for event in events:
-        params += _values(event, event_columns, key_prefix=prefix)
-    with connection.cursor() as cursor:
+        params += _values(event, event_columns, wrapper, key_prefix=prefix)
+    with wrapper.cursor() as cursor:
         cursor.execute(sql, params)
         ticket.pk, ticket.number = cursor.fetchone()
     ticket._state.adding = False
@@ -260,13 +264,34 @@ _COMPUTED = {
 }
 
 
-def _values(obj: Any, columns: list[Any], *, key_prefix: str = "") -> list[Any]:
+# Fields whose database value is the attribute as it is (a str, int, bool or None, which
+# psycopg adapts directly): their per-field preparation through Django is skipped. Exact
+# classes only, so a subclass with its own conversion is prepared as usual.
+_PLAIN_FIELDS = frozenset(
+    {
+        models.CharField,
+        models.TextField,
+        models.IntegerField,
+        models.SmallIntegerField,
+        models.PositiveSmallIntegerField,
+        models.BooleanField,
+        models.ForeignKey,
+    }
+)
+
+
+def _values(
+    obj: Any, columns: list[Any], wrapper: BaseDatabaseWrapper, *, key_prefix: str = ""
+) -> list[Any]:
     """The parameters of ``obj``'s row in ``_numbered_insert_sql``, in its columns' order."""
     params: list[Any] = []
     for field in columns:
         if field.name in ("number", "ticket", "aggregate_id"):
             continue
-        params.append(field.get_db_prep_save(field.pre_save(obj, True), connection))
+        if type(field) in _PLAIN_FIELDS:
+            params.append(getattr(obj, field.attname))
+        else:
+            params.append(field.get_db_prep_save(field.pre_save(obj, True), wrapper))
         if field.name == "payload":
             params.append(key_prefix)
     return params
