@@ -94,6 +94,18 @@ def test_a_reset_by_email_link_sets_a_new_password(cast: Cast, inbox: Inbox) -> 
     assert not signs_in("lena@msp.example", OLD)
 
 
+def test_a_reset_ends_the_accounts_lockout(cast: Cast, inbox: Inbox, settings: Any) -> None:
+    with_password(cast.lena)
+    for i in range(settings.AXES_FAILURE_LIMIT):
+        Client().post("/login", {"username": "lena@msp.example", "password": f"guess {i}"},
+                      REMOTE_ADDR="198.51.100.66")  # fmt: skip
+    assert not signs_in("lena@msp.example", OLD)  # locked out, even with the right password
+    ask(Client(), "lena@msp.example")
+    link = reset_link(inbox.wait_for("lena@msp.example")[0])
+    assert set_new_password(Client(), link).status_code == 302
+    assert signs_in("lena@msp.example", NEW)
+
+
 def test_the_link_works_only_once(cast: Cast, inbox: Inbox) -> None:
     with_password(cast.lena)
     ask(Client(), "lena@msp.example")

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import segno
+from axes.utils import reset as axes_reset
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -496,7 +497,10 @@ class NewPasswordForm(auth_forms.SetPasswordForm):
 class PasswordResetConfirm(auth_views.PasswordResetConfirmView):
     """The link from the mail: a new password twice. Setting it voids the link and every
     session of the account (sessions carry a hash of the password); this browser's session
-    ends too, and the person signs in with the new password (and code, if they use one)."""
+    ends too, and the person signs in with the new password (and code, if they use one).
+    The failed sign-ins on the account (from any address) are forgotten: whoever holds the
+    mailbox has proved who they are, and a lockout caused by someone guessing would
+    otherwise keep them out with their new password, which the guesser does not know."""
 
     template_name = "web/auth/password_reset_confirm.html"
     form_class = NewPasswordForm
@@ -505,6 +509,7 @@ class PasswordResetConfirm(auth_views.PasswordResetConfirmView):
 
     def form_valid(self, form: Any) -> HttpResponse:
         response = super().form_valid(form)
+        axes_reset(username=form.user.email.lower())
         auth_logout(self.request)
         messages.success(self.request, "Your password has been set. Sign in with it.")
         return response
