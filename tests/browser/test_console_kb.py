@@ -319,9 +319,51 @@ def test_an_agent_uploads_an_image_inserts_it_and_sees_it_in_the_preview(
     checked(page, server, axe_source, "editor with an image")
     page.screenshot(path=str(SCREENSHOTS / "kb-console-images.png"), full_page=True)
 
-    # Remove: gone from the list, the text still as typed
-    page.get_by_role("button", name="Remove tray.png").click()
+    # Remove asks first, in a dialog whose Cancel has the focus: cancelled, nothing happens
+    dialog = page.get_by_role("dialog", name="Remove tray.png?")
+    page.get_by_role("button", name="Remove tray.png", exact=True).click()
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    checked(page, server, axe_source, "the removal's dialog")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    page.get_by_role("button", name="Remove tray.png", exact=True).click()
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    expect(images.locator("img.kb-thumb")).to_have_count(1)
+    # confirmed: gone from the list, the text still as typed
+    page.get_by_role("button", name="Remove tray.png", exact=True).click()
+    dialog.get_by_role("button", name="Remove image").click()
     expect(images.get_by_text("Removed tray.png.")).to_be_focused()
     expect(images.locator("img.kb-thumb")).to_have_count(0)
     expect(body).to_have_value(re.compile(r"Typed, not saved yet\."))
+
+    # The upload and the removal moved the article's version, and the editor's with it:
+    # the text typed all along saves without a conflict with the writer's own changes.
+    page.keyboard.press("Control+s")
+    expect(page.get_by_role("status")).to_contain_text("Saved: version 2 of the text.")
+    with api_as(server, L2_AGENT) as omar:
+        read = omar.get(f"/kb/articles/{slug}")
+        assert "Typed, not saved yet." in read.json()["body"]
+        assert read.headers["ETag"] == '"v4"'  # created, an image added, removed, the text
+
+    # someone else's change meanwhile: an upload is refused, said beside the field
+    page.goto(f"/console/kb/{slug}/edit")
+    with api_as(server, MANAGER) as manager:
+        etag = manager.get(f"/kb/articles/{slug}").headers["ETag"]
+        changed = manager.patch(
+            f"/kb/articles/{slug}", json={"title": "Printer trays jam"}, headers={"If-Match": etag}
+        )
+        assert changed.status_code == 200, changed.text
+    page.get_by_label("Image file").set_input_files(
+        files=[{"name": "tray.png", "mimeType": "image/png", "buffer": shot}]
+    )
+    page.get_by_role("button", name="Upload image").click()
+    expect(images).to_contain_text("Someone else changed this article since you opened the editor")
+    expect(page.get_by_label("Image file")).to_be_focused()
+    expect(images.locator("img.kb-thumb")).to_have_count(0)
+    assert page.problems == [
+        "Failed to load resource: the server responded with a status of 409 (Conflict)"
+    ]
+    page.problems.clear()
     page.context.close()

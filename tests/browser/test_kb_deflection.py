@@ -47,7 +47,12 @@ def type_and_wait(page: Any, label: str, text: str) -> None:
 
     def for_all_of_it(response: Any) -> bool:
         url = urlsplit(response.url)
-        return url.path == "/portal/kb/suggest" and parse_qs(url.query).get(name) == [text]
+        if url.path != "/portal/kb/suggest":
+            return False
+        # what is typed travels in the body, never in the address (access logs, history)
+        assert response.request.method == "POST", response.request.method
+        assert url.query == "", response.url
+        return parse_qs(response.request.post_data or "").get(name) == [text]
 
     with page.expect_response(for_all_of_it):
         page.get_by_label(label).press_sequentially(text)
@@ -159,6 +164,7 @@ def test_a_ticket_sent_anyway_remembers_the_suggestions_and_an_article_takes_a_v
     expect(page.get_by_role("button", name="Yes")).to_be_focused()  # the focus stays put
     assert axe_violations(page, axe_source) == []
     page.screenshot(path=str(SCREENSHOTS / "kb-portal-article.png"), full_page=True)
+    vote_url = page.url
     votes = ask(
         desk,
         "import json\n"
@@ -167,3 +173,36 @@ def test_a_ticket_sent_anyway_remembers_the_suggestions_and_an_article_takes_a_v
     )
     assert votes == [["bernd@globex.example", "helpful"]]
     stayed_home(page, desk)
+
+    # A refused vote is shown, not dropped: the server's 422 (a value that is neither yes nor
+    # no, as a tampered page sends) comes back as the vote's section with its message ...
+    page.goto(vote_url)
+    page.locator("#vote-no").evaluate("button => { button.value = 'maybe'; }")
+    page.get_by_role("button", name="No").click()
+    expect(page.get_by_role("alert")).to_have_text("Choose Yes or No.")
+    expect(page.locator(".kb-voted")).to_have_text("You said it helped.")
+    # the refusal's status, which the browser reports: expected, and the only problem
+    assert [p.split(" (")[0] for p in page.problems] == [
+        "Failed to load resource: the server responded with a status of 422"
+    ], page.problems
+    page.problems.clear()
+    # ... and any other failure, here a session whose CSRF token no longer holds (403), is
+    # said in words in the same place
+    page.goto(vote_url)
+    page.evaluate(
+        "() => { document.body.setAttribute('hx-headers', '{\"X-CSRFToken\": \"stale\"}');"
+        " document.querySelector('#vote [name=csrfmiddlewaretoken]').value = 'stale'; }"
+    )
+    page.get_by_role("button", name="No").click()
+    expect(page.get_by_role("alert")).to_contain_text("It was refused (403)")
+    expect(page.get_by_role("button", name="Yes")).to_have_attribute("aria-pressed", "true")
+    assert axe_violations(page, axe_source) == []
+    assert any("status of 403" in p for p in page.problems), page.problems
+    page.problems.clear()
+    votes = ask(
+        desk,
+        "import json\n"
+        "from tierdesk.kb.models import ArticleFeedback\n"
+        "print(json.dumps([[f.user.email, f.kind] for f in ArticleFeedback.objects.all()]))",
+    )
+    assert votes == [["bernd@globex.example", "helpful"]]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
@@ -74,4 +76,50 @@ def test_a_pinned_block_reads_the_token_once_and_follows_its_own_changes(cast: C
     # Outside, the token is read again (and matches the change just made).
     with CaptureQueriesContext(connection) as ctx:
         assert config.cached("t.pinned", load) == first + 1
+    assert len(ctx.captured_queries) == 1
+
+
+def test_an_article_change_reloads_the_knowledge_bases_caches_only(cast: Cast) -> None:
+    """Articles are watched for the "kb" group: saving one reloads the caches named
+    "kb.…" (the search vocabulary), never the shared configuration's (routing rules, SLA
+    targets, tiers), and a configuration change leaves the kb caches alone."""
+    from tierdesk.kb import services as kb_services
+
+    loads = {"config": 0, "kb": 0}
+
+    def load(group: str) -> Callable[[], int]:
+        def count() -> int:
+            loads[group] += 1
+            return loads[group]
+
+        return count
+
+    assert config.group_of("kb.vocabulary") == "kb"
+    assert config.group_of("routing.rules") == config.group_of("t.config") == "config"
+    assert config.current_token("kb") != ""  # made after migrating: trusted from the start
+    assert config.cached("t.config", load("config")) == 1
+    assert config.cached("kb.t", load("kb")) == 1
+    shared = config.current_token()
+
+    article = kb_services.article_create(
+        actor=cast.lena, title="Printer offline", body="Restart the spooler.", audience="public"
+    )
+    kb_services.article_update(actor=cast.lena, article=article, tags=["printer"])  # m2m too
+    assert config.current_token() == shared
+    assert config.cached("t.config", load("config")) == 1, "an article reloaded the config"
+    assert config.cached("kb.t", load("kb")) == 2
+
+    RoutingRule.objects.create(
+        organization=cast.acme, name="vpn", position=1, set_tier=tier_by_code("L2"),
+        created_at=clock.now(), updated_at=clock.now(),
+    )  # fmt: skip
+    assert config.cached("t.config", load("config")) == 2
+    assert config.cached("kb.t", load("kb")) == 2, "a routing rule reloaded the kb caches"
+    config.changed("kb")
+    assert config.cached("kb.t", load("kb")) == 3
+
+    # pinned: one query reads every group's token
+    with CaptureQueriesContext(connection) as ctx, config.pinned():
+        config.cached("t.config", load("config"))
+        config.cached("kb.t", load("kb"))
     assert len(ctx.captured_queries) == 1

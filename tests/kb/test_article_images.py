@@ -14,7 +14,8 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from tests.conftest import Api, Cast
+from tests.conftest import Api, Cast, problem_fields
+from tests.images import GIF, JPEG, PNG, WEBP, png
 from tierdesk.core import files
 from tierdesk.core.models import User
 from tierdesk.kb import services
@@ -22,11 +23,6 @@ from tierdesk.kb.models import Article, ArticleAttachment, Audience
 
 ApiAs = Callable[[User | None], Api]
 pytestmark = pytest.mark.django_db
-
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 40
-GIF = b"GIF89a" + b"\x00" * 40
-WEBP = b"RIFF\x00\x00\x00\x00WEBPVP8 " + b"\x00" * 40
 
 
 def _article(cast: Cast, slug: str, audience: str = Audience.PUBLIC, **kw: Any) -> Article:
@@ -42,11 +38,20 @@ def _article(cast: Cast, slug: str, audience: str = Audience.PUBLIC, **kw: Any) 
     )
 
 
-def upload(api: Api, slug: str, name: str, content: bytes) -> Any:
+def upload(api: Api, slug: str, name: str, content: bytes, if_match: str | None = "*") -> Any:
+    """POST an image; ``if_match`` None sends no If-Match ("*": whatever the version)."""
+    headers = api.headers | ({"If-Match": if_match} if if_match is not None else {})
     return api.client.post(
         f"/api/v1/kb/articles/{slug}/files",
         data={"file": SimpleUploadedFile(name, content)},
-        headers=api.headers,
+        headers=headers,
+    )
+
+
+def remove(api: Api, slug: str, name: str, if_match: str | None = "*") -> Any:
+    return api.delete(
+        f"/kb/articles/{slug}/files/{name}",
+        headers={"If-Match": if_match} if if_match is not None else {},
     )
 
 
@@ -126,8 +131,8 @@ def test_only_who_may_edit_the_article_adds_or_removes_images(cast: Cast, api_as
     assert upload(api_as(cast.omar), "lenas", "a.png", PNG).status_code == 403
     assert upload(api_as(cast.alice), "printers", "a.png", PNG).status_code == 403
     assert upload(api_as(cast.manager), "printers", "a.png", PNG).status_code == 201
-    assert api_as(cast.lena).delete("/kb/articles/printers/files/a.png").status_code == 403
-    assert api_as(cast.alice).delete("/kb/articles/printers/files/a.png").status_code == 403
+    assert remove(api_as(cast.lena), "printers", "a.png").status_code == 403
+    assert remove(api_as(cast.alice), "printers", "a.png").status_code == 403
     assert ArticleAttachment.objects.count() == 1
 
 
@@ -186,10 +191,10 @@ def test_removing_an_image_removes_its_bytes(cast: Cast, api_as: ApiAs) -> None:
     admin = api_as(cast.admin)
     assert upload(admin, "printers", "tray.png", PNG).status_code == 201
     key = ArticleAttachment.objects.get().storage_key
-    assert admin.delete("/kb/articles/printers/files/tray.png").status_code == 204
+    assert remove(admin, "printers", "tray.png").status_code == 204
     assert not ArticleAttachment.objects.exists()
     assert not files.path(key).exists()
-    assert admin.delete("/kb/articles/printers/files/tray.png").status_code == 404
+    assert remove(admin, "printers", "tray.png").status_code == 404
 
 
 def test_the_orphan_sweep_keeps_article_images_and_removes_files_nobody_names(
@@ -227,3 +232,67 @@ def test_an_archived_article_takes_no_images_until_it_is_a_draft_again(
     assert "back to draft" in refused.json()["detail"]
     assert not ArticleAttachment.objects.exists()
     assert stored_files() == []
+
+
+def test_adding_or_removing_an_image_follows_the_articles_if_match(
+    cast: Cast, api_as: ApiAs
+) -> None:
+    """Images are part of the article: the same concurrency rule as an edit (PATCH), and
+    each change gives the article a new ETag."""
+    _article(cast, "printers")
+    admin = api_as(cast.admin)
+    etag = admin.get("/kb/articles/printers")["ETag"]
+    # no If-Match: 428, as PATCH; a stale one: 412; nothing stored either way
+    missing = upload(admin, "printers", "tray.png", PNG, if_match=None)
+    assert missing.status_code == 428, missing.content
+    assert missing.json()["status"] == 428
+    assert admin.patch("/kb/articles/printers", {"title": "x"}).status_code == 428
+    assert upload(admin, "printers", "tray.png", PNG, if_match='"v99"').status_code == 412
+    assert not ArticleAttachment.objects.exists()
+    assert stored_files() == []
+
+    added = upload(admin, "printers", "tray.png", PNG, if_match=etag)
+    assert added.status_code == 201, added.content
+    after_add = added["ETag"]
+    assert after_add != etag
+    assert admin.get("/kb/articles/printers")["ETag"] == after_add
+    # the ETag read before the upload is stale now, for an edit as for another image
+    stale_edit = admin.patch(
+        "/kb/articles/printers", {"title": "Trays"}, headers={"If-Match": etag}
+    )
+    assert stale_edit.status_code == 412
+    assert upload(admin, "printers", "other.png", PNG, if_match=etag).status_code == 412
+    assert [a.filename for a in ArticleAttachment.objects.all()] == ["tray.png"]
+
+    assert remove(admin, "printers", "tray.png", if_match=None).status_code == 428
+    assert remove(admin, "printers", "tray.png", if_match=etag).status_code == 412
+    assert ArticleAttachment.objects.count() == 1
+    removed = remove(admin, "printers", "tray.png", if_match=after_add)
+    assert removed.status_code == 204
+    assert removed["ETag"] not in (etag, after_add)
+    assert admin.get("/kb/articles/printers")["ETag"] == removed["ETag"]
+    assert not ArticleAttachment.objects.exists()
+    # the text is unchanged: no new text version
+    assert [v["number"] for v in admin.get("/kb/articles/printers/versions").json()] == [1]
+    # a hidden article answers 404 before any precondition
+    _article(cast, "for-globex", Audience.ORGANIZATION, organization=cast.globex)
+    hidden = upload(api_as(cast.lena), "for-globex", "tray.png", PNG, if_match=None)
+    assert hidden.status_code == 404
+
+
+def test_an_image_over_the_pixel_limit_is_refused_as_a_decompression_bomb(
+    cast: Cast, api_as: ApiAs, settings: Any
+) -> None:
+    _article(cast, "printers")
+    bomb = png(10_000, 10_000)  # 100 megapixels, some 100 kB
+    refused = upload(api_as(cast.admin), "printers", "bomb.png", bomb)
+    assert refused.status_code == 422, refused.content
+    assert problem_fields(refused) == ["file"]
+    assert refused.json()["errors"][0]["message"] == (
+        "the image is 10,000 by 10,000 pixels, 100,000,000 in all; at most 40,000,000 pixels "
+        "are taken: scale it down"
+    )
+    assert not ArticleAttachment.objects.exists()
+    assert stored_files() == []
+    settings.IMAGE_MAX_PIXELS = 100_000_000
+    assert upload(api_as(cast.admin), "printers", "bomb.png", bomb).status_code == 201

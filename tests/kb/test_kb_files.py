@@ -13,9 +13,11 @@ from click.testing import CliRunner
 from django.conf import settings
 
 from tests.conftest import Cast
+from tests.images import JPEG, png
 from tierdesk.cli import main
 from tierdesk.core import files
 from tierdesk.core.audit import AuditAction
+from tierdesk.core.errors import ValidationFailed
 from tierdesk.core.models import AuditEntry
 from tierdesk.kb import portable, services
 from tierdesk.kb.models import Article, ArticleAttachment, ArticleVersion
@@ -168,6 +170,103 @@ def test_one_bad_file_imports_nothing(cast: Cast, tmp_path: Path) -> None:
     assert not Article.objects.exists()
 
 
+def test_an_import_changes_an_audience_only_as_the_importer_could_in_the_editor(
+    cast: Cast, tmp_path: Path
+) -> None:
+    """A reviewer's import goes through the edit's own rule, not around it: an audience
+    their role could not set in the editor is refused, naming the file, and nothing of the
+    import is written; what it does change is the importer's edit, audited and authored as
+    theirs (not the system's)."""
+    seed = write(tmp_path / "seed", {"vpn.md": VPN, "runbook.md": RUNBOOK})
+    code, out = kb("import", str(seed), "--owner", cast.admin.email)
+    assert code == 0, out
+    vpn = Article.objects.get(slug="vpn-connects-nothing-loads")
+    before = (vpn.audience, vpn.organization_id, vpn.version)
+    entries = AuditEntry.objects.count()
+    # The manager serves ACME only: GLOBEX's requesters are not an audience they may give an
+    # article, in the editor (the service) or in a file.
+    with pytest.raises(ValidationFailed):
+        services.article_update(
+            actor=cast.manager, article=vpn, audience="organization", organization=cast.globex
+        )
+    changed = write(
+        tmp_path / "globex",
+        {
+            "runbook.md": RUNBOOK.replace("Check the tunnel", "Check the tunnel twice"),
+            "vpn.md": VPN.replace("audience: public", "audience: GLOBEX"),
+        },
+    )
+    code, out = kb("import", str(changed), "--as", cast.manager.email)
+    assert code == 1
+    assert "vpn.md: audience:" in out
+    assert "nothing was imported" in out
+    vpn.refresh_from_db()
+    assert (vpn.audience, vpn.organization_id, vpn.version) == before
+    assert "twice" not in Article.objects.get(slug="vpn-internal-runbook").body  # not half-done
+    assert AuditEntry.objects.count() == entries
+    # what the editor allows them, the import does: as the manager's own edit
+    mine = write(tmp_path / "acme", {"vpn.md": VPN.replace("audience: public", "audience: ACME")})
+    code, out = kb("import", str(mine), "--as", cast.manager.email)
+    assert code == 0, out
+    vpn.refresh_from_db()
+    assert (vpn.audience, vpn.organization) == ("organization", cast.acme)
+    edit = AuditEntry.objects.filter(action=AuditAction.ARTICLE_UPDATED).latest("id")
+    assert (edit.actor, edit.changes["audience"]) == (
+        cast.manager,
+        {"old": "public", "new": "organization"},
+    )
+    text = write(tmp_path / "text", {"vpn.md": VPN.replace("audience: public", "audience: ACME")
+                                     .replace("Disconnect", "Sign out, disconnect")})  # fmt: skip
+    code, out = kb("import", str(text), "--as", cast.manager.email)
+    assert code == 0, out
+    assert ArticleVersion.objects.filter(article=vpn).latest("number").author == cast.manager
+
+
+def test_a_knowledge_base_kept_in_git_imports_without_its_repository_files(
+    cast: Cast, tmp_path: Path
+) -> None:
+    """Hidden files and directories (.git, .gitignore) and the top-level README.md without
+    front matter are not articles and are skipped; any other Markdown file without front
+    matter, a README.md further down included, is refused, naming it."""
+    source = write(
+        tmp_path / "kb",
+        {
+            "vpn.md": VPN,
+            "runbook.md": RUNBOOK,
+            "README.md": "# Our knowledge base\n\nEdit the files, then run tierdesk kb import.\n",
+            ".gitignore": "*.swp\n",
+            ".git/HEAD": "ref: refs/heads/main\n",
+            ".git/info/notes.md": "not front matter either",
+            ".drafts/half.md": "---\ntitle: unfinished",
+        },
+    )
+    code, out = kb("import", str(source), "--as", cast.admin.email)
+    assert code == 0, out
+    assert "imported 2 files: 2 created" in out
+    assert sorted(Article.objects.values_list("slug", flat=True)) == [
+        "vpn-connects-nothing-loads",
+        "vpn-internal-runbook",
+    ]
+
+    for name in ("sub/README.md", "notes.md"):
+        bad = write(tmp_path / name.replace("/", "-"), {"runbook.md": RUNBOOK,
+                                                       "README.md": "# Readme\n",
+                                                       name: "# Notes\n"})  # fmt: skip
+        code, out = kb("import", str(bad), "--as", cast.admin.email)
+        assert code == 1
+        assert f"error: {name}: must start with a '---' line opening the front matter" in out
+    assert Article.objects.count() == 2
+
+    # a README.md with front matter is an article like any other
+    readme = VPN.replace("slug: vpn-connects-nothing-loads", "slug: readme").replace(
+        "related: [vpn-internal-runbook]\n", ""
+    )
+    code, out = kb("import", str(write(tmp_path / "own", {"README.md": readme})), "--as",
+                   cast.admin.email)  # fmt: skip
+    assert code == 0, out
+    assert Article.objects.filter(slug="readme").exists()
+
+
 def test_only_reviewers_import(cast: Cast, tmp_path: Path) -> None:
     source = write(tmp_path, {"a.md": RUNBOOK})
     code, out = kb("import", str(source), "--as", cast.lena.email)
@@ -178,9 +277,8 @@ def test_only_reviewers_import(cast: Cast, tmp_path: Path) -> None:
 
 # --- images: DIR/<slug>.md and DIR/<slug>/<name> ----------------------------------------
 
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(40))
-PNG_2 = b"\x89PNG\r\n\x1a\n" + bytes(range(40, 90))
-JPEG = b"\xff\xd8\xff\xe0" + bytes(range(30))
+PNG = png(3, 2)
+PNG_2 = png(5, 4, shade=0x80)
 VPN_IMAGES = {"tray.png": PNG, "diagram.jpg": JPEG}
 
 
@@ -326,7 +424,7 @@ def test_an_image_gone_from_the_directory_is_removed_and_said_so(
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("vpn/tray.png", JPEG, "vpn/tray.png: the file is not a .png image"),
+        ("vpn/tray.png", JPEG[:40], "vpn/tray.png: the file is not a .png image"),
         ("vpn/logo.svg", b"<svg onload='x()'/>", "vpn/logo.svg: images are .png, .jpg"),
         ("vpn/empty.gif", b"", "vpn/empty.gif: the file is empty"),
         ("vpn/big.png", PNG + bytes(200), "vpn/big.png: larger than the limit of 100 bytes"),
@@ -473,3 +571,26 @@ def test_reimporting_an_export_keeps_links_the_exporter_cannot_see(
     code, out = kb("import", str(exported), "--owner", cast.admin.email)
     assert code == 0, out
     assert [r.slug for r in vpn.related.all()] == []
+
+
+def test_an_import_does_not_publish_the_importers_own_article(cast: Cast, tmp_path: Path) -> None:
+    draft = VPN.replace("status: published", "status: draft").replace(
+        "related: [vpn-internal-runbook]\n", ""
+    )
+    source = write(tmp_path, {"vpn.md": draft})
+    assert kb("import", str(source), "--as", cast.manager.email)[0] == 0
+    article = Article.objects.get(slug="vpn-connects-nothing-loads")
+    assert (article.owner, article.status) == (cast.manager, "draft")
+    # the manager who owns it publishes it through a changed file: refused, as in the editor
+    (source / "vpn.md").write_text(draft.replace("status: draft", "status: published"))
+    code, out = kb("import", str(source), "--as", cast.manager.email)
+    assert code == 1, out
+    assert "vpn.md" in out
+    assert "Someone other than its owner publishes" in out
+    article.refresh_from_db()
+    assert (article.status, article.version) == ("draft", 1)
+    # another reviewer's import publishes it
+    code, out = kb("import", str(source), "--as", cast.admin.email)
+    assert code == 0, out
+    article.refresh_from_db()
+    assert (article.status, article.reviewer) == ("published", cast.admin)

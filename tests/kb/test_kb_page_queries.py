@@ -16,6 +16,7 @@ from tierdesk.core.errors import DomainError, ValidationFailed
 from tierdesk.core.models import User
 from tierdesk.kb import queries, services
 from tierdesk.kb.models import Article, ArticleStatus
+from tierdesk.kb.scope import scope_for
 from tierdesk.tiers.services import tier_by_code
 
 pytestmark = pytest.mark.django_db
@@ -185,3 +186,47 @@ def test_a_draft_from_a_ticket_is_internal_and_marks_internal_notes(cast: Cast) 
         source_ticket=ticket,
     )
     assert (article.audience, article.source_ticket) == ("internal", ticket)
+
+
+def test_the_ticket_pages_reads_come_from_kb_queries_within_the_readers_scope(
+    cast: Cast,
+) -> None:
+    """What the ticket page's panel shows (console.py only renders it): the search's hits and
+    the articles used on the ticket, each with whether the ticket's requester may open it
+    and its uses there; articles used on the ticket that the reader may not read are left
+    out, and only published ones go into a reply."""
+
+    def published(slug: str, **kw: Any) -> Article:
+        return services.article_create(
+            actor=None, owner=cast.admin, title=f"Printer {slug}", slug=slug,
+            body="Printer queue stuck: restart the spooler.", status="published", **kw,
+        )  # fmt: skip
+
+    public = published("public", audience="public")
+    internal = published("internal", audience="internal")
+    globex = published("globex", audience="organization", organization=cast.globex)
+    l2 = published("l2", audience="tier", min_tier=tier_by_code("L2"))
+    draft = services.article_create(actor=cast.lena, title="Printer draft", audience="public")
+    ticket = make_ticket(cast.lena, cast.acme, cast.alice, subject="Printer queue stuck")
+    services.article_use(actor=cast.alice, article=public, ticket=ticket, kind="suggested")
+    for article in (public, globex, l2):
+        services.article_use(actor=cast.admin, article=article, ticket=ticket, kind="linked")
+
+    found = queries.ticket_kb(actor=cast.lena, ticket=ticket, limit=5)  # L1, ACME only
+    assert {h.slug for h in found.hits} == {"public", "internal"}
+    assert [a.slug for a in found.articles.values()] == ["internal", "public"]  # by title
+    shown = found.articles[public.pk]
+    assert shown.for_requester  # type: ignore[attr-defined]
+    assert (shown.used_suggested, shown.used_linked, shown.used_solved) == (True, True, False)  # type: ignore[attr-defined]
+    assert not found.articles[internal.pk].for_requester  # type: ignore[attr-defined]
+    omar = queries.ticket_kb(actor=cast.omar, ticket=ticket, query="spoo")  # L2, both orgs
+    assert {h.slug for h in omar.hits} == {"public", "internal", "globex", "l2"}
+    assert not omar.articles[globex.pk].for_requester  # type: ignore[attr-defined]
+
+    ids = [draft.pk, l2.pk, public.pk, internal.pk]
+    assert [a.slug for a in queries.ticket_articles(actor=cast.lena, ticket=ticket, ids=ids)] == [
+        "public",
+        "internal",
+    ]
+    assert queries.ticket_articles(actor=cast.lena, ticket=ticket, ids=[]) == []
+    assert queries.requester_scope(ticket) == scope_for(cast.alice)

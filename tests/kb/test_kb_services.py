@@ -16,7 +16,7 @@ from tierdesk.core.errors import (
     PreconditionFailed,
     ValidationFailed,
 )
-from tierdesk.core.models import AuditEntry
+from tierdesk.core.models import AuditEntry, User
 from tierdesk.kb import queries, services
 from tierdesk.kb.models import Article, ArticleStatus, ArticleUse, Audience, Deflection
 from tierdesk.tiers.queries import category_for_organization
@@ -224,8 +224,31 @@ def test_the_index_follows_every_change(cast: Cast) -> None:
     assert queries.article_search(actor=cast.alice, text="replace")
     services.article_update(actor=cast.admin, article=article, tags=["power"])
     assert queries.article_search(actor=cast.alice, text="power")
+    # The archive step, against a control: another published article that the same words
+    # find, so an empty answer cannot pass for a search that found nothing at all.
+    services.article_create(
+        actor=None, owner=cast.admin, title="Charger cable", slug="charger", status="published",
+        body="Replace the charger cable.", audience=Audience.PUBLIC, tags=["power"],
+    )  # fmt: skip
+
+    def found(reader: User, text: str, **kw: object) -> list[str]:
+        return sorted(h.slug for h in queries.article_search(actor=reader, text=text, **kw))  # type: ignore[arg-type]
+
+    assert found(cast.alice, "replace") == ["battery", "charger"]
+    assert found(cast.alice, "power") == ["battery", "charger"]
     services.article_transition(actor=cast.admin, article=article, to="archived")
-    assert not queries.article_search(actor=cast.alice, text="replace")
+    assert found(cast.alice, "replace") == ["charger"]
+    assert found(cast.alice, "power") == ["charger"]
+    assert found(cast.alice, "battery") == []
+    assert [a.slug for a in queries.article_list(actor=cast.alice)] == ["charger"]
+    # still indexed, for staff who ask for archived articles: the readers' scope left it out
+    archived = queries.ArticleFilters(status=[ArticleStatus.ARCHIVED])
+    assert found(cast.admin, "replace", published_only=False, filters=archived) == ["battery"]
+    # and back once it is published again
+    services.article_transition(actor=cast.admin, article=article, to="draft")
+    assert found(cast.alice, "replace") == ["charger"]  # a draft is not the readers' either
+    publish(cast, article)
+    assert found(cast.alice, "replace") == ["battery", "charger"]
 
 
 def test_feedback_uses_and_deflections(cast: Cast) -> None:
@@ -314,3 +337,16 @@ def test_a_slug_holds_to_the_files_rule_so_every_export_imports_again(
     assert refused.value.errors[0].field == "slug"
     made = services.article_create(actor=cast.admin, title="Reset my_account -- password")
     assert made.slug == "reset-my-account-password"
+
+
+def test_search_scores_are_relative_to_the_best_hit() -> None:
+    from tierdesk.kb.queries import relative_scores
+    from tierdesk.kb.search import Hit
+
+    def hit(i: int, score: float) -> Hit:
+        return Hit(article_id=i, slug=f"a{i}", title="t", score=score, snippet="")
+
+    scored = relative_scores([hit(1, 7.25), hit(2, 3.625), hit(3, 0.0001)])
+    assert [(h.article_id, h.score) for h in scored] == [(1, 1.0), (2, 0.5), (3, 0.0)]
+    assert relative_scores([]) == []
+    assert [h.score for h in relative_scores([hit(1, 0.0)])] == [0.0]

@@ -621,6 +621,58 @@ def test_readers_vote_and_agents_flag_an_article_as_outdated(cast: Cast) -> None
     )
 
 
+def test_the_owner_and_reviewers_resolve_open_flags_on_the_article_page(cast: Cast) -> None:
+    article = publish(cast, write(cast.lena, "Wi-Fi certificate", audience="public"))
+    first = services.article_flag_outdated(actor=cast.omar, article=article, comment="Old SSID")
+    second = services.article_flag_outdated(actor=cast.omar, article=article, comment="Old CA")
+    path = f"/console/kb/{article.slug}"
+    resolve = f"/console/kb/{article.slug}/flags/{first.pk}/resolve"
+    # the owner and reviewers get a Resolve button per open flag; other agents neither see
+    # the flags nor may resolve them
+    lena, omar = signed_in(cast.lena), signed_in(cast.omar)
+    shown = page(lena, path)
+    assert "Open outdated flags" in shown
+    assert shown.count(">Resolve</button>") == 2
+    assert f'action="{resolve}"' in shown
+    assert ">Resolve</button>" in page(signed_in(cast.manager), path)
+    assert ">Resolve</button>" not in page(omar, path)
+    refused = omar.post(resolve, {"note": "done"})
+    assert refused.status_code == 403
+    assert (
+        "Only the article&#x27;s owner and reviewers resolve its flags." in refused.content.decode()
+    )
+    # a note too long is named beside its field, the flag stays open
+    long = lena.post(resolve, {"note": "x" * 501})
+    assert long.status_code == 400
+    assert f'id="flag-{first.pk}-note-error"' in long.content.decode()
+    assert ArticleFeedback.objects.get(pk=first.pk).resolved_at is None
+    # resolved with a note: gone from the page, the other stays
+    done = lena.post(resolve, {"note": "Renamed the SSID"})
+    assert done.status_code == 302
+    assert done["Location"] == f"{path}#feedback"
+    stored = ArticleFeedback.objects.get(pk=first.pk)
+    assert (stored.resolved_by, stored.resolution_note) == (cast.lena, "Renamed the SSID")
+    shown = page(lena, path)
+    assert "Old SSID" not in shown
+    assert "Old CA" in shown
+    assert "Flag resolved." in shown
+    # resolved meanwhile by someone else: said at the top, nothing changes
+    again = signed_in(cast.manager).post(resolve, {"note": "me too"})
+    assert again.status_code == 409
+    assert "This flag is already resolved." in again.content.decode()
+    assert ArticleFeedback.objects.get(pk=first.pk).resolution_note == "Renamed the SSID"
+    # the list filters on open flags and counts them
+    write(cast.lena, "Printer toner")
+    flagged = page(lena, "/console/kb/?flags=open")
+    assert (article.title in flagged, "Printer toner" in flagged) == (True, False)
+    assert "1 open flag<" in flagged
+    clean = page(lena, "/console/kb/?flags=none")
+    assert (article.title in clean, "Printer toner" in clean) == (False, True)
+    assert article.title in page(lena, "/console/kb/?flags=open&text=certificate")
+    services.article_flag_resolve(actor=cast.admin, article=article, flag_id=second.pk)
+    assert article.title not in page(lena, "/console/kb/?flags=open")
+
+
 def test_the_article_page_counts_its_use_by_tier(cast: Cast) -> None:
     article = publish(cast, write(cast.lena, "VPN profile", audience="public"))
     at_l1 = make_ticket(cast.lena, cast.acme, cast.alice, tier=tier_by_code("L1"))
@@ -713,6 +765,7 @@ def test_versions_and_a_readable_diff_between_any_two(cast: Cast) -> None:
         ("/console/kb/csrf-target/status", {"status": "archived", "version": "1"}),
         ("/console/kb/csrf-target/vote", {"helpful": "1"}),
         ("/console/kb/csrf-target/flag", {"comment": "forged"}),
+        ("/console/kb/csrf-target/flags/1/resolve", {"note": "forged"}),
     ],
 )
 def test_every_knowledge_base_post_needs_the_csrf_token(

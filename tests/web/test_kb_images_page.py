@@ -8,6 +8,8 @@ token. Run on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import html
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -20,6 +22,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from tests import images
 from tests.conftest import Cast
 from tests.web.conftest import signed_in
 from tierdesk.core.models import User
@@ -30,7 +33,8 @@ from tierdesk.web.views import kb as kb_views
 pytestmark = pytest.mark.django_db
 
 HTMX = {"HX-Request": "true", "HX-Target": "kb-images"}
-GIF = b"GIF89a" + b"\x00" * 40
+GIF = images.GIF
+CURRENT = -1  # upload/remove: send the article's version as it is now (the editor's)
 
 
 def png(red: int = 0x2A) -> bytes:
@@ -56,17 +60,37 @@ def publish(cast: Cast, article: Article) -> Article:
     return services.article_transition(actor=cast.admin, article=article, to="published")
 
 
-def upload(client: Client, article: Article, name: str, content: bytes, htmx: bool = False) -> Any:
+def _version(article: Article, version: int | None) -> dict[str, str]:
+    """The version field the editor's Images forms send (None: none at all)."""
+    if version is None:
+        return {}
+    if version == CURRENT:
+        version = Article.objects.values_list("version", flat=True).get(pk=article.pk)
+    return {"version": str(version)}
+
+
+def upload(
+    client: Client,
+    article: Article,
+    name: str,
+    content: bytes,
+    htmx: bool = False,
+    version: int | None = CURRENT,
+) -> Any:
     return client.post(
         f"/console/kb/{article.slug}/images",
-        {"file": SimpleUploadedFile(name, content)},
+        {"file": SimpleUploadedFile(name, content), **_version(article, version)},
         headers=HTMX if htmx else {},
     )
 
 
-def remove(client: Client, article: Article, name: str, htmx: bool = False) -> Any:
+def remove(
+    client: Client, article: Article, name: str, htmx: bool = False, version: int | None = CURRENT
+) -> Any:
     return client.post(
-        f"/console/kb/{article.slug}/images/{name}/remove", headers=HTMX if htmx else {}
+        f"/console/kb/{article.slug}/images/{name}/remove",
+        _version(article, version),
+        headers=HTMX if htmx else {},
     )
 
 
@@ -156,7 +180,7 @@ def test_a_new_article_says_to_save_the_draft_first(cast: Cast) -> None:
     [
         ("notes.txt", b"hello", "Images are .png, .jpg, .gif or .webp, not .txt"),
         ("logo.svg", b"<svg onload=alert(1)/>", "Images are .png, .jpg, .gif or .webp, not .svg"),
-        ("fake.png", GIF, "The file is not a .png image"),
+        ("fake.png", GIF[:40], "The file is not a .png image"),
         ("empty.png", b"", "The submitted file is empty."),
         ("big.png", png() + b"\x00" * 200, "big.png: larger than the limit of 100\xa0bytes."),
         (None, b"", "Choose an image file to upload."),
@@ -170,7 +194,11 @@ def test_a_refused_file_is_named_beside_the_field_and_nothing_is_stored(
     client = signed_in(cast.lena)
     for htmx in (True, False):
         if name is None:
-            r = client.post(f"/console/kb/{article.slug}/images", {}, headers=HTMX if htmx else {})
+            r = client.post(
+                f"/console/kb/{article.slug}/images",
+                {"version": str(article.version)},
+                headers=HTMX if htmx else {},
+            )
         else:
             r = upload(client, article, name, content, htmx=htmx)
         assert r.status_code == 400, (htmx, r.content[:300])
@@ -298,7 +326,7 @@ def test_uploads_and_removals_need_the_csrf_token(cast: Cast) -> None:
     token = editor.cookies["csrftoken"].value
     r = client.post(
         f"/console/kb/{article.slug}/images",
-        {"file": SimpleUploadedFile("b.png", png())},
+        {"file": SimpleUploadedFile("b.png", png()), **_version(article, CURRENT)},
         headers=HTMX | {"X-CSRFToken": token},
     )
     assert r.status_code == 200
@@ -323,3 +351,78 @@ def test_the_editor_query_count_does_not_grow_with_the_images(cast: Cast) -> Non
         )
     assert count() == before
     assert article.status == ArticleStatus.DRAFT
+
+
+def _sent_versions(section: str) -> set[str]:
+    """The versions the section's forms (upload, each removal) send back."""
+    return set(re.findall(r'<input type="hidden" name="version" value="(\d+)">', section))
+
+
+def test_the_images_forms_send_the_version_the_editor_showed_and_move_it_on(cast: Cast) -> None:
+    """An upload or a removal is a change of the article like an edit: made at the version
+    the editor was opened at, refused when someone else changed the article meanwhile, and
+    the editor's own version follows the writer's change (or saving the text next would be
+    refused as a conflict with themselves)."""
+    article = write(cast.lena, "Printer tray", body="Kept text")
+    client = signed_in(cast.lena)
+    editor = client.get(f"/console/kb/{article.slug}/edit").content.decode()
+    assert 'name="version" value="1" id="id_version"' in editor  # the text's form
+    assert _sent_versions(editor) == {"1"}  # the Images section's
+
+    r = upload(client, article, "tray.png", png(), htmx=True, version=1)
+    assert r.status_code == 200
+    section = r.content.decode()
+    assert _sent_versions(section) == {"2"}
+    # out of band, into the editor's form: its version moves on too
+    assert (
+        '<input type="hidden" name="version" value="2" id="id_version" hx-swap-oob="true">'
+        in section
+    )
+    saved = client.post(
+        f"/console/kb/{article.slug}/edit",
+        {"title": "Printer tray", "body": "Kept text\n\n![t](attachment:tray.png)",
+         "audience": "internal", "version": "2", "base": "1"},
+    )  # fmt: skip
+    assert saved.status_code == 302, saved.content[:400]
+
+    # someone else changes the article: the editor's version (3 now) is stale
+    services.article_update(actor=cast.manager, article=article, title="Printer trays")
+    for r in (
+        upload(client, article, "b.png", png(), htmx=True, version=3),
+        remove(client, article, "tray.png", htmx=True, version=3),
+    ):
+        assert r.status_code == 409
+        section = r.content.decode()
+        assert "Someone else changed this article since you opened the editor" in section
+        assert _sent_versions(section) == {"3"}  # still the editor's: refused again until saved
+        assert "hx-swap-oob" not in section
+    assert names(article) == ["tray.png"]
+    assert len(stored_files()) == 1
+    # without scripts: the editor again, from the saved article
+    r = upload(client, article, "b.png", png(), version=3)
+    assert r.status_code == 409
+    assert "Someone else changed this article" in field_error(r.content.decode())
+    # a form that sends no version is out of date
+    r = upload(client, article, "b.png", png(), htmx=True, version=None)
+    assert r.status_code == 400
+    assert "This form is out of date: reload the page and try again." in field_error(
+        r.content.decode()
+    )
+    r = remove(client, article, "tray.png", htmx=True, version=None)
+    assert r.status_code == 400
+    assert "This form is out of date" in r.content.decode()
+    assert names(article) == ["tray.png"]
+    article.refresh_from_db()
+    assert article.version == 4
+
+
+def test_a_decompression_bomb_is_refused_beside_the_field(cast: Cast) -> None:
+    article = write(cast.lena, "Printer tray")
+    r = upload(signed_in(cast.lena), article, "huge.png", images.png(9_000, 9_000), htmx=True)
+    assert r.status_code == 400
+    assert (
+        "The image is 9,000 by 9,000 pixels, 81,000,000 in all; at most 40,000,000 pixels are "
+        "taken: scale it down" in html.unescape(field_error(r.content.decode()))
+    )
+    assert names(article) == []
+    assert stored_files() == []

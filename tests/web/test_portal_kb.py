@@ -101,7 +101,7 @@ def library(cast: Cast) -> Library:
 def suggested(client: Client, **params: str) -> tuple[list[str], str, str]:
     """The slugs the suggestion fragment offers, the hidden list of shown ids it sends to
     the form (out of band), and the fragment."""
-    r = client.get(SUGGEST, params)
+    r = client.post(SUGGEST, params)
     assert r.status_code == 200
     html = r.content.decode()
     slugs = re.findall(r'action="/portal/kb/([\w-]+)/solved"', html)
@@ -127,8 +127,25 @@ def test_suggestions_offer_only_what_the_requester_may_read(cast: Cast, library:
         assert hidden.title not in html
         assert hidden.slug not in html
     # for requesters only: staff get "not found", visitors the sign-in page
-    assert signed_in(cast.lena).get(SUGGEST, {"subject": "printer"}).status_code == 404
-    assert Client().get(SUGGEST, {"subject": "printer"}).status_code == 302
+    assert signed_in(cast.lena).post(SUGGEST, {"subject": "printer"}).status_code == 404
+    assert Client().post(SUGGEST, {"subject": "printer"}).status_code == 302
+
+
+def test_what_is_typed_is_posted_never_put_in_an_address(cast: Cast, library: Library) -> None:
+    """The description (and the subject) would stay in access logs and the browser's
+    history if they were a GET's query: the suggestions take POST only, with the CSRF
+    token like every other POST."""
+    client = signed_in(cast.alice)
+    refused = client.get(SUGGEST, {"subject": "printer", "description": "my password is x"})
+    assert refused.status_code == 405
+    assert refused["Allow"] == "POST"
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(cast.alice)
+    assert strict.post(SUGGEST, {"subject": "printer"}).status_code == 403
+    token = strict.get("/portal/new").cookies["csrftoken"].value
+    sent = strict.post(SUGGEST, {"subject": "printer"}, headers={"X-CSRFToken": token})
+    assert sent.status_code == 200
+    assert "printer-offline" in sent.content.decode()
 
 
 def test_empty_short_and_overlong_input_is_answered_without_error(
@@ -165,7 +182,7 @@ def test_empty_short_and_overlong_input_is_answered_without_error(
 def test_the_new_ticket_form_asks_for_suggestions_while_typing(cast: Cast) -> None:
     client = signed_in(cast.alice)
     page = client.get("/portal/new").content.decode()
-    assert 'hx-get="/portal/kb/suggest"' in page
+    assert 'hx-post="/portal/kb/suggest"' in page
     assert "input changed delay:300ms from:(#id_subject, #id_description)" in page
     assert 'aria-live="polite"' in page
     assert 'name="kb_shown" id="kb-shown" value=""' in page
@@ -388,8 +405,9 @@ def test_a_requester_votes_and_sees_the_recorded_choice(cast: Cast, library: Lib
 
 
 def _count(client: Client, path: str, **params: str) -> int:
+    send = client.post if path == SUGGEST else client.get
     with CaptureQueriesContext(connection) as ctx:
-        assert client.get(path, params).status_code == 200
+        assert send(path, params).status_code == 200
     return len(ctx.captured_queries)
 
 

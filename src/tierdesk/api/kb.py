@@ -120,6 +120,10 @@ class ArticleListParams(CleanInput):
     )
     audience: list[AudienceKind] = Field(default_factory=list)
     stale: bool | None = Field(None, description="true: published and past review-by.")
+    open_flags: bool | None = Field(
+        None,
+        description="Staff only. true: flagged as outdated and not resolved yet; false: not.",
+    )
     text: Annotated[str, StringConstraints(max_length=200)] | None = Field(
         None, description="In the title, any case."
     )
@@ -201,6 +205,17 @@ class ArticleFlagOut(Schema):
     article: str
     comment: str
     created_at: dt.datetime
+
+
+class ArticleFlagDetail(ArticleFlagOut):
+    flagged_by: str | None = Field(description="Who flagged it (email).")
+    resolved_at: dt.datetime | None
+    resolved_by: str | None = Field(description="Who resolved it (email).")
+    resolution_note: str
+
+
+class ArticleFlagResolveIn(StrictInput):
+    note: Note = Field("", description="What was done about it (optional); audited.")
 
 
 class ArticleUseIn(StrictInput):
@@ -368,6 +383,7 @@ def list_articles(request: HttpRequest, params: Query[ArticleListParams]) -> Htt
             tags=params.tag,
             audience=list(params.audience),
             stale=params.stale,
+            open_flags=params.open_flags,
             text=params.text,
         ),
         limit=params.limit + 1,
@@ -553,6 +569,51 @@ def flag(request: HttpRequest, article_ref: ArticleRef, payload: ArticleFlagIn) 
     return json_response(201, body)
 
 
+def flag_out(flag: ArticleFeedback, article: Article) -> dict[str, Any]:
+    resolved_by = flag.resolved_by
+    return {
+        "id": flag.pk,
+        "article": article.slug,
+        "comment": flag.comment,
+        "created_at": flag.created_at,
+        "flagged_by": flag.user.email,
+        "resolved_at": flag.resolved_at,
+        "resolved_by": resolved_by.email if resolved_by else None,
+        "resolution_note": flag.resolution_note,
+    }
+
+
+@router.get(
+    "/kb/articles/{article_ref}/flags",
+    response={200: list[ArticleFlagDetail], **ERRORS},
+    summary="The article's open outdated flags, oldest first (its owner and reviewers; an "
+    "empty list for anyone else)",
+)
+def list_flags(request: HttpRequest, article_ref: ArticleRef) -> list[dict[str, Any]]:
+    user = actor(request)
+    article = queries.article_get(actor=user, ref=article_ref)
+    return [flag_out(f, article) for f in queries.outdated_flags(actor=user, article=article)]
+
+
+@router.post(
+    "/kb/articles/{article_ref}/flags/{flag_id}/resolve",
+    response={200: ArticleFlagDetail, 409: Problem, **ERRORS},
+    summary="Resolve an outdated flag (the article's owner, reviewers), with an optional note",
+)
+def resolve_flag(
+    request: HttpRequest,
+    article_ref: ArticleRef,
+    flag_id: Annotated[int, Field(ge=1, le=2**62)],
+    payload: ArticleFlagResolveIn,
+) -> dict[str, Any]:
+    user = actor(request)
+    article = queries.article_get(actor=user, ref=article_ref)
+    resolved = services.article_flag_resolve(
+        actor=user, article=article, flag_id=flag_id, note=payload.note
+    )
+    return flag_out(resolved, article)
+
+
 def use_out(use: ArticleUse, article: Article, ticket_key: str) -> dict[str, Any]:
     tier = use.tier
     return {
@@ -685,15 +746,17 @@ def list_files(request: HttpRequest, article_ref: ArticleRef) -> list[dict[str, 
 
 @router.post(
     "/kb/articles/{article_ref}/files",
-    response={201: ArticleFileOut, 413: Problem, **ERRORS},
+    response={201: ArticleFileOut, 412: Problem, 413: Problem, 428: Problem, **ERRORS},
     summary="Add an image (multipart/form-data, field 'file'; PNG, JPEG, GIF or WebP); one "
-    "of the same name is replaced",
+    "of the same name is replaced. Changes the article's ETag",
+    openapi_extra=IF_MATCH,
 )
 def add_file(
     request: HttpRequest, article_ref: ArticleRef, file: File[UploadedFile]
 ) -> HttpResponse:
     user = actor(request)
     article = queries.article_get(actor=user, ref=article_ref)
+    version = expected_version(request)
     if file.size is not None and file.size > settings.ATTACHMENT_MAX_BYTES:
         raise ContentTooLarge.for_field(
             "file", f"larger than the limit of {settings.ATTACHMENT_MAX_BYTES} bytes"
@@ -703,9 +766,11 @@ def add_file(
         article=article,
         filename=file.name or "",
         content=file.read(settings.ATTACHMENT_MAX_BYTES + 1),
+        expected_version=version,
     )
     body = ArticleFileOut.model_validate(file_out(attachment, article.slug)).model_dump(mode="json")
-    return json_response(201, body, Location=body["url"])
+    # The ETag is the article's (changed by this upload), for the next If-Match.
+    return json_response(201, body, Location=body["url"], ETag=etag_for(article.version))
 
 
 @router.get(
@@ -741,11 +806,16 @@ def read_file(
 
 @router.delete(
     "/kb/articles/{article_ref}/files/{filename}",
-    response={204: None, **ERRORS},
-    summary="Remove an article's image",
+    response={204: None, 412: Problem, 428: Problem, **ERRORS},
+    summary="Remove an article's image. Changes the article's ETag",
+    openapi_extra=IF_MATCH,
 )
 def remove_file(request: HttpRequest, article_ref: ArticleRef, filename: FileName) -> HttpResponse:
     user = actor(request)
     article = queries.article_get(actor=user, ref=article_ref)
-    services.article_file_remove(actor=user, article=article, filename=filename)
-    return HttpResponse(status=204)
+    services.article_file_remove(
+        actor=user, article=article, filename=filename, expected_version=expected_version(request)
+    )
+    response = HttpResponse(status=204)
+    response["ETag"] = etag_for(article.version)  # the article's, changed by this removal
+    return response

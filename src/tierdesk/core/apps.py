@@ -1,7 +1,7 @@
 from typing import Any
 
 from django.apps import AppConfig
-from django.db.models.signals import m2m_changed
+from django.db.models.signals import m2m_changed, post_migrate
 
 
 def _served_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
@@ -25,3 +25,7 @@ class CoreConfig(AppConfig):
             sender=User.served_organizations.through,
             dispatch_uid="tierdesk.policy.served_changed",
         )
+        from tierdesk.core import config
+
+        # Each cache group's token row, once the tables are there (and again after a flush).
+        post_migrate.connect(config.ensure_groups, sender=self, dispatch_uid="tierdesk.config")

@@ -40,6 +40,7 @@ class AuditAction(StrEnum):
     ARTICLE_STATUS_CHANGED = "kb.article_status_changed"
     ARTICLE_FILE_ADDED = "kb.article_file_added"
     ARTICLE_FILE_REMOVED = "kb.article_file_removed"
+    ARTICLE_FLAG_RESOLVED = "kb.article_flag_resolved"
 
 
 def record(

@@ -21,6 +21,7 @@ from pathlib import Path
 from django.apps import apps
 from django.conf import settings
 
+from tierdesk.core import images
 from tierdesk.core.errors import ContentTooLarge, ValidationFailed
 
 # Models with a ``storage_key`` column naming files under ATTACHMENTS_DIR.
@@ -63,8 +64,10 @@ def check_size(content: bytes) -> None:
 
 
 def check_image(name: str, content: bytes) -> None:
-    """``content`` is a PNG, JPEG, GIF or WebP image, as its name says. SVG is not taken: it
-    can carry script."""
+    """``content`` is a PNG, JPEG, GIF or WebP image, as its name says, whose header states
+    its size, at most ``settings.IMAGE_MAX_PIXELS`` pixels (a larger canvas is refused as a
+    decompression bomb: readers' browsers would decode it). SVG is not taken: it can carry
+    script."""
     ext = extension(name)
     signatures = IMAGE_SIGNATURES.get(ext)
     if signatures is None:
@@ -74,6 +77,19 @@ def check_image(name: str, content: bytes) -> None:
     check_size(content)
     if not content.startswith(signatures) or (ext == "webp" and content[8:12] != b"WEBP"):
         raise ValidationFailed.for_field("file", f"the file is not a .{ext} image")
+    try:
+        width, height = images.dimensions(ext, content)
+    except images.UnreadableImage:
+        raise ValidationFailed.for_field(
+            "file", f"the file is not a .{ext} image: its header states no size"
+        ) from None
+    limit = settings.IMAGE_MAX_PIXELS
+    if width * height > limit:
+        raise ValidationFailed.for_field(
+            "file",
+            f"the image is {width:,} by {height:,} pixels, {width * height:,} in all; at most "
+            f"{limit:,} pixels are taken: scale it down",
+        )
 
 
 @dataclass(frozen=True)

@@ -204,9 +204,11 @@ class JobTick(models.Model):
 
 
 class ConfigState(models.Model):
-    """One row whose ``token`` changes (to a new random value) whenever configuration that
-    processes cache changes: routing and escalation rules, SLA policies, calendars, tiers,
-    categories. A process compares it — one tiny query — before trusting its cache. Random,
-    not a counter, so a rolled-back change can never make an old cache look current."""
+    """One row per cache group (core.config) whose ``token`` changes (to a new random value)
+    whenever what that group caches changes: ``config`` for routing and escalation rules,
+    SLA policies, calendars, tiers, categories; ``kb`` for the knowledge base's articles. A
+    process compares it — one tiny query — before trusting its cache. Random, not a
+    counter, so a rolled-back change can never make an old cache look current."""
 
+    name = models.CharField(max_length=40, unique=True)
     token = models.CharField(max_length=32)

@@ -8,7 +8,7 @@ within the organizations they serve; the search index follows the same rules (kb
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.db import models
 from django.db.models import Q
@@ -132,7 +132,8 @@ class FeedbackKind(models.TextChoices):
 
 class ArticleFeedback(models.Model):
     """A reader's vote (one per reader and article, changeable) or an agent's flag that the
-    article is outdated (with what is wrong), which stays open until someone clears it."""
+    article is outdated (with what is wrong), which stays open until the article's owner or
+    a reviewer resolves it (kb.services.article_flag_resolve), with an optional note."""
 
     article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="feedback")
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
@@ -140,6 +141,10 @@ class ArticleFeedback(models.Model):
     comment = models.TextField(blank=True)
     created_at = models.DateTimeField()
     resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolution_note = models.CharField(max_length=500, blank=True)
 
     class Meta:
         constraints: ClassVar[list[models.BaseConstraint]] = [
@@ -148,6 +153,14 @@ class ArticleFeedback(models.Model):
                 condition=Q(kind__in=["helpful", "not_helpful"]),
                 name="kb_one_vote_per_reader",
             )
+        ]
+        indexes: ClassVar[list[models.Index]] = [
+            # "has open flags": the article list's filter and its count.
+            models.Index(
+                fields=["article"],
+                condition=Q(kind="outdated", resolved_at__isnull=True),
+                name="kb_feedback_open_flags",
+            ),
         ]
 
 
@@ -211,3 +224,43 @@ class ArticleAttachment(models.Model):
 
     def __str__(self) -> str:
         return self.filename
+
+
+class ArticleEmbedding(models.Model):
+    """An article's sentence embedding for the optional semantic re-ranking (kb.semantic):
+    made by the worker or ``tierdesk kb embed``, never in a request. A changed text gets a
+    new row (a new id), which is how the searching processes notice it."""
+
+    article = models.OneToOneField(Article, on_delete=models.CASCADE, related_name="embedding")
+    model = models.CharField(max_length=64)  # another model's vector is stale
+    content_hash = models.CharField(max_length=64)  # sha256 of the embedded text
+    # The article's version when the embedding was last found current: every change of the
+    # article moves its version, so a differing one marks the embedding to be checked.
+    article_version = models.PositiveIntegerField()
+    vector = models.BinaryField()  # float32, little-endian, unit length
+    computed_at = models.DateTimeField()
+
+
+class TsVectorField(models.Field):
+    """PostgreSQL's ``tsvector`` (text elsewhere), written and read in SQL by kb.search
+    only: Django's own (``SearchVectorField``) needs ``django.contrib.postgres`` installed,
+    which the SQLite default has no use for."""
+
+    def db_type(self, connection: Any) -> str:
+        return "tsvector" if connection.vendor == "postgresql" else "text"
+
+
+class SearchDocument(models.Model):
+    """PostgreSQL: an article's full-text search document (kb.search writes and reads it
+    in SQL), in a narrow table of its own: a search reads the document of every article
+    matching any of its words, and in the wide article rows that cost more than ranking
+    them. A model so that Django knows the table (flushes, cascades); on SQLite, where
+    FTS5 keeps its own index, it stays empty."""
+
+    article = models.OneToOneField(
+        Article, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    document = TsVectorField()
+
+    class Meta:
+        db_table = "kb_search_document"

@@ -17,8 +17,11 @@ The body, in Markdown.
 
 An article's images (``![alt](attachment:tray.png)`` in its text) sit beside its file, in a
 directory named like the file without ``.md``: ``vpn.md`` and ``vpn/tray.png``. Every other
-file is an error (an image whose directory names no article file, say); hidden files and
-directories (``.git``) are skipped.
+file is an error (an image whose directory names no article file, say), with two exceptions
+that a knowledge base kept in git has: hidden files and directories (``.git``,
+``.gitignore``) are skipped, and so is a ``README.md`` at the top of the directory that has
+no front matter (the repository's own readme; with front matter it is an article). Any
+other ``.md`` without front matter is an error naming it.
 
 Parsing is strict: unknown keys, missing fields and wrong types are errors naming the file
 and the field. Nothing here touches the database; kb.services.article_import does (and
@@ -149,6 +152,21 @@ def parse(text: str, path: str) -> Document:
     )
 
 
+def has_front_matter(text: str) -> bool:
+    """Whether ``text`` opens with front matter's ``---`` line (as ``parse`` requires)."""
+    return text.replace("\r\n", "\n").lstrip("\ufeff").startswith("---\n")
+
+
+def _is_readme(directory: Path, file: Path) -> bool:
+    """A ``README.md`` (any case) at the top of ``directory`` without front matter: the
+    repository's readme, not an article."""
+    if file.parent != directory or file.name.lower() != "readme.md":
+        return False
+    with open(file, "rb") as handle:
+        start = handle.read(16).decode("utf-8", errors="replace")
+    return not has_front_matter(start)
+
+
 def images_dir(article_file: Path) -> Path:
     """Where the images of the article in ``article_file`` (``<name>.md``) are: ``<name>/``."""
     return article_file.with_name(article_file.name.removesuffix(".md"))
@@ -170,6 +188,7 @@ def read_dir(
         subfolders[:] = [d for d in subfolders if not d.startswith(".")]  # .git and the like
         found += (folder / n for n in names if not n.startswith(".") and (folder / n).is_file())
     found.sort()
+    found = [p for p in found if not _is_readme(directory, p)]
     articles = [p for p in found if p.name.endswith(".md")]
     owners = {images_dir(p): p for p in articles}
     images: dict[Path, list[Image]] = {}

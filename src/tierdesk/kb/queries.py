@@ -5,9 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+)
 
 from tierdesk.core import clock, policy
 from tierdesk.core.errors import NotFound, ValidationFailed
@@ -47,6 +56,7 @@ class ArticleFilters:
     tags: Sequence[str] = ()  # every one of them
     audience: Sequence[str] = ()
     stale: bool | None = None
+    open_flags: bool | None = None  # True: flagged as outdated, not resolved yet
     text: str | None = None  # in the title
     ids: Sequence[int] | None = None  # only these articles (e.g. a search's hits)
 
@@ -70,6 +80,9 @@ def _where(filters: ArticleFilters) -> Q:
     if filters.stale is not None:
         stale = Q(status=ArticleStatus.PUBLISHED, review_by__lt=clock.now().date())
         where &= stale if filters.stale else ~stale
+    if filters.open_flags is not None:
+        flagged = Q(pk__in=_open_flags().values("article_id"))
+        where &= flagged if filters.open_flags else ~flagged
     if filters.text:
         where &= Q(title__icontains=filters.text.strip())
     if filters.ids is not None:
@@ -77,15 +90,27 @@ def _where(filters: ArticleFilters) -> Q:
     return where
 
 
+def _open_flags() -> QuerySet[ArticleFeedback]:
+    return ArticleFeedback.objects.filter(kind=FeedbackKind.OUTDATED, resolved_at__isnull=True)
+
+
 def article_list(
     *, actor: User, filters: ArticleFilters | None = None, limit: int = 50, offset: int = 0
 ) -> list[Article]:
     """A page of the articles the actor may read, by title, with category, audience,
-    owner and tags loaded, and ``helpful``/``not_helpful`` counts annotated."""
-    qs = _loaded(article_scope(actor).filter(_where(filters or ArticleFilters())))
+    owner and tags loaded, and ``helpful``/``not_helpful``/``open_flags`` counts
+    annotated. Only staff filter on flags (requesters never see them)."""
+    filters = filters or ArticleFilters()
+    if filters.open_flags is not None and actor.role not in STAFF_ROLES:
+        raise ValidationFailed.for_field("open_flags", "only staff filter on flags")
+    qs = _loaded(article_scope(actor).filter(_where(filters)))
     qs = qs.defer("body", "body_html", "body_text").annotate(
         helpful=Count("feedback", filter=Q(feedback__kind=FeedbackKind.HELPFUL)),
         not_helpful=Count("feedback", filter=Q(feedback__kind=FeedbackKind.NOT_HELPFUL)),
+        open_flags=Count(
+            "feedback",
+            filter=Q(feedback__kind=FeedbackKind.OUTDATED, feedback__resolved_at__isnull=True),
+        ),
     )
     return list(qs.order_by("title", "id")[offset : offset + limit])
 
@@ -205,11 +230,7 @@ def outdated_flags(*, actor: User, article: Article) -> list[ArticleFeedback]:
     if article.owner_id != actor.pk and not policy.allowed(actor, "kb.review"):
         return []
     return list(
-        ArticleFeedback.objects.filter(
-            article=article, kind=FeedbackKind.OUTDATED, resolved_at__isnull=True
-        )
-        .select_related("user")
-        .order_by("created_at", "id")
+        _open_flags().filter(article=article).select_related("user").order_by("created_at", "id")
     )
 
 
@@ -256,7 +277,7 @@ def article_search(
         category_ids += Category.objects.filter(slug__in=slugs).values_list("pk", flat=True)
     if f.category and not category_ids:
         return []  # no such category: nothing matches
-    return engine.search(
+    hits = engine.search(
         scope=scope,
         text=text,
         filters=engine.Filters(
@@ -268,6 +289,16 @@ def article_search(
         limit=limit,
         prefix=prefix,
     )
+    return relative_scores(hits)
+
+
+def relative_scores(hits: list[SearchHit]) -> list[SearchHit]:
+    """``hits`` with each score relative to the best one's (1.0), to three places. An
+    engine's raw score can carry statistics of the whole index (SQLite's BM25 weighs a
+    word by how many articles of every tenant contain it); the order is all a reader needs
+    to see."""
+    top = hits[0].score if hits else 0.0
+    return [replace(h, score=round(h.score / top, 3) if top > 0 else 0.0) for h in hits]
 
 
 def article_export(*, actor: User) -> QuerySet[Article]:
@@ -313,6 +344,85 @@ def relevant_for_ticket(*, actor: User, ticket: Ticket, limit: int = 5) -> list[
     if not text:
         return []
     return article_search(actor=actor, text=text, limit=limit)
+
+
+def requester_scope(ticket: Ticket) -> KbScope:
+    """What ``ticket``'s requester reads: kb.scope's rule for requesters, or, for a ticket
+    without a requester account (opened by staff for a contact), what every requester of
+    the ticket's organization reads."""
+    requester = ticket.requester
+    if requester is not None and requester.role == Role.REQUESTER and requester.is_active:
+        return scope_for(requester)
+    return KbScope((ArticleStatus.PUBLISHED.value,), organization_ids=(ticket.organization_id,))
+
+
+def _with_ticket_facts(qs: QuerySet[Article], ticket: Ticket) -> QuerySet[Article]:
+    """``qs`` with, per article, whether the ticket's requester may read it
+    (``for_requester``, in the same SQL as kb.scope's rule) and its uses on ``ticket``
+    (``used_<kind>`` for each UseKind); organization and lowest tier joined, for the
+    audience; the body deferred."""
+    uses = ArticleUse.objects.filter(ticket=ticket, article=OuterRef("pk"))
+    return (
+        qs.select_related("organization", "min_tier")
+        .only("id", "slug", "title", "audience", "status", "organization__code", "min_tier__code")
+        .annotate(
+            for_requester=ExpressionWrapper(
+                requester_scope(ticket).as_q(), output_field=BooleanField()
+            ),
+            **{f"used_{k}": Exists(uses.filter(kind=k)) for k in UseKind.values},
+        )
+    )
+
+
+@dataclass
+class TicketKb:
+    """The knowledge base beside a ticket (the agent's ticket page)."""
+
+    hits: list[SearchHit]  # the search's, best first
+    # The hits and the articles used on the ticket that the reader may read, by title, each
+    # with the ticket's facts (see _with_ticket_facts).
+    articles: dict[int, Article]
+
+
+def ticket_kb(*, actor: User, ticket: Ticket, query: str = "", limit: int = 5) -> TicketKb:
+    """For ``ticket`` (from tickets.queries.ticket_get for ``actor``): the top published
+    articles for ``query`` (the last word may be unfinished) or, without one, for the
+    ticket's own text; and those and the articles used on the ticket, with its facts.
+
+    Queries: the search (two for the reader's scope, one to search), then one for those
+    articles and the ones used on the ticket with their uses; only when the ticket has uses
+    of articles the search did not return, three more to keep those the reader may read."""
+    if query:
+        hits = article_search(actor=actor, text=query, limit=limit, prefix=True)
+    else:
+        hits = relevant_for_ticket(actor=actor, ticket=ticket, limit=limit)
+    hit_ids = [h.article_id for h in hits]
+    used_ids = ArticleUse.objects.filter(ticket=ticket).values("article_id")
+    rows = {
+        a.pk: a
+        for a in _with_ticket_facts(
+            Article.objects.filter(Q(pk__in=hit_ids) | Q(pk__in=used_ids)), ticket
+        ).order_by("title", "id")
+    }
+    # The search read through the reader's scope; an article used on the ticket may be one
+    # they may not read (another tier's, another organization's): ask the scope.
+    unsure = [pk for pk in rows if pk not in hit_ids]
+    if unsure:
+        readable = set(article_scope(actor).filter(pk__in=unsure).values_list("pk", flat=True))
+        rows = {pk: a for pk, a in rows.items() if pk in hit_ids or pk in readable}
+    return TicketKb(hits=hits, articles=rows)
+
+
+def ticket_articles(*, actor: User, ticket: Ticket, ids: Sequence[int]) -> list[Article]:
+    """The published articles among ``ids`` that ``actor`` may read, in the order given,
+    each with ``ticket``'s facts (see _with_ticket_facts); the others (drafts, archived
+    ones, the unreadable) are left out: only a published article goes into a reply or
+    solves a ticket."""
+    if not ids:
+        return []
+    readable = article_scope(actor).filter(pk__in=ids, status=ArticleStatus.PUBLISHED)
+    found = {a.pk: a for a in _with_ticket_facts(readable, ticket)}
+    return [found[i] for i in ids if i in found]
 
 
 @dataclass

@@ -591,6 +591,56 @@ def article_flag_outdated(*, actor: User, article: Article, comment: str) -> Art
     )
 
 
+def may_resolve_flags(*, actor: User, article: Article) -> bool:
+    """Whether ``actor`` may resolve ``article``'s outdated flags (``article`` read through
+    kb.queries: authorized): its owner (staff who write) and reviewers, who act on them."""
+    return policy.allowed(actor, "kb.review") or (
+        policy.allowed(actor, "kb.write") and article.owner_id == actor.pk
+    )
+
+
+@transaction.atomic
+def article_flag_resolve(
+    *, actor: User, article: Article, flag_id: int, note: str = ""
+) -> ArticleFeedback:
+    """Resolve the open outdated flag ``flag_id`` on ``article`` (from kb.queries for
+    ``actor``), with an optional note: its owner or a reviewer. A flag of another article,
+    or none, is NotFound; one already resolved is a Conflict (two people resolving it at
+    once: the second is told). Audited."""
+    if not _readable(actor, article):
+        raise NotFound("No such article.")
+    if not may_resolve_flags(actor=actor, article=article):
+        raise PermissionDenied("Only the article's owner and reviewers resolve its flags.")
+    note = note.strip()
+    if len(note) > NOTE_MAX:
+        raise ValidationFailed.for_field("note", f"at most {NOTE_MAX} characters")
+    flags = ArticleFeedback.objects.filter(pk=flag_id, article=article, kind=FeedbackKind.OUTDATED)
+    flag = flags.select_related("user").first()
+    if flag is None:
+        raise NotFound("No such flag on this article.")
+    now = clock.now()
+    # A conditional update: of two resolves at once, one changes the row, the other is told.
+    if not flags.filter(resolved_at__isnull=True).update(
+        resolved_at=now, resolved_by=actor, resolution_note=note
+    ):
+        raise Conflict("This flag is already resolved.")
+    flag.resolved_at, flag.resolved_by, flag.resolution_note = now, actor, note
+    record(
+        actor=actor,
+        action=AuditAction.ARTICLE_FLAG_RESOLVED,
+        target_type="article",
+        target_id=article.pk,
+        organization=article.organization,
+        changes={
+            "flag": flag.pk,
+            "flagged_by": flag.user.email,
+            "comment": flag.comment[:NOTE_MAX],
+            "note": note,
+        },
+    )
+    return flag
+
+
 @transaction.atomic
 def article_use(*, actor: User, article: Article, ticket: Ticket, kind: str) -> ArticleUse:
     """Record an article's part in a ticket (suggested to its requester, linked by an
@@ -716,12 +766,16 @@ class _Plan:
 
 
 def _plan(actor: User | None, doc: Any) -> _Plan:
+    """What ``doc`` asks for, checked before anything is written: the audience and category
+    by the rule an edit follows (_check_audience, as article_create and article_update
+    apply it), so an importer sets no audience their role could not set in the editor."""
     _clean_title(doc.title)
     _clean_body(doc.body)
     if doc.status not in ArticleStatus.values:
         raise ValidationFailed.for_field("status", f"one of {', '.join(ArticleStatus.values)}")
     audience, organization, min_tier = audience_from_label(actor, doc.audience)
     category = category_for(organization, doc.category) if doc.category else None
+    _check_audience(actor, audience, organization, min_tier, category)
     return _Plan(doc, audience, organization, min_tier, category, _clean_tags(doc.tags))
 
 
@@ -885,7 +939,7 @@ def _import_one(
         _set_status(actor, existing, ArticleStatus.DRAFT, "import")
     if existing.status != ArticleStatus.ARCHIVED:
         existing = article_update(
-            actor=None,  # the reviewer's import: checked above
+            actor=actor,  # the edit's own checks, as for the importer's edit in the editor
             article=existing,
             title=doc.title,
             body=doc.body,
@@ -900,6 +954,14 @@ def _import_one(
         # Like its text, an archived article's images are not changed by an import.
         images_changed = _import_images(actor, existing, p.images, report, stored)
     if existing.status != doc.status:
+        if (
+            doc.status == ArticleStatus.PUBLISHED
+            and actor is not None
+            and existing.owner_id == actor.pk
+            and actor.role != Role.ADMIN
+        ):
+            # The editor's rule (_check_mover): an import is no way around the review.
+            raise PermissionDenied("Someone other than its owner publishes an article.")
         _set_status(actor, existing, doc.status, "import")
     changed = existing.version != before or images_changed
     (report.updated if changed else report.unchanged).append(doc.slug)
@@ -938,6 +1000,8 @@ def _import_images(
             report.images_removed.append(f"{article.slug}/{name}")
     if gone:
         transaction.on_commit(lambda: _discard(gone))
+    if changed or gone:
+        _touch(article)  # locked: article_create made it, or article_update locked it
     return changed or bool(gone)
 
 
@@ -973,24 +1037,55 @@ def _set_status(actor: User | None, article: Article, to: str, note: str) -> Non
 MAX_FILES = 50  # per article
 
 
-def article_file_add(
-    *, actor: User, article: Article, filename: str, content: bytes
-) -> ArticleAttachment:
-    """Store an image for ``article`` (from queries.article_get for ``actor``), shown where
-    its text says ``![alt](attachment:NAME)``. Whoever may edit the article may add one; a
-    file of the same name is replaced. The bytes are synced before the row commits and
-    removed again if it does not."""
+def _check_file_editor(actor: User, article: Article) -> None:
     if not may_edit(actor=actor, article=article):
         if article.status == ArticleStatus.ARCHIVED and _may_edit(actor, article):
             raise InvalidTransition("An archived article is not edited: move it back to draft.")
         raise PermissionDenied("You may not change this article.")
+
+
+def _lock_for_files(article: Article, expected_version: int | None) -> Article:
+    """``article``'s row, locked, when ``expected_version`` (None: any) is still current:
+    images follow the same concurrency rule as edits (article_update)."""
+    locked = Article.objects.select_for_update(of=("self",)).get(pk=article.pk)
+    if expected_version is not None and expected_version != locked.version:
+        raise PreconditionFailed(
+            f"The article changed since you read it (version {locked.version}, you had "
+            f"{expected_version}): reload it and apply your change again."
+        )
+    return locked
+
+
+def _touch(article: Article) -> None:
+    """A change of ``article``'s images (its row locked): a new concurrency token, like every
+    other change, though not a new text version."""
+    article.version += 1
+    article.updated_at = clock.now()
+    article.save(update_fields=["version", "updated_at"])
+
+
+def article_file_add(
+    *,
+    actor: User,
+    article: Article,
+    filename: str,
+    content: bytes,
+    expected_version: int | None = None,
+) -> ArticleAttachment:
+    """Store an image for ``article`` (from queries.article_get for ``actor``), shown where
+    its text says ``![alt](attachment:NAME)``. Whoever may edit the article may add one; a
+    file of the same name is replaced. Like an edit, it is refused (PreconditionFailed)
+    when ``expected_version`` is no longer the article's, and it moves the version:
+    ``article.version`` is the new one afterwards. The bytes are synced before the row
+    commits and removed again if it does not."""
+    _check_file_editor(actor, article)
     name = files.safe_filename(filename)
     files.check_image(name, content)
     stored = files.store(content)
     replaced: str | None = None
     try:
         with transaction.atomic():
-            Article.objects.select_for_update().filter(pk=article.pk).first()
+            locked = _lock_for_files(article, expected_version)
             old = ArticleAttachment.objects.filter(article=article, filename=name).first()
             if old is None and ArticleAttachment.objects.filter(article=article).count() >= (
                 MAX_FILES
@@ -1002,9 +1097,11 @@ def article_file_add(
                 replaced = old.storage_key
                 old.delete()
             attachment = _file_row(actor, article, name, stored, replaced=replaced is not None)
+            _touch(locked)
     except BaseException:
         files.discard(stored.storage_key)
         raise
+    article.version, article.updated_at = locked.version, locked.updated_at
     if replaced:
         files.discard(replaced)
     return attachment
@@ -1050,15 +1147,19 @@ def _file_row(
     return attachment
 
 
-def article_file_remove(*, actor: User, article: Article, filename: str) -> None:
-    """Remove the image ``filename`` from ``article``; its bytes go once the row is gone."""
-    if not may_edit(actor=actor, article=article):
-        if article.status == ArticleStatus.ARCHIVED and _may_edit(actor, article):
-            raise InvalidTransition("An archived article is not edited: move it back to draft.")
-        raise PermissionDenied("You may not change this article.")
+def article_file_remove(
+    *, actor: User, article: Article, filename: str, expected_version: int | None = None
+) -> None:
+    """Remove the image ``filename`` from ``article``; its bytes go once the row is gone.
+    The same concurrency rule as article_file_add: refused when ``expected_version`` is no
+    longer current; ``article.version`` is the new one afterwards."""
+    _check_file_editor(actor, article)
     with transaction.atomic():
+        locked = _lock_for_files(article, expected_version)
         found = ArticleAttachment.objects.filter(article=article, filename=filename).first()
         if found is None:
             raise NotFound("No such file on this article.")
         _file_row_removed(actor, article, found)
+        _touch(locked)
+    article.version, article.updated_at = locked.version, locked.updated_at
     files.discard(found.storage_key)

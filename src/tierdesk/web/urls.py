@@ -44,6 +44,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("console/kb/<slug:slug>/status", kb.change_status, name="kb-status"),
     path("console/kb/<slug:slug>/vote", kb.vote, name="kb-vote"),
     path("console/kb/<slug:slug>/flag", kb.flag, name="kb-flag"),
+    path(
+        "console/kb/<slug:slug>/flags/<int:flag_id>/resolve",
+        kb.flag_resolve,
+        name="kb-flag-resolve",
+    ),
     path("console/kb/<slug:slug>/versions", kb.versions, name="kb-versions"),
     path("console/kb/<slug:slug>/diff", kb.diff, name="kb-diff"),
     path("console/kb/<slug:slug>/images", kb.images, name="kb-images"),

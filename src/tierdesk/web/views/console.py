@@ -12,7 +12,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.db import transaction
-from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet
+from django.db.models import F
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -27,14 +27,13 @@ from tierdesk.core.errors import (
     PreconditionFailed,
     ValidationFailed,
 )
-from tierdesk.core.models import Role, User
+from tierdesk.core.models import User
 from tierdesk.core.parse import as_id
 from tierdesk.core.queries import colleagues
 from tierdesk.escalation import services as escalation
 from tierdesk.kb import queries as kb_queries
 from tierdesk.kb import services as kb_services
-from tierdesk.kb.models import Article, ArticleStatus, ArticleUse, Audience, UseKind
-from tierdesk.kb.scope import KbScope, scope_for
+from tierdesk.kb.models import Article, ArticleStatus, Audience, UseKind
 from tierdesk.sla import queries as sla_queries
 from tierdesk.tickets import queries, services
 from tierdesk.tickets.models import OPEN_STATUSES, Priority, Status, Ticket
@@ -507,33 +506,6 @@ class KbPanel:
     new_article_url: str
 
 
-def _requester_scope(ticket: Ticket) -> KbScope:
-    """What the ticket's requester reads: kb.scope's rule for requesters, or, for a ticket
-    without a requester account (opened by staff for a contact), what every requester of
-    the ticket's organization reads."""
-    requester = ticket.requester
-    if requester is not None and requester.role == Role.REQUESTER and requester.is_active:
-        return scope_for(requester)
-    return KbScope((ArticleStatus.PUBLISHED.value,), organization_ids=(ticket.organization_id,))
-
-
-def _with_ticket_facts(qs: QuerySet[Article], ticket: Ticket) -> QuerySet[Article]:
-    """``qs`` with, per article, whether the ticket's requester may read it
-    (``for_requester``, in the same SQL as kb.scope's rule) and its uses on ``ticket``
-    (``used_<kind>``); organization and lowest tier joined, for the audience."""
-    uses = ArticleUse.objects.filter(ticket=ticket, article=OuterRef("pk"))
-    return (
-        qs.select_related("organization", "min_tier")
-        .only("id", "slug", "title", "audience", "status", "organization__code", "min_tier__code")
-        .annotate(
-            for_requester=ExpressionWrapper(
-                _requester_scope(ticket).as_q(), output_field=BooleanField()
-            ),
-            **{f"used_{k}": Exists(uses.filter(kind=k)) for k in USE_ORDER},
-        )
-    )
-
-
 def _audience_words(article: Article) -> tuple[str, str]:
     """Who reads ``article``: as its badge says it, and as "for …" says it."""
     if article.audience == Audience.PUBLIC:
@@ -604,33 +576,11 @@ def _kb_panel(
     request: HttpRequest, user: User, ticket: Ticket, query: str, *, insertable: bool
 ) -> KbPanel:
     """The knowledge base panel of ``ticket`` for ``user``: the top articles for ``query``
-    (or, without one, for the ticket's own text), and the articles used on the ticket.
-
-    Queries: kb.queries' search (two for the reader's scope, one to search), then one for
-    those articles and the ones used on the ticket with their uses; only when the ticket
-    has uses of articles the search did not return, three more to keep those the reader may
-    read (kb.queries.article_scope)."""
+    (or, without one, for the ticket's own text), and the articles used on the ticket, as
+    kb.queries.ticket_kb reads them (its docstring counts the queries)."""
     query = " ".join(query.split())[:KB_QUERY_MAX]
-    if query:
-        hits = kb_queries.article_search(actor=user, text=query, limit=KB_RESULTS, prefix=True)
-    else:
-        hits = kb_queries.relevant_for_ticket(actor=user, ticket=ticket, limit=KB_RESULTS)
-    hit_ids = [h.article_id for h in hits]
-    used_ids = ArticleUse.objects.filter(ticket=ticket).values("article_id")
-    rows = {
-        a.pk: a
-        for a in _with_ticket_facts(
-            Article.objects.filter(Q(pk__in=hit_ids) | Q(pk__in=used_ids)), ticket
-        ).order_by("title", "id")
-    }
-    # The search read through the reader's scope; an article used on the ticket may be one
-    # they may not read (another tier's, another organization's): ask the scope.
-    unsure = [pk for pk in rows if pk not in hit_ids]
-    if unsure:
-        readable = set(
-            kb_queries.article_scope(user).filter(pk__in=unsure).values_list("pk", flat=True)
-        )
-        rows = {pk: a for pk, a in rows.items() if pk in hit_ids or pk in readable}
+    found = kb_queries.ticket_kb(actor=user, ticket=ticket, query=query, limit=KB_RESULTS)
+    hits, rows = found.hits, found.articles
     links = KbLinks(request)
     results = [links.item(rows[h.article_id], h.snippet) for h in hits if h.article_id in rows]
     used_items = [links.item(a) for a in rows.values() if _used(a)]
@@ -655,17 +605,6 @@ def _kb_panel(
 
 def _used(article: Article) -> bool:
     return any(getattr(article, f"used_{k}", False) for k in USE_ORDER)
-
-
-def _ticket_articles(user: User, ticket: Ticket, ids: list[int]) -> list[Article]:
-    """The published articles among ``ids`` that ``user`` may read, in the order given, each
-    with the ticket's facts (see _with_ticket_facts); the others (drafts, archived ones, the
-    unreadable) are left out: only a published article goes into a reply or solves one."""
-    if not ids:
-        return []
-    readable = kb_queries.article_scope(user).filter(pk__in=ids, status=ArticleStatus.PUBLISHED)
-    found = {a.pk: a for a in _with_ticket_facts(readable, ticket)}
-    return [found[i] for i in ids if i in found]
 
 
 class ArticleIdsField(forms.Field):
@@ -701,7 +640,9 @@ class ReplyForm(forms_.CommentForm):
 
     def clean(self) -> dict[str, Any] | None:
         cleaned = super().clean() or {}
-        articles = _ticket_articles(self.actor, self.ticket, cleaned.get("kb_articles") or [])
+        articles = kb_queries.ticket_articles(
+            actor=self.actor, ticket=self.ticket, ids=cleaned.get("kb_articles") or []
+        )
         self.kb_chosen = articles
         if "kb_articles" in cleaned:
             cleaned["kb_articles"] = articles
@@ -729,7 +670,9 @@ class ResolveForm(forms_.ResolveForm):
         cleaned = super().clean() or {}
         ids = cleaned.get("solved_with") or []
         cleaned["solved_with_ids"] = ids
-        cleaned["solved_with"] = _ticket_articles(self.actor, self.ticket, ids)
+        cleaned["solved_with"] = kb_queries.ticket_articles(
+            actor=self.actor, ticket=self.ticket, ids=ids
+        )
         return cleaned
 
 
@@ -963,7 +906,7 @@ def ticket_kb_article(request: HttpRequest, ref: str, article_id: int) -> HttpRe
     may open it (if not, it goes into internal notes only). Anything else: not found."""
     user: User = request.user  # type: ignore[assignment]
     found = _load(user, ref)
-    articles = _ticket_articles(user, found, [article_id])
+    articles = kb_queries.ticket_articles(actor=user, ticket=found, ids=[article_id])
     if not articles:
         raise Http404("No such article.")
     article = articles[0]

@@ -157,6 +157,11 @@ class ArticleFilterForm(forms.Form):
         choices=[("", "Any"), ("yes", "Stale: review date passed"), ("no", "Not stale")],
         label="Review",
     )
+    flags = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any"), ("open", "Has open flags"), ("none", "No open flags")],
+        label="Outdated flags",
+    )
 
     def __init__(self, *args: Any, actor: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -182,6 +187,7 @@ class ArticleFilterForm(forms.Form):
             tags=data["tags"],
             audience=[data["audience"]] if data["audience"] else [],
             stale={"yes": True, "no": False}.get(data["stale"]),
+            open_flags={"open": True, "none": False}.get(data["flags"]),
         )
 
 
@@ -215,7 +221,9 @@ def article_list(request: HttpRequest) -> HttpResponse:
             snippets = {h.article_id: h.snippet for h in hits}
             found = queries.article_list(
                 actor=user,
-                filters=queries.ArticleFilters(ids=list(rank), stale=filters.stale),
+                filters=queries.ArticleFilters(
+                    ids=list(rank), stale=filters.stale, open_flags=filters.open_flags
+                ),
                 limit=SEARCH_MAX,
             )
             found.sort(key=lambda a: rank[a.pk])
@@ -599,15 +607,27 @@ def preview(request: HttpRequest) -> HttpResponse:
 IMAGE_ACCEPT = ".png,.jpg,.jpeg,.gif,.webp,image/png,image/jpeg,image/gif,image/webp"
 
 
+OUT_OF_DATE = "This form is out of date: reload the page and try again."
+STALE_IMAGES = (
+    "Someone else changed this article since you opened the editor, so nothing was uploaded "
+    "or removed. Save your text first (you will see what they changed), then try again."
+)
+
+
 class ImageForm(forms.Form):
     """An image for the article being edited. The form checks the size before the file is
-    read; the service checks the rest (what the file is, who may add it). Every refusal is
-    shown beside the file field."""
+    read; the service checks the rest (what the file is, who may add it, and that the
+    article is still at ``version``, the one the editor showed). Every refusal is shown
+    beside the file field."""
 
     file = forms.FileField(
         label="Image file",
         widget=forms.FileInput(attrs={"accept": IMAGE_ACCEPT}),
         error_messages={"required": "Choose an image file to upload."},
+    )
+    # Rendered by hand (the editor's own form has a "version" too: one id on the page).
+    version = forms.IntegerField(
+        min_value=1, widget=forms.HiddenInput, error_messages={"required": OUT_OF_DATE}
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -627,9 +647,18 @@ class ImageForm(forms.Form):
         return upload
 
     def add_domain_error(self, exc: DomainError) -> None:
+        if isinstance(exc, PreconditionFailed):
+            self.add_error("file", STALE_IMAGES)
+            return
         messages_ = [i.message for i in exc.errors if i.field == "file"] or [exc.detail]
         for message in messages_:
             self.add_error("file", message[:1].upper() + message[1:])
+
+    def clean(self) -> dict[str, Any] | None:
+        cleaned = super().clean()
+        if "version" in self.errors:  # hidden: said where the writer looks
+            self.add_error("file", OUT_OF_DATE)
+        return cleaned
 
 
 @dataclass(frozen=True)
@@ -648,10 +677,16 @@ def image_markdown(name: str) -> str:
 
 
 def _images_context(
-    article: Article, *, form: ImageForm | None = None, said: str = "", error: str = ""
+    article: Article,
+    *,
+    form: ImageForm | None = None,
+    said: str = "",
+    error: str = "",
+    version: int | None = None,
 ) -> dict[str, Any]:
     """The editor's Images section: the article's images (one query), the upload form, and
-    what the last upload or removal did."""
+    what the last upload or removal did. ``version`` is what its forms send back: the
+    version the editor's text was opened at (default: the article's now)."""
     base = services.files_url(article.slug)
     return {
         "article": article,
@@ -665,6 +700,7 @@ def _images_context(
         "images_said": said,
         "images_error": error,
         "images_max": services.MAX_FILES,
+        "images_version": version or article.version,
     }
 
 
@@ -677,13 +713,26 @@ def _images_answer(
     said: str = "",
     error: str = "",
     status: int = 200,
+    sent_version: int | None = None,
 ) -> HttpResponse:
     """After an upload or a removal. Asked by HTMX: the Images section alone, so the text
-    typed in the editor stays as it is. Without scripts: back to the editor (a redirect
-    after a change; after a refusal the editor with the message, or the page saying why the
+    typed in the editor stays as it is; after a change, the editor's own version moves on
+    with it (out of band), since the article's version moved by the writer's own change.
+    After a refusal the section keeps ``sent_version``, the one the editor's text is at, so
+    a change made by someone else meanwhile goes on being refused until the writer saves
+    (and sees it) or reloads. Without scripts: back to the editor (a redirect after a
+    change; after a refusal the editor with the message, or the page saying why the
     article cannot be edited at all)."""
     if request.htmx:  # type: ignore[attr-defined]
-        context = _images_context(article, form=form, said=said, error=error)
+        changed = status < 400
+        context = _images_context(
+            article,
+            form=form,
+            said=said,
+            error=error,
+            version=article.version if changed else sent_version,
+        )
+        context["editor_version"] = article.version if changed else None
         return render(request, "web/console/kb/_images.html", context, status=status)
     if status < 400:
         messages.success(request, said)
@@ -699,6 +748,12 @@ def _images_answer(
     )
 
 
+def _sent_version(request: HttpRequest) -> int | None:
+    """The article version an images form sent (the editor's), if it is one."""
+    raw = request.POST.get("version", "")
+    return int(raw) if raw.isdigit() and 0 < int(raw) < 2**31 else None
+
+
 @require_POST
 @staff_required
 @config.pinned()
@@ -708,8 +763,9 @@ def images(request: HttpRequest, slug: str) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     found = _load(user, slug)
     form = ImageForm(request.POST, request.FILES)
+    sent = _sent_version(request)
     if not form.is_valid():
-        return _images_answer(request, user, found, form=form, status=400)
+        return _images_answer(request, user, found, form=form, status=400, sent_version=sent)
     upload: UploadedFile = form.cleaned_data["file"]
     had = {f.filename for f in queries.file_list(article=found)}
     try:
@@ -718,10 +774,13 @@ def images(request: HttpRequest, slug: str) -> HttpResponse:
             article=found,
             filename=upload.name or "",
             content=upload.read(settings.ATTACHMENT_MAX_BYTES + 1),
+            expected_version=form.cleaned_data["version"],
         )
     except DomainError as exc:
         form.add_domain_error(exc)
-        return _images_answer(request, user, found, form=form, status=_refusal_status(exc))
+        return _images_answer(
+            request, user, found, form=form, status=_refusal_status(exc), sent_version=sent
+        )
     said = (
         f"Replaced {added.filename} with the new file."
         if added.filename in had
@@ -734,13 +793,22 @@ def images(request: HttpRequest, slug: str) -> HttpResponse:
 @staff_required
 @config.pinned()
 def image_remove(request: HttpRequest, slug: str, name: str) -> HttpResponse:
-    """Remove the image ``name`` from the article (whoever may edit it)."""
+    """Remove the image ``name`` from the article (whoever may edit it), at the version the
+    editor showed."""
     user: User = request.user  # type: ignore[assignment]
     found = _load(user, slug)
+    sent = _sent_version(request)
+    if sent is None:
+        return _images_answer(request, user, found, error=OUT_OF_DATE, status=400)
     try:
-        services.article_file_remove(actor=user, article=found, filename=name)
+        services.article_file_remove(
+            actor=user, article=found, filename=name, expected_version=sent
+        )
     except DomainError as exc:
-        return _images_answer(request, user, found, error=exc.detail, status=_refusal_status(exc))
+        error = STALE_IMAGES if isinstance(exc, PreconditionFailed) else exc.detail
+        return _images_answer(
+            request, user, found, error=error, status=_refusal_status(exc), sent_version=sent
+        )
     said = f"Removed {name}. If the text still shows it, take it out of the text too."
     return _images_answer(request, user, found, said=said)
 
@@ -767,6 +835,12 @@ class FlagForm(DomainErrors, forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         error_messages={"required": "Say what is out of date."},
     )
+
+
+class ResolveFlagForm(DomainErrors, forms.Form):
+    """Resolve one open flag; the note says what was done (the audit log keeps it)."""
+
+    note = forms.CharField(required=False, max_length=services.NOTE_MAX, label="Note (optional)")
 
 
 def _move_label(user: User, article: Article, to: str) -> str:
@@ -799,6 +873,8 @@ DONE = {
 class PageForms:
     status: StatusForm | None = None
     flag: FlagForm | None = None
+    resolve: ResolveFlagForm | None = None
+    resolve_flag_id: int | None = None  # the flag ``resolve`` was sent for
     error: str = ""
 
 
@@ -838,6 +914,9 @@ def _article_page(
             "may_flag": policy.allowed(user, "kb.write"),
             "flag_form": sent.flag or FlagForm(),
             "flags": queries.outdated_flags(actor=user, article=article),
+            "may_resolve": services.may_resolve_flags(actor=user, article=article),
+            "resolve_form": sent.resolve,
+            "resolve_flag_id": sent.resolve_flag_id,
             "usage": [(UseKind(k).label, usage[k]) for k in UseKind.values],
             "used": any(usage.values()),
             "error": sent.error,
@@ -933,6 +1012,35 @@ def flag(request: HttpRequest, slug: str) -> HttpResponse:
             messages.success(request, "Flagged as outdated: the owner and reviewers see your note.")
             return redirect(reverse("web:kb-article", args=[found.slug]) + "#feedback")
     return _article_page(request, user, found, PageForms(flag=form), status)
+
+
+@require_POST
+@staff_required
+def flag_resolve(request: HttpRequest, slug: str, flag_id: int) -> HttpResponse:
+    """Resolve an open outdated flag (the article's owner, reviewers), with an optional
+    note. A refusal comes back on the article page, beside that flag."""
+    user: User = request.user  # type: ignore[assignment]
+    found = _load(user, slug)
+    form = ResolveFlagForm(request.POST)
+    status = 400
+    if form.is_valid():
+        try:
+            services.article_flag_resolve(
+                actor=user, article=found, flag_id=flag_id, note=form.cleaned_data["note"]
+            )
+        except DomainError as exc:
+            status = _refusal_status(exc)
+            form.add_domain_error(exc)
+        else:
+            messages.success(request, "Flag resolved.")
+            return redirect(reverse("web:kb-article", args=[found.slug]) + "#feedback")
+    sent = PageForms(resolve=form, resolve_flag_id=flag_id)
+    if flag_id not in {f.pk for f in queries.outdated_flags(actor=user, article=found)}:
+        # Resolved meanwhile, or not this article's: said at the top, the flag is gone.
+        sent.error = " ".join(str(e) for e in form.non_field_errors()) or (
+            "This flag is not open any more."
+        )
+    return _article_page(request, user, found, sent, status)
 
 
 # --- versions and the diff -------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 from itertools import groupby
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -37,8 +37,8 @@ def _user(request: HttpRequest) -> User:
     return user
 
 
-def _typed(request: HttpRequest, name: str) -> str:
-    return " ".join(request.GET.get(name, "")[:QUERY_MAX].split())
+def _typed(values: QueryDict, name: str) -> str:
+    return " ".join(values.get(name, "")[:QUERY_MAX].split())
 
 
 def shown_ids(raw: str) -> list[int]:
@@ -91,19 +91,21 @@ def _article(user: User, slug: str) -> Article:
 # --- suggestions while a ticket is typed ----------------------------------------------------
 
 
-@require_GET
+@require_POST
 @requester_required
 def suggest(request: HttpRequest) -> HttpResponse:
     """The new-ticket form's suggestions (an HTMX fragment): the best published articles for
     the subject and description typed so far, and the hidden list of every article shown
-    while this ticket was typed (out of band, into the form), which the ticket remembers."""
+    while this ticket was typed (out of band, into the form), which the ticket remembers.
+    POST (with the CSRF token), never GET: what is typed, the description above all, must
+    not end up in a URL, where access logs and the browser's history keep it."""
     user = _user(request)
-    subject = _typed(request, "subject")
-    description = _typed(request, "description")
+    subject = _typed(request.POST, "subject")
+    description = _typed(request.POST, "description")
     hits = queries.suggestions(
         actor=user, subject=subject, description=description, limit=SUGGESTIONS
     )
-    earlier = shown_ids(request.GET.get("kb_shown", ""))
+    earlier = shown_ids(request.POST.get("kb_shown", ""))
     shown = [h.article_id for h in hits]
     shown += [i for i in earlier if i not in shown]
     return render(
@@ -144,7 +146,7 @@ def index(request: HttpRequest) -> HttpResponse:
     """Search the articles the requester may read; without words, all of them by category
     (LIST_PAGE a page)."""
     user = _user(request)
-    q = _typed(request, "q")
+    q = _typed(request.GET, "q")
     context: dict[str, object] = {"q": q}
     if q:
         context["hits"] = queries.article_search(actor=user, text=q, limit=SEARCH_LIMIT)

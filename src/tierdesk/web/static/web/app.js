@@ -302,23 +302,51 @@ document.addEventListener("htmx:beforeRequest", (event) => {
   if (source?.id === "kb-preview" && source.hidden) event.preventDefault();
 });
 
-// console knowledge base: the editor's Images section. Uploads and removals go through HTMX
-// and swap only the section, so the text being typed stays; a refusal (400, 403, 409, 413)
-// comes back as the section with the message beside the file field and is swapped in too.
-// After a swap the focus goes to the message, or to the refused file field. "Insert" (shown
-// only with scripts) puts the image's Markdown into the text at the caret, on its own line.
-function kbShowInsertButtons() {
-  for (const button of document.querySelectorAll("button[data-kb-insert-image]")) button.hidden = false;
-}
-
+// Refusals the reader must see. htmx swaps nothing for a 4xx or 5xx answer (its default
+// responseHandling), so a region marked data-swap-errors takes an error answer that is that
+// region again, with the message in it (the server's 400, 403, 404, 409, 413 or 422): the
+// answer carries the region's own id. Any other failure (a refused CSRF token, a server
+// error, no connection) is said in words inside the element named by the requesting
+// form's data-htmx-error, so nothing fails silently.
 document.addEventListener("htmx:beforeSwap", (event) => {
   const detail = event.detail;
-  if (detail?.target?.id !== "kb-images" || !detail.isError) return;
-  if (String(detail.serverResponse ?? "").includes('id="kb-images"')) {
+  const region = detail?.target;
+  if (!detail?.isError || !(region instanceof Element) || !region.hasAttribute("data-swap-errors")) return;
+  if (region.id && String(detail.serverResponse ?? "").includes(`id="${region.id}"`)) {
     detail.shouldSwap = true;
     detail.isError = false;
   }
 });
+
+function htmxFailureText(status) {
+  if (status === 403) return "It was refused (403): your session may have ended. Reload the page and try again.";
+  if (status === 404) return "This page's article is no longer there (404): reload the page.";
+  if (status === 429) return "Too many requests just now (429): wait a moment and try again.";
+  if (status) return `It could not be saved (error ${status}): try again in a moment.`;
+  return "The server could not be reached: check the connection and try again.";
+}
+
+function htmxSayFailure(event) {
+  const source = event.detail?.elt;
+  const where = source instanceof Element ? source.closest("[data-htmx-error]") : null;
+  const box = where ? document.getElementById(where.getAttribute("data-htmx-error")) : null;
+  if (box) box.textContent = htmxFailureText(event.detail?.xhr?.status ?? 0);
+}
+
+document.addEventListener("htmx:responseError", htmxSayFailure);
+document.addEventListener("htmx:sendError", htmxSayFailure);
+
+// console knowledge base: the editor's Images section. Uploads and removals go through HTMX
+// and swap only the section, so the text being typed stays; a refusal (400, 403, 409, 413)
+// comes back as the section with the message beside the file field and is swapped in too
+// (data-swap-errors, above). After a swap the focus goes to the message, or to the refused
+// file field. "Insert" (shown only with scripts) puts the image's Markdown into the text at
+// the caret, on its own line; "Remove" (shown only with scripts) asks first, in a dialog.
+function kbShowInsertButtons() {
+  for (const button of document.querySelectorAll("button[data-kb-insert-image], button[data-kb-remove-opener]")) {
+    button.hidden = false;
+  }
+}
 
 document.addEventListener("htmx:afterSwap", (event) => {
   if (event.detail?.target?.id !== "kb-images") return;
