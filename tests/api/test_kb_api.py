@@ -358,10 +358,14 @@ def test_a_requester_never_reads_internal_tier_draft_or_another_organizations_ar
         "public",
         "for-acme",
     }
-    # a status a requester sends is ignored: still published articles only
-    assert _slugs(
-        api.get("/kb/search", params={"q": "laptop", "status": ["draft", "archived"]})
-    ) == {"public", "for-acme"}
+    # requesters search published articles only: asking for another status is refused
+    refused = api.get("/kb/search", params={"q": "laptop", "status": ["draft", "archived"]})
+    assert refused.status_code == 422
+    assert problem_fields(refused) == ["status"]
+    assert _slugs(api.get("/kb/search", params={"q": "laptop", "status": "published"})) == {
+        "public",
+        "for-acme",
+    }
     for slug in HIDDEN_FROM_ALICE:
         _assert_hidden(api, shelf[slug])
     read = api.get("/kb/articles/public")

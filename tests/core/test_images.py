@@ -43,6 +43,18 @@ def test_it_reads_large_sizes_exactly() -> None:
     assert images.dimensions("webp", bytes(vp8x)) == (16_384, 10_000)
 
 
+def test_a_gif_frame_larger_than_its_screen_counts() -> None:
+    # A small logical screen with a huge first frame: browsers that grow the canvas to the
+    # frame would decode the frame's size.
+    gif = fixture("37x23.gif")
+    packed = gif[10]
+    start = 13 + (3 << ((packed & 7) + 1) if packed & 0x80 else 0)
+    frame = gif.index(b"\x2c", start)
+    assert struct.unpack("<HHHH", gif[frame + 1 : frame + 9]) == (0, 0, 37, 23)
+    bomb = gif[: frame + 1] + struct.pack("<HHHH", 5, 7, 60_000, 50_000) + gif[frame + 9 :]
+    assert images.dimensions("gif", bomb) == (60_005, 50_007)
+
+
 def test_a_progressive_jpeg_and_fill_bytes_are_read() -> None:
     jpeg = fixture("37x23.jpg")
     sof = jpeg.index(b"\xff\xc0")

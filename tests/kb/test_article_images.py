@@ -172,13 +172,17 @@ def test_readers_of_the_article_read_its_images_and_nobody_else(cast: Cast, api_
 
 
 def test_an_image_of_the_same_name_replaces_the_old_one_and_its_bytes(
-    cast: Cast, api_as: ApiAs
+    cast: Cast, api_as: ApiAs, django_capture_on_commit_callbacks: Any
 ) -> None:
     _article(cast, "printers")
     admin = api_as(cast.admin)
     assert upload(admin, "printers", "tray.png", PNG).status_code == 201
     first = ArticleAttachment.objects.get().storage_key
-    assert upload(admin, "printers", "tray.png", PNG + b"new").status_code == 201
+    with django_capture_on_commit_callbacks(execute=False) as pending:
+        assert upload(admin, "printers", "tray.png", PNG + b"new").status_code == 201
+    assert files.path(first).exists()  # until the change has committed
+    for callback in pending:
+        callback()
     again = ArticleAttachment.objects.get()
     assert again.storage_key != first
     assert again.size == len(PNG) + 3
@@ -186,12 +190,15 @@ def test_an_image_of_the_same_name_replaces_the_old_one_and_its_bytes(
     assert [p.name for p in stored_files()] == [again.storage_key]
 
 
-def test_removing_an_image_removes_its_bytes(cast: Cast, api_as: ApiAs) -> None:
+def test_removing_an_image_removes_its_bytes(
+    cast: Cast, api_as: ApiAs, django_capture_on_commit_callbacks: Any
+) -> None:
     _article(cast, "printers")
     admin = api_as(cast.admin)
     assert upload(admin, "printers", "tray.png", PNG).status_code == 201
     key = ArticleAttachment.objects.get().storage_key
-    assert remove(admin, "printers", "tray.png").status_code == 204
+    with django_capture_on_commit_callbacks(execute=True):
+        assert remove(admin, "printers", "tray.png").status_code == 204
     assert not ArticleAttachment.objects.exists()
     assert not files.path(key).exists()
     assert remove(admin, "printers", "tray.png").status_code == 404

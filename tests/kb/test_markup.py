@@ -79,3 +79,10 @@ def test_code_keeps_its_characters() -> None:
 def test_sanitizing_twice_changes_nothing(source: str) -> None:
     once = render(source)
     assert sanitize(once) == once
+
+
+def test_the_indexed_text_has_no_control_characters() -> None:
+    # \x02 and \x03 are the search engines' match marks: in the text they would become
+    # stray <mark> tags in a snippet
+    text = plain_text(render("Error \x1b[31mred\x1b[0m, \x02odd\x03 bytes\x07\ttab"))
+    assert text == "Error [31mred [0m, odd bytes tab"

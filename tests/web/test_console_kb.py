@@ -765,7 +765,7 @@ def test_versions_and_a_readable_diff_between_any_two(cast: Cast) -> None:
         ("/console/kb/csrf-target/status", {"status": "archived", "version": "1"}),
         ("/console/kb/csrf-target/vote", {"helpful": "1"}),
         ("/console/kb/csrf-target/flag", {"comment": "forged"}),
-        ("/console/kb/csrf-target/flags/1/resolve", {"note": "forged"}),
+        ("/console/kb/csrf-target/flags/FLAG/resolve", {"note": "forged"}),
     ],
 )
 def test_every_knowledge_base_post_needs_the_csrf_token(
@@ -775,11 +775,12 @@ def test_every_knowledge_base_post_needs_the_csrf_token(
         actor=None, owner=cast.admin, title="CSRF target", slug="csrf-target",
         body="Unchanged", audience="public", status="published",
     )  # fmt: skip
+    flag = services.article_flag_outdated(actor=cast.lena, article=article, comment="Old")
     client = Client(enforce_csrf_checks=True)
     client.force_login(cast.admin)
-    refused = client.post(path, data)
+    refused = client.post(path.replace("FLAG", str(flag.pk)), data)
     assert refused.status_code == 403
     article.refresh_from_db()
     assert (article.title, article.status, article.version) == ("CSRF target", "published", 1)
     assert not Article.objects.filter(title="Forged").exists()
-    assert not ArticleFeedback.objects.exists()
+    assert list(ArticleFeedback.objects.values_list("pk", "resolved_at")) == [(flag.pk, None)]

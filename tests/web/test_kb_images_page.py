@@ -111,7 +111,9 @@ def field_error(text: str) -> str:
     return text[start : text.index("Upload image</button>", start)]
 
 
-def test_an_uploaded_image_is_listed_inserted_and_shown_in_the_preview(cast: Cast) -> None:
+def test_an_uploaded_image_is_listed_inserted_and_shown_in_the_preview(
+    cast: Cast, django_capture_on_commit_callbacks: Any
+) -> None:
     article = write(cast.lena, "Printer tray")
     client = signed_in(cast.lena)
     editor = client.get(f"/console/kb/{article.slug}/edit").content.decode()
@@ -152,8 +154,9 @@ def test_an_uploaded_image_is_listed_inserted_and_shown_in_the_preview(cast: Cas
     assert f'action="/console/kb/{article.slug}/images/queue%20dialog.gif/remove"' in section
     assert names(article) == ["queue dialog.gif", "tray.png"]
 
-    # the same name again replaces it
-    r = upload(client, article, "tray.png", png(0x99), htmx=True)
+    # the same name again replaces it (the old bytes go once that has committed)
+    with django_capture_on_commit_callbacks(execute=True):
+        r = upload(client, article, "tray.png", png(0x99), htmx=True)
     assert "Replaced tray.png with the new file." in r.content.decode()
     assert names(article) == ["queue dialog.gif", "tray.png"]
     assert len(stored_files()) == 2
@@ -227,12 +230,13 @@ def test_the_service_checks_the_size_too(cast: Cast, settings: Any, monkeypatch:
     assert stored_files() == []
 
 
-def test_an_image_is_removed(cast: Cast) -> None:
+def test_an_image_is_removed(cast: Cast, django_capture_on_commit_callbacks: Any) -> None:
     article = write(cast.lena, "Printer tray")
     for name in ("a.png", "b.png"):
         services.article_file_add(actor=cast.lena, article=article, filename=name, content=png())
     client = signed_in(cast.lena)
-    r = remove(client, article, "a.png", htmx=True)
+    with django_capture_on_commit_callbacks(execute=True):  # the bytes go after the commit
+        r = remove(client, article, "a.png", htmx=True)
     assert r.status_code == 200
     section = r.content.decode()
     assert section.startswith('<section id="kb-images"')
@@ -242,7 +246,8 @@ def test_an_image_is_removed(cast: Cast) -> None:
     assert names(article) == ["b.png"]
     assert len(stored_files()) == 1
     # without scripts: back to the editor
-    r = remove(client, article, "b.png")
+    with django_capture_on_commit_callbacks(execute=True):
+        r = remove(client, article, "b.png")
     assert (r.status_code, r["Location"]) == (302, f"/console/kb/{article.slug}/edit#kb-images")
     assert "Removed b.png." in client.get(r["Location"]).content.decode()
     assert names(article) == []

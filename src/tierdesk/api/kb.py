@@ -37,6 +37,7 @@ from tierdesk.kb.models import (
     Article,
     ArticleAttachment,
     ArticleFeedback,
+    ArticleStatus,
     ArticleUse,
     ArticleVersion,
     Deflection,
@@ -255,8 +256,8 @@ class KbSearchParams(CleanInput):
     audience: list[AudienceKind] = Field(default_factory=list)
     status: list[StatusName] = Field(
         default_factory=list,
-        description="Staff only: search these statuses (default: published). Ignored for "
-        "requesters, who find published articles only.",
+        description="Staff only: search these statuses (default: published). Requesters "
+        "find published articles only: another status from them is refused (422).",
     )
     limit: Annotated[int, Field(ge=1, le=50)] = 10
     prefix: bool = Field(False, description="The last word may be unfinished (search as you type).")
@@ -677,8 +678,12 @@ def add_deflection(request: HttpRequest, payload: DeflectionIn) -> HttpResponse:
 def search(request: HttpRequest, params: Query[KbSearchParams]) -> HttpResponse:
     reject_unknown_query(request, KbSearchParams)
     user = actor(request)
-    # Requesters read published articles only; a status they send is not theirs to choose.
-    statuses = list(params.status) if user.role != Role.REQUESTER else []
+    statuses = list(params.status)
+    if user.role == Role.REQUESTER:
+        # Requesters read published articles only: another status is not theirs to choose.
+        if any(s != ArticleStatus.PUBLISHED for s in statuses):
+            raise ValidationFailed.for_field("status", "requesters search published articles")
+        statuses = []
     hits = queries.article_search(
         actor=user,
         text=params.q,

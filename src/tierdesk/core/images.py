@@ -10,7 +10,9 @@ none for this). The formats' own specifications give the layouts:
 - PNG: the IHDR chunk, which must come first, holds width and height (big-endian 32-bit).
 - JPEG: the first start-of-frame segment (SOF0-SOF15, but DHT, JPG and DAC, which share
   those marker numbers) holds height and width (big-endian 16-bit).
-- GIF: the logical screen descriptor, right after the signature (little-endian 16-bit).
+- GIF: the logical screen descriptor, right after the signature (little-endian 16-bit),
+  and each frame's image descriptor: some browsers grow the canvas to a frame that
+  reaches past the screen, so the size is the largest extent of either.
 - WebP: after the RIFF header, a VP8 (lossy), VP8L (lossless) or VP8X (extended) chunk.
 """
 
@@ -85,10 +87,39 @@ def _jpeg(content: bytes) -> tuple[int, int]:
 
 
 def _gif(content: bytes) -> tuple[int, int]:
-    if len(content) < 10:
+    if len(content) < 13:
         raise UnreadableImage("no logical screen descriptor")
-    width, height = struct.unpack("<HH", content[6:10])
+    width, height, packed = struct.unpack("<HHB", content[6:11])
+    i = 13 + (3 << ((packed & 7) + 1) if packed & 0x80 else 0)  # the global colour table
+    n = len(content)
+    while i < n:
+        block = content[i]
+        if block == 0x3B:  # trailer
+            break
+        if block == 0x21:  # an extension: its label, then data sub-blocks
+            i = _gif_sub_blocks(content, i + 2)
+        elif block == 0x2C:  # a frame: left, top, width, height, flags
+            if i + 10 > n:
+                raise UnreadableImage("a frame's descriptor is cut short")
+            left, top, w, h, flags = struct.unpack("<HHHHB", content[i + 1 : i + 10])
+            width, height = max(width, left + w), max(height, top + h)
+            i += 10 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)  # local colour table
+            i = _gif_sub_blocks(content, i + 1)  # after the LZW code size: the image data
+        else:
+            raise UnreadableImage("an unknown GIF block")
     return width, height
+
+
+def _gif_sub_blocks(content: bytes, i: int) -> int:
+    """The position after the data sub-blocks starting at ``i`` (each a length byte and
+    that many bytes, ended by a zero length)."""
+    n = len(content)
+    while i < n:
+        size = content[i]
+        i += 1 + size
+        if size == 0:
+            return i
+    raise UnreadableImage("a GIF block is cut short")
 
 
 def _webp(content: bytes) -> tuple[int, int]:

@@ -80,9 +80,12 @@ def render(source: str, files_url: str | None = None) -> str:
 
 
 _SPACE = re.compile(r"\s+")
+# C0 control characters other than whitespace (a pasted terminal log's escapes): never
+# words, and the search engines mark matches in snippets with two of them (kb.search).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 
 def plain_text(rendered: str) -> str:
     """The words of rendered (sanitized) HTML, for the search index and its snippets."""
     text = nh3.clean(rendered.replace("<", " <"), tags=set())
-    return _SPACE.sub(" ", html.unescape(text)).strip()
+    return _SPACE.sub(" ", _CONTROL.sub(" ", html.unescape(text))).strip()

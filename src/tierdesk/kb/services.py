@@ -1086,6 +1086,7 @@ def article_file_add(
     try:
         with transaction.atomic():
             locked = _lock_for_files(article, expected_version)
+            _check_file_editor(actor, locked)  # as it is now: archived meanwhile, say
             old = ArticleAttachment.objects.filter(article=article, filename=name).first()
             if old is None and ArticleAttachment.objects.filter(article=article).count() >= (
                 MAX_FILES
@@ -1096,14 +1097,15 @@ def article_file_add(
             if old is not None:
                 replaced = old.storage_key
                 old.delete()
+                # Once committed, also when this runs inside a larger transaction: a
+                # rollback brings the old row back, and it must still have its bytes.
+                transaction.on_commit(lambda: files.discard(replaced))
             attachment = _file_row(actor, article, name, stored, replaced=replaced is not None)
             _touch(locked)
     except BaseException:
         files.discard(stored.storage_key)
         raise
     article.version, article.updated_at = locked.version, locked.updated_at
-    if replaced:
-        files.discard(replaced)
     return attachment
 
 
@@ -1156,10 +1158,12 @@ def article_file_remove(
     _check_file_editor(actor, article)
     with transaction.atomic():
         locked = _lock_for_files(article, expected_version)
+        _check_file_editor(actor, locked)
         found = ArticleAttachment.objects.filter(article=article, filename=filename).first()
         if found is None:
             raise NotFound("No such file on this article.")
         _file_row_removed(actor, article, found)
         _touch(locked)
+        key = found.storage_key
+        transaction.on_commit(lambda: files.discard(key))  # see article_file_add
     article.version, article.updated_at = locked.version, locked.updated_at
-    files.discard(found.storage_key)
