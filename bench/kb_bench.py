@@ -228,12 +228,17 @@ def report_speed(label: str, s: dict[str, Any], total: int) -> None:
     for name, what, target in (
         ("search_ms", "search", 30),
         ("typing_ms", "suggestions while typing", 50),
+        ("cold_ms", "first search after an article change", None),
     ):
         f = s[name]
         print(
             f"{what}{label} at {total} articles: p50 {f['p50']:.1f} ms, p95 {f['p95']:.1f} ms, "
-            f"max {f['max']:.1f} ms over {f['n']} searches (target p95 < {target} ms: "
-            f"{'holds' if f['p95'] < target else 'missed'})"
+            f"max {f['max']:.1f} ms over {f['n']} searches"
+            + (
+                f" (target p95 < {target} ms: {'holds' if f['p95'] < target else 'missed'})"
+                if target
+                else " (no target)"
+            )
         )
 
 
@@ -307,6 +312,7 @@ def uncached() -> None:
 
 
 def speed(people: dict[str, Any], queries: list[dict[str, Any]], rounds: int) -> dict[str, Any]:
+    from tierdesk.core import config
     from tierdesk.kb.queries import article_search
 
     def who(q: dict[str, Any]) -> Any:
@@ -329,20 +335,26 @@ def speed(people: dict[str, Any], queries: list[dict[str, Any]], rounds: int) ->
             start = time.perf_counter()
             article_search(actor=who(q), text=text[:end], limit=5, prefix=True)
             typing.append((time.perf_counter() - start) * 1000)
-    return {
-        "search_ms": {
-            "n": len(times),
-            "p50": statistics.median(times),
-            "p95": percentile(times, 95),
-            "max": max(times),
-        },
-        "typing_ms": {
-            "n": len(typing),
-            "p50": statistics.median(typing),
-            "p95": percentile(typing, 95),
-            "max": max(typing),
-        },
-    }
+    # The first search after an article changed: every process then reloads the knowledge
+    # base's caches (the typo vocabulary; with re-ranking, the reader's in-scope articles).
+    # Not a target, but what the warm figures above leave out under write traffic.
+    cold = []
+    for q in queries[::4]:
+        config.changed("kb")
+        uncached()
+        start = time.perf_counter()
+        article_search(actor=who(q), text=q["query"], limit=10)
+        cold.append((time.perf_counter() - start) * 1000)
+
+    def figures(values: list[float]) -> dict[str, float]:
+        return {
+            "n": len(values),
+            "p50": statistics.median(values),
+            "p95": percentile(values, 95),
+            "max": max(values),
+        }
+
+    return {"search_ms": figures(times), "typing_ms": figures(typing), "cold_ms": figures(cold)}
 
 
 def main() -> None:
