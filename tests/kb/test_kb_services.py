@@ -251,6 +251,42 @@ def test_the_index_follows_every_change(cast: Cast) -> None:
     assert found(cast.alice, "replace") == ["battery", "charger"]
 
 
+def test_the_word_counts_follow_every_change(cast: Cast) -> None:
+    """The counts that typo tolerance and the common-word rule read (kb.search.vocabulary):
+    FTS5's own on SQLite, a trigger's table on PostgreSQL, checked against ``ts_stat``."""
+    from django.db import connection
+
+    from tierdesk.kb import search
+
+    def count(word: str) -> int:
+        stem = search._stemmer().stemWord(word)
+        return search._load_vocabulary().documents.get(stem, 0)
+
+    battery = services.article_create(
+        actor=None, owner=cast.admin, title="Calibrate the battery", slug="calibrate",
+        body="Calibrate it every month.", status="published", audience=Audience.PUBLIC,
+    )  # fmt: skip
+    charger = services.article_create(
+        actor=None, owner=cast.admin, title="Battery charger", slug="charger",
+        body="Use the charger that came with it.", status="published", audience="public",
+    )  # fmt: skip
+    assert (count("battery"), count("calibrate"), count("charger")) == (2, 1, 1)
+    services.article_update(
+        actor=cast.admin, article=battery, title="Replace the battery", body="Order one."
+    )
+    assert (count("battery"), count("calibrate"), count("replace")) == (2, 0, 1)
+    # A word new to the index is one that a typo finds.
+    assert [h.slug for h in queries.article_search(actor=cast.alice, text="ordr")] == ["calibrate"]
+    if connection.vendor != "postgresql":
+        return
+    Article.objects.filter(pk=charger.pk).delete()  # the document goes by cascade
+    assert (count("battery"), count("charger")) == (1, 0)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT word, ndoc FROM ts_stat('SELECT document FROM kb_search_document')")
+        truth = dict(cursor.fetchall())
+    assert search._load_vocabulary().documents == truth
+
+
 def test_feedback_uses_and_deflections(cast: Cast) -> None:
     article = _article(cast, "battery", Audience.PUBLIC)
     services.article_vote(actor=cast.alice, article=article, helpful=False)

@@ -398,7 +398,7 @@ def test_resolved_and_closed_tickets_offer_create_article(
 
 
 # A search that finds something: one statement on PostgreSQL; on SQLite the ranking, then the
-# snippets of what it found (kb.search._search_sqlite).
+# snippets of what it found (kb.search.search).
 SEARCH_STATEMENTS = {"sqlite": 2, "postgresql": 1}
 
 

@@ -158,9 +158,9 @@ class Vocabulary:
 def _load_vocabulary() -> Vocabulary:
     with connection.cursor() as cursor:
         if _is_postgres():
-            cursor.execute(
-                "SELECT word, ndoc FROM ts_stat('SELECT document FROM kb_search_document')"
-            )
+            # Counts kept by a trigger (kb.models.SearchWord): ts_stat over every document
+            # cost ~150 ms at 10,000 articles.
+            cursor.execute("SELECT word, documents FROM kb_search_word WHERE documents > 0")
             rows = cursor.fetchall()
             cursor.execute("SELECT count(*) FROM kb_search_document")
         else:
@@ -195,8 +195,19 @@ def alternatives(word: str, vocab: Vocabulary) -> list[str]:
 # --- the query ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Ranking:
+    """What full text found, best first, before any snippet is made: ``scored`` holds
+    (article id, score); ``match`` is the engine's query that found them (an FTS5 MATCH
+    expression or a tsquery), kept to mark its words in the snippets."""
+
+    scored: list[tuple[int, float]]
+    match: str
+
+
 # Semantic re-ranking hook: with the optional `semantic` extra installed and on, the
-# candidates found below are ranked again by meaning (kb/semantic.py); otherwise unchanged.
+# candidates that ``rank`` finds are ranked again by meaning (kb/semantic.py) before the
+# snippets are made; otherwise unchanged.
 @semantic.reranked
 def search(
     *,
@@ -208,11 +219,60 @@ def search(
 ) -> list[Hit]:
     """The best ``limit`` articles for ``text`` that ``scope`` may read, best first.
     ``prefix``: the last word may be unfinished (someone is still typing)."""
+    query = _query(scope, text, filters, prefix)
+    if query is None:
+        return []
+    match, where, params = query
+    if _is_postgres():  # one statement: the snippets of the ranked few only
+        return [_hit(*row) for row in _search_postgres(match, where, params, limit)]
+    return hits(Ranking(_rank_sqlite(match, where, params, limit), match))
+
+
+def rank(
+    *,
+    scope: KbScope,
+    text: str,
+    filters: Filters | None = None,
+    limit: int = 10,
+    prefix: bool = False,
+) -> Ranking:
+    """``search``'s ranking without its snippets: the best ``limit`` (id, score), for a
+    caller that ranks them again and makes snippets (``hits``) only for those it keeps."""
+    query = _query(scope, text, filters, prefix)
+    if query is None:
+        return Ranking([], "")
+    match, where, params = query
+    if _is_postgres():
+        return Ranking(_rank_postgres(match, where, params, limit), match)
+    return Ranking(_rank_sqlite(match, where, params, limit), match)
+
+
+def hits(ranking: Ranking, scored: Sequence[tuple[int, float]] | None = None) -> list[Hit]:
+    """Hits for ``scored`` (default: the ranking's own), in that order and with those
+    scores: slug, title and a snippet with the words of the ranking's query marked. An
+    article the query does not match (semantic re-ranking adds such) gets the start of its
+    text instead; an id that is no article is left out."""
+    scored = ranking.scored if scored is None else scored
+    if not scored:
+        return []
+    ids = [i for i, _ in scored]
+    found = _snippets(ranking.match, ids) if ranking.match else {}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        found |= _plain_snippets(missing)
+    return [_hit(i, *found[i][:2], score, found[i][2]) for i, score in scored if i in found]
+
+
+def _query(
+    scope: KbScope, text: str, filters: Filters | None, prefix: bool
+) -> tuple[str, str, list[Any]] | None:
+    """The engine's query for ``text`` (None when there is nothing to search) and the SQL
+    condition, with its parameters, of the articles ``scope`` may read that pass ``filters``."""
     typed = words(text)
     if prefix and typed and len(typed[-1]) < MIN_PREFIX:
         typed = typed[:-1]  # "ou…" would match half the index: wait for more letters
     if not typed or not scope.statuses:
-        return []
+        return None
     vocab = vocabulary()
     typed = _telling(typed, vocab, keep_last=prefix)
     terms: list[tuple[str, bool]] = []  # (word, as a prefix)
@@ -220,16 +280,13 @@ def search(
         last = prefix and i == len(typed) - 1
         for alt in alternatives(word, vocab) if not last else [word]:
             terms.append((alt, last))
+    if _is_postgres():
+        match = " | ".join(w + (":*" if last else "") for w, last in terms)
+    else:
+        match = " OR ".join(f'"{w}"' + ("*" if last else "") for w, last in terms)
     where, params = scope.as_sql("a")
     extra, extra_params = _filters_sql(filters or Filters())
-    if _is_postgres():
-        rows = _search_postgres(terms, where + extra, params + extra_params, limit)
-    else:
-        rows = _search_sqlite(terms, where + extra, params + extra_params, limit)
-    return [
-        Hit(article_id=r[0], slug=r[1], title=r[2], score=r[3], snippet=_highlight(r[4] or ""))
-        for r in rows
-    ]
+    return match, where + extra, params + extra_params
 
 
 def _telling(typed: list[str], vocab: Vocabulary, *, keep_last: bool) -> list[str]:
@@ -279,57 +336,97 @@ def _filters_sql(filters: Filters) -> tuple[str, list[Any]]:
 
 
 Row = tuple[int, str, str, float, str]
+SNIPPET_CHARS = 160  # of an article's text, when no word of the query is in it
+# ts_headline's fragments: about as long as FTS5's 24-token snippet, in up to two places.
+HEADLINE_OPTIONS = (
+    f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=30, MinWords=12, "
+    'MaxFragments=2, FragmentDelimiter=" … "'
+)
 
 
-def _search_sqlite(
-    terms: list[tuple[str, bool]], where: str, params: list[Any], limit: int
-) -> list[Row]:
-    match = " OR ".join(f'"{w}"' + ("*" if last else "") for w, last in terms)
-    # Two statements: the ranking, then the snippets of the few it found. In one statement
-    # SQLite evaluated the full-text query a second time for the snippets (a third of a
-    # search's time in a large index).
+def _rank_sqlite(match: str, where: str, params: list[Any], limit: int) -> list[tuple[int, float]]:
+    # The ranking alone: in one statement with the snippets, SQLite evaluated the full-text
+    # query a second time for them (a third of a search's time in a large index).
     rank = "bm25(kb_search, 10.0, 4.0, 1.0)"
-    ranked = (
-        f"SELECT a.id, -{rank} FROM kb_search JOIN kb_article a ON a.id = kb_search.rowid "
-        f"WHERE kb_search MATCH %s AND {where} ORDER BY {rank}, a.id LIMIT %s"
-    )
     with connection.cursor() as cursor:
-        cursor.execute(ranked, [match, *params, limit])
-        scores = {int(r[0]): float(r[1]) for r in cursor.fetchall()}
-        if not scores:
-            return []
         cursor.execute(
-            f"SELECT a.id, a.slug, a.title, "
-            f"snippet(kb_search, 2, '{MARK_START}', '{MARK_END}', '…', 24) "
-            "FROM kb_search JOIN kb_article a ON a.id = kb_search.rowid "
-            f"WHERE kb_search MATCH %s AND kb_search.rowid IN ({', '.join(['%s'] * len(scores))})",
-            [match, *scores],
+            f"SELECT a.id, -{rank} FROM kb_search JOIN kb_article a ON a.id = kb_search.rowid "
+            f"WHERE kb_search MATCH %s AND {where} ORDER BY {rank}, a.id LIMIT %s",
+            [match, *params, limit],
         )
-        found = {int(r[0]): (str(r[1]), str(r[2]), str(r[3])) for r in cursor.fetchall()}
-    return [(i, *found[i][:2], scores[i], found[i][2]) for i in scores if i in found]
+        return [(int(r[0]), float(r[1])) for r in cursor.fetchall()]
 
 
-def _search_postgres(
-    terms: list[tuple[str, bool]], where: str, params: list[Any], limit: int
-) -> list[Row]:
-    query = " | ".join(w + (":*" if last else "") for w, last in terms)
-    options = (
-        f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=30, MinWords=12, "
-        'MaxFragments=2, FragmentDelimiter=" … "'
-    )
-    sql = (
-        "SELECT hit.id, hit.slug, hit.title, hit.score, "
-        "ts_headline('english', hit.body_text, hit.q, %s) FROM ("
-        "SELECT a.id, a.slug, a.title, a.body_text, q, "
-        "ts_rank(d.document, q) AS score "
-        "FROM kb_search_document d JOIN kb_article a ON a.id = d.article_id, "
-        "to_tsquery('english', %s) q "
-        f"WHERE d.document @@ q AND {where} "
-        "ORDER BY score DESC, a.id LIMIT %s) hit ORDER BY hit.score DESC, hit.id"
-    )
+def _rank_postgres(
+    match: str, where: str, params: list[Any], limit: int
+) -> list[tuple[int, float]]:
     with connection.cursor() as cursor:
-        cursor.execute(sql, [options, query, *params, limit])
+        cursor.execute(
+            "SELECT a.id, ts_rank(d.document, q) AS score "
+            "FROM kb_search_document d JOIN kb_article a ON a.id = d.article_id, "
+            "to_tsquery('english', %s) q "
+            f"WHERE d.document @@ q AND {where} ORDER BY score DESC, a.id LIMIT %s",
+            [match, *params, limit],
+        )
+        return [(int(r[0]), float(r[1])) for r in cursor.fetchall()]
+
+
+def _search_postgres(match: str, where: str, params: list[Any], limit: int) -> list[Row]:
+    # The ranking in a subquery: ts_headline, which reads an article's whole text, runs for
+    # the ``limit`` rows it keeps only.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT hit.id, hit.slug, hit.title, hit.score, "
+            "ts_headline('english', hit.body_text, hit.q, %s) FROM ("
+            "SELECT a.id, a.slug, a.title, a.body_text, q, ts_rank(d.document, q) AS score "
+            "FROM kb_search_document d JOIN kb_article a ON a.id = d.article_id, "
+            "to_tsquery('english', %s) q "
+            f"WHERE d.document @@ q AND {where} "
+            "ORDER BY score DESC, a.id LIMIT %s) hit ORDER BY hit.score DESC, hit.id",
+            [HEADLINE_OPTIONS, match, *params, limit],
+        )
         return [(int(r[0]), str(r[1]), str(r[2]), float(r[3]), str(r[4])) for r in cursor]
+
+
+def _snippets(match: str, ids: Sequence[int]) -> dict[int, tuple[str, str, str]]:
+    """(slug, title, marked snippet) of those of ``ids`` that ``match`` finds."""
+    marks = ", ".join(["%s"] * len(ids))
+    with connection.cursor() as cursor:
+        if _is_postgres():
+            cursor.execute(
+                "SELECT a.id, a.slug, a.title, ts_headline('english', a.body_text, q, %s) "
+                "FROM kb_search_document d JOIN kb_article a ON a.id = d.article_id, "
+                "to_tsquery('english', %s) q "
+                f"WHERE d.document @@ q AND a.id IN ({marks})",
+                [HEADLINE_OPTIONS, match, *ids],
+            )
+        else:
+            cursor.execute(
+                f"SELECT a.id, a.slug, a.title, "
+                f"snippet(kb_search, 2, '{MARK_START}', '{MARK_END}', '…', 24) "
+                "FROM kb_search JOIN kb_article a ON a.id = kb_search.rowid "
+                f"WHERE kb_search MATCH %s AND kb_search.rowid IN ({marks})",
+                [match, *ids],
+            )
+        return {int(r[0]): (str(r[1]), str(r[2]), str(r[3] or "")) for r in cursor.fetchall()}
+
+
+def _plain_snippets(ids: Sequence[int]) -> dict[int, tuple[str, str, str]]:
+    """(slug, title, the start of the text) of ``ids``, with no word marked: ``MARK_START``
+    and ``MARK_END`` are control characters, which an article's plain text never holds."""
+    found: dict[int, tuple[str, str, str]] = {}
+    for a in Article.objects.filter(pk__in=ids).only("id", "slug", "title", "body_text"):
+        excerpt = " ".join(a.body_text.split())
+        if len(excerpt) > SNIPPET_CHARS:
+            excerpt = excerpt[:SNIPPET_CHARS].rsplit(" ", 1)[0] + " …"
+        found[a.pk] = (a.slug, a.title, excerpt)
+    return found
+
+
+def _hit(article_id: int, slug: str, title: str, score: float, snippet: str) -> Hit:
+    return Hit(
+        article_id=article_id, slug=slug, title=title, score=score, snippet=_highlight(snippet)
+    )
 
 
 def _highlight(snippet: str) -> str:

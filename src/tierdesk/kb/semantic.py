@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import html
 import importlib.util
 import json
 import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -91,7 +90,6 @@ CANDIDATES = 20
 ADDED = 10
 ADDED_MIN_SIMILARITY = 0.35
 RRF_K = 60
-SNIPPET_CHARS = 160
 QUERY_CACHE = 512  # query vectors kept per process (1.5 kB each)
 SCOPES_KEPT = 32  # readers' scopes whose articles are kept per process (16 B an article)
 
@@ -275,10 +273,15 @@ def embed(texts: Sequence[str]) -> Vectors:
     return encoder().embed(texts)
 
 
+def query_vector(text: str, reader: Hashable = None) -> Vectors:
+    """``text``'s vector (read-only), remembered for the next ``QUERY_CACHE`` queries: the
+    ticket page asks with the same ticket text at every view. Remembered per ``reader``
+    (their scope): a quick answer must not tell one tenant what another searched for."""
+    return _query_vector(reader, text)
+
+
 @functools.lru_cache(maxsize=QUERY_CACHE)
-def query_vector(text: str) -> Vectors:
-    """``text``'s vector, remembered for the next ``QUERY_CACHE`` queries: the ticket page
-    asks with the same ticket text at every view. Read-only."""
+def _query_vector(reader: Hashable, text: str) -> Vectors:
     vector = embed([text])[0]
     vector.setflags(write=False)
     return vector
@@ -532,6 +535,8 @@ def reranked(full_text: Search) -> Search:
         limit: int = 10,
         prefix: bool = False,
     ) -> list[Hit]:
+        from tierdesk.kb import search as kb_search
+
         if not enabled() or limit < 1 or not scope.statuses or not _searchable(text, prefix):
             return full_text(scope=scope, text=text, filters=filters, limit=limit, prefix=prefix)
         # One read of the cache tokens for the vectors and full text's vocabulary alike.
@@ -543,8 +548,8 @@ def reranked(full_text: Search) -> Search:
                 )
             # The query's vector is computed beside the full-text query (NumPy and the
             # database drivers release the GIL), so the two times overlap.
-            query = _executor().submit(query_vector, text[:TEXT_CHARS])
-            candidates = full_text(
+            query = _executor().submit(query_vector, text[:TEXT_CHARS], scope)
+            ranking = kb_search.rank(
                 scope=scope,
                 text=text,
                 filters=filters,
@@ -552,13 +557,15 @@ def reranked(full_text: Search) -> Search:
                 prefix=prefix,
             )
             in_scope = _in_scope(scope, filters)
-        return rerank(
-            query=query.result(),
-            candidates=candidates,
-            in_scope=in_scope,
-            vectors=vectors,
-            limit=limit,
-        )
+            best = rerank(
+                query=query.result(),
+                candidates=ranking.scored,
+                in_scope=in_scope,
+                vectors=vectors,
+                limit=limit,
+            )
+            # Snippets for the articles kept only: a PostgreSQL headline reads a whole text.
+            return kb_search.hits(ranking, best)
 
     return search
 
@@ -627,20 +634,19 @@ def fuse(full_text_rank: int | None, semantic_rank: int | None) -> float:
 def rerank(
     *,
     query: Vectors,
-    candidates: list[Hit],
+    candidates: Sequence[tuple[int, float]],
     in_scope: Any,
     vectors: _Vectors,
     limit: int,
-) -> list[Hit]:
-    """The best ``limit`` of ``candidates`` (full text's, best first) and of the articles
-    in ``in_scope`` (rows of id, version) that full text missed, by fused rank.
+) -> list[tuple[int, float]]:
+    """The best ``limit`` (id, fused score) of ``candidates`` (full text's (id, score), best
+    first) and of the articles in ``in_scope`` (rows of id, version) that full text missed,
+    by fused rank.
 
     An article's vector counts only when it is current (made at the article's version);
     a candidate without one is ranked as if its meaning agreed with its words. Up to
     ``ADDED`` articles full text missed join when at least ``ADDED_MIN_SIMILARITY`` close."""
     import numpy as np
-
-    from tierdesk.kb.search import Hit
 
     ids, versions = in_scope[:, 0], in_scope[:, 1]
     rows = np.full(len(ids), -1, np.int64)
@@ -652,8 +658,8 @@ def rerank(
     similarity = (vectors.matrix @ query)[rows]  # one product over all: cheaper than a gather
 
     in_scope_ids = set(in_scope[:, 0].tolist())
-    candidates = [h for h in candidates if h.article_id in in_scope_ids]  # the same SQL: all
-    ranked_ids = [h.article_id for h in candidates]
+    # The same SQL condition found both: this drops nothing unless an article changed between.
+    ranked_ids = [i for i, _ in candidates if i in in_scope_ids]
     is_candidate = np.isin(ids, ranked_ids)
     close = np.flatnonzero(~is_candidate & (similarity >= ADDED_MIN_SIMILARITY))
     close = close[np.argsort(-similarity[close], kind="stable")[:ADDED]]
@@ -669,35 +675,4 @@ def rerank(
     for article_id in added:
         scored[article_id] = fuse(None, by_meaning[article_id])
     best = sorted(scored, key=lambda i: (-scored[i], i))[:limit]
-    hits = {h.article_id: h for h in candidates}
-    hits |= _plain_hits([i for i in best if i not in hits])
-    return [
-        Hit(
-            article_id=i,
-            slug=hits[i].slug,
-            title=hits[i].title,
-            score=scored[i],
-            snippet=hits[i].snippet,
-        )
-        for i in best
-        if i in hits
-    ]
-
-
-def _plain_hits(ids: Sequence[int]) -> dict[int, Hit]:
-    """Hits for articles full text did not find: the start of their text as the snippet
-    (escaped; no word of the query to mark)."""
-    from tierdesk.kb.models import Article
-    from tierdesk.kb.search import Hit
-
-    if not ids:
-        return {}
-    found: dict[int, Hit] = {}
-    for a in Article.objects.filter(pk__in=ids).only("id", "slug", "title", "body_text"):
-        excerpt = " ".join(a.body_text.split())
-        if len(excerpt) > SNIPPET_CHARS:
-            excerpt = excerpt[:SNIPPET_CHARS].rsplit(" ", 1)[0] + " …"
-        found[a.pk] = Hit(
-            article_id=a.pk, slug=a.slug, title=a.title, score=0.0, snippet=html.escape(excerpt)
-        )
-    return found
+    return [(i, scored[i]) for i in best]

@@ -672,9 +672,11 @@ def deflection_record(*, actor: User, article: Article, query: str = "") -> Defl
     if actor.role != Role.REQUESTER or actor.organization_id is None:
         raise PermissionDenied("Only requesters record that an article solved their problem.")
     _published_for(actor, article)
-    now = clock.now()
     # "This solved my problem" sent twice (a double click, the browser's back and again)
-    # is one deflection, not two.
+    # is one deflection, not two: the requester's row is locked so that two requests at
+    # once cannot both find no earlier one (SQLite's writers queue at BEGIN already).
+    User.objects.select_for_update().filter(pk=actor.pk).exists()
+    now = clock.now()
     earlier = Deflection.objects.filter(
         article=article, requester=actor, created_at__gte=now - DEFLECTION_REPEAT
     ).first()
@@ -910,7 +912,8 @@ def _import_one(
     actor: User | None, owner: User | None, p: _Plan, report: ImportReport, stored: list[str]
 ) -> Article:
     doc = p.doc
-    existing = Article.objects.filter(slug=doc.slug).first()
+    # Locked for the whole import of this file: its status and text are read, then changed.
+    existing = Article.objects.select_for_update().filter(slug=doc.slug).first()
     if existing is None:
         article = article_create(
             actor=None if actor is None else actor,
