@@ -15,6 +15,7 @@ Who may see what:
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from django.contrib.auth.hashers import (
     get_hashers,
     get_hashers_by_algorithm,
 )
+from django.db import connections
 from django.test import Client
 
 from tierdesk.core.models import Organization, User
@@ -207,3 +209,34 @@ def problem_fields(response: Any) -> list[str]:
     body = response.json()
     assert {"type", "title", "status", "detail", "instance"} <= body.keys()
     return [e["field"] for e in body.get("errors", [])]
+
+
+def in_threads(count: int, work: Callable[[int], Any]) -> list[Any]:
+    """``work(i)`` for i in 0..count-1, each in its own thread (and database connection),
+    started together; what each returned or raised, in order (the caller asserts)."""
+    results: list[Any] = [None] * count
+    start = threading.Barrier(count)
+
+    def run(i: int) -> None:
+        try:
+            start.wait()
+            results[i] = work(i)
+        except Exception as exc:  # collected and asserted by the caller
+            results[i] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return results
+
+
+def needs_shared_database() -> None:
+    """Skip a test whose threads must share one database (not SQLite's in-memory one)."""
+    from django.db import connection
+
+    if connection.vendor == "sqlite" and "memory" in str(connection.settings_dict["NAME"]):
+        pytest.skip("needs a file database shared by threads")

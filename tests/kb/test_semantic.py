@@ -114,6 +114,23 @@ def test_the_worker_embeds_an_article_after_it_changes(cast: Cast) -> None:
     assert semantic.stale_ids() == [doc.pk]
 
 
+def test_embeddings_now_takes_the_whole_backlog_after_this_minutes_run(cast: Cast) -> None:
+    made = lexical_articles()
+    now = clock.now()
+    with clock.frozen_at(now):
+        tasks.embeddings_tick.call_local()  # this minute's run: all three
+        assert semantic.stale_ids() == []
+        services.article_update(actor=cast.admin, article=made[0], title="Bluetooth on")
+        tasks.embeddings_tick.call_local()  # the same minute: claimed already, nothing
+        assert semantic.stale_ids() == [made[0].pk]
+        settings.KB_SEMANTIC = False
+        tasks.embeddings_now.call_local()  # off: nothing
+        assert semantic.stale_ids() == [made[0].pk]
+        settings.KB_SEMANTIC = None
+        tasks.embeddings_now.call_local()  # whatever the minute
+        assert semantic.stale_ids() == []
+
+
 def test_kb_embed_makes_the_missing_embeddings_and_all_with_all(cast: Cast) -> None:
     made = lexical_articles()
 

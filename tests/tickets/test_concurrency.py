@@ -3,14 +3,10 @@ with one Idempotency-Key makes one ticket, and a concurrent stale update is refu
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from typing import Any
-
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
-from tests.conftest import Api, Cast, make_ticket
+from tests.conftest import Api, Cast, in_threads, make_ticket
 from tierdesk.core.errors import PreconditionFailed
 from tierdesk.core.models import User
 from tierdesk.tickets import services
@@ -19,27 +15,6 @@ from tierdesk.tickets.models import Ticket
 # serialized_rollback: these tests commit for real, and the flush afterwards would otherwise
 # also remove the default tiers and catalog that a data migration put in place.
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
-
-
-def _in_threads(count: int, work: Callable[[int], Any]) -> list[Any]:
-    results: list[Any] = [None] * count
-    start = threading.Barrier(count)
-
-    def run(i: int) -> None:
-        try:
-            start.wait()
-            results[i] = work(i)
-        except Exception as exc:  # collected and asserted by the caller
-            results[i] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    return results
 
 
 def test_concurrent_creates_get_gap_free_unique_numbers(cast: Cast) -> None:
@@ -52,7 +27,7 @@ def test_concurrent_creates_get_gap_free_unique_numbers(cast: Cast) -> None:
             for n in range(8)
         ]
 
-    results = _in_threads(6, create)
+    results = in_threads(6, create)
     errors = [r for r in results if isinstance(r, Exception)]
     assert not errors, errors
     numbers = sorted(n for r in results for n in r)
@@ -70,7 +45,7 @@ def test_concurrent_retries_with_one_idempotency_key_make_one_ticket(cast: Cast)
         r = apis[i % 2].post("/tickets", payload, headers={"Idempotency-Key": "same"})
         return r.status_code, r.json().get("key", r.content.decode())
 
-    results = _in_threads(6, create)
+    results = in_threads(6, create)
     assert all(not isinstance(r, Exception) for r in results), results
     assert {r for r in results} == {(201, "ACME-1")}
     assert Ticket.objects.count() == 1
@@ -89,7 +64,7 @@ def test_two_agents_editing_at_once_one_wins_the_other_is_told(cast: Cast) -> No
             return "refused"
         return "won"
 
-    results = _in_threads(2, edit)
+    results = in_threads(2, edit)
     assert sorted(results) == ["refused", "won"]
     ticket.refresh_from_db()
     assert ticket.version == 2
