@@ -992,6 +992,26 @@ def vote(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect(reverse("web:kb-article", args=[found.slug]) + "#feedback")
 
 
+def _feedback_sent(
+    request: HttpRequest,
+    form: FlagForm | ResolveFlagForm,
+    act: Callable[[dict[str, Any]], object],
+    done: str,
+    article: Article,
+) -> HttpResponse | int:
+    """``act`` with the form's valid data, then ``done`` and back to the article's feedback;
+    otherwise the status to show the page again with (the refusal added to the form)."""
+    if not form.is_valid():
+        return 400
+    try:
+        act(form.cleaned_data)
+    except DomainError as exc:
+        form.add_domain_error(exc)
+        return _refusal_status(exc)
+    messages.success(request, done)
+    return redirect(reverse("web:kb-article", args=[article.slug]) + "#feedback")
+
+
 @require_POST
 @staff_required
 def flag(request: HttpRequest, slug: str) -> HttpResponse:
@@ -999,19 +1019,18 @@ def flag(request: HttpRequest, slug: str) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     found = _load(user, slug)
     form = FlagForm(request.POST)
-    status = 400
-    if form.is_valid():
-        try:
-            services.article_flag_outdated(
-                actor=user, article=found, comment=form.cleaned_data["comment"]
-            )
-        except DomainError as exc:
-            status = _refusal_status(exc)
-            form.add_domain_error(exc)
-        else:
-            messages.success(request, "Flagged as outdated: the owner and reviewers see your note.")
-            return redirect(reverse("web:kb-article", args=[found.slug]) + "#feedback")
-    return _article_page(request, user, found, PageForms(flag=form), status)
+    answer = _feedback_sent(
+        request,
+        form,
+        lambda data: services.article_flag_outdated(
+            actor=user, article=found, comment=data["comment"]
+        ),
+        "Flagged as outdated: the owner and reviewers see your note.",
+        found,
+    )
+    if isinstance(answer, HttpResponse):
+        return answer
+    return _article_page(request, user, found, PageForms(flag=form), answer)
 
 
 @require_POST
@@ -1022,25 +1041,24 @@ def flag_resolve(request: HttpRequest, slug: str, flag_id: int) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     found = _load(user, slug)
     form = ResolveFlagForm(request.POST)
-    status = 400
-    if form.is_valid():
-        try:
-            services.article_flag_resolve(
-                actor=user, article=found, flag_id=flag_id, note=form.cleaned_data["note"]
-            )
-        except DomainError as exc:
-            status = _refusal_status(exc)
-            form.add_domain_error(exc)
-        else:
-            messages.success(request, "Flag resolved.")
-            return redirect(reverse("web:kb-article", args=[found.slug]) + "#feedback")
+    answer = _feedback_sent(
+        request,
+        form,
+        lambda data: services.article_flag_resolve(
+            actor=user, article=found, flag_id=flag_id, note=data["note"]
+        ),
+        "Flag resolved.",
+        found,
+    )
+    if isinstance(answer, HttpResponse):
+        return answer
     sent = PageForms(resolve=form, resolve_flag_id=flag_id)
     if flag_id not in {f.pk for f in queries.outdated_flags(actor=user, article=found)}:
         # Resolved meanwhile, or not this article's: said at the top, the flag is gone.
         sent.error = " ".join(str(e) for e in form.non_field_errors()) or (
             "This flag is not open any more."
         )
-    return _article_page(request, user, found, sent, status)
+    return _article_page(request, user, found, sent, answer)
 
 
 # --- versions and the diff -------------------------------------------------------------------
