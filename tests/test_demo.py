@@ -14,6 +14,8 @@ from tierdesk.core.models import Organization, OutboxEvent, Role, User
 from tierdesk.demo import DEMO_LOGINS, seed_demo
 from tierdesk.kb.models import Article
 from tierdesk.kb.queries import article_search
+from tierdesk.reports.models import TicketFact
+from tierdesk.reports.queries import summary as report_summary
 from tierdesk.tickets.models import Status, Ticket, TimelineEntry
 
 
@@ -54,6 +56,13 @@ def test_the_demo_looks_like_a_real_msp() -> None:
     assert hits
     readable = Article.objects.filter(pk__in=[h.article_id for h in hits])
     assert set(readable.values_list("audience", flat=True)) <= {"public", "organization"}
+    # The reports have their figures at once: every ticket's facts, as a rebuild makes them.
+    assert TicketFact.objects.count() == 300
+    admin = User.objects.get(role=Role.ADMIN)
+    figures = report_summary(actor=admin, organization=None, first_day=None, last_day=None)
+    assert figures["created"] > 250  # the last 30 days
+    assert 0.5 < figures["l1_resolution_rate"] < 0.85
+    assert figures["escalation_rate_l1_l2"] > 0
 
 
 def test_the_demo_command_seeds_a_fresh_installation(tmp_path: Path) -> None:

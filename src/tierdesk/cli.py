@@ -1355,5 +1355,60 @@ def kb_embed_cmd(everything: bool, as_json: bool) -> None:
     )
 
 
+@main.group()
+def reports() -> None:
+    """KPIs: first contact resolution, escalation rates, SLA compliance, backlog, CSAT."""
+
+
+@reports.command("rebuild")
+@click.option("--json", "as_json", is_flag=True)
+def reports_rebuild_cmd(as_json: bool) -> None:
+    """Compute every ticket's report facts anew (the worker keeps them current by itself;
+    run this after a restore, or after an upgrade that changes a KPI's definition)."""
+    from tierdesk.reports import facts
+
+    started = time.monotonic()
+    done = facts.rebuild()
+    seconds = round(time.monotonic() - started, 1)
+    _emit(
+        {"tickets": done, "seconds": seconds},
+        as_json,
+        lambda: click.echo(f"computed the facts of {done} tickets in {seconds} s"),
+    )
+
+
+@reports.command("summary")
+@click.option("--as", "as_email", required=True, help="A manager's or admin's email.")
+@click.option("--org", "organization", help="An organization's code (default: all served).")
+@click.option("--from", "first_day", type=click.DateTime(["%Y-%m-%d"]), help="First day.")
+@click.option("--to", "last_day", type=click.DateTime(["%Y-%m-%d"]), help="Last day.")
+@click.option("--json", "as_json", is_flag=True)
+@domain_errors
+def reports_summary_cmd(
+    as_email: str,
+    organization: str | None,
+    first_day: dt.datetime | None,
+    last_day: dt.datetime | None,
+    as_json: bool,
+) -> None:
+    """The headline KPIs of a period (default: the last 30 days), as the API's
+    /reports/summary gives them."""
+    from tierdesk.reports import queries
+
+    figures = queries.summary(
+        actor=_actor(as_email),
+        organization=organization,
+        first_day=first_day.date() if first_day else None,
+        last_day=last_day.date() if last_day else None,
+    )
+
+    def text() -> None:
+        for name, value in figures.items():
+            shown = "—" if value is None else f"{value:.3f}" if isinstance(value, float) else value
+            click.echo(f"{name:28} {shown}")
+
+    _emit({k: str(v) if isinstance(v, dt.date) else v for k, v in figures.items()}, as_json, text)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "tierdesk.sla",
     "tierdesk.escalation",
     "tierdesk.kb",
+    "tierdesk.reports",
     "tierdesk.web",
 ]
 if env_bool("TIERDESK_BENCH_ENDPOINTS", False):

@@ -297,6 +297,10 @@ def test_people_of_a_get_404_for_every_object_of_b(
     assert walked >= 15
 
 
+# Collections only some roles read (the others are refused, and learn nothing of B).
+ROLE_RESTRICTED = {"/api/v1/reports/summary": {"manager"}}
+
+
 @pytest.mark.parametrize("who", ["alice", "carol", "lena", "manager"])
 def test_collections_and_creates_never_reach_b(
     cast: Cast, world: dict[str, Any], api_as: ApiAs, who: str
@@ -318,7 +322,22 @@ def test_collections_and_creates_never_reach_b(
             continue
         if method == "get":
             response = _call(api, method, path, op, refs)
-            assert response.status_code == 200, (who, path, response.content)
+            readers = ROLE_RESTRICTED.get(path)
+            expected = 200 if readers is None or who in readers else 403
+            assert response.status_code == expected, (who, path, response.content)
+            if "organization" in {p["name"] for p in op.get("parameters", [])}:
+                # Asked for B's organization by name: unknown (404, 422) or nothing (a list
+                # filter), never B's data.
+                named = api.client.get(
+                    path, {"organization": cast.globex.code}, headers=api.headers
+                )
+                assert named.status_code in (expected, 404, 422), (who, path, named.content)
+                assert SECRET.encode() not in named.content
+                assert cast.gerd.email.encode() not in named.content
+                if expected == 200 and named.status_code == 200:
+                    body = named.json()
+                    found = body.get("items") if isinstance(body, dict) else body
+                    assert not found, (who, path, named.content)
             text = response.content.decode()
             assert SECRET not in text, (who, path)
             assert cast.gerd.email not in text, (who, path)

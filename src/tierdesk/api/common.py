@@ -68,7 +68,8 @@ def optional_actor(request: HttpRequest) -> User | None:
 def reject_unknown_query(request: HttpRequest, schema: type[Schema]) -> None:
     """Refuse query parameters the endpoint does not know: a mistyped or smuggled filter
     (``?requester__password__startswith=``) must not be silently ignored."""
-    unknown = sorted(set(request.GET) - set(schema.model_fields))
+    known = {f.alias or name for name, f in schema.model_fields.items()}
+    unknown = sorted(set(request.GET) - known)
     if unknown:
         raise ValidationFailed(
             f"unknown query parameters: {', '.join(unknown)}",

@@ -5,7 +5,7 @@ from typing import Any
 from ninja import NinjaAPI
 from ninja.renderers import JSONRenderer
 
-from tierdesk.api import escalation, kb, people, problems, routing, sla, tickets
+from tierdesk.api import escalation, kb, people, problems, reports, routing, sla, tickets
 from tierdesk.api.common import ApiJSONEncoder, TokenAuth
 
 
@@ -37,3 +37,4 @@ api.add_router("", escalation.router)
 api.add_router("", sla.router)
 api.add_router("", sla.policy_router)
 api.add_router("", kb.router)
+api.add_router("", reports.router)

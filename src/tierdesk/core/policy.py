@@ -39,6 +39,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # and admins review, publish, archive and edit any article they can read.
     "kb.write": frozenset({Role.AGENT, Role.MANAGER, Role.ADMIN}),
     "kb.review": frozenset({Role.MANAGER, Role.ADMIN}),
+    # Reports and the KPI dashboard: over the organizations the reader serves.
+    "report.view": frozenset({Role.MANAGER, Role.ADMIN}),
     "ticket.escalate": frozenset({Role.AGENT, Role.MANAGER, Role.ADMIN}),
     "ticket.create": frozenset({Role.REQUESTER, Role.AGENT, Role.MANAGER, Role.ADMIN}),
     "ticket.create_for_others": frozenset({Role.AGENT, Role.MANAGER, Role.ADMIN}),

@@ -1,0 +1,83 @@
+"""What the reports count, one row per ticket: the facts of its life so far (when it was
+created, first answered and resolved, in wall and business time; the tiers it went
+through; its escalations, reopens, SLA outcomes and rating). Rows are derived: facts.py
+computes them from the tickets, timelines, escalations, clocks and ratings, and can
+recompute any of them at any time with the same result, so they are a cache the reports
+read instead of joining the whole history for every chart (see docs/kpis.md)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.db import models
+
+from tierdesk.core.models import Organization, User
+from tierdesk.tickets.models import Ticket
+from tierdesk.tiers.models import Category, Tier
+
+
+class SlaOutcome(models.TextChoices):
+    MET = "met", "Met"
+    BREACHED = "breached", "Breached"
+    RUNNING = "running", "Running"  # not decided yet (running or paused, not breached)
+
+
+class TicketFact(models.Model):
+    ticket = models.OneToOneField(
+        Ticket, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField()
+    source = models.CharField(max_length=16)
+    priority = models.CharField(max_length=2)
+    category = models.ForeignKey(Category, null=True, on_delete=models.SET_NULL, related_name="+")
+    first_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+")
+    tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+")  # now
+    # Tiers the ticket was ever in, as a bit set of their levels (1 << level): "was at L1".
+    tiers_visited = models.BigIntegerField()
+    assignee = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    is_open = models.BooleanField()
+    first_response_at = models.DateTimeField(null=True)
+    resolved_at = models.DateTimeField(null=True)  # the last resolution, while it holds
+    closed_at = models.DateTimeField(null=True)
+    # Seconds from creation, in wall time and in the business hours of the calendar of the
+    # organization's SLA policy (24 x 7 without one).
+    response_seconds = models.BigIntegerField(null=True)
+    response_business_seconds = models.BigIntegerField(null=True)
+    resolution_seconds = models.BigIntegerField(null=True)
+    resolution_business_seconds = models.BigIntegerField(null=True)
+    escalations = models.PositiveSmallIntegerField()  # moves up, manual or automatic
+    automatic_escalations = models.PositiveSmallIntegerField()
+    de_escalations = models.PositiveSmallIntegerField()
+    # Moves up out of a tier, by the level they left: "escalated from L1 to L2".
+    escalated_from = models.BigIntegerField()  # bit set of levels, as tiers_visited
+    reopens = models.PositiveSmallIntegerField()
+    # The requester's replies between the first staff response and the resolution.
+    requester_replies = models.PositiveSmallIntegerField()
+    first_contact_resolution = models.BooleanField()
+    sla_response = models.CharField(max_length=8, choices=SlaOutcome.choices, blank=True)
+    sla_resolution = models.CharField(max_length=8, choices=SlaOutcome.choices, blank=True)
+    sla_policy_id = models.IntegerField(null=True)  # kept if the policy goes
+    csat_score = models.PositiveSmallIntegerField(null=True)
+    rated_at = models.DateTimeField(null=True)
+    resolved_by_automation = models.BooleanField(default=False)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "reports_ticket_fact"
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(fields=["organization", "created_at"], name="fact_org_created"),
+            models.Index(fields=["organization", "resolved_at"], name="fact_org_resolved"),
+            models.Index(fields=["created_at"], name="fact_created"),
+            models.Index(fields=["resolved_at"], name="fact_resolved"),
+        ]
+
+
+class StaleFact(models.Model):
+    """A ticket whose facts must be computed again: written by the outbox relay for every
+    event about it, emptied by the worker's refresh (facts.refresh_stale)."""
+
+    ticket_id = models.BigIntegerField(primary_key=True)
+
+    class Meta:
+        db_table = "reports_stale_fact"

@@ -1,0 +1,346 @@
+"""The headline KPIs against a small history built by hand, with every expected figure
+worked out below — on SQLite and on PostgreSQL.
+
+The week of Monday 2026-03-02 to Friday 2026-03-06 at ACME (America/New_York; daylight
+saving time starts on Sunday 03-08), on a Monday-Friday 09:00-17:00 calendar with a P3
+target of 60 minutes to the first response and 480 (one business day) to resolution.
+L1 agent Lena, L2 agent Omar, requester Alice. Times are New York's.
+
+T10 Fri 02-27 10:00 created; resolved Mon 03-02 12:00, no reply    (before the period)
+T9  Fri 02-27 11:00 created; never touched                            (before the period)
+T1  Mon 10:00 created; Lena replies 10:30; resolved 11:00; rated 5
+T2  Mon 10:00 created; Lena replies 10:20; Alice replies 10:40 and 11:00; resolved 12:00;
+    rated 3
+T3  Tue 09:00 created; escalated to L2 09:30; Omar replies 10:30 (response late);
+    resolved 15:00 at L2
+T4  Wed 09:00 created; Lena replies 09:20; escalated to L2 09:30; de-escalated to L1
+    10:00; resolved 10:30 at L1
+T5  Wed 09:00 created; resolved 09:30 (no reply); Alice reopens Thu 09:00; resolved 10:00
+T6  Thu 09:00 created; escalated L1 -> L2 09:10, L2 -> L3 09:20; open, unanswered
+T7  Fri 16:00 created; Lena replies 16:30; resolved Mon 03-09 10:00, after the change to
+    daylight saving time (after the period)
+T8  GLOBEX, Mon 10:00 created and 10:30 resolved by Gus (L1): another tenant
+    + one deflection at ACME on Tuesday.
+The SLA sweep runs on Friday 18:00.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from typing import Any
+
+import pytest
+
+from tests.conftest import Api, Cast, make_ticket
+from tierdesk.core import clock
+from tierdesk.core.errors import NotFound, PermissionDenied, ValidationFailed
+from tierdesk.core.outbox import relay
+from tierdesk.escalation.services import de_escalate, escalate
+from tierdesk.kb import services as kb_services
+from tierdesk.reports import facts, queries
+from tierdesk.reports.models import TicketFact
+from tierdesk.sla import clocks as sla_clocks
+from tierdesk.sla.services import Target, calendar_create, sla_policy_create
+from tierdesk.tickets import services as tickets
+from tierdesk.tickets.models import Ticket
+from tierdesk.tiers.services import tier_by_code
+
+pytestmark = pytest.mark.django_db
+
+NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
+WEEK = {"first_day": dt.date(2026, 3, 2), "last_day": dt.date(2026, 3, 6)}
+
+
+def at(month: int, day: int, hour: int, minute: int = 0) -> dt.datetime:
+    return dt.datetime(2026, month, day, hour, minute, tzinfo=NEW_YORK)
+
+
+class History:
+    def __init__(self, cast: Cast) -> None:
+        self.cast = cast
+        self.t: dict[str, Ticket] = {}
+
+    def do(self, when: dt.datetime, action: Any) -> Any:
+        with clock.frozen_at(when.astimezone(dt.UTC)):
+            return action()
+
+    def create(self, name: str, when: dt.datetime, org: str = "acme") -> None:
+        c = self.cast
+        actor, requester = (c.lena, c.alice) if org == "acme" else (c.gus, c.gerd)
+        self.t[name] = self.do(
+            when,
+            lambda: make_ticket(
+                actor, getattr(c, org), requester, subject=f"{name} VPN", priority="P3"
+            ),
+        )
+
+    def fresh(self, name: str) -> Ticket:
+        self.t[name] = Ticket.objects.get(pk=self.t[name].pk)
+        return self.t[name]
+
+    def reply(self, name: str, when: dt.datetime, who: str) -> None:
+        self.do(
+            when,
+            lambda: tickets.ticket_comment(
+                actor=getattr(self.cast, who), ticket=self.fresh(name), body="Try this."
+            ),
+        )
+
+    def resolve(self, name: str, when: dt.datetime, who: str = "lena") -> None:
+        self.do(
+            when,
+            lambda: tickets.ticket_transition(
+                actor=getattr(self.cast, who),
+                ticket=self.fresh(name),
+                to_status="resolved",
+                resolution_code="fixed",
+                resolution_note="Fixed.",
+            ),
+        )
+
+    def escalate(self, name: str, when: dt.datetime, who: str, reason: str) -> None:
+        self.do(
+            when,
+            lambda: escalate(
+                actor=getattr(self.cast, who),
+                ticket=self.fresh(name),
+                reason=reason,
+                handoff_note="Tried the usual.",
+            ),
+        )
+
+
+@pytest.fixture
+def week(cast: Cast) -> History:
+    calendar = calendar_create(
+        actor=None,
+        name="ny-office",
+        title="New York office hours",
+        time_zone="America/New_York",
+        hours={day: [(9 * 60, 17 * 60)] for day in range(5)},
+    )
+    sla_policy_create(
+        actor=None,
+        name="ACME standard",
+        organization=cast.acme,
+        calendar=calendar,
+        targets=[Target("P3", 60, 480)],
+    )
+    h = History(cast)
+    h.create("T10", at(2, 27, 10))
+    h.create("T9", at(2, 27, 11))
+    h.create("T1", at(3, 2, 10))
+    h.create("T2", at(3, 2, 10))
+    h.create("T8", at(3, 2, 10), org="globex")
+    h.reply("T2", at(3, 2, 10, 20), "lena")
+    h.reply("T1", at(3, 2, 10, 30), "lena")
+    h.resolve("T8", at(3, 2, 10, 30), "gus")
+    h.reply("T2", at(3, 2, 10, 40), "alice")
+    h.resolve("T1", at(3, 2, 11))
+    h.reply("T2", at(3, 2, 11), "alice")
+    h.do(
+        at(3, 2, 11, 30),
+        lambda: tickets.ticket_rate(actor=cast.alice, ticket=h.fresh("T1"), score=5),
+    )
+    h.resolve("T10", at(3, 2, 12))
+    h.resolve("T2", at(3, 2, 12))
+    h.do(
+        at(3, 2, 12, 30),
+        lambda: tickets.ticket_rate(actor=cast.alice, ticket=h.fresh("T2"), score=3),
+    )
+
+    h.create("T3", at(3, 3, 9))
+    h.escalate("T3", at(3, 3, 9, 30), "lena", "Needs server access")
+    h.reply("T3", at(3, 3, 10, 30), "omar")
+    h.resolve("T3", at(3, 3, 15), "omar")
+    article = kb_services.article_create(
+        actor=None, owner=cast.admin, title="VPN drops", body="Reconnect.", status="published",
+        audience="public",
+    )  # fmt: skip
+    h.do(
+        at(3, 3, 16),
+        lambda: kb_services.deflection_record(actor=cast.alice, article=article, query="vpn"),
+    )
+
+    h.create("T4", at(3, 4, 9))
+    h.create("T5", at(3, 4, 9))
+    h.reply("T4", at(3, 4, 9, 20), "lena")
+    h.escalate("T4", at(3, 4, 9, 30), "lena", "Needs server access")
+    h.resolve("T5", at(3, 4, 9, 30))
+    h.do(
+        at(3, 4, 10),
+        lambda: de_escalate(
+            actor=cast.omar, ticket=h.fresh("T4"), note="L1 can confirm with the user."
+        ),
+    )
+    h.resolve("T4", at(3, 4, 10, 30))
+
+    h.do(
+        at(3, 5, 9),
+        lambda: tickets.ticket_transition(actor=cast.alice, ticket=h.fresh("T5"), to_status="open"),
+    )
+    h.create("T6", at(3, 5, 9))
+    h.resolve("T5", at(3, 5, 10))
+    h.escalate("T6", at(3, 5, 9, 10), "lena", "Server down")
+    h.escalate("T6", at(3, 5, 9, 20), "omar", "Storage controller")
+
+    h.create("T7", at(3, 6, 16))
+    h.reply("T7", at(3, 6, 16, 30), "lena")
+    h.do(at(3, 6, 18), sla_clocks.sweep)
+    h.resolve("T7", at(3, 9, 10))
+
+    relay()
+    facts.refresh_stale()
+    return h
+
+
+def fact(h: History, name: str) -> TicketFact:
+    return TicketFact.objects.get(ticket=h.t[name])
+
+
+def test_each_tickets_facts(week: History) -> None:
+    l1, l2, l3 = (tier_by_code(c) for c in ("L1", "L2", "L3"))
+    t1 = fact(week, "T1")
+    assert (t1.response_seconds, t1.response_business_seconds) == (1800, 1800)
+    assert (t1.resolution_seconds, t1.resolution_business_seconds) == (3600, 3600)
+    assert (t1.first_contact_resolution, t1.sla_response, t1.sla_resolution) == (
+        True, "met", "met",
+    )  # fmt: skip
+    assert t1.csat_score == 5
+    t2 = fact(week, "T2")
+    assert (t2.requester_replies, t2.first_contact_resolution) == (2, False)
+    t3 = fact(week, "T3")
+    assert (t3.first_tier, t3.tier, t3.escalations, t3.sla_response) == (l1, l2, 1, "breached")
+    assert t3.response_business_seconds == 90 * 60
+    assert t3.resolution_business_seconds == 6 * 3600
+    t4 = fact(week, "T4")
+    assert (t4.tier, t4.escalations, t4.de_escalations) == (l1, 1, 1)
+    assert t4.first_contact_resolution is False  # escalated, even if L1 resolved it
+    t5 = fact(week, "T5")
+    assert (t5.reopens, t5.resolved_at, t5.first_contact_resolution) == (
+        1, at(3, 5, 10), False,
+    )  # fmt: skip
+    assert t5.first_response_at is None
+    t6 = fact(week, "T6")
+    assert (t6.tier, t6.is_open, t6.escalations, t6.automatic_escalations) == (l3, True, 2, 0)
+    assert t6.tiers_visited == (1 << l1.level) | (1 << l2.level) | (1 << l3.level)
+    assert t6.escalated_from == (1 << l1.level) | (1 << l2.level)
+    assert (t6.sla_response, t6.sla_resolution) == ("breached", "breached")
+    # Friday 16:00 EST to Monday 10:00 EDT: 65 hours of wall time (the clocks went forward
+    # an hour), of which 16:00-17:00 on Friday and 09:00-10:00 on Monday are business time.
+    t7 = fact(week, "T7")
+    assert (t7.resolution_seconds, t7.resolution_business_seconds) == (65 * 3600, 2 * 3600)
+    t10 = fact(week, "T10")
+    assert (t10.first_contact_resolution, t10.requester_replies) == (True, 0)
+    assert (t10.sla_response, t10.sla_resolution) == ("breached", "breached")
+
+
+ACME_WEEK = {
+    "created": 7,  # T1-T7
+    "resolved": 6,  # T10, T1, T2, T3, T4, T5 (T7 on the Monday after)
+    "fcr_rate": 2 / 6,  # T10, T1; T2 went back and forth, T3 T4 escalated, T5 reopened
+    "l1_resolution_rate": 5 / 6,  # all but T3
+    "escalation_rate_l1_l2": 3 / 7,  # T3, T4, T6 of the seven that started at L1
+    "escalation_rate_l2_l3": 1 / 3,  # T6 of T3, T4, T6
+    "reopen_rate": 1 / 6,  # T5
+    "sla_response_compliance": 5 / 7,  # T3 answered late, T6 never
+    "sla_resolution_compliance": 6 / 7,  # T6
+    "backlog_open": 3,  # T9, T6 and T7 at Friday's end
+    "csat_average": 4.0,  # 5 and 3
+    "csat_responses": 2,
+    "deflections": 1,
+    "resolved_by_automation": 0,
+}
+
+
+def figures(summary: dict[str, Any]) -> dict[str, Any]:
+    return {k: pytest.approx(v) if isinstance(v, float) else v for k, v in summary.items()}
+
+
+def test_the_summary_of_one_organization(week: History) -> None:
+    got = queries.summary(actor=week.cast.manager, organization="acme", **WEEK)
+    assert got == figures(
+        ACME_WEEK
+        | {
+            "organization": "ACME",
+            "from": WEEK["first_day"],
+            "to": WEEK["last_day"],
+            "time_zone": "America/New_York",
+        }
+    )
+
+
+def test_all_organizations_are_those_the_reader_serves(week: History) -> None:
+    cast = week.cast
+    # The manager serves ACME only: GLOBEX's ticket is not theirs to count. (The days are
+    # UTC's now; nothing in the history is near midnight, so the figures are the same.)
+    mine = queries.summary(actor=cast.manager, organization=None, **WEEK)
+    assert mine == figures(
+        ACME_WEEK
+        | {"organization": None, "from": WEEK["first_day"], "to": WEEK["last_day"],
+           "time_zone": "UTC"}
+    )  # fmt: skip
+    everything = queries.summary(actor=cast.admin, organization=None, **WEEK)
+    assert (everything["created"], everything["resolved"]) == (8, 7)
+    assert everything["fcr_rate"] == pytest.approx(3 / 7)  # T8 too
+    assert everything["l1_resolution_rate"] == pytest.approx(6 / 7)
+    with pytest.raises(NotFound):
+        queries.summary(actor=cast.manager, organization="GLOBEX", **WEEK)
+    with pytest.raises(PermissionDenied):
+        queries.summary(actor=cast.lena, organization="ACME", **WEEK)
+    with pytest.raises(ValidationFailed):
+        queries.summary(
+            actor=cast.admin, organization=None, first_day=dt.date(2026, 3, 7),
+            last_day=dt.date(2026, 3, 6),
+        )  # fmt: skip
+
+
+def test_an_empty_period_has_no_rates(week: History) -> None:
+    got = queries.summary(
+        actor=week.cast.manager, organization="ACME", first_day=dt.date(2025, 1, 1),
+        last_day=dt.date(2025, 1, 31),
+    )  # fmt: skip
+    assert (got["created"], got["resolved"], got["backlog_open"]) == (0, 0, 0)
+    assert got["fcr_rate"] is None
+    assert got["csat_average"] is None
+    assert got["sla_response_compliance"] is None
+
+
+def test_facts_follow_changes_and_a_rebuild_agrees(week: History) -> None:
+    cast = week.cast
+    week.resolve("T9", at(3, 10, 9))
+    assert fact(week, "T9").is_open  # not yet: the relay and the worker have not run
+    relay()
+    assert facts.refresh_stale() == 1
+    assert fact(week, "T9").resolved_at == at(3, 10, 9)
+
+    def rows() -> list[dict[str, Any]]:
+        return list(TicketFact.objects.order_by("ticket_id").values())
+
+    before = [r | {"computed_at": None} for r in rows()]
+    TicketFact.objects.all().delete()
+    assert facts.rebuild() == Ticket.objects.count()
+    assert [r | {"computed_at": None} for r in rows()] == before
+    assert queries.summary(actor=cast.manager, organization="ACME", **WEEK)["created"] == 7
+
+
+def test_the_api_gives_the_same_figures(week: History) -> None:
+    api = Api(week.cast.manager)
+    r = api.get("/reports/summary?organization=ACME&from=2026-03-02&to=2026-03-06")
+    assert r.status_code == 200, r.content
+    body = r.json()
+    assert body == figures(
+        ACME_WEEK
+        | {"organization": "ACME", "from": "2026-03-02", "to": "2026-03-06",
+           "time_zone": "America/New_York"}
+    )  # fmt: skip
+    for query, status in (
+        ("organization=GLOBEX", 404),
+        ("from=2026-03-07&to=2026-03-06", 422),
+        ("from=yesterday", 422),
+        ("from=2020-01-01&to=2026-03-06", 422),
+        ("organisation=ACME", 422),
+    ):
+        assert api.get(f"/reports/summary?{query}").status_code == status, query
+    assert Api(week.cast.lena).get("/reports/summary").status_code == 403
