@@ -344,3 +344,56 @@ def test_the_api_gives_the_same_figures(week: History) -> None:
     ):
         assert api.get(f"/reports/summary?{query}").status_code == status, query
     assert Api(week.cast.lena).get("/reports/summary").status_code == 403
+
+
+def test_response_and_resolution_times(week: History) -> None:
+    got = queries.times(actor=week.cast.manager, organization="ACME", **WEEK)
+    (overall,) = got["groups"]
+    # Answered, of those created in the week: T2 and T4 in 20 minutes, T1 and T7 in 30,
+    # T3 in 90; all within opening hours, so business time is wall time.
+    answered = {"count": 5, "mean": 2280, "median": 1800, "p90": 5400}
+    assert overall["response"] == overall["response_business"] == answered
+    # Resolved in the week, business time: T1 1 h, T4 1.5 h, T2 2 h, T3 6 h, T5 9 h (Wed
+    # 09:00 to Thu 10:00, the reopened day included), T10 10 h (Fri 10:00-17:00 and Mon
+    # 09:00-12:00). Wall time: T5 25 h, T10 74 h.
+    assert overall["resolution_business"] == {
+        "count": 6, "mean": 106200 / 6, "median": 14400, "p90": 36000,
+    }  # fmt: skip
+    assert overall["resolution"] == {
+        "count": 6, "mean": 394200 / 6, "median": 14400, "p90": 74 * 3600,
+    }  # fmt: skip
+    by_tier = queries.times(actor=week.cast.manager, organization="ACME", by="tier", **WEEK)
+    groups = {g["key"]: g for g in by_tier["groups"]}
+    assert set(groups) == {"L1", "L2"}
+    assert groups["L1"]["response"] == answered  # all started at L1
+    assert groups["L1"]["resolution_business"] == {
+        "count": 5, "mean": 84600 / 5, "median": 7200, "p90": 36000,
+    }  # fmt: skip
+    assert groups["L2"]["response"]["count"] == 0
+    assert groups["L2"]["resolution_business"]["median"] == 6 * 3600
+    with pytest.raises(ValidationFailed):
+        queries.times(actor=week.cast.manager, organization="ACME", by="moon", **WEEK)
+
+
+def test_reports_as_csv(week: History) -> None:
+    api = Api(week.cast.manager)
+    week_of = "organization=ACME&from=2026-03-02&to=2026-03-06"
+    r = api.get(f"/reports/times?{week_of}&by=tier&format=csv")
+    assert r.status_code == 200, r.content
+    assert r["Content-Type"] == "text/csv; charset=utf-8"
+    lines = r.content.decode().splitlines()
+    assert lines[0] == "tier,measure,count,mean_s,median_s,p90_s"
+    assert "L2,resolution_business,1,21600.0,21600,21600" in lines
+    assert "L2,response,0,,," in lines
+    summary = api.get(f"/reports/summary?{week_of}&format=csv")
+    assert "created,7" in summary.content.decode().splitlines()
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralized() -> None:
+    from tierdesk.api.reports import csv_cell
+
+    for text in ("=HYPERLINK(1)", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"):
+        assert csv_cell(text) == "'" + text
+    assert csv_cell(-2) == -2  # numbers stay numbers
+    assert csv_cell("Printer") == "Printer"
+    assert csv_cell(None) == ""

@@ -3,8 +3,11 @@ Definitions: docs/kpis.md."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
-from typing import Annotated
+import io
+from collections.abc import Iterable, Sequence
+from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema
@@ -19,6 +22,9 @@ router = Router(tags=["reports"])
 Rate = Annotated[float | None, Field(description="A fraction 0-1; null when undefined.")]
 
 
+Format = Literal["json", "csv"]
+
+
 class PeriodParams(CleanInput):
     organization: Annotated[str, StringConstraints(min_length=1, max_length=20)] | None = Field(
         None, description="An organization's code; default: every one the caller serves."
@@ -27,6 +33,7 @@ class PeriodParams(CleanInput):
         None, alias="from", description="First day (inclusive); default: 29 days before 'to'."
     )
     to: dt.date | None = Field(None, description="Last day (inclusive); default: today.")
+    format: Format = Field("json", description="csv: the same figures as a CSV table.")
 
 
 class SummaryOut(Schema):
@@ -57,12 +64,112 @@ class SummaryOut(Schema):
 )
 def summary(request: HttpRequest, params: Query[PeriodParams]) -> HttpResponse:
     reject_unknown_query(request, PeriodParams)
-    figures = queries.summary(
-        actor=actor(request),
-        organization=params.organization,
-        first_day=params.from_,
-        last_day=params.to,
+    figures = _dates(
+        queries.summary(
+            actor=actor(request),
+            organization=params.organization,
+            first_day=params.from_,
+            last_day=params.to,
+        )
     )
-    figures["from"] = figures["from"].isoformat()
-    figures["to"] = figures["to"].isoformat()
+    if params.format == "csv":
+        return csv_response("summary", ["figure", "value"], figures.items())
     return json_response(200, figures)
+
+
+class TimesParams(PeriodParams):
+    by: Literal["tier", "priority", "category", "organization"] | None = Field(
+        None, description="Group by: response times by the first tier, resolution by the last."
+    )
+
+
+class Statistics(Schema):
+    count: int
+    mean: float | None = Field(description="Seconds; null without tickets.")
+    median: float | None
+    p90: float | None = Field(description="The nearest-rank 90th percentile.")
+
+
+class TimesGroup(Schema):
+    key: str | None = Field(description="The group (a tier, priority...); null: overall.")
+    response: Statistics
+    response_business: Statistics
+    resolution: Statistics
+    resolution_business: Statistics
+
+
+class TimesOut(Schema):
+    organization: str | None
+    from_: dt.date = Field(alias="from")
+    to: dt.date
+    time_zone: str
+    by: str | None
+    groups: list[TimesGroup]
+
+
+MEASURES = ("response", "response_business", "resolution", "resolution_business")
+STATISTICS = ("count", "mean", "median", "p90")
+
+
+@router.get(
+    "/reports/times",
+    response={200: TimesOut, **ERRORS},
+    summary="Time to first response and to resolution (MTTR): mean, median, p90",
+)
+def times(request: HttpRequest, params: Query[TimesParams]) -> HttpResponse:
+    reject_unknown_query(request, TimesParams)
+    figures = _dates(
+        queries.times(
+            actor=actor(request),
+            organization=params.organization,
+            first_day=params.from_,
+            last_day=params.to,
+            by=params.by,
+        )
+    )
+    if params.format == "csv":
+        return csv_response(
+            "times",
+            [params.by or "group", "measure", "count", "mean_s", "median_s", "p90_s"],
+            (
+                [_group_name(g["key"], params.by), m, *(g[m][k] for k in STATISTICS)]
+                for g in figures["groups"]
+                for m in MEASURES
+            ),
+        )
+    return json_response(200, figures)
+
+
+def _group_name(key: str | None, by: str | None) -> str:
+    if key is not None:
+        return key
+    return "all" if by is None else "none"  # overall; or tickets without, e.g., a category
+
+
+def _dates(figures: dict[str, Any]) -> dict[str, Any]:
+    return figures | {"from": figures["from"].isoformat(), "to": figures["to"].isoformat()}
+
+
+# Spreadsheet formulas: a text cell starting with one of these is prefixed with "'" so that
+# a spreadsheet shows it instead of running it (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        text = str(value)
+        return "'" + text if text.startswith(FORMULA_STARTS) else text
+    return value
+
+
+def csv_response(name: str, header: Sequence[str], rows: Iterable[Iterable[Any]]) -> HttpResponse:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([csv_cell(h) for h in header])
+    for row in rows:
+        writer.writerow([csv_cell(v) for v in row])
+    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="tierdesk-{name}.csv"'
+    return response

@@ -8,6 +8,7 @@ when their denominator is zero."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 import zoneinfo
 from dataclasses import dataclass
 from typing import Any
@@ -77,15 +78,46 @@ def _tiers() -> list[Tier | None]:
     return tiers + [None] * (3 - len(tiers))
 
 
+@dataclass(frozen=True)
+class Scope:
+    """What one report covers: organizations, days, and their tickets' facts."""
+
+    organizations: list[Organization]
+    code: str | None  # the organization asked for; None: all the reader serves
+    period: Period
+    facts: QuerySet[TicketFact]
+
+    def header(self) -> dict[str, Any]:
+        p = self.period
+        return {"organization": self.code, "from": p.first_day, "to": p.last_day,
+                "time_zone": p.time_zone}  # fmt: skip
+
+    def created(self) -> QuerySet[TicketFact]:
+        return self.facts.filter(created_at__gte=self.period.start, created_at__lt=self.period.end)
+
+    def resolved(self) -> QuerySet[TicketFact]:
+        return self.facts.filter(
+            resolved_at__gte=self.period.start, resolved_at__lt=self.period.end
+        )
+
+
+def scope(
+    *, actor: User, organization: str | None, first_day: dt.date | None, last_day: dt.date | None
+) -> Scope:
+    orgs = report_organizations(actor, organization)
+    one = orgs[0] if organization else None
+    p = period(first_day, last_day, one.time_zone if one else "UTC")
+    facts = TicketFact.objects.filter(organization__in=orgs)
+    return Scope(orgs, one.code if one else None, p, facts)
+
+
 def summary(
     *, actor: User, organization: str | None, first_day: dt.date | None, last_day: dt.date | None
 ) -> dict[str, Any]:
     """The period's headline figures for one organization or all the actor serves."""
-    orgs = report_organizations(actor, organization)
-    p = period(first_day, last_day, orgs[0].time_zone if organization else "UTC")
-    facts = TicketFact.objects.filter(organization__in=orgs)
-    created = facts.filter(created_at__gte=p.start, created_at__lt=p.end)
-    resolved = facts.filter(resolved_at__gte=p.start, resolved_at__lt=p.end)
+    sc = scope(actor=actor, organization=organization, first_day=first_day, last_day=last_day)
+    orgs, p, facts = sc.organizations, sc.period, sc.facts
+    created, resolved = sc.created(), sc.resolved()
     l1, l2, l3 = _tiers()
     r = resolved.aggregate(
         n=Count("pk"),
@@ -111,10 +143,7 @@ def summary(
         organization__in=orgs, created_at__gte=p.start, created_at__lt=p.end
     ).count()
     return {
-        "organization": orgs[0].code if organization else None,
-        "from": p.first_day,
-        "to": p.last_day,
-        "time_zone": p.time_zone,
+        **sc.header(),
         "created": c["n"],
         "resolved": r["n"],
         "fcr_rate": _rate(r["fcr"], r["n"]),
@@ -150,3 +179,74 @@ def _escalation_rate(
         .aggregate(n=Count("pk"), up=Count("pk", filter=Q(left__gt=0)))
     )
     return _rate(counts["up"], counts["n"])
+
+
+# --- response and resolution times ----------------------------------------------------------
+
+GROUPS = {
+    # What a time is grouped by: response times by the first tier (which answered first),
+    # resolution times by the tier that resolved.
+    "tier": ("first_tier__code", "tier__code"),
+    "priority": ("priority", "priority"),
+    "category": ("category__slug", "category__slug"),
+    "organization": ("organization__code", "organization__code"),
+}
+
+
+def statistics_of(values: list[int]) -> dict[str, float | int | None]:
+    """count, mean, median (the middle value, or the mean of the two middle ones) and p90
+    (the smallest value at least 90 % of the values do not exceed: the nearest rank), in
+    seconds; None without values."""
+    if not values:
+        return {"count": 0, "mean": None, "median": None, "p90": None}
+    ordered = sorted(values)
+    n = len(ordered)
+    middle = n // 2
+    median = ordered[middle] if n % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    return {
+        "count": n,
+        "mean": sum(ordered) / n,
+        "median": median,
+        "p90": ordered[math.ceil(0.9 * n) - 1],
+    }
+
+
+def times(
+    *,
+    actor: User,
+    organization: str | None,
+    first_day: dt.date | None,
+    last_day: dt.date | None,
+    by: str | None = None,
+) -> dict[str, Any]:
+    """Time to first response (tickets created in the period that were answered) and time
+    to resolution, MTTR (tickets resolved in the period), in wall and business seconds:
+    overall and, with ``by``, per tier, priority, category or organization."""
+    if by is not None and by not in GROUPS:
+        raise ValidationFailed.for_field("by", f"one of {', '.join(GROUPS)}")
+    sc = scope(actor=actor, organization=organization, first_day=first_day, last_day=last_day)
+    response_key, resolution_key = GROUPS[by] if by else (None, None)
+    response = sc.created().filter(response_seconds__isnull=False)
+    resolution = sc.resolved()
+    rows: dict[Any, dict[str, list[int]]] = {}
+
+    def add(key: Any, name: str, wall: int, business: int) -> None:
+        row = rows.setdefault(key, {"response": [], "response_business": [],
+                                    "resolution": [], "resolution_business": []})  # fmt: skip
+        row[name].append(wall)
+        row[f"{name}_business"].append(business)
+
+    fields = ["response_seconds", "response_business_seconds"]
+    for values in response.values_list(*fields, *([response_key] if response_key else [])):
+        add(values[2] if by else None, "response", values[0], values[1])
+    fields = ["resolution_seconds", "resolution_business_seconds"]
+    for values in resolution.values_list(*fields, *([resolution_key] if resolution_key else [])):
+        add(values[2] if by else None, "resolution", values[0], values[1])
+    if not by:
+        rows.setdefault(None, {"response": [], "response_business": [], "resolution": [],
+                               "resolution_business": []})  # fmt: skip
+    groups = [
+        {"key": key, **{name: statistics_of(values) for name, values in row.items()}}
+        for key, row in sorted(rows.items(), key=lambda kv: (kv[0] is None, str(kv[0])))
+    ]
+    return {**sc.header(), "by": by, "groups": groups}
