@@ -397,3 +397,106 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralized() -> None:
     assert csv_cell(-2) == -2  # numbers stay numbers
     assert csv_cell("Printer") == "Printer"
     assert csv_cell(None) == ""
+
+
+def test_volume_per_day(week: History) -> None:
+    got = queries.volume(actor=week.cast.manager, organization="ACME", **WEEK)
+    rows = [(r["start"].day, r["created"], r["resolved"], r["closed"]) for r in got["rows"]]
+    # Mon: T1 T2 created, T10 T1 T2 resolved; Tue: T3 both; Wed: T4 T5 created, T4
+    # resolved (T5's last resolution is Thursday's); Thu: T6 created, T5 resolved; Fri: T7.
+    assert rows == [(2, 2, 3, 0), (3, 1, 1, 0), (4, 2, 1, 0), (5, 1, 1, 0), (6, 1, 0, 0)]
+    weekly = queries.volume(
+        actor=week.cast.manager, organization="ACME", interval="week", by="tier", **WEEK
+    )
+    assert [(r["start"], r["key"], r["created"], r["resolved"]) for r in weekly["rows"]] == [
+        (dt.date(2026, 3, 2), "L1", 7, 5),  # created by first tier; resolved by last
+        (dt.date(2026, 3, 2), "L2", 0, 1),  # T3
+    ]
+    with pytest.raises(ValidationFailed):
+        queries.volume(actor=week.cast.manager, organization="ACME", interval="hour", **WEEK)
+
+
+def test_escalations_moves_and_reasons(week: History) -> None:
+    got = queries.escalations(actor=week.cast.manager, organization="ACME", **WEEK)
+    assert got["moves"] == [
+        {"from": "L2", "to": "L1", "direction": "down", "manual": 1, "automatic": 0},  # T4
+        {"from": "L1", "to": "L2", "direction": "up", "manual": 3, "automatic": 0},  # T3 T4 T6
+        {"from": "L2", "to": "L3", "direction": "up", "manual": 1, "automatic": 0},  # T6
+    ]
+    assert got["top_reasons"] == [
+        {"reason": "Needs server access", "automatic": False, "count": 2},
+        {"reason": "Server down", "automatic": False, "count": 1},
+        {"reason": "Storage controller", "automatic": False, "count": 1},
+    ]
+
+
+def test_backlog_by_tier_and_age_and_its_trend(week: History) -> None:
+    with clock.frozen_at(at(3, 9, 12).astimezone(dt.UTC)):
+        got = queries.backlog(actor=week.cast.manager, organization="ACME", **WEEK)
+    # Open on Monday 03-09 at noon: T9 (L1, ten days old) and T6 (L3, four days).
+    assert got["by_tier"] == [
+        {"tier": "L1", "open": 1, "age": {"< 1 d": 0, "1-3 d": 0, "3-7 d": 0, "> 7 d": 1}},
+        {"tier": "L3", "open": 1, "age": {"< 1 d": 0, "1-3 d": 0, "3-7 d": 1, "> 7 d": 0}},
+    ]
+    # Open at each day's end: T10 and T9 at the start; Mon -T10 (T1, T2 in and out): 1;
+    # Tue T3 in and out: 1; Wed +T4 +T5 -T4: 2; Thu +T6 -T5: 2; Fri +T7: 3.
+    assert [t["open"] for t in got["trend"]] == [1, 1, 2, 2, 3]
+    assert (
+        got["trend"][-1]["open"]
+        == queries.summary(actor=week.cast.manager, organization="ACME", **WEEK)["backlog_open"]
+    )
+
+
+def test_satisfaction(week: History) -> None:
+    got = queries.csat(actor=week.cast.manager, organization="ACME", **WEEK)
+    assert (got["responses"], got["average"]) == (2, 4.0)
+    assert got["distribution"] == {"1": 0, "2": 0, "3": 1, "4": 0, "5": 1}
+    assert got["response_rate"] == pytest.approx(2 / 6)  # T1 and T2 of six resolved
+
+
+def test_every_report_endpoint_answers_json_and_csv(week: History) -> None:
+    api = Api(week.cast.manager)
+    week_of = "organization=ACME&from=2026-03-02&to=2026-03-06"
+    for name, checks in {
+        "volume": lambda b: [r["created"] for r in b["rows"]] == [2, 1, 2, 1, 1],
+        "escalations": lambda b: len(b["moves"]) == 3,
+        "backlog": lambda b: [t["open"] for t in b["trend"]] == [1, 1, 2, 2, 3],
+        "csat": lambda b: b["distribution"]["5"] == 1,
+        "sla": lambda b: b["breaches_total"] == 5 and len(b["breaches"]) == 5,
+    }.items():
+        r = api.get(f"/reports/{name}?{week_of}")
+        assert r.status_code == 200, (name, r.content)
+        assert checks(r.json()), (name, r.json())
+        table = api.get(f"/reports/{name}?{week_of}&format=csv")
+        assert table.status_code == 200, (name, table.content)
+        assert table["Content-Type"].startswith("text/csv")
+        assert len(table.content.decode().splitlines()) >= 2, name
+    volume_csv = api.get(f"/reports/volume?{week_of}&format=csv").content.decode().splitlines()
+    assert volume_csv[:2] == ["day,group,created,resolved,closed", "2026-03-02,all,2,3,0"]
+    assert api.get(f"/reports/volume?{week_of}&interval=hour").status_code == 422
+    assert api.get(f"/reports/volume?{week_of}&by=moon").status_code == 422
+
+
+def test_sla_per_policy_and_the_breaches(week: History) -> None:
+    got = queries.sla(actor=week.cast.manager, organization="ACME", **WEEK)
+    assert got["policies"] == [
+        {
+            "policy": "ACME standard", "organization": "ACME",
+            "response_met": 5, "response_breached": 2, "response_compliance": pytest.approx(5 / 7),
+            "resolution_met": 6, "resolution_breached": 1,
+            "resolution_compliance": pytest.approx(6 / 7),
+        }
+    ]  # fmt: skip
+    # Breached in the week, at their due instants: T10's resolution (Fri 10:00 plus eight
+    # business hours: Mon 10:00; its response was due the Friday before), T9's resolution
+    # (Mon 11:00, never touched), T3's response (Tue 10:00), T6's response (Thu 10:00) and
+    # resolution (Thu 17:00).
+    key = {name: t.key for name, t in week.t.items()}
+    assert [(b["ticket"], b["kind"], b["breached_at"]) for b in got["breaches"]] == [
+        (key["T10"], "resolution", at(3, 2, 10)),
+        (key["T9"], "resolution", at(3, 2, 11)),
+        (key["T3"], "first_response", at(3, 3, 10)),
+        (key["T6"], "first_response", at(3, 5, 10)),
+        (key["T6"], "resolution", at(3, 5, 17)),
+    ]
+    assert got["breaches_total"] == 5

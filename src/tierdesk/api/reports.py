@@ -140,6 +140,257 @@ def times(request: HttpRequest, params: Query[TimesParams]) -> HttpResponse:
     return json_response(200, figures)
 
 
+class VolumeParams(PeriodParams):
+    interval: Literal["day", "week", "month"] = Field("day", description="Weeks start Monday.")
+    by: Literal["tier", "source", "priority", "category", "organization"] | None = None
+
+
+class VolumeRow(Schema):
+    start: dt.date = Field(description="The day, week (its Monday) or month (its first day).")
+    key: str | None = Field(description="The group with 'by'; else null.")
+    created: int
+    resolved: int
+    closed: int
+
+
+class VolumeOut(Schema):
+    organization: str | None
+    from_: dt.date = Field(alias="from")
+    to: dt.date
+    time_zone: str
+    interval: str
+    by: str | None
+    rows: list[VolumeRow]
+
+
+@router.get(
+    "/reports/volume",
+    response={200: VolumeOut, **ERRORS},
+    summary="Tickets created, resolved and closed per day, week or month",
+)
+def volume(request: HttpRequest, params: Query[VolumeParams]) -> HttpResponse:
+    reject_unknown_query(request, VolumeParams)
+    figures = _dates(
+        queries.volume(
+            actor=actor(request),
+            organization=params.organization,
+            first_day=params.from_,
+            last_day=params.to,
+            interval=params.interval,
+            by=params.by,
+        )
+    )
+    rows = [r | {"start": r["start"].isoformat()} for r in figures["rows"]]
+    if params.format == "csv":
+        return csv_response(
+            "volume",
+            [params.interval, params.by or "group", "created", "resolved", "closed"],
+            (
+                [
+                    r["start"],
+                    _group_name(r["key"], params.by),
+                    r["created"],
+                    r["resolved"],
+                    r["closed"],
+                ]
+                for r in rows
+            ),
+        )
+    return json_response(200, figures | {"rows": rows})
+
+
+class Move(Schema):
+    from_: str = Field(alias="from")
+    to: str
+    direction: Literal["up", "down"]
+    manual: int
+    automatic: int
+
+
+class Reason(Schema):
+    reason: str = Field(description="A manual escalation's reason, or the rule's name.")
+    automatic: bool
+    count: int
+
+
+class EscalationsOut(Schema):
+    organization: str | None
+    from_: dt.date = Field(alias="from")
+    to: dt.date
+    time_zone: str
+    moves: list[Move]
+    top_reasons: list[Reason]
+
+
+@router.get(
+    "/reports/escalations",
+    response={200: EscalationsOut, **ERRORS},
+    summary="Moves between tiers in the period, manual and automatic, and the top reasons",
+)
+def escalations(request: HttpRequest, params: Query[PeriodParams]) -> HttpResponse:
+    reject_unknown_query(request, PeriodParams)
+    figures = _dates(
+        queries.escalations(
+            actor=actor(request),
+            organization=params.organization,
+            first_day=params.from_,
+            last_day=params.to,
+        )
+    )
+    if params.format == "csv":
+        return csv_response(
+            "escalations",
+            ["from", "to", "direction", "manual", "automatic"],
+            (
+                [m["from"], m["to"], m["direction"], m["manual"], m["automatic"]]
+                for m in figures["moves"]
+            ),
+        )
+    return json_response(200, figures)
+
+
+class TierBacklog(Schema):
+    tier: str
+    open: int
+    age: dict[str, int] = Field(description="Open tickets by age: < 1 d, 1-3 d, 3-7 d, > 7 d.")
+
+
+class BacklogDay(Schema):
+    day: dt.date
+    open: int = Field(description="Open at the end of the day.")
+
+
+class BacklogOut(Schema):
+    organization: str | None
+    from_: dt.date = Field(alias="from")
+    to: dt.date
+    time_zone: str
+    now: dt.datetime
+    by_tier: list[TierBacklog]
+    trend: list[BacklogDay]
+
+
+@router.get(
+    "/reports/backlog",
+    response={200: BacklogOut, **ERRORS},
+    summary="Open tickets now by tier and age, and open at the end of each day",
+)
+def backlog(request: HttpRequest, params: Query[PeriodParams]) -> HttpResponse:
+    reject_unknown_query(request, PeriodParams)
+    figures = _dates(
+        queries.backlog(
+            actor=actor(request),
+            organization=params.organization,
+            first_day=params.from_,
+            last_day=params.to,
+        )
+    )
+    trend = [t | {"day": t["day"].isoformat()} for t in figures["trend"]]
+    if params.format == "csv":
+        ages = [label for label, _ in queries.AGE_BUCKETS]
+        return csv_response(
+            "backlog",
+            ["tier", "open", *ages],
+            ([t["tier"], t["open"], *(t["age"][a] for a in ages)] for t in figures["by_tier"]),
+        )
+    return json_response(200, figures | {"trend": trend, "now": figures["now"].isoformat()})
+
+
+class CsatOut(Schema):
+    organization: str | None
+    from_: dt.date = Field(alias="from")
+    to: dt.date
+    time_zone: str
+    responses: int
+    average: float | None
+    distribution: dict[str, int] = Field(description="Ratings of each score, 1 to 5.")
+    response_rate: Rate
+
+
+@router.get(
+    "/reports/csat",
+    response={200: CsatOut, **ERRORS},
+    summary="Customer satisfaction: average, distribution and response rate",
+)
+def csat(request: HttpRequest, params: Query[PeriodParams]) -> HttpResponse:
+    reject_unknown_query(request, PeriodParams)
+    figures = _dates(
+        queries.csat(
+            actor=actor(request),
+            organization=params.organization,
+            first_day=params.from_,
+            last_day=params.to,
+        )
+    )
+    if params.format == "csv":
+        return csv_response("csat", ["score", "ratings"], figures["distribution"].items())
+    return json_response(200, figures)
+
+
+class PolicyCompliance(Schema):
+    policy: str | None = Field(description="The policy's name; null if it was deleted since.")
+    organization: str
+    response_met: int
+    response_breached: int
+    response_compliance: Rate
+    resolution_met: int
+    resolution_breached: int
+    resolution_compliance: Rate
+
+
+class Breach(Schema):
+    ticket: str
+    subject: str
+    kind: Literal["first_response", "next_update", "resolution"]
+    policy: str
+    priority: str
+    tier: str
+    due_at: dt.datetime
+    breached_at: dt.datetime
+    stopped_at: dt.datetime | None
+
+
+class SlaOut(Schema):
+    organization: str | None
+    from_: dt.date = Field(alias="from")
+    to: dt.date
+    time_zone: str
+    policies: list[PolicyCompliance]
+    breaches_total: int
+    breaches: list[Breach] = Field(description="The earliest 500 of the period's breaches.")
+
+
+@router.get(
+    "/reports/sla",
+    response={200: SlaOut, **ERRORS},
+    summary="SLA compliance per policy and organization, and the breaches of the period",
+)
+def sla(request: HttpRequest, params: Query[PeriodParams]) -> HttpResponse:
+    reject_unknown_query(request, PeriodParams)
+    figures = _dates(
+        queries.sla(
+            actor=actor(request),
+            organization=params.organization,
+            first_day=params.from_,
+            last_day=params.to,
+        )
+    )
+    if params.format == "csv":
+        fields = ["ticket", "subject", "kind", "policy", "priority", "tier", "due_at",
+                  "breached_at", "stopped_at"]  # fmt: skip
+        return csv_response(
+            "sla-breaches",
+            fields,
+            ([_iso(b[f]) for f in fields] for b in figures["breaches"]),
+        )
+    breaches = [{k: _iso(v) for k, v in b.items()} for b in figures["breaches"]]
+    return json_response(200, figures | {"breaches": breaches})
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.datetime) else value
+
+
 def _group_name(key: str | None, by: str | None) -> str:
     if key is not None:
         return key

@@ -13,13 +13,16 @@ import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Avg, Count, F, Q, QuerySet
+from django.db.models import Avg, Case, Count, DateField, F, Q, QuerySet, TextField, When
+from django.db.models.functions import Trunc
 
 from tierdesk.core import clock, policy
 from tierdesk.core.errors import NotFound, ValidationFailed
 from tierdesk.core.models import Organization, User
+from tierdesk.escalation.models import MANUAL, Direction, Escalation
 from tierdesk.kb.models import Deflection
 from tierdesk.reports.models import SlaOutcome, TicketFact
+from tierdesk.sla.models import SlaClock, SlaPolicy
 from tierdesk.tiers.models import Tier
 
 MAX_DAYS = 366 * 2  # a period longer than two years is refused
@@ -250,3 +253,276 @@ def times(
         for key, row in sorted(rows.items(), key=lambda kv: (kv[0] is None, str(kv[0])))
     ]
     return {**sc.header(), "by": by, "groups": groups}
+
+
+# --- volume ---------------------------------------------------------------------------------
+
+INTERVALS = ("day", "week", "month")
+VOLUME_GROUPS = {
+    # created counts by the first tier, resolved and closed by the tier at the time
+    "tier": ("first_tier__code", "tier__code"),
+    "source": ("source", "source"),
+    "priority": ("priority", "priority"),
+    "category": ("category__slug", "category__slug"),
+    "organization": ("organization__code", "organization__code"),
+}
+
+
+def volume(
+    *,
+    actor: User,
+    organization: str | None,
+    first_day: dt.date | None,
+    last_day: dt.date | None,
+    interval: str = "day",
+    by: str | None = None,
+) -> dict[str, Any]:
+    """Tickets created, resolved and closed per day, week (from Monday) or month of the
+    period, in its time zone; with ``by``, per source, category, priority, organization or
+    tier as well. Rows only where something happened."""
+    if interval not in INTERVALS:
+        raise ValidationFailed.for_field("interval", f"one of {', '.join(INTERVALS)}")
+    if by is not None and by not in VOLUME_GROUPS:
+        raise ValidationFailed.for_field("by", f"one of {', '.join(VOLUME_GROUPS)}")
+    sc = scope(actor=actor, organization=organization, first_day=first_day, last_day=last_day)
+    tz = zoneinfo.ZoneInfo(sc.period.time_zone)
+    first_key, later_key = VOLUME_GROUPS[by] if by else (None, None)
+    rows: dict[tuple[dt.date, Any], dict[str, int]] = {}
+    for name, field, qs, key in (
+        ("created", "created_at", sc.created(), first_key),
+        ("resolved", "resolved_at", sc.resolved(), later_key),
+        ("closed", "closed_at", sc.facts.filter(
+            closed_at__gte=sc.period.start, closed_at__lt=sc.period.end), later_key),
+    ):  # fmt: skip
+        grouped = qs.annotate(bucket=Trunc(field, interval, output_field=DateField(), tzinfo=tz))
+        fields = ["bucket", *([key] if key else [])]
+        for row in grouped.values(*fields).annotate(n=Count("pk")).order_by(*fields):
+            slot = rows.setdefault(
+                (row["bucket"], row[key] if key else None),
+                {"created": 0, "resolved": 0, "closed": 0},
+            )
+            slot[name] += row["n"]
+    series = [
+        {"start": bucket, "key": key, **counts}
+        for (bucket, key), counts in sorted(rows.items(), key=lambda kv: (kv[0][0], str(kv[0][1])))
+    ]
+    return {**sc.header(), "interval": interval, "by": by, "rows": series}
+
+
+# --- escalations ----------------------------------------------------------------------------
+
+TOP_REASONS = 10
+
+
+def escalations(
+    *, actor: User, organization: str | None, first_day: dt.date | None, last_day: dt.date | None
+) -> dict[str, Any]:
+    """The moves between tiers made in the period: counts from tier to tier, up (manual or
+    by a rule) and down, and the most frequent reasons for moving up (a manual escalation's
+    reason as written, a rule's name)."""
+    sc = scope(actor=actor, organization=organization, first_day=first_day, last_day=last_day)
+    moves = Escalation.objects.filter(
+        organization__in=sc.organizations, at__gte=sc.period.start, at__lt=sc.period.end
+    )
+    pairs = (
+        moves.values("from_tier__code", "from_tier__level", "to_tier__code", "direction")
+        .annotate(
+            manual=Count("pk", filter=Q(kind=MANUAL)),
+            automatic=Count("pk", filter=~Q(kind=MANUAL)),
+        )
+        .order_by("direction", "from_tier__level", "to_tier__code")
+    )
+    reasons = (
+        moves.filter(direction=Direction.UP)
+        .annotate(automatic=Case(When(kind=MANUAL, then=False), default=True))
+        .annotate(
+            why=Case(
+                When(kind=MANUAL, then=F("reason")), default=F("kind"), output_field=TextField()
+            )
+        )
+        .values("why", "automatic")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "why")[:TOP_REASONS]
+    )
+    return {
+        **sc.header(),
+        "moves": [
+            {
+                "from": p["from_tier__code"],
+                "to": p["to_tier__code"],
+                "direction": "up" if p["direction"] == Direction.UP else "down",
+                "manual": p["manual"],
+                "automatic": p["automatic"],
+            }
+            for p in pairs
+        ],
+        "top_reasons": [
+            {"reason": r["why"], "automatic": bool(r["automatic"]), "count": r["n"]}
+            for r in reasons
+        ],
+    }
+
+
+# --- backlog --------------------------------------------------------------------------------
+
+AGE_BUCKETS = (("< 1 d", 1), ("1-3 d", 3), ("3-7 d", 7), ("> 7 d", None))
+
+
+def backlog(
+    *, actor: User, organization: str | None, first_day: dt.date | None, last_day: dt.date | None
+) -> dict[str, Any]:
+    """Open tickets now by tier and age (since creation), and the trend: how many were open
+    at the end of each day of the period (created by then and not resolved by then; a
+    reopened ticket counts as open until its last resolution)."""
+    sc = scope(actor=actor, organization=organization, first_day=first_day, last_day=last_day)
+    now = clock.now()
+    age = {}
+    lower = None
+    for label, days in AGE_BUCKETS:
+        when = Q()
+        if lower is not None:
+            when &= Q(created_at__lte=now - dt.timedelta(days=lower))
+        if days is not None:
+            when &= Q(created_at__gt=now - dt.timedelta(days=days))
+        age[label] = Count("pk", filter=when)
+        lower = days
+    by_tier = (
+        sc.facts.filter(is_open=True)
+        .values("tier__code", "tier__level")
+        .annotate(total=Count("pk"), **{f"age_{i}": c for i, c in enumerate(age.values())})
+        .order_by("tier__level")
+    )
+    tier_rows: list[dict[str, Any]] = [dict(r) for r in by_tier]
+    p = sc.period
+    tz = zoneinfo.ZoneInfo(p.time_zone)
+    start_open = (
+        sc.facts.filter(created_at__lt=p.start)
+        .filter(Q(resolved_at__isnull=True) | Q(resolved_at__gte=p.start))
+        .count()
+    )
+    daily: dict[dt.date, int] = {}
+    for field, sign, qs in (("created_at", 1, sc.created()), ("resolved_at", -1, sc.resolved())):
+        for row in (
+            qs.annotate(day=Trunc(field, "day", output_field=DateField(), tzinfo=tz))
+            .values("day")
+            .annotate(n=Count("pk"))
+        ):
+            daily[row["day"]] = daily.get(row["day"], 0) + sign * row["n"]
+    trend = []
+    open_count = start_open
+    day = p.first_day
+    while day <= p.last_day:
+        open_count += daily.get(day, 0)
+        trend.append({"day": day, "open": open_count})
+        day += dt.timedelta(days=1)
+    return {
+        **sc.header(),
+        "now": now,
+        "by_tier": [
+            {
+                "tier": row["tier__code"],
+                "open": row["total"],
+                "age": {label: row[f"age_{i}"] for i, (label, _) in enumerate(AGE_BUCKETS)},
+            }
+            for row in tier_rows
+        ],
+        "trend": trend,
+    }
+
+
+# --- satisfaction ---------------------------------------------------------------------------
+
+
+def csat(
+    *, actor: User, organization: str | None, first_day: dt.date | None, last_day: dt.date | None
+) -> dict[str, Any]:
+    """Ratings given in the period: average, how many of each score; and the response
+    rate: of the tickets resolved in the period, the share their requester rated."""
+    sc = scope(actor=actor, organization=organization, first_day=first_day, last_day=last_day)
+    rated = sc.facts.filter(rated_at__gte=sc.period.start, rated_at__lt=sc.period.end)
+    counts = dict(rated.values_list("csat_score").annotate(n=Count("pk")).order_by())
+    total = sum(counts.values())
+    resolved = sc.resolved().aggregate(
+        n=Count("pk"), rated=Count("pk", filter=Q(csat_score__isnull=False))
+    )
+    return {
+        **sc.header(),
+        "responses": total,
+        "average": None if total == 0 else sum(s * n for s, n in counts.items()) / total,
+        "distribution": {str(score): counts.get(score, 0) for score in range(1, 6)},
+        "response_rate": _rate(resolved["rated"], resolved["n"]),
+    }
+
+
+# --- SLA ------------------------------------------------------------------------------------
+
+BREACHES_LISTED = 500
+
+
+def sla(
+    *, actor: User, organization: str | None, first_day: dt.date | None, last_day: dt.date | None
+) -> dict[str, Any]:
+    """SLA compliance per policy and organization (the tickets created in the period whose
+    clock is decided, as the summary's), and the breaches that happened in the period, the
+    earliest first (at most ``BREACHES_LISTED``; ``breaches_total`` counts them all)."""
+    sc = scope(actor=actor, organization=organization, first_day=first_day, last_day=last_day)
+    rows = list(
+        sc.created()
+        .filter(sla_policy_id__isnull=False)
+        .values("sla_policy_id", "organization__code")
+        .annotate(
+            response_met=Count("pk", filter=Q(sla_response=SlaOutcome.MET)),
+            response_breached=Count("pk", filter=Q(sla_response=SlaOutcome.BREACHED)),
+            resolution_met=Count("pk", filter=Q(sla_resolution=SlaOutcome.MET)),
+            resolution_breached=Count("pk", filter=Q(sla_resolution=SlaOutcome.BREACHED)),
+        )
+        .order_by("organization__code", "sla_policy_id")
+    )
+    names = dict(
+        SlaPolicy.objects.filter(pk__in={r["sla_policy_id"] for r in rows}).values_list(
+            "pk", "name"
+        )
+    )
+    breached = SlaClock.objects.filter(
+        organization__in=sc.organizations,
+        breached_at__gte=sc.period.start,
+        breached_at__lt=sc.period.end,
+    )
+    listed = breached.select_related("ticket__organization", "ticket__tier", "policy").order_by(
+        "breached_at", "id"
+    )[:BREACHES_LISTED]
+    return {
+        **sc.header(),
+        "policies": [
+            {
+                "policy": names.get(r["sla_policy_id"]),  # None: deleted since
+                "organization": r["organization__code"],
+                "response_met": r["response_met"],
+                "response_breached": r["response_breached"],
+                "response_compliance": _rate(
+                    r["response_met"], r["response_met"] + r["response_breached"]
+                ),
+                "resolution_met": r["resolution_met"],
+                "resolution_breached": r["resolution_breached"],
+                "resolution_compliance": _rate(
+                    r["resolution_met"], r["resolution_met"] + r["resolution_breached"]
+                ),
+            }
+            for r in rows
+        ],
+        "breaches_total": breached.count(),
+        "breaches": [
+            {
+                "ticket": c.ticket.key,
+                "subject": c.ticket.subject,
+                "kind": c.kind,
+                "policy": c.policy.name,
+                "priority": c.ticket.priority,
+                "tier": c.ticket.tier.code,
+                "due_at": c.due_at,
+                "breached_at": c.breached_at,
+                "stopped_at": c.stopped_at,
+            }
+            for c in listed
+        ],
+    }
