@@ -478,7 +478,7 @@ def sla(
         )
         .order_by("organization__code", "sla_policy_id")
     )
-    names = dict(
+    names: dict[int | None, str] = dict(
         SlaPolicy.objects.filter(pk__in={r["sla_policy_id"] for r in rows}).values_list(
             "pk", "name"
         )
