@@ -25,6 +25,14 @@ POSTGRES_UP = [
     END
     $$
     """,
+    # Every article change updates the rows of its words, the common ones at every change:
+    # room on each page keeps those updates HOT (pruned as pages are read, no index
+    # entries), and the table is vacuumed after a few hundred dead rows, not 20 % of it.
+    # Without this, 4,000 new articles left 270,000 dead rows and a 140 ms read of 3,300
+    # words (3.4 ms vacuumed).
+    "ALTER TABLE kb_search_word SET (fillfactor = 50, autovacuum_vacuum_scale_factor = 0, "
+    "autovacuum_vacuum_threshold = 500, autovacuum_analyze_scale_factor = 0, "
+    "autovacuum_analyze_threshold = 500)",
     "CREATE TRIGGER kb_search_word_count AFTER INSERT OR UPDATE OF document OR DELETE "
     "ON kb_search_document FOR EACH ROW EXECUTE FUNCTION kb_search_word_count()",
     "INSERT INTO kb_search_word (word, documents) "
