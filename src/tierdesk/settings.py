@@ -279,6 +279,11 @@ DEFAULT_FROM_EMAIL = env_str("TIERDESK_EMAIL_FROM", "tierdesk@localhost")
 PUBLIC_URL = env_str("TIERDESK_PUBLIC_URL").rstrip("/")
 if PUBLIC_URL and not PUBLIC_URL.startswith(("http://", "https://")):
     raise ConfigError("TIERDESK_PUBLIC_URL: must start with http:// or https://")
+# Prometheus scrapes GET /metrics with "Authorization: Bearer <this>"; unset, /metrics is
+# off (404).
+METRICS_TOKEN = env_str("TIERDESK_METRICS_TOKEN")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 24:
+    raise ConfigError("TIERDESK_METRICS_TOKEN: use at least 24 random characters")
 # A reset link works once, for this long, and not after any change of the password.
 PASSWORD_RESET_TIMEOUT = env_int("TIERDESK_PASSWORD_RESET_MINUTES", 60, minimum=1) * 60
 # Reset requests per email address and per source address within the window.
