@@ -15,6 +15,7 @@ from tierdesk.demo import DEMO_LOGINS, seed_demo
 from tierdesk.kb.models import Article
 from tierdesk.kb.queries import article_search
 from tierdesk.reports.models import TicketFact
+from tierdesk.reports.queries import cost as report_cost
 from tierdesk.reports.queries import summary as report_summary
 from tierdesk.tickets.models import Status, Ticket, TimelineEntry
 
@@ -63,6 +64,9 @@ def test_the_demo_looks_like_a_real_msp() -> None:
     assert figures["created"] > 250  # the last 30 days
     assert 0.5 < figures["l1_resolution_rate"] < 0.85
     assert figures["escalation_rate_l1_l2"] > 0
+    spent = report_cost(actor=admin, organization=None, first_day=None, last_day=None)
+    assert spent["total"] > 0
+    assert spent["saving_if_shifted"] > 0
 
 
 def test_the_demo_command_seeds_a_fresh_installation(tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ from tierdesk.tiers.services import (
     category_update,
     skills_by_slug,
     tier_by_code,
+    tier_update,
 )
 
 DEMO_PASSWORD = "tierdesk-demo-2026"
@@ -570,6 +571,11 @@ def seed_demo(
                 [u for s, u in zip(AGENTS, staff, strict=True) if s.role == "manager"]
             )
         admin = next(u for s, u in zip(AGENTS, staff, strict=True) if s.role == "admin")
+        # What a ticket costs at each tier, for the cost report: an hour, and the minutes.
+        for code, hourly, minutes in (("L1", 25, 15), ("L2", 55, 45), ("L3", 95, 120)):
+            tier_update(
+                actor=admin, tier=tier_by_code(code), hourly_cost=hourly, handling_minutes=minutes
+            )
         _escalation_rules(admin)
         _catalog_questions(admin)
         _knowledge_base(admin)

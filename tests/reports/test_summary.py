@@ -44,6 +44,7 @@ from tierdesk.sla import clocks as sla_clocks
 from tierdesk.sla.services import Target, calendar_create, sla_policy_create
 from tierdesk.tickets import services as tickets
 from tierdesk.tickets.models import Ticket
+from tierdesk.tiers import services as tiers_services
 from tierdesk.tiers.services import tier_by_code
 
 pytestmark = pytest.mark.django_db
@@ -463,6 +464,7 @@ def test_every_report_endpoint_answers_json_and_csv(week: History) -> None:
         "backlog": lambda b: [t["open"] for t in b["trend"]] == [1, 1, 2, 2, 3],
         "csat": lambda b: b["distribution"]["5"] == 1,
         "sla": lambda b: b["breaches_total"] == 5 and len(b["breaches"]) == 5,
+        "cost": lambda b: b["resolved"] == 6 and b["total"] is None,  # no costs configured
     }.items():
         r = api.get(f"/reports/{name}?{week_of}")
         assert r.status_code == 200, (name, r.content)
@@ -500,3 +502,38 @@ def test_sla_per_policy_and_the_breaches(week: History) -> None:
         (key["T6"], "resolution", at(3, 5, 17)),
     ]
     assert got["breaches_total"] == 5
+
+
+def test_cost_per_tier_and_the_saving_of_moving_work_down(week: History) -> None:
+    admin = week.cast.admin
+    for code, hourly, minutes in (("L1", 30, 20), ("L2", 60, 60), ("L3", 120, 120)):
+        tiers_services.tier_update(
+            actor=admin, tier=tier_by_code(code), hourly_cost=hourly, handling_minutes=minutes
+        )
+    got = queries.cost(actor=week.cast.manager, organization="ACME", shift_percent=50, **WEEK)
+    # Resolved in the week: T10 T1 T2 T5 at L1 only, T3 and T4 through L1 and L2. A ticket
+    # costs 10 at L1 (20 min at 30), 60 at L2, 240 at L3 (T6 was there but is not resolved).
+    assert [(t["tier"], t["tickets"], t["cost_per_ticket"], t["cost"]) for t in got["tiers"]] == [
+        ("L1", 6, 10.0, 60.0),
+        ("L2", 2, 60.0, 120.0),
+        ("L3", 0, 240.0, 0.0),
+    ]
+    assert (got["resolved"], got["total"], got["cost_per_resolved_ticket"]) == (6, 180.0, 30.0)
+    # T3 was resolved in L2: half of it at L1's 10 instead of L2's 60 saves 25.
+    assert (got["resolved_at_l2"], got["saving_if_shifted"]) == (1, 25.0)
+    tiers_services.tier_update(actor=admin, tier=tier_by_code("L2"), hourly_cost=None)
+    unset = queries.cost(actor=week.cast.manager, organization="ACME", **WEEK)
+    assert unset["total"] is None
+    assert unset["saving_if_shifted"] is None
+    assert unset["tiers"][1]["cost"] is None
+    api = Api(week.cast.manager)
+    r = api.get("/reports/cost?organization=ACME&from=2026-03-02&to=2026-03-06&shift=150")
+    assert r.status_code == 422
+    admin_api = Api(admin)
+    r = admin_api.patch("/tiers/L2", {"hourly_cost": 60, "handling_minutes": 0})
+    assert r.status_code == 422
+    assert "handling_minutes" in r.content.decode()
+    r = admin_api.patch("/tiers/L2", {"hourly_cost": 70})
+    assert (r.status_code, r.json()["hourly_cost"]) == (200, 70)
+    r = admin_api.patch("/tiers/L2", {"hourly_cost": None})
+    assert (r.status_code, r.json()["hourly_cost"]) == (200, None)

@@ -128,11 +128,12 @@ def update_organization(request: HttpRequest, code: Code, payload: OrganizationP
     return organization_out(org)
 
 
-def _given(payload: Schema) -> dict[str, Any]:
-    """The fields the client sent; null is refused (these fields cannot be emptied)."""
+def _given(payload: Schema, nullable: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The fields the client sent; null is refused, except for ``nullable`` fields (which
+    null empties)."""
     given = {name: getattr(payload, name) for name in payload.model_fields_set}
     for name, value in given.items():
-        if value is None:
+        if value is None and name not in nullable:
             raise ValidationFailed.for_field(name, "may not be null")
     return given
 
@@ -412,6 +413,12 @@ class TierOut(Schema):
     description: str
     assignment_strategy: StrategyName
     managers: list[str]
+    hourly_cost: int | None = Field(
+        description="An hour of this tier's work, in whole units of the MSP's currency."
+    )
+    handling_minutes: int | None = Field(
+        description="The time its agents typically spend on one ticket (the cost report)."
+    )
 
 
 class CategoryOut(Schema):
@@ -477,6 +484,12 @@ class TierIn(StrictInput):
         max_length=50,
         description="Emails of managers notified on hierarchical escalation.",
     )
+    hourly_cost: Annotated[int, Field(ge=0, le=100_000)] | None = Field(
+        None, description="An hour of this tier's work, in whole units of the MSP's currency."
+    )
+    handling_minutes: Annotated[int, Field(ge=1, le=10_000)] | None = Field(
+        None, description="The time its agents typically spend on one ticket."
+    )
 
 
 class TierPatch(StrictInput):
@@ -486,6 +499,12 @@ class TierPatch(StrictInput):
     assignment_strategy: StrategyName | None = None
     managers: list[Annotated[str, StringConstraints(max_length=254)]] | None = Field(
         None, max_length=50, description="Emails of managers notified on hierarchical escalation."
+    )
+    hourly_cost: Annotated[int, Field(ge=0, le=100_000)] | None = Field(
+        None, description="An hour of this tier's work, in whole units of the MSP's currency."
+    )
+    handling_minutes: Annotated[int, Field(ge=1, le=10_000)] | None = Field(
+        None, description="The time its agents typically spend on one ticket."
     )
 
 
@@ -497,6 +516,8 @@ def tier_out(tier: Tier) -> dict[str, Any]:
         "description": tier.description,
         "assignment_strategy": tier.assignment_strategy,
         "managers": sorted(m.email for m in tier.managers.all()),
+        "hourly_cost": tier.hourly_cost,
+        "handling_minutes": tier.handling_minutes,
     }
 
 
@@ -520,6 +541,8 @@ def create_tier(request: HttpRequest, payload: TierIn) -> HttpResponse:
         description=payload.description,
         assignment_strategy=payload.assignment_strategy,
         managers=_managers(payload.managers),
+        hourly_cost=payload.hourly_cost,
+        handling_minutes=payload.handling_minutes,
     )
     return json_response(201, tier_out(tier), Location=f"/api/v1/tiers/{tier.code}")
 
@@ -534,7 +557,7 @@ def update_tier(request: HttpRequest, tier_code: TierCode, payload: TierPatch) -
     tier = tier_queries.tier_list().filter(code=tier_code.upper()).first()
     if tier is None:
         raise NotFound(f"No tier {tier_code!r}.")
-    changes = _given(payload)
+    changes = _given(payload, nullable=("hourly_cost", "handling_minutes"))
     if "managers" in changes:
         changes["managers"] = _managers(changes["managers"])
     return tier_out(tier_services.tier_update(actor=actor(request), tier=tier, **changes))

@@ -391,6 +391,59 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.datetime) else value
 
 
+class CostParams(PeriodParams):
+    shift: Annotated[float, Field(ge=0, le=100)] = Field(
+        10, description="The share (%) of the tickets resolved in L2 to price at L1 instead."
+    )
+
+
+class TierCost(Schema):
+    tier: str
+    hourly_cost: int | None
+    handling_minutes: int | None
+    tickets: int = Field(description="Tickets resolved in the period that were in this tier.")
+    cost_per_ticket: float | None = Field(description="Null: the tier's cost is not set.")
+    cost: float | None
+
+
+class CostOut(Schema):
+    organization: str | None
+    from_: dt.date = Field(alias="from")
+    to: dt.date
+    time_zone: str
+    resolved: int
+    tiers: list[TierCost]
+    total: float | None = Field(description="Null when a tier with tickets has no cost set.")
+    cost_per_resolved_ticket: float | None
+    shift_percent: float
+    resolved_at_l2: int
+    saving_if_shifted: float | None = Field(
+        description="What resolving shift_percent % of resolved_at_l2 at L1 would have saved."
+    )
+
+
+@router.get(
+    "/reports/cost",
+    response={200: CostOut, **ERRORS},
+    summary="What the period's resolved tickets cost per tier, and what moving L2 work to L1 saves",
+)
+def cost(request: HttpRequest, params: Query[CostParams]) -> HttpResponse:
+    reject_unknown_query(request, CostParams)
+    figures = _dates(
+        queries.cost(
+            actor=actor(request),
+            organization=params.organization,
+            first_day=params.from_,
+            last_day=params.to,
+            shift_percent=params.shift,
+        )
+    )
+    if params.format == "csv":
+        fields = ["tier", "hourly_cost", "handling_minutes", "tickets", "cost_per_ticket", "cost"]
+        return csv_response("cost", fields, ([t[f] for f in fields] for t in figures["tiers"]))
+    return json_response(200, figures)
+
+
 def _group_name(key: str | None, by: str | None) -> str:
     if key is not None:
         return key

@@ -526,3 +526,72 @@ def sla(
             for c in listed
         ],
     }
+
+
+# --- cost per tier --------------------------------------------------------------------------
+
+
+def cost(
+    *,
+    actor: User,
+    organization: str | None,
+    first_day: dt.date | None,
+    last_day: dt.date | None,
+    shift_percent: float = 10.0,
+) -> dict[str, Any]:
+    """What the tickets resolved in the period cost, per tier: each tier a ticket was in
+    counts one ticket's work there (the tier's handling minutes at its hourly cost); and
+    what handling ``shift_percent`` % of the tickets resolved in L2 at L1 instead would have
+    saved (L2's cost of a ticket less L1's, for each). Tiers without a cost configured count
+    their tickets and no cost; a saving needs both L1's and L2's."""
+    if not 0 <= shift_percent <= 100:
+        raise ValidationFailed.for_field("shift", "a percentage from 0 to 100")
+    sc = scope(actor=actor, organization=organization, first_day=first_day, last_day=last_day)
+    resolved = sc.resolved()
+    tiers = list(Tier.objects.order_by("level"))
+    counts = resolved.aggregate(n=Count("pk"))
+    rows = []
+    total = 0.0
+    configured = True
+    for tier in tiers:
+        bit = 1 << tier.level
+        handled = resolved.annotate(was=F("tiers_visited").bitand(bit)).filter(was__gt=0).count()
+        per_ticket = _per_ticket(tier)
+        tier_cost = None if per_ticket is None else handled * per_ticket
+        if tier_cost is None:
+            configured = configured and handled == 0
+        else:
+            total += tier_cost
+        rows.append(
+            {
+                "tier": tier.code,
+                "hourly_cost": tier.hourly_cost,
+                "handling_minutes": tier.handling_minutes,
+                "tickets": handled,
+                "cost_per_ticket": per_ticket,
+                "cost": tier_cost,
+            }
+        )
+    l1, l2, _ = _tiers()
+    saving = None
+    resolved_at_l2 = resolved.filter(tier=l2).count() if l2 is not None else 0
+    if l1 is not None and l2 is not None:
+        low, high = _per_ticket(l1), _per_ticket(l2)
+        if low is not None and high is not None:
+            saving = resolved_at_l2 * shift_percent / 100 * (high - low)
+    return {
+        **sc.header(),
+        "resolved": counts["n"],
+        "tiers": rows,
+        "total": total if configured else None,
+        "cost_per_resolved_ticket": (total / counts["n"] if configured and counts["n"] else None),
+        "shift_percent": shift_percent,
+        "resolved_at_l2": resolved_at_l2,
+        "saving_if_shifted": saving,
+    }
+
+
+def _per_ticket(tier: Tier) -> float | None:
+    if tier.hourly_cost is None or tier.handling_minutes is None:
+        return None
+    return tier.hourly_cost * tier.handling_minutes / 60

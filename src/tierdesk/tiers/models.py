@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
@@ -31,6 +32,15 @@ class Tier(models.Model):
     )
     # Hierarchical escalation notifies these people (team leads, duty managers).
     managers = models.ManyToManyField(User, blank=True, related_name="managed_tiers")
+    # What a ticket costs here, for the reports (reports.queries.cost): an hour of this
+    # tier's work, in whole units of the MSP's currency, and the time its agents typically
+    # spend on one ticket. Empty: not configured.
+    hourly_cost = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(100_000)]
+    )
+    handling_minutes = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(10_000)]
+    )
 
     class Meta:
         ordering = ["level"]

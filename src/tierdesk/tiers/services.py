@@ -51,6 +51,8 @@ def tier_create(
     description: str = "",
     assignment_strategy: str = AssignmentStrategy.MANUAL,
     managers: Iterable[User] = (),
+    hourly_cost: int | None = None,
+    handling_minutes: int | None = None,
 ) -> Tier:
     """Add a tier (admins). ``level`` orders the tiers: escalation goes to a higher level.
     The code is permanent: tickets, rules, reports and the tier's queue name it."""
@@ -67,6 +69,8 @@ def tier_create(
         level=level,
         description=description,
         assignment_strategy=assignment_strategy,
+        hourly_cost=hourly_cost,
+        handling_minutes=handling_minutes,
     )
     full_clean_or_raise(tier)
     people = _check_managers(managers)
@@ -83,6 +87,8 @@ def tier_create(
             "name": tier.name,
             "assignment_strategy": tier.assignment_strategy,
             "managers": sorted(p.email for p in people),
+            "hourly_cost": tier.hourly_cost,
+            "handling_minutes": tier.handling_minutes,
         },
     )
     return tier
@@ -105,9 +111,12 @@ def tier_update(
     description: str = UNSET,
     assignment_strategy: str = UNSET,
     managers: Iterable[User] = UNSET,
+    hourly_cost: int | None = UNSET,
+    handling_minutes: int | None = UNSET,
 ) -> Tier:
-    """Rename, reorder or redescribe a tier, choose how it assigns tickets and who manages
-    it (admins). Its code is permanent: tickets, rules and reports name it."""
+    """Rename, reorder or redescribe a tier, choose how it assigns tickets, who manages it
+    and what its work costs (admins). Its code is permanent: tickets, rules and reports
+    name it."""
     policy.require(actor, "catalog.manage")
     tier = Tier.objects.select_for_update().get(pk=tier.pk)
     changes = apply_changes(
@@ -117,6 +126,8 @@ def tier_update(
             "level": level,
             "description": description,
             "assignment_strategy": assignment_strategy,
+            "hourly_cost": hourly_cost,
+            "handling_minutes": handling_minutes,
         },
     )
     if managers is not UNSET:

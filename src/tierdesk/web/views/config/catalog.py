@@ -83,6 +83,20 @@ class TierForm(DomainErrors, forms.Form):
         widget=forms.CheckboxSelectMultiple,
         help_text="Told when a ticket is escalated to this tier.",
     )
+    hourly_cost = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=100_000,
+        label="Cost of an hour",
+        help_text="An hour of this tier's work, in whole units of your currency (reports).",
+    )
+    handling_minutes = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=10_000,
+        label="Minutes per ticket",
+        help_text="The time an agent typically spends on one ticket here (reports).",
+    )
 
     def __init__(self, *args: Any, actor: User, creating: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -125,6 +139,8 @@ def tier_new(request: HttpRequest) -> HttpResponse:
                     description=data["description"],
                     assignment_strategy=data["assignment_strategy"],
                     managers=_by_pk(form.candidates, data["managers"]),
+                    hourly_cost=data["hourly_cost"],
+                    handling_minutes=data["handling_minutes"],
                 )
             except DomainError as exc:
                 form.add_domain_error(exc)
@@ -170,6 +186,8 @@ def tier_edit(request: HttpRequest, code: str) -> HttpResponse:
                     description=data["description"],
                     assignment_strategy=data["assignment_strategy"],
                     managers=_by_pk(form.candidates, data["managers"]),
+                    hourly_cost=data["hourly_cost"],
+                    handling_minutes=data["handling_minutes"],
                 )
             except DomainError as exc:
                 form.add_domain_error(exc)
@@ -185,6 +203,8 @@ def tier_edit(request: HttpRequest, code: str) -> HttpResponse:
                 "description": tier.description,
                 "assignment_strategy": tier.assignment_strategy,
                 "managers": [str(pk) for pk in tier.managers.values_list("pk", flat=True)],
+                "hourly_cost": tier.hourly_cost,
+                "handling_minutes": tier.handling_minutes,
             },
         )
     return render_config(
