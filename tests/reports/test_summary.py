@@ -465,6 +465,7 @@ def test_every_report_endpoint_answers_json_and_csv(week: History) -> None:
         "csat": lambda b: b["distribution"]["5"] == 1,
         "sla": lambda b: b["breaches_total"] == 5 and len(b["breaches"]) == 5,
         "cost": lambda b: b["resolved"] == 6 and b["total"] is None,  # no costs configured
+        "agents": lambda b: len(b["agents"]) == 3,
     }.items():
         r = api.get(f"/reports/{name}?{week_of}")
         assert r.status_code == 200, (name, r.content)
@@ -537,3 +538,33 @@ def test_cost_per_tier_and_the_saving_of_moving_work_down(week: History) -> None
     assert (r.status_code, r.json()["hourly_cost"]) == (200, 70)
     r = admin_api.patch("/tiers/L2", {"hourly_cost": None})
     assert (r.status_code, r.json()["hourly_cost"]) == (200, None)
+
+
+def test_workload_per_agent(week: History) -> None:
+    cast = week.cast
+    # Lena works 09:00-17:00 Monday to Friday: 40 hours in the week; an L1 ticket takes her
+    # 20 minutes. Omar has no shifts.
+    nine_to_five = [tiers_services.Shift(d, dt.time(9), dt.time(17)) for d in range(5)]
+    tiers_services.agent_update(actor=cast.admin, user=cast.lena, shifts=nine_to_five)
+    tiers_services.tier_update(
+        actor=cast.admin, tier=tier_by_code("L1"), hourly_cost=30, handling_minutes=20
+    )
+    for name, who in (("T1", cast.lena), ("T2", cast.lena), ("T5", cast.lena), ("T6", cast.omar)):
+        week.do(
+            at(3, 9, 12),
+            lambda name=name, who=who: tickets.ticket_update(
+                actor=cast.manager, ticket=week.fresh(name), assignee=who
+            ),
+        )
+    relay()
+    facts.refresh_stale()
+    got = queries.workload(actor=cast.manager, organization="ACME", **WEEK)
+    rows = {r["agent"]: r for r in got["agents"]}
+    # The manager's report names the staff serving ACME only: not Gus (GLOBEX), not the
+    # admin or the outsider (no organizations).
+    assert set(rows) == {"lena@msp.example", "manager@msp.example", "omar@msp.example"}
+    lena, omar = rows["lena@msp.example"], rows["omar@msp.example"]
+    # T1, T2 and T5, resolved in the week, are Lena's: three times 20 minutes of 40 hours.
+    assert (lena["open_assigned"], lena["resolved"], lena["shift_hours"]) == (0, 3, 40.0)
+    assert lena["utilization"] == pytest.approx(60 / (40 * 60))
+    assert (omar["open_assigned"], omar["resolved"], omar["utilization"]) == (1, 0, None)

@@ -444,6 +444,48 @@ def cost(request: HttpRequest, params: Query[CostParams]) -> HttpResponse:
     return json_response(200, figures)
 
 
+class AgentLoad(Schema):
+    agent: str
+    name: str
+    tier: str
+    open_assigned: int
+    resolved: int = Field(description="Tickets resolved in the period assigned to them.")
+    shift_hours: float = Field(description="Hours of their shifts in the period.")
+    utilization: float | None = Field(
+        description="Estimated: resolved x their tier's minutes per ticket, over shift time."
+    )
+
+
+class WorkloadOut(Schema):
+    organization: str | None
+    from_: dt.date = Field(alias="from")
+    to: dt.date
+    time_zone: str
+    agents: list[AgentLoad]
+
+
+@router.get(
+    "/reports/agents",
+    response={200: WorkloadOut, **ERRORS},
+    summary="Workload per staff member: open assigned, resolved, estimated utilization",
+)
+def agents(request: HttpRequest, params: Query[PeriodParams]) -> HttpResponse:
+    reject_unknown_query(request, PeriodParams)
+    figures = _dates(
+        queries.workload(
+            actor=actor(request),
+            organization=params.organization,
+            first_day=params.from_,
+            last_day=params.to,
+        )
+    )
+    if params.format == "csv":
+        fields = ["agent", "name", "tier", "open_assigned", "resolved", "shift_hours",
+                  "utilization"]  # fmt: skip
+        return csv_response("agents", fields, ([a[f] for f in fields] for a in figures["agents"]))
+    return json_response(200, figures)
+
+
 def _group_name(key: str | None, by: str | None) -> str:
     if key is not None:
         return key

@@ -595,3 +595,74 @@ def _per_ticket(tier: Tier) -> float | None:
     if tier.hourly_cost is None or tier.handling_minutes is None:
         return None
     return tier.hourly_cost * tier.handling_minutes / 60
+
+
+# --- agents ---------------------------------------------------------------------------------
+
+
+def workload(
+    *, actor: User, organization: str | None, first_day: dt.date | None, last_day: dt.date | None
+) -> dict[str, Any]:
+    """Per staff member serving the report's organizations: open tickets assigned to them
+    now, tickets resolved in the period that are assigned to them (for a resolved ticket,
+    normally who resolved it), and an
+    estimated **utilization**: those resolutions at their tier's minutes per ticket, over the
+    hours of their shifts in the period (None without shifts or without minutes set).
+    Counts only the report's organizations' tickets."""
+    sc = scope(actor=actor, organization=organization, first_day=first_day, last_day=last_day)
+    staff = list(
+        User.objects.filter(
+            is_active=True,
+            agent_profile__isnull=False,
+            served_organizations__in=sc.organizations,
+        )
+        .select_related("agent_profile__tier")
+        .prefetch_related("agent_profile__hours")
+        .distinct()
+        .order_by("email")
+    )
+    ids = [u.pk for u in staff]
+    open_now = dict(
+        sc.facts.filter(is_open=True, assignee_id__in=ids)
+        .values_list("assignee_id")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    resolved = dict(
+        sc.resolved()
+        .filter(assignee_id__in=ids)
+        .values_list("assignee_id")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    days = (sc.period.last_day - sc.period.first_day).days + 1
+    weekdays = [(sc.period.first_day + dt.timedelta(d)).weekday() for d in range(days)]
+    rows = []
+    for person in staff:
+        profile = person.agent_profile
+        shift_minutes = sum(
+            _minutes_between(h.start, h.end)
+            for day in weekdays
+            for h in profile.hours.all()
+            if h.weekday == day
+        )
+        done = resolved.get(person.pk, 0)
+        minutes = profile.tier.handling_minutes
+        rows.append(
+            {
+                "agent": person.email,
+                "name": person.full_name,
+                "tier": profile.tier.code,
+                "open_assigned": open_now.get(person.pk, 0),
+                "resolved": done,
+                "shift_hours": shift_minutes / 60,
+                "utilization": (
+                    done * minutes / shift_minutes if minutes and shift_minutes else None
+                ),
+            }
+        )
+    return {**sc.header(), "agents": rows}
+
+
+def _minutes_between(start: dt.time, end: dt.time) -> int:
+    return (end.hour * 60 + end.minute) - (start.hour * 60 + start.minute)
