@@ -26,7 +26,10 @@ def metrics(request: HttpRequest) -> HttpResponse:
     if not expected:
         return HttpResponse(status=404)
     scheme, _, sent = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(sent.strip(), expected):
+    # Bytes: compare_digest refuses text that is not ASCII (a stray header must not be a 500).
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        sent.strip().encode(), expected.encode()
+    ):
         answer = HttpResponse("A bearer token is needed.\n", status=401, content_type="text/plain")
         answer["WWW-Authenticate"] = 'Bearer realm="tierdesk metrics"'
         return answer

@@ -95,6 +95,7 @@ def test_only_the_token_gets_in(settings: Any, db: None) -> None:
     assert scrape(None)["WWW-Authenticate"].startswith("Bearer")
     assert scrape("wrong-token-0123456789abcdef").status_code == 401
     assert scrape(TOKEN[:-1]).status_code == 401
+    assert scrape("t\u00f6ken-0123456789abcdef-\u00e9\u00e9\u00e9").status_code == 401  # not ASCII
     ok = scrape()
     assert ok.status_code == 200
     assert ok["Content-Type"].startswith("text/plain")

@@ -41,7 +41,8 @@ from tierdesk.kb import services as kb_services
 from tierdesk.reports import facts, queries
 from tierdesk.reports.models import TicketFact
 from tierdesk.sla import clocks as sla_clocks
-from tierdesk.sla.services import Target, calendar_create, sla_policy_create
+from tierdesk.sla.models import BusinessCalendar
+from tierdesk.sla.services import Target, calendar_create, calendar_update, sla_policy_create
 from tierdesk.tickets import services as tickets
 from tierdesk.tickets.models import Ticket
 from tierdesk.tiers import services as tiers_services
@@ -568,3 +569,68 @@ def test_workload_per_agent(week: History) -> None:
     assert (lena["open_assigned"], lena["resolved"], lena["shift_hours"]) == (0, 3, 40.0)
     assert lena["utilization"] == pytest.approx(60 / (40 * 60))
     assert (omar["open_assigned"], omar["resolved"], omar["utilization"]) == (1, 0, None)
+
+
+def test_what_changes_a_fact_after_the_week(week: History) -> None:
+    """Each kind of later change reaches the facts through its own event: a rating, a
+    calendar's new hours, a tier edited after the resolution, a merge."""
+    cast = week.cast
+    week.do(
+        at(3, 10, 9),
+        lambda: tickets.ticket_rate(actor=cast.alice, ticket=week.fresh("T3"), score=2),
+    )
+    # The office opens at 08:00 now: T7 (Fri 16:00 to Mon 10:00) took 1 + 2 business hours.
+    calendar = BusinessCalendar.objects.get(name="ny-office")
+    calendar_update(actor=None, calendar=calendar, hours={d: [(8 * 60, 17 * 60)] for d in range(5)})
+    # T3 was resolved in L2; its tier is edited to L1 afterwards.
+    week.do(
+        at(3, 10, 9, 5),
+        lambda: tickets.ticket_update(
+            actor=cast.manager, ticket=week.fresh("T3"), tier=tier_by_code("L1")
+        ),
+    )
+    # T11, opened on Tuesday, was the same problem as T1: merged into it.
+    week.create("T11", at(3, 3, 11))
+    week.do(
+        at(3, 3, 11, 5),
+        lambda: tickets.ticket_merge(
+            actor=cast.lena, source=week.fresh("T11"), target=week.fresh("T1")
+        ),
+    )
+    relay()
+    facts.refresh_stale()
+    assert fact(week, "T3").csat_score == 2
+    assert fact(week, "T7").resolution_business_seconds == 3 * 3600
+    t3 = fact(week, "T3")
+    assert (t3.tier.code, t3.resolved_tier.code) == ("L1", "L2")  # type: ignore[union-attr]
+    assert fact(week, "T11").duplicate
+    got = queries.summary(actor=cast.manager, organization="ACME", **WEEK)
+    # T11 counts as created, but its merge is not resolved work: still six resolved, with
+    # the same first-contact and L1 figures; the tier edit changed neither.
+    assert (got["created"], got["resolved"]) == (8, 6)
+    assert got["fcr_rate"] == pytest.approx(2 / 6)
+    assert got["l1_resolution_rate"] == pytest.approx(5 / 6)
+    assert got["csat_responses"] == 2  # T3's rating came on 03-10, after the week
+
+
+def test_hostile_text_in_a_csv_and_bad_days(week: History) -> None:
+    cast = week.cast
+    week.escalate("T9", at(3, 3, 12), "lena", '=HYPERLINK("http://evil.example","x")')
+    api = Api(cast.manager)
+    week_of = "organization=ACME&from=2026-03-02&to=2026-03-06"
+    text = api.get(f"/reports/escalations?{week_of}&format=csv&table=reasons").content.decode()
+    assert '"\'=HYPERLINK(""http://evil.example"",""x"")",False,1' in text.splitlines()
+    trend = api.get(f"/reports/backlog?{week_of}&format=csv&table=trend").content.decode()
+    assert trend.splitlines()[:2] == ["day,open", "2026-03-02,1"]
+    for query in ("to=9999-12-31", "from=0", "from=1969-12-31", "to=2026-02-30", "table=x"):
+        r = api.get(f"/reports/backlog?{query}")
+        assert r.status_code == 422, (query, r.content)
+
+
+def test_tier_levels_stay_within_what_the_facts_can_hold(cast: Cast) -> None:
+    from tierdesk.reports.facts import _bits
+
+    assert _bits([1, 62]) == (1 << 1) | (1 << 62)
+    assert _bits([63, 100]) == 0  # left out, never an overflow
+    r = Api(cast.admin).post("/tiers", {"code": "L9", "name": "Far", "level": 63})
+    assert r.status_code == 422

@@ -476,7 +476,7 @@ class TierIn(StrictInput):
         str, StringConstraints(min_length=1, max_length=8, pattern=r"^[A-Za-z][A-Za-z0-9]*$")
     ]
     name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    level: Annotated[int, Field(ge=1, le=100)]
+    level: Annotated[int, Field(ge=1, le=62)]
     description: Annotated[str, StringConstraints(max_length=2000)] = ""
     assignment_strategy: StrategyName = "manual"
     managers: list[Annotated[str, StringConstraints(max_length=254)]] = Field(
@@ -494,7 +494,7 @@ class TierIn(StrictInput):
 
 class TierPatch(StrictInput):
     name: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
-    level: Annotated[int, Field(ge=1, le=100)] | None = None
+    level: Annotated[int, Field(ge=1, le=62)] | None = None
     description: Annotated[str, StringConstraints(max_length=2000)] | None = None
     assignment_strategy: StrategyName | None = None
     managers: list[Annotated[str, StringConstraints(max_length=254)]] | None = Field(

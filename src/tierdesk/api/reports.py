@@ -6,12 +6,13 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from collections.abc import Iterable, Sequence
 from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema
-from pydantic import StringConstraints
+from pydantic import BeforeValidator, StringConstraints
 
 from tierdesk.api.common import actor, json_response, reject_unknown_query
 from tierdesk.api.schemas import ERRORS, CleanInput
@@ -19,20 +20,29 @@ from tierdesk.reports import queries
 
 router = Router(tags=["reports"])
 
+
+def _day(value: object) -> object:
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("a day as YYYY-MM-DD")
+    return value
+
+
 Rate = Annotated[float | None, Field(description="A fraction 0-1; null when undefined.")]
 
 
 Format = Literal["json", "csv"]
+# A day as YYYY-MM-DD only (pydantic would also take a number of seconds since 1970).
+Day = Annotated[dt.date, BeforeValidator(_day)]
 
 
 class PeriodParams(CleanInput):
     organization: Annotated[str, StringConstraints(min_length=1, max_length=20)] | None = Field(
         None, description="An organization's code; default: every one the caller serves."
     )
-    from_: dt.date | None = Field(
+    from_: Day | None = Field(
         None, alias="from", description="First day (inclusive); default: 29 days before 'to'."
     )
-    to: dt.date | None = Field(None, description="Last day (inclusive); default: today.")
+    to: Day | None = Field(None, description="Last day (inclusive); default: today.")
     format: Format = Field("json", description="csv: the same figures as a CSV table.")
 
 
@@ -222,13 +232,17 @@ class EscalationsOut(Schema):
     top_reasons: list[Reason]
 
 
+class EscalationsParams(PeriodParams):
+    table: Literal["moves", "reasons"] = Field("moves", description="Which table as CSV.")
+
+
 @router.get(
     "/reports/escalations",
     response={200: EscalationsOut, **ERRORS},
     summary="Moves between tiers in the period, manual and automatic, and the top reasons",
 )
-def escalations(request: HttpRequest, params: Query[PeriodParams]) -> HttpResponse:
-    reject_unknown_query(request, PeriodParams)
+def escalations(request: HttpRequest, params: Query[EscalationsParams]) -> HttpResponse:
+    reject_unknown_query(request, EscalationsParams)
     figures = _dates(
         queries.escalations(
             actor=actor(request),
@@ -237,6 +251,12 @@ def escalations(request: HttpRequest, params: Query[PeriodParams]) -> HttpRespon
             last_day=params.to,
         )
     )
+    if params.format == "csv" and params.table == "reasons":
+        return csv_response(
+            "escalation-reasons",
+            ["reason", "automatic", "count"],
+            ([r["reason"], r["automatic"], r["count"]] for r in figures["top_reasons"]),
+        )
     if params.format == "csv":
         return csv_response(
             "escalations",
@@ -270,13 +290,17 @@ class BacklogOut(Schema):
     trend: list[BacklogDay]
 
 
+class BacklogParams(PeriodParams):
+    table: Literal["tiers", "trend"] = Field("tiers", description="Which table as CSV.")
+
+
 @router.get(
     "/reports/backlog",
     response={200: BacklogOut, **ERRORS},
     summary="Open tickets now by tier and age, and open at the end of each day",
 )
-def backlog(request: HttpRequest, params: Query[PeriodParams]) -> HttpResponse:
-    reject_unknown_query(request, PeriodParams)
+def backlog(request: HttpRequest, params: Query[BacklogParams]) -> HttpResponse:
+    reject_unknown_query(request, BacklogParams)
     figures = _dates(
         queries.backlog(
             actor=actor(request),
@@ -286,6 +310,10 @@ def backlog(request: HttpRequest, params: Query[PeriodParams]) -> HttpResponse:
         )
     )
     trend = [t | {"day": t["day"].isoformat()} for t in figures["trend"]]
+    if params.format == "csv" and params.table == "trend":
+        return csv_response(
+            "backlog-trend", ["day", "open"], ([t["day"], t["open"]] for t in trend)
+        )
     if params.format == "csv":
         ages = [label for label, _ in queries.AGE_BUCKETS]
         return csv_response(
@@ -307,13 +335,19 @@ class CsatOut(Schema):
     response_rate: Rate
 
 
+class CsatParams(PeriodParams):
+    table: Literal["distribution", "summary"] = Field(
+        "distribution", description="Which table as CSV."
+    )
+
+
 @router.get(
     "/reports/csat",
     response={200: CsatOut, **ERRORS},
     summary="Customer satisfaction: average, distribution and response rate",
 )
-def csat(request: HttpRequest, params: Query[PeriodParams]) -> HttpResponse:
-    reject_unknown_query(request, PeriodParams)
+def csat(request: HttpRequest, params: Query[CsatParams]) -> HttpResponse:
+    reject_unknown_query(request, CsatParams)
     figures = _dates(
         queries.csat(
             actor=actor(request),
@@ -322,6 +356,12 @@ def csat(request: HttpRequest, params: Query[PeriodParams]) -> HttpResponse:
             last_day=params.to,
         )
     )
+    if params.format == "csv" and params.table == "summary":
+        return csv_response(
+            "csat-summary",
+            ["figure", "value"],
+            ([k, figures[k]] for k in ("responses", "average", "response_rate")),
+        )
     if params.format == "csv":
         return csv_response("csat", ["score", "ratings"], figures["distribution"].items())
     return json_response(200, figures)
@@ -360,13 +400,17 @@ class SlaOut(Schema):
     breaches: list[Breach] = Field(description="The earliest 500 of the period's breaches.")
 
 
+class SlaParams(PeriodParams):
+    table: Literal["breaches", "policies"] = Field("breaches", description="Which table as CSV.")
+
+
 @router.get(
     "/reports/sla",
     response={200: SlaOut, **ERRORS},
     summary="SLA compliance per policy and organization, and the breaches of the period",
 )
-def sla(request: HttpRequest, params: Query[PeriodParams]) -> HttpResponse:
-    reject_unknown_query(request, PeriodParams)
+def sla(request: HttpRequest, params: Query[SlaParams]) -> HttpResponse:
+    reject_unknown_query(request, SlaParams)
     figures = _dates(
         queries.sla(
             actor=actor(request),
@@ -375,6 +419,11 @@ def sla(request: HttpRequest, params: Query[PeriodParams]) -> HttpResponse:
             last_day=params.to,
         )
     )
+    if params.format == "csv" and params.table == "policies":
+        columns = list(figures["policies"][0]) if figures["policies"] else ["policy"]
+        return csv_response(
+            "sla-policies", columns, ([row[c] for c in columns] for row in figures["policies"])
+        )
     if params.format == "csv":
         fields = ["ticket", "subject", "kind", "policy", "priority", "tier", "due_at",
                   "breached_at", "stopped_at"]  # fmt: skip

@@ -13,12 +13,13 @@ The definitions the fields serve are in docs/kpis.md.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 
 from tierdesk.core import clock
@@ -31,6 +32,7 @@ from tierdesk.sla.models import BusinessCalendar, ClockKind, SlaClock, SlaPolicy
 from tierdesk.tickets.models import (
     OPEN_STATUSES,
     Comment,
+    ResolutionCode,
     SatisfactionRating,
     Status,
     Ticket,
@@ -40,20 +42,46 @@ from tierdesk.tickets.models import (
 from tierdesk.tiers.models import Tier
 
 BATCH = 500  # tickets computed and written per transaction
+# Tiers are kept as bits of their level in a 64-bit integer (TicketFact.tiers_visited).
+MAX_LEVEL = 62
+
+log = logging.getLogger(__name__)
 
 
 # --- staleness: fed by the outbox relay ---------------------------------------------------
 
 
 def on_event(event: OutboxEvent) -> None:
-    """The relay's handler for every event: one about a ticket makes its facts stale."""
+    """The relay's handler for every event: one about a ticket makes its facts stale; a
+    changed business calendar or SLA policy makes stale the facts whose business times it
+    counts (those of its policies' tickets, and those counted on a fallback policy)."""
+    if event.aggregate_type in ("calendar", "sla_policy"):
+        _mark_calendar_stale(event.aggregate_type, event.aggregate_id)
+        return
     if event.aggregate_type != "ticket":
         return
     try:
         ticket_id = int(event.aggregate_id or event.payload.get("id", ""))
     except (TypeError, ValueError):
+        log.warning("event %s (%s) names no ticket", event.pk, event.name)
         return
     mark_stale([ticket_id])
+
+
+def _mark_calendar_stale(kind: str, raw_id: str) -> None:
+    try:
+        target = int(raw_id)
+    except ValueError:
+        return
+    policies = "SELECT id FROM sla_slapolicy WHERE calendar_id = %s" if kind == "calendar" else "%s"
+    # Fixed text and %s parameters only.
+    sql = (
+        "INSERT INTO reports_stale_fact (ticket_id) SELECT ticket_id FROM reports_ticket_fact "  # noqa: S608
+        f"WHERE sla_policy_id IS NULL OR sla_policy_id IN ({policies}) "
+        "ON CONFLICT (ticket_id) DO NOTHING"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [target])
 
 
 def mark_stale(ticket_ids: Iterable[int]) -> None:
@@ -69,16 +97,36 @@ def refresh_stale(*, limit: int | None = None) -> int:
     committed before it is seen by the reads that follow it."""
     done = 0
     while limit is None or done < limit:
-        with transaction.atomic():
-            ids = list(
-                StaleFact.objects.order_by("ticket_id").values_list("ticket_id", flat=True)[:BATCH]
-            )
-            if not ids:
-                break
-            StaleFact.objects.filter(ticket_id__in=ids).delete()
-            write(ids)
+        ids: list[int] = []
+        try:
+            with transaction.atomic():
+                ids = list(
+                    StaleFact.objects.order_by("ticket_id").values_list("ticket_id", flat=True)[
+                        :BATCH
+                    ]
+                )
+                if not ids:
+                    break
+                StaleFact.objects.filter(ticket_id__in=ids).delete()
+                write(ids)
+        except Exception:  # one ticket must not stop the others: each alone, below
+            log.exception("report facts: a batch failed; computing its tickets one by one")
+            _one_by_one(ids)
         done += len(ids)
     return done
+
+
+def _one_by_one(ids: Sequence[int]) -> None:
+    """The tickets of a failed batch, each in its own transaction; one that fails again is
+    logged and taken off the queue (its next event, or a rebuild, tries it again)."""
+    for ticket_id in ids:
+        try:
+            with transaction.atomic():
+                StaleFact.objects.filter(ticket_id=ticket_id).delete()
+                write([ticket_id])
+        except Exception:
+            log.exception("report facts: ticket %s set aside", ticket_id)
+            StaleFact.objects.filter(ticket_id=ticket_id).delete()
 
 
 def rebuild() -> int:
@@ -193,6 +241,12 @@ def _fact(
     escalated_from = {tiers[e[2]].level for e in ups if e[2] in tiers}
     resolved = t.status in (Status.RESOLVED, Status.CLOSED)
     resolved_at = t.resolved_at if resolved else None
+    # The tier that resolved it: the one it was in at its (last) resolution; its tier may
+    # have been edited since.
+    resolver = current
+    if resolved_at is not None:
+        later = [old for at, old in h.tier_changes if at > resolved_at]
+        resolver = by_code.get(later[0], current) if later else current
     replies = 0
     if t.first_response_at is not None:
         end = resolved_at or now
@@ -213,7 +267,15 @@ def _fact(
     def wall(end: dt.datetime | None) -> int | None:
         return None if end is None else max(0, int((end - t.created_at).total_seconds()))
 
-    fcr = resolved and not ups and t.reopen_count == 0 and current.pk == first.pk and replies <= 1
+    duplicate = resolved and t.resolution_code == ResolutionCode.DUPLICATE
+    fcr = (
+        resolved
+        and not duplicate
+        and not ups
+        and t.reopen_count == 0
+        and resolver.pk == first.pk
+        and replies <= 1
+    )
     return TicketFact(
         ticket_id=t.pk,
         organization_id=t.organization_id,
@@ -223,6 +285,8 @@ def _fact(
         category_id=t.category_id,
         first_tier=first,
         tier=current,
+        resolved_tier=resolver if resolved_at is not None else None,
+        duplicate=duplicate,
         tiers_visited=_bits(visited),
         assignee_id=t.assignee_id,
         is_open=t.status in OPEN_STATUSES,
@@ -251,9 +315,12 @@ def _fact(
 
 
 def _bits(levels: Iterable[int]) -> int:
+    """Levels as bits; a level above ``MAX_LEVEL`` (tiers allow 1-62) is left out rather
+    than overflow the column."""
     value = 0
     for level in levels:
-        value |= 1 << level
+        if 0 <= level <= MAX_LEVEL:
+            value |= 1 << level
     return value
 
 

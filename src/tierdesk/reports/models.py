@@ -33,6 +33,10 @@ class TicketFact(models.Model):
     category = models.ForeignKey(Category, null=True, on_delete=models.SET_NULL, related_name="+")
     first_tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+")
     tier = models.ForeignKey(Tier, on_delete=models.PROTECT, related_name="+")  # now
+    # The tier it was in at its (last) resolution; empty while it is not resolved.
+    resolved_tier = models.ForeignKey(Tier, null=True, on_delete=models.PROTECT, related_name="+")
+    # Resolved as a duplicate of another ticket (merged): not counted as resolved work.
+    duplicate = models.BooleanField(default=False)
     # Tiers the ticket was ever in, as a bit set of their levels (1 << level): "was at L1".
     tiers_visited = models.BigIntegerField()
     assignee = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
@@ -70,6 +74,14 @@ class TicketFact(models.Model):
             models.Index(fields=["organization", "resolved_at"], name="fact_org_resolved"),
             models.Index(fields=["created_at"], name="fact_created"),
             models.Index(fields=["resolved_at"], name="fact_resolved"),
+            models.Index(fields=["organization", "rated_at"], name="fact_org_rated"),
+            models.Index(fields=["organization", "closed_at"], name="fact_org_closed"),
+            models.Index(
+                fields=["organization", "tier"],
+                condition=models.Q(is_open=True),
+                name="fact_org_open",
+            ),
+            models.Index(fields=["sla_policy_id"], name="fact_policy"),
         ]
 
 

@@ -26,6 +26,7 @@ from tierdesk.sla.models import SlaClock, SlaPolicy
 from tierdesk.tiers.models import Tier
 
 MAX_DAYS = 366 * 2  # a period longer than two years is refused
+FIRST_YEAR, LAST_YEAR = 1970, 2100
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,9 @@ def period(first_day: dt.date | None, last_day: dt.date | None, time_zone: str =
     ``time_zone``; refused when backwards or longer than ``MAX_DAYS``."""
     tz = zoneinfo.ZoneInfo(time_zone)
     today = clock.now().astimezone(tz).date()
+    for field, day in (("from", first_day), ("to", last_day)):
+        if day is not None and not FIRST_YEAR <= day.year <= LAST_YEAR:
+            raise ValidationFailed.for_field(field, f"a day from {FIRST_YEAR} to {LAST_YEAR}")
     last_day = last_day or today
     first_day = first_day or last_day - dt.timedelta(days=29)
     if first_day > last_day:
@@ -98,10 +102,13 @@ class Scope:
     def created(self) -> QuerySet[TicketFact]:
         return self.facts.filter(created_at__gte=self.period.start, created_at__lt=self.period.end)
 
-    def resolved(self) -> QuerySet[TicketFact]:
-        return self.facts.filter(
+    def resolved(self, *, duplicates: bool = False) -> QuerySet[TicketFact]:
+        """Resolved in the period; a ticket merged into another (resolved as its duplicate)
+        is not resolved work, unless ``duplicates``."""
+        settled = self.facts.filter(
             resolved_at__gte=self.period.start, resolved_at__lt=self.period.end
         )
+        return settled if duplicates else settled.filter(duplicate=False)
 
 
 def scope(
@@ -125,7 +132,7 @@ def summary(
     r = resolved.aggregate(
         n=Count("pk"),
         fcr=Count("pk", filter=Q(first_contact_resolution=True)),
-        at_lowest=Count("pk", filter=Q(tier=l1)),
+        at_lowest=Count("pk", filter=Q(resolved_tier=l1)),
         reopened=Count("pk", filter=Q(reopens__gt=0)),
         automation=Count("pk", filter=Q(resolved_by_automation=True)),
     )
@@ -189,7 +196,7 @@ def _escalation_rate(
 GROUPS = {
     # What a time is grouped by: response times by the first tier (which answered first),
     # resolution times by the tier that resolved.
-    "tier": ("first_tier__code", "tier__code"),
+    "tier": ("first_tier__code", "resolved_tier__code"),
     "priority": ("priority", "priority"),
     "category": ("category__slug", "category__slug"),
     "organization": ("organization__code", "organization__code"),
@@ -260,7 +267,7 @@ def times(
 INTERVALS = ("day", "week", "month")
 VOLUME_GROUPS = {
     # created counts by the first tier, resolved and closed by the tier at the time
-    "tier": ("first_tier__code", "tier__code"),
+    "tier": ("first_tier__code", "resolved_tier__code"),
     "source": ("source", "source"),
     "priority": ("priority", "priority"),
     "category": ("category__slug", "category__slug"),
@@ -401,7 +408,8 @@ def backlog(
         .count()
     )
     daily: dict[dt.date, int] = {}
-    for field, sign, qs in (("created_at", 1, sc.created()), ("resolved_at", -1, sc.resolved())):
+    settled = sc.resolved(duplicates=True)
+    for field, sign, qs in (("created_at", 1, sc.created()), ("resolved_at", -1, settled)):
         for row in (
             qs.annotate(day=Trunc(field, "day", output_field=DateField(), tzinfo=tz))
             .values("day")
@@ -574,7 +582,7 @@ def cost(
         )
     l1, l2, _ = _tiers()
     saving = None
-    resolved_at_l2 = resolved.filter(tier=l2).count() if l2 is not None else 0
+    resolved_at_l2 = resolved.filter(resolved_tier=l2).count() if l2 is not None else 0
     if l1 is not None and l2 is not None:
         low, high = _per_ticket(l1), _per_ticket(l2)
         if low is not None and high is not None:

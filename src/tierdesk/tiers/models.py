@@ -25,7 +25,10 @@ class Tier(models.Model):
 
     code = models.CharField(max_length=8, unique=True)
     name = models.CharField(max_length=100)
-    level = models.PositiveSmallIntegerField(unique=True)
+    # 1-62: reports keep the tiers a ticket went through as bits of their levels.
+    level = models.PositiveSmallIntegerField(
+        unique=True, validators=[MinValueValidator(1), MaxValueValidator(62)]
+    )
     description = models.TextField(blank=True)
     assignment_strategy = models.CharField(
         max_length=16, choices=AssignmentStrategy.choices, default=AssignmentStrategy.MANUAL

@@ -61,7 +61,7 @@ class TierForm(DomainErrors, forms.Form):
     )
     level = forms.IntegerField(
         min_value=1,
-        max_value=100,
+        max_value=62,
         label="Level",
         help_text="Orders the tiers: escalation moves a ticket to a higher level.",
     )
@@ -155,7 +155,7 @@ def tier_new(request: HttpRequest) -> HttpResponse:
         form = TierForm(
             actor=user,
             creating=True,
-            initial={"level": min((top or 0) + 1, 100), "assignment_strategy": "manual"},
+            initial={"level": min((top or 0) + 1, 62), "assignment_strategy": "manual"},
         )
     return render_config(
         request,
