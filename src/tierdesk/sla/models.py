@@ -206,6 +206,12 @@ class SlaClock(models.Model):
                 fields=["due_at"], condition=Q(status="running"), name="sla_clock_running_due"
             ),
             models.Index(fields=["ticket", "kind"], name="sla_clock_ticket"),
+            # Reports: the breaches of a period, per organization.
+            models.Index(
+                fields=["organization", "breached_at"],
+                condition=Q(breached_at__isnull=False),
+                name="sla_clock_org_breached",
+            ),
         ]
 
     @property
