@@ -73,15 +73,7 @@ class SummaryOut(Schema):
     summary="A period's headline KPIs for one organization or all the caller serves",
 )
 def summary(request: HttpRequest, params: Query[PeriodParams]) -> HttpResponse:
-    reject_unknown_query(request, PeriodParams)
-    figures = _dates(
-        queries.summary(
-            actor=actor(request),
-            organization=params.organization,
-            first_day=params.from_,
-            last_day=params.to,
-        )
-    )
+    figures = _report(request, params, queries.summary)
     if params.format == "csv":
         return csv_response("summary", ["figure", "value"], figures.items())
     return json_response(200, figures)
@@ -127,16 +119,7 @@ STATISTICS = ("count", "mean", "median", "p90")
     summary="Time to first response and to resolution (MTTR): mean, median, p90",
 )
 def times(request: HttpRequest, params: Query[TimesParams]) -> HttpResponse:
-    reject_unknown_query(request, TimesParams)
-    figures = _dates(
-        queries.times(
-            actor=actor(request),
-            organization=params.organization,
-            first_day=params.from_,
-            last_day=params.to,
-            by=params.by,
-        )
-    )
+    figures = _report(request, params, queries.times, by=params.by)
     if params.format == "csv":
         return csv_response(
             "times",
@@ -179,17 +162,7 @@ class VolumeOut(Schema):
     summary="Tickets created, resolved and closed per day, week or month",
 )
 def volume(request: HttpRequest, params: Query[VolumeParams]) -> HttpResponse:
-    reject_unknown_query(request, VolumeParams)
-    figures = _dates(
-        queries.volume(
-            actor=actor(request),
-            organization=params.organization,
-            first_day=params.from_,
-            last_day=params.to,
-            interval=params.interval,
-            by=params.by,
-        )
-    )
+    figures = _report(request, params, queries.volume, interval=params.interval, by=params.by)
     rows = [r | {"start": r["start"].isoformat()} for r in figures["rows"]]
     if params.format == "csv":
         return csv_response(
@@ -242,15 +215,7 @@ class EscalationsParams(PeriodParams):
     summary="Moves between tiers in the period, manual and automatic, and the top reasons",
 )
 def escalations(request: HttpRequest, params: Query[EscalationsParams]) -> HttpResponse:
-    reject_unknown_query(request, EscalationsParams)
-    figures = _dates(
-        queries.escalations(
-            actor=actor(request),
-            organization=params.organization,
-            first_day=params.from_,
-            last_day=params.to,
-        )
-    )
+    figures = _report(request, params, queries.escalations)
     if params.format == "csv" and params.table == "reasons":
         return csv_response(
             "escalation-reasons",
@@ -300,15 +265,7 @@ class BacklogParams(PeriodParams):
     summary="Open tickets now by tier and age, and open at the end of each day",
 )
 def backlog(request: HttpRequest, params: Query[BacklogParams]) -> HttpResponse:
-    reject_unknown_query(request, BacklogParams)
-    figures = _dates(
-        queries.backlog(
-            actor=actor(request),
-            organization=params.organization,
-            first_day=params.from_,
-            last_day=params.to,
-        )
-    )
+    figures = _report(request, params, queries.backlog)
     trend = [t | {"day": t["day"].isoformat()} for t in figures["trend"]]
     if params.format == "csv" and params.table == "trend":
         return csv_response(
@@ -347,15 +304,7 @@ class CsatParams(PeriodParams):
     summary="Customer satisfaction: average, distribution and response rate",
 )
 def csat(request: HttpRequest, params: Query[CsatParams]) -> HttpResponse:
-    reject_unknown_query(request, CsatParams)
-    figures = _dates(
-        queries.csat(
-            actor=actor(request),
-            organization=params.organization,
-            first_day=params.from_,
-            last_day=params.to,
-        )
-    )
+    figures = _report(request, params, queries.csat)
     if params.format == "csv" and params.table == "summary":
         return csv_response(
             "csat-summary",
@@ -410,15 +359,7 @@ class SlaParams(PeriodParams):
     summary="SLA compliance per policy and organization, and the breaches of the period",
 )
 def sla(request: HttpRequest, params: Query[SlaParams]) -> HttpResponse:
-    reject_unknown_query(request, SlaParams)
-    figures = _dates(
-        queries.sla(
-            actor=actor(request),
-            organization=params.organization,
-            first_day=params.from_,
-            last_day=params.to,
-        )
-    )
+    figures = _report(request, params, queries.sla)
     if params.format == "csv" and params.table == "policies":
         columns = list(figures["policies"][0]) if figures["policies"] else ["policy"]
         return csv_response(
@@ -477,16 +418,7 @@ class CostOut(Schema):
     summary="What the period's resolved tickets cost per tier, and what moving L2 work to L1 saves",
 )
 def cost(request: HttpRequest, params: Query[CostParams]) -> HttpResponse:
-    reject_unknown_query(request, CostParams)
-    figures = _dates(
-        queries.cost(
-            actor=actor(request),
-            organization=params.organization,
-            first_day=params.from_,
-            last_day=params.to,
-            shift_percent=params.shift,
-        )
-    )
+    figures = _report(request, params, queries.cost, shift_percent=params.shift)
     if params.format == "csv":
         fields = ["tier", "hourly_cost", "handling_minutes", "tickets", "cost_per_ticket", "cost"]
         return csv_response("cost", fields, ([t[f] for f in fields] for t in figures["tiers"]))
@@ -519,15 +451,7 @@ class WorkloadOut(Schema):
     summary="Workload per staff member: open assigned, resolved, estimated utilization",
 )
 def agents(request: HttpRequest, params: Query[PeriodParams]) -> HttpResponse:
-    reject_unknown_query(request, PeriodParams)
-    figures = _dates(
-        queries.workload(
-            actor=actor(request),
-            organization=params.organization,
-            first_day=params.from_,
-            last_day=params.to,
-        )
-    )
+    figures = _report(request, params, queries.workload)
     if params.format == "csv":
         fields = ["agent", "name", "tier", "open_assigned", "resolved", "shift_hours",
                   "utilization"]  # fmt: skip
@@ -539,6 +463,23 @@ def _group_name(key: str | None, by: str | None) -> str:
     if key is not None:
         return key
     return "all" if by is None else "none"  # overall; or tickets without, e.g., a category
+
+
+def _report(
+    request: HttpRequest, params: PeriodParams, report: Any, **extra: Any
+) -> dict[str, Any]:
+    """``report`` (a reports.queries function) for the caller and the asked period, after
+    refusing query parameters the endpoint does not know; days as ISO text."""
+    reject_unknown_query(request, type(params))
+    return _dates(
+        report(
+            actor=actor(request),
+            organization=params.organization,
+            first_day=params.from_,
+            last_day=params.to,
+            **extra,
+        )
+    )
 
 
 def _dates(figures: dict[str, Any]) -> dict[str, Any]:
