@@ -385,7 +385,7 @@ def test_reports_as_csv(week: History) -> None:
     assert r["Content-Type"] == "text/csv; charset=utf-8"
     lines = r.content.decode().splitlines()
     assert lines[0] == "tier,measure,count,mean_s,median_s,p90_s"
-    assert "L2,resolution_business,1,21600.0,21600,21600" in lines
+    assert "L2,resolution_business,1,21600.0,21600.0,21600.0" in lines
     assert "L2,response,0,,," in lines
     summary = api.get(f"/reports/summary?{week_of}&format=csv")
     assert "created,7" in summary.content.decode().splitlines()

@@ -13,7 +13,20 @@ import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Avg, Case, Count, DateField, F, Q, QuerySet, TextField, When
+from django.db import connection
+from django.db.models import (
+    Aggregate,
+    Avg,
+    Case,
+    Count,
+    DateField,
+    F,
+    FloatField,
+    Q,
+    QuerySet,
+    TextField,
+    When,
+)
 from django.db.models.functions import Trunc
 
 from tierdesk.core import clock, policy
@@ -102,6 +115,13 @@ class Scope:
     def created(self) -> QuerySet[TicketFact]:
         return self.facts.filter(created_at__gte=self.period.start, created_at__lt=self.period.end)
 
+    def open_at(self, instant: dt.datetime) -> int:
+        """Tickets open at ``instant``: created before it, less those whose last resolution
+        came before it (a reopened ticket is open until its last resolution). Two counts
+        over indexed ranges, not a scan of every ticket's row."""
+        created = self.facts.filter(created_at__lt=instant).count()
+        return created - self.facts.filter(resolved_at__lt=instant).count()
+
     def resolved(self, *, duplicates: bool = False) -> QuerySet[TicketFact]:
         """Resolved in the period; a ticket merged into another (resolved as its duplicate)
         is not resolved work, unless ``duplicates``."""
@@ -146,9 +166,6 @@ def summary(
     rated = facts.filter(rated_at__gte=p.start, rated_at__lt=p.end).aggregate(
         n=Count("pk"), average=Avg("csat_score")
     )
-    backlog = facts.filter(created_at__lt=p.end).filter(
-        Q(resolved_at__isnull=True, closed_at__isnull=True) | Q(resolved_at__gte=p.end)
-    )
     deflections = Deflection.objects.filter(
         organization__in=orgs, created_at__gte=p.start, created_at__lt=p.end
     ).count()
@@ -167,7 +184,7 @@ def summary(
         "sla_resolution_compliance": _rate(
             c["resolution_met"], c["resolution_met"] + c["resolution_breached"]
         ),
-        "backlog_open": backlog.count(),
+        "backlog_open": sc.open_at(p.end),
         "csat_average": rated["average"],
         "csat_responses": rated["n"],
         "deflections": deflections,
@@ -206,7 +223,8 @@ GROUPS = {
 def statistics_of(values: list[int]) -> dict[str, float | int | None]:
     """count, mean, median (the middle value, or the mean of the two middle ones) and p90
     (the smallest value at least 90 % of the values do not exceed: the nearest rank), in
-    seconds; None without values."""
+    seconds as floats; None without values. PostgreSQL computes the same in SQL
+    (``_statistics_sql``)."""
     if not values:
         return {"count": 0, "mean": None, "median": None, "p90": None}
     ordered = sorted(values)
@@ -216,9 +234,64 @@ def statistics_of(values: list[int]) -> dict[str, float | int | None]:
     return {
         "count": n,
         "mean": sum(ordered) / n,
-        "median": median,
-        "p90": ordered[math.ceil(0.9 * n) - 1],
+        "median": float(median),
+        "p90": float(ordered[math.ceil(0.9 * n) - 1]),
     }
+
+
+class _PercentileCont(Aggregate):
+    """PostgreSQL's ``percentile_cont(f) WITHIN GROUP (ORDER BY x)``: the median as
+    ``statistics_of`` defines it (the mean of the two middle values) at f = 0.5."""
+
+    function = "percentile_cont"
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+    def __init__(self, expression: str, fraction: float) -> None:
+        super().__init__(expression, fraction=float(fraction))
+
+
+class _PercentileDisc(_PercentileCont):
+    """``percentile_disc``: the nearest rank, as ``statistics_of``'s p90."""
+
+    function = "percentile_disc"
+
+
+def _statistics_py(
+    qs: QuerySet[TicketFact], field: str, key: str | None
+) -> dict[Any, dict[str, Any]]:
+    values: dict[Any, list[int]] = {}
+    for row in qs.values_list(field, *([key] if key else [])):
+        values.setdefault(row[1] if key else None, []).append(row[0])
+    return {group: statistics_of(v) for group, v in values.items()}
+
+
+def _statistics_sql(
+    qs: QuerySet[TicketFact], field: str, key: str | None
+) -> dict[Any, dict[str, Any]]:
+    """The same figures as ``_statistics_py``, computed by PostgreSQL (no row leaves it)."""
+    figures = {
+        "count": Count(field),
+        "mean": Avg(field),
+        "median": _PercentileCont(field, 0.5),
+        "p90": _PercentileDisc(field, 0.9),
+    }
+    rows = (
+        [dict(r) for r in qs.values(key).annotate(**figures).order_by()]
+        if key
+        else [qs.aggregate(**figures)]
+    )
+    out = {}
+    for row in rows:
+        if not row["count"]:
+            continue
+        out[row.get(key) if key else None] = {
+            "count": row["count"],
+            "mean": float(row["mean"]),
+            "median": float(row["median"]),
+            "p90": float(row["p90"]),
+        }
+    return out
 
 
 def times(
@@ -237,27 +310,24 @@ def times(
     sc = scope(actor=actor, organization=organization, first_day=first_day, last_day=last_day)
     response_key, resolution_key = GROUPS[by] if by else (None, None)
     response = sc.created().filter(response_seconds__isnull=False)
-    resolution = sc.resolved()
-    rows: dict[Any, dict[str, list[int]]] = {}
-
-    def add(key: Any, name: str, wall: int, business: int) -> None:
-        row = rows.setdefault(key, {"response": [], "response_business": [],
-                                    "resolution": [], "resolution_business": []})  # fmt: skip
-        row[name].append(wall)
-        row[f"{name}_business"].append(business)
-
-    fields = ["response_seconds", "response_business_seconds"]
-    for values in response.values_list(*fields, *([response_key] if response_key else [])):
-        add(values[2] if by else None, "response", values[0], values[1])
-    fields = ["resolution_seconds", "resolution_business_seconds"]
-    for values in resolution.values_list(*fields, *([resolution_key] if resolution_key else [])):
-        add(values[2] if by else None, "resolution", values[0], values[1])
+    measured = {
+        "response": (response, "response_seconds", response_key),
+        "response_business": (response, "response_business_seconds", response_key),
+        "resolution": (sc.resolved(), "resolution_seconds", resolution_key),
+        "resolution_business": (sc.resolved(), "resolution_business_seconds", resolution_key),
+    }
+    in_sql = connection.vendor == "postgresql"
+    found: dict[Any, dict[str, dict[str, Any]]] = {}
+    for name, (qs, field, key) in measured.items():
+        stats = _statistics_sql(qs, field, key) if in_sql else _statistics_py(qs, field, key)
+        for group, figures in stats.items():
+            found.setdefault(group, {})[name] = figures
     if not by:
-        rows.setdefault(None, {"response": [], "response_business": [], "resolution": [],
-                               "resolution_business": []})  # fmt: skip
+        found.setdefault(None, {})
+    empty = statistics_of([])
     groups = [
-        {"key": key, **{name: statistics_of(values) for name, values in row.items()}}
-        for key, row in sorted(rows.items(), key=lambda kv: (kv[0] is None, str(kv[0])))
+        {"key": key, **{name: row.get(name, empty) for name in measured}}
+        for key, row in sorted(found.items(), key=lambda kv: (kv[0] is None, str(kv[0])))
     ]
     return {**sc.header(), "by": by, "groups": groups}
 
@@ -402,11 +472,7 @@ def backlog(
     tier_rows: list[dict[str, Any]] = [dict(r) for r in by_tier]
     p = sc.period
     tz = zoneinfo.ZoneInfo(p.time_zone)
-    start_open = (
-        sc.facts.filter(created_at__lt=p.start)
-        .filter(Q(resolved_at__isnull=True) | Q(resolved_at__gte=p.start))
-        .count()
-    )
+    start_open = sc.open_at(p.start)
     daily: dict[dt.date, int] = {}
     settled = sc.resolved(duplicates=True)
     for field, sign, qs in (("created_at", 1, sc.created()), ("resolved_at", -1, settled)):
@@ -557,13 +623,19 @@ def cost(
     sc = scope(actor=actor, organization=organization, first_day=first_day, last_day=last_day)
     resolved = sc.resolved()
     tiers = list(Tier.objects.order_by("level"))
-    counts = resolved.aggregate(n=Count("pk"))
+    # One pass over the period's resolved tickets: how many went through each tier.
+    marked = resolved.annotate(
+        **{f"in_{t.pk}": F("tiers_visited").bitand(1 << t.level) for t in tiers}
+    )
+    counts = marked.aggregate(
+        n=Count("pk"),
+        **{f"n_{t.pk}": Count("pk", filter=Q(**{f"in_{t.pk}__gt": 0})) for t in tiers},
+    )
     rows = []
     total = 0.0
     configured = True
     for tier in tiers:
-        bit = 1 << tier.level
-        handled = resolved.annotate(was=F("tiers_visited").bitand(bit)).filter(was__gt=0).count()
+        handled = counts[f"n_{tier.pk}"]
         per_ticket = _per_ticket(tier)
         tier_cost = None if per_ticket is None else handled * per_ticket
         if tier_cost is None:
