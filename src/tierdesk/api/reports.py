@@ -31,22 +31,6 @@ Rate = Annotated[float | None, Field(description="A fraction 0-1; null when unde
 
 
 Format = Literal["json", "csv"]
-
-
-def _also_csv(schema: str) -> dict[str, Any]:
-    """The OpenAPI answer of a report: its JSON schema, and text/csv with format=csv."""
-    return {
-        "responses": {
-            "200": {
-                "content": {
-                    "application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}},
-                    "text/csv": {"schema": {"type": "string", "description": "As CSV."}},
-                }
-            }
-        }
-    }
-
-
 # A day as YYYY-MM-DD only (pydantic would also take a number of seconds since 1970).
 Day = Annotated[dt.date, BeforeValidator(_day)]
 
@@ -62,16 +46,11 @@ class PeriodParams(CleanInput):
     format: Format = Field("json", description="csv: the same figures as a CSV table.")
 
 
-class ReportOut(Schema):
-    """What every report answers first: whose and which days."""
-
+class SummaryOut(Schema):
     organization: str | None = Field(description="The code asked for; null: all served.")
     from_: dt.date = Field(alias="from")
     to: dt.date
     time_zone: str = Field(description="The days' time zone: the organization's, else UTC.")
-
-
-class SummaryOut(ReportOut):
     created: int
     resolved: int
     fcr_rate: Rate
@@ -91,8 +70,6 @@ class SummaryOut(ReportOut):
 @router.get(
     "/reports/summary",
     response={200: SummaryOut, **ERRORS},
-    by_alias=True,  # "from", not from_
-    openapi_extra=_also_csv("SummaryOut"),
     summary="A period's headline KPIs for one organization or all the caller serves",
 )
 def summary(request: HttpRequest, params: Query[PeriodParams]) -> HttpResponse:
@@ -123,7 +100,11 @@ class TimesGroup(Schema):
     resolution_business: Statistics
 
 
-class TimesOut(ReportOut):
+class TimesOut(Schema):
+    organization: str | None
+    from_: dt.date = Field(alias="from")
+    to: dt.date
+    time_zone: str
     by: str | None
     groups: list[TimesGroup]
 
@@ -135,8 +116,6 @@ STATISTICS = ("count", "mean", "median", "p90")
 @router.get(
     "/reports/times",
     response={200: TimesOut, **ERRORS},
-    by_alias=True,  # "from", not from_
-    openapi_extra=_also_csv("TimesOut"),
     summary="Time to first response and to resolution (MTTR): mean, median, p90",
 )
 def times(request: HttpRequest, params: Query[TimesParams]) -> HttpResponse:
@@ -167,7 +146,11 @@ class VolumeRow(Schema):
     closed: int
 
 
-class VolumeOut(ReportOut):
+class VolumeOut(Schema):
+    organization: str | None
+    from_: dt.date = Field(alias="from")
+    to: dt.date
+    time_zone: str
     interval: str
     by: str | None
     rows: list[VolumeRow]
@@ -176,8 +159,6 @@ class VolumeOut(ReportOut):
 @router.get(
     "/reports/volume",
     response={200: VolumeOut, **ERRORS},
-    by_alias=True,  # "from", not from_
-    openapi_extra=_also_csv("VolumeOut"),
     summary="Tickets created, resolved and closed per day, week or month",
 )
 def volume(request: HttpRequest, params: Query[VolumeParams]) -> HttpResponse:
@@ -215,7 +196,11 @@ class Reason(Schema):
     count: int
 
 
-class EscalationsOut(ReportOut):
+class EscalationsOut(Schema):
+    organization: str | None
+    from_: dt.date = Field(alias="from")
+    to: dt.date
+    time_zone: str
     moves: list[Move]
     top_reasons: list[Reason]
 
@@ -227,8 +212,6 @@ class EscalationsParams(PeriodParams):
 @router.get(
     "/reports/escalations",
     response={200: EscalationsOut, **ERRORS},
-    by_alias=True,  # "from", not from_
-    openapi_extra=_also_csv("EscalationsOut"),
     summary="Moves between tiers in the period, manual and automatic, and the top reasons",
 )
 def escalations(request: HttpRequest, params: Query[EscalationsParams]) -> HttpResponse:
@@ -262,7 +245,11 @@ class BacklogDay(Schema):
     open: int = Field(description="Open at the end of the day.")
 
 
-class BacklogOut(ReportOut):
+class BacklogOut(Schema):
+    organization: str | None
+    from_: dt.date = Field(alias="from")
+    to: dt.date
+    time_zone: str
     now: dt.datetime
     by_tier: list[TierBacklog]
     trend: list[BacklogDay]
@@ -275,8 +262,6 @@ class BacklogParams(PeriodParams):
 @router.get(
     "/reports/backlog",
     response={200: BacklogOut, **ERRORS},
-    by_alias=True,  # "from", not from_
-    openapi_extra=_also_csv("BacklogOut"),
     summary="Open tickets now by tier and age, and open at the end of each day",
 )
 def backlog(request: HttpRequest, params: Query[BacklogParams]) -> HttpResponse:
@@ -296,7 +281,11 @@ def backlog(request: HttpRequest, params: Query[BacklogParams]) -> HttpResponse:
     return json_response(200, figures | {"trend": trend, "now": figures["now"].isoformat()})
 
 
-class CsatOut(ReportOut):
+class CsatOut(Schema):
+    organization: str | None
+    from_: dt.date = Field(alias="from")
+    to: dt.date
+    time_zone: str
     responses: int
     average: float | None
     distribution: dict[str, int] = Field(description="Ratings of each score, 1 to 5.")
@@ -312,8 +301,6 @@ class CsatParams(PeriodParams):
 @router.get(
     "/reports/csat",
     response={200: CsatOut, **ERRORS},
-    by_alias=True,  # "from", not from_
-    openapi_extra=_also_csv("CsatOut"),
     summary="Customer satisfaction: average, distribution and response rate",
 )
 def csat(request: HttpRequest, params: Query[CsatParams]) -> HttpResponse:
@@ -352,7 +339,11 @@ class Breach(Schema):
     stopped_at: dt.datetime | None
 
 
-class SlaOut(ReportOut):
+class SlaOut(Schema):
+    organization: str | None
+    from_: dt.date = Field(alias="from")
+    to: dt.date
+    time_zone: str
     policies: list[PolicyCompliance]
     breaches_total: int
     breaches: list[Breach] = Field(description="The earliest 500 of the period's breaches.")
@@ -365,8 +356,6 @@ class SlaParams(PeriodParams):
 @router.get(
     "/reports/sla",
     response={200: SlaOut, **ERRORS},
-    by_alias=True,  # "from", not from_
-    openapi_extra=_also_csv("SlaOut"),
     summary="SLA compliance per policy and organization, and the breaches of the period",
 )
 def sla(request: HttpRequest, params: Query[SlaParams]) -> HttpResponse:
@@ -407,7 +396,11 @@ class TierCost(Schema):
     cost: float | None
 
 
-class CostOut(ReportOut):
+class CostOut(Schema):
+    organization: str | None
+    from_: dt.date = Field(alias="from")
+    to: dt.date
+    time_zone: str
     resolved: int
     tiers: list[TierCost]
     total: float | None = Field(description="Null when a tier with tickets has no cost set.")
@@ -422,8 +415,6 @@ class CostOut(ReportOut):
 @router.get(
     "/reports/cost",
     response={200: CostOut, **ERRORS},
-    by_alias=True,  # "from", not from_
-    openapi_extra=_also_csv("CostOut"),
     summary="What the period's resolved tickets cost per tier, and what moving L2 work to L1 saves",
 )
 def cost(request: HttpRequest, params: Query[CostParams]) -> HttpResponse:
@@ -446,15 +437,17 @@ class AgentLoad(Schema):
     )
 
 
-class WorkloadOut(ReportOut):
+class WorkloadOut(Schema):
+    organization: str | None
+    from_: dt.date = Field(alias="from")
+    to: dt.date
+    time_zone: str
     agents: list[AgentLoad]
 
 
 @router.get(
     "/reports/agents",
     response={200: WorkloadOut, **ERRORS},
-    by_alias=True,  # "from", not from_
-    openapi_extra=_also_csv("WorkloadOut"),
     summary="Workload per staff member: open assigned, resolved, estimated utilization",
 )
 def agents(request: HttpRequest, params: Query[PeriodParams]) -> HttpResponse:
