@@ -272,14 +272,9 @@ def times(
 # --- volume ---------------------------------------------------------------------------------
 
 INTERVALS = ("day", "week", "month")
-VOLUME_GROUPS = {
-    # created counts by the first tier, resolved and closed by the tier at the time
-    "tier": ("first_tier__code", "resolved_tier__code"),
-    "source": ("source", "source"),
-    "priority": ("priority", "priority"),
-    "category": ("category__slug", "category__slug"),
-    "organization": ("organization__code", "organization__code"),
-}
+# The same groups (created counts by the first tier, resolved and closed by the resolving
+# tier), and the source.
+VOLUME_GROUPS = {**GROUPS, "source": ("source", "source")}
 
 
 def volume(
