@@ -481,6 +481,21 @@ def test_every_report_endpoint_answers_json_and_csv(week: History) -> None:
     assert api.get(f"/reports/volume?{week_of}&by=moon").status_code == 422
 
 
+def test_the_published_contract_says_from_and_text_csv(cast: Cast) -> None:
+    """Every report's OpenAPI answer names the first day "from" (as the JSON does) and says
+    that format=csv answers text/csv."""
+    doc = Api(cast.manager).get("/openapi.json").json()
+    reports = {p: op["get"] for p, op in doc["paths"].items() if "/reports/" in p}
+    assert len(reports) == 9
+    for path, op in reports.items():
+        content = op["responses"]["200"]["content"]
+        assert set(content) == {"application/json", "text/csv"}, path
+        ref = content["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+        fields = doc["components"]["schemas"][ref]["properties"]
+        assert "from" in fields, path
+        assert "from_" not in fields, path
+
+
 def test_sla_per_policy_and_the_breaches(week: History) -> None:
     got = queries.sla(actor=week.cast.manager, organization="ACME", **WEEK)
     assert got["policies"] == [
