@@ -61,7 +61,10 @@ class ReportOut(Schema):
     organization: str | None = Field(description="The code asked for; null: all served.")
     from_: dt.date = Field(alias="from")
     to: dt.date
-    time_zone: str = Field(description="The days' time zone: the organization's, else UTC.")
+    time_zone: str | None = Field(
+        description="The days' time zone: the organization's; null across several, where "
+        "each organization counts its own days."
+    )
 
 
 class SummaryOut(ReportOut):

@@ -25,6 +25,7 @@ from django.db.models import F
 from tierdesk.core import clock
 from tierdesk.core.models import OutboxEvent
 from tierdesk.escalation.models import MANUAL, Direction, Escalation
+from tierdesk.reports import rollups
 from tierdesk.reports.models import SlaOutcome, StaleFact, TicketFact
 from tierdesk.sla.calendar import Calendar
 from tierdesk.sla.clocks import calendar_of
@@ -57,6 +58,11 @@ def on_event(event: OutboxEvent) -> None:
     counts (those of its policies' tickets, and those counted on a fallback policy)."""
     if event.aggregate_type in ("calendar", "sla_policy"):
         _mark_calendar_stale(event.aggregate_type, event.aggregate_id)
+        return
+    if event.aggregate_type == "organization":
+        # Another time zone moves the organization's days: its rollups are counted again.
+        if "time_zone" in (event.payload.get("changes") or {}) and event.aggregate_id.isdigit():
+            rollups.mark_stale([int(event.aggregate_id)])
         return
     if event.aggregate_type != "ticket":
         return
@@ -95,6 +101,7 @@ def refresh_stale(*, limit: int | None = None) -> int:
     Each batch is claimed (its stale rows deleted) in the transaction that writes its facts:
     an event that comes after the claim marks the ticket stale again, and a change that was
     committed before it is seen by the reads that follow it."""
+    rollups.refresh_stale()
     done = 0
     while limit is None or done < limit:
         ids: list[int] = []
@@ -131,7 +138,7 @@ def _one_by_one(ids: Sequence[int]) -> None:
 
 def rebuild() -> int:
     """Every ticket's facts computed anew (after an upgrade that changes a definition, or a
-    restore); how many."""
+    restore), then the rollups counted from them; how many tickets."""
     done = 0
     last = 0
     while True:
@@ -139,16 +146,22 @@ def rebuild() -> int:
             Ticket.objects.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:BATCH]
         )
         if not ids:
+            rollups.recount_all()
             return done
         with transaction.atomic():
-            write(ids)
+            write(ids, roll_up=False)
         done += len(ids)
         last = ids[-1]
 
 
-def write(ticket_ids: Sequence[int]) -> list[TicketFact]:
-    """Compute and store the facts of ``ticket_ids`` (in the caller's transaction)."""
+def write(ticket_ids: Sequence[int], *, roll_up: bool = True) -> list[TicketFact]:
+    """Compute and store the facts of ``ticket_ids`` (in the caller's transaction), and
+    count the change in the rollups (unless ``roll_up`` is off: a rebuild counts them
+    again afterwards)."""
     facts = compute(ticket_ids)
+    if roll_up:
+        rollups.lock()
+        before = rollups.rows_of(ticket_ids)
     TicketFact.objects.filter(ticket_id__in=ticket_ids).exclude(
         ticket_id__in=[f.ticket_id for f in facts]
     ).delete()
@@ -159,6 +172,8 @@ def write(ticket_ids: Sequence[int]) -> list[TicketFact]:
             unique_fields=["ticket"],
             update_fields=[f.name for f in TicketFact._meta.concrete_fields if not f.primary_key],
         )
+    if roll_up:
+        rollups.apply(before, [rollups.row_of(f) for f in facts])
     return facts
 
 

@@ -93,3 +93,53 @@ class StaleFact(models.Model):
 
     class Meta:
         db_table = "reports_stale_fact"
+
+
+class DayCount(models.Model):
+    """One cell of the rollups (reports.rollups): what the facts of one organization's
+    tickets add up to on one of its days (in its time zone), for one kind of moment
+    (``kind``: created, resolved, closed, rated) and one value of one dimension (``dim``:
+    "" for all of them, or tier, priority, category, source, policy, visited with the
+    value in ``value``). Kept from the facts as they change; the reports read these few
+    rows instead of every ticket of the period."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    kind = models.CharField(max_length=8)
+    dim = models.CharField(max_length=8, blank=True)
+    value = models.CharField(max_length=40, blank=True)
+    n = models.BigIntegerField(default=0)
+    duplicates = models.BigIntegerField(default=0)  # resolved as a duplicate (not in n)
+    response_met = models.BigIntegerField(default=0)
+    response_breached = models.BigIntegerField(default=0)
+    resolution_met = models.BigIntegerField(default=0)
+    resolution_breached = models.BigIntegerField(default=0)
+    escalated = models.BigIntegerField(default=0)  # visited: moved up out of that level
+    fcr = models.BigIntegerField(default=0)
+    reopened = models.BigIntegerField(default=0)
+    automation = models.BigIntegerField(default=0)
+    rated = models.BigIntegerField(default=0)  # resolved and rated
+    score_1 = models.BigIntegerField(default=0)
+    score_2 = models.BigIntegerField(default=0)
+    score_3 = models.BigIntegerField(default=0)
+    score_4 = models.BigIntegerField(default=0)
+    score_5 = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "reports_day_count"
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(
+                fields=["organization", "day", "kind", "dim", "value"], name="day_count_cell"
+            )
+        ]
+
+
+class StaleRollup(models.Model):
+    """An organization whose rollups must be counted again from its facts, whole (after
+    the upgrade that brought them, or a change of its time zone, which moves its days):
+    written by the migration and the relay, emptied by the worker (rollups.refresh_stale)."""
+
+    organization_id = models.BigIntegerField(primary_key=True)
+
+    class Meta:
+        db_table = "reports_stale_rollup"

@@ -13,17 +13,17 @@ import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Avg, Case, Count, DateField, F, Q, QuerySet, TextField, When
-from django.db.models.functions import Trunc
+from django.db.models import Case, Count, F, Q, QuerySet, Sum, TextField, When
 
 from tierdesk.core import clock, policy
 from tierdesk.core.errors import NotFound, ValidationFailed
 from tierdesk.core.models import Organization, User
 from tierdesk.escalation.models import MANUAL, Direction, Escalation
 from tierdesk.kb.models import Deflection
-from tierdesk.reports.models import SlaOutcome, TicketFact
+from tierdesk.reports import rollups
+from tierdesk.reports.models import DayCount, TicketFact
 from tierdesk.sla.models import SlaClock, SlaPolicy
-from tierdesk.tiers.models import Tier
+from tierdesk.tiers.models import Category, Tier
 
 MAX_DAYS = 366 * 2  # a period longer than two years is refused
 FIRST_YEAR, LAST_YEAR = 1970, 2100
@@ -87,7 +87,9 @@ def _tiers() -> list[Tier | None]:
 
 @dataclass(frozen=True)
 class Scope:
-    """What one report covers: organizations, days, and their tickets' facts."""
+    """What one report covers: organizations, days, and their tickets' facts. The days are
+    each organization's own (in its time zone): across several organizations, a day is
+    each one's day, so the figures of all of them add up to the sum of each one's."""
 
     organizations: list[Organization]
     code: str | None  # the organization asked for; None: all the reader serves
@@ -96,26 +98,88 @@ class Scope:
 
     def header(self) -> dict[str, Any]:
         p = self.period
+        zone = p.time_zone if self.code else None
         return {"organization": self.code, "from": p.first_day, "to": p.last_day,
-                "time_zone": p.time_zone}  # fmt: skip
+                "time_zone": zone}  # fmt: skip
+
+    def within(self, field: str, organization: str = "organization") -> Q:
+        """``field`` in the period, for each organization in its own time zone (one range
+        per time zone the organizations have)."""
+        zones: dict[str, list[int]] = {}
+        for org in self.organizations:
+            zones.setdefault(org.time_zone, []).append(org.pk)
+        found = Q(pk__in=[])
+        for zone, ids in zones.items():
+            p = period(self.period.first_day, self.period.last_day, zone)
+            found |= Q(**{f"{organization}__in": ids, f"{field}__gte": p.start,
+                          f"{field}__lt": p.end})  # fmt: skip
+        return found
 
     def created(self) -> QuerySet[TicketFact]:
-        return self.facts.filter(created_at__gte=self.period.start, created_at__lt=self.period.end)
-
-    def open_at(self, instant: dt.datetime) -> int:
-        """Tickets open at ``instant``: created before it, less those whose last resolution
-        came before it (a reopened ticket is open until its last resolution). Two counts
-        over indexed ranges, not a scan of every ticket's row."""
-        created = self.facts.filter(created_at__lt=instant).count()
-        return created - self.facts.filter(resolved_at__lt=instant).count()
+        return self.facts.filter(self.within("created_at"))
 
     def resolved(self, *, duplicates: bool = False) -> QuerySet[TicketFact]:
         """Resolved in the period; a ticket merged into another (resolved as its duplicate)
         is not resolved work, unless ``duplicates``."""
-        settled = self.facts.filter(
-            resolved_at__gte=self.period.start, resolved_at__lt=self.period.end
-        )
+        settled = self.facts.filter(self.within("resolved_at"))
         return settled if duplicates else settled.filter(duplicate=False)
+
+    def cells(self, *kinds: str) -> QuerySet[DayCount]:
+        """The rollups' cells of the period's days (reports.rollups) of ``kinds``."""
+        p = self.period
+        return DayCount.objects.filter(
+            organization__in=self.organizations,
+            day__gte=p.first_day,
+            day__lte=p.last_day,
+            kind__in=kinds,
+        )
+
+    def sums(self, kind: str, dim: str = "", *by: str) -> dict[Any, dict[str, int]]:
+        """The period's counts of ``kind`` for each value of ``dim`` (one key "" without a
+        dimension), grouped further by ``by`` (e.g. "organization", "day"): keyed by the
+        value, or by a tuple (value, *by) when ``by`` is given."""
+        rows = (
+            self.cells(kind)
+            .filter(dim=dim)
+            .values("value", *by)
+            .annotate(**{c: Sum(c) for c in rollups.COUNTERS})
+            .order_by()
+        )
+        found: dict[Any, dict[str, int]] = {}
+        for row in rows:
+            key = (row["value"], *(row[b] for b in by)) if by else row["value"]
+            found[key] = {c: row[c] for c in rollups.COUNTERS}
+        return found
+
+    def open_at_start(self) -> int:
+        """Tickets open when the period began: created before its first day, less those
+        whose last resolution came before it (a reopened ticket is open until its last
+        resolution). From the rollups of every earlier day."""
+        earlier = DayCount.objects.filter(
+            organization__in=self.organizations,
+            day__lt=self.period.first_day,
+            kind__in=(rollups.CREATED, rollups.RESOLVED),
+            dim="",
+        )
+        totals = {kind: n + dup for kind, n, dup in earlier.values_list("kind").annotate(
+            Sum("n"), Sum("duplicates")).order_by()}  # fmt: skip
+        return (totals.get(rollups.CREATED) or 0) - (totals.get(rollups.RESOLVED) or 0)
+
+    def open_per_day(self) -> list[tuple[dt.date, int]]:
+        """Tickets open at the end of each day of the period."""
+        change: dict[dt.date, int] = {}
+        for (_, day), counts in self.sums(rollups.CREATED, "", "day").items():
+            change[day] = change.get(day, 0) + counts["n"]
+        for (_, day), counts in self.sums(rollups.RESOLVED, "", "day").items():
+            change[day] = change.get(day, 0) - counts["n"] - counts["duplicates"]
+        open_count = self.open_at_start()
+        trend = []
+        day = self.period.first_day
+        while day <= self.period.last_day:
+            open_count += change.get(day, 0)
+            trend.append((day, open_count))
+            day += dt.timedelta(days=1)
+        return trend
 
 
 def scope(
@@ -133,37 +197,23 @@ def summary(
 ) -> dict[str, Any]:
     """The period's headline figures for one organization or all the actor serves."""
     sc = scope(actor=actor, organization=organization, first_day=first_day, last_day=last_day)
-    orgs, p, facts = sc.organizations, sc.period, sc.facts
-    created, resolved = sc.created(), sc.resolved()
     l1, l2, l3 = _tiers()
-    r = resolved.aggregate(
-        n=Count("pk"),
-        fcr=Count("pk", filter=Q(first_contact_resolution=True)),
-        at_lowest=Count("pk", filter=Q(resolved_tier=l1)),
-        reopened=Count("pk", filter=Q(reopens__gt=0)),
-        automation=Count("pk", filter=Q(resolved_by_automation=True)),
-    )
-    c = created.aggregate(
-        n=Count("pk"),
-        response_met=Count("pk", filter=Q(sla_response=SlaOutcome.MET)),
-        response_breached=Count("pk", filter=Q(sla_response=SlaOutcome.BREACHED)),
-        resolution_met=Count("pk", filter=Q(sla_resolution=SlaOutcome.MET)),
-        resolution_breached=Count("pk", filter=Q(sla_resolution=SlaOutcome.BREACHED)),
-    )
-    rated = facts.filter(rated_at__gte=p.start, rated_at__lt=p.end).aggregate(
-        n=Count("pk"), average=Avg("csat_score")
-    )
-    deflections = Deflection.objects.filter(
-        organization__in=orgs, created_at__gte=p.start, created_at__lt=p.end
-    ).count()
+    none = dict.fromkeys(rollups.COUNTERS, 0)
+    c = sc.sums(rollups.CREATED).get("", none)
+    r = sc.sums(rollups.RESOLVED).get("", none)
+    at_lowest = sc.sums(rollups.RESOLVED, "tier").get(str(l1.pk) if l1 else "-", none)["n"]
+    visited = sc.sums(rollups.CREATED, "visited")
+    rated = sc.sums(rollups.RATED).get("", none)
+    deflections = Deflection.objects.filter(sc.within("created_at")).count()
+    trend = sc.open_per_day()
     return {
         **sc.header(),
         "created": c["n"],
         "resolved": r["n"],
         "fcr_rate": _rate(r["fcr"], r["n"]),
-        "l1_resolution_rate": _rate(r["at_lowest"], r["n"]),
-        "escalation_rate_l1_l2": _escalation_rate(created, l1, l2),
-        "escalation_rate_l2_l3": _escalation_rate(created, l2, l3),
+        "l1_resolution_rate": _rate(at_lowest, r["n"]),
+        "escalation_rate_l1_l2": _escalation_rate(visited, l1, l2),
+        "escalation_rate_l2_l3": _escalation_rate(visited, l2, l3),
         "reopen_rate": _rate(r["reopened"], r["n"]),
         "sla_response_compliance": _rate(
             c["response_met"], c["response_met"] + c["response_breached"]
@@ -171,28 +221,28 @@ def summary(
         "sla_resolution_compliance": _rate(
             c["resolution_met"], c["resolution_met"] + c["resolution_breached"]
         ),
-        "backlog_open": sc.open_at(p.end),
-        "csat_average": rated["average"],
+        "backlog_open": trend[-1][1],
+        "csat_average": _average_score(rated),
         "csat_responses": rated["n"],
         "deflections": deflections,
         "resolved_by_automation": r["automation"],
     }
 
 
+def _average_score(counts: dict[str, int]) -> float | None:
+    total = sum(counts[f"score_{s}"] * s for s in range(1, 6))
+    return None if counts["n"] == 0 else total / counts["n"]
+
+
 def _escalation_rate(
-    created: QuerySet[TicketFact], low: Tier | None, high: Tier | None
+    visited: dict[Any, dict[str, int]], low: Tier | None, high: Tier | None
 ) -> float | None:
     """Of the tickets created in the period that were ever in tier ``low``, the share that
     was escalated out of it (to ``high``, the next tier up: None without one)."""
     if low is None or high is None:
         return None
-    bit = 1 << low.level
-    counts = (
-        created.annotate(was=F("tiers_visited").bitand(bit), left=F("escalated_from").bitand(bit))
-        .filter(was__gt=0)
-        .aggregate(n=Count("pk"), up=Count("pk", filter=Q(left__gt=0)))
-    )
-    return _rate(counts["up"], counts["n"])
+    counts = visited.get(str(low.level))
+    return None if counts is None else _rate(counts["escalated"], counts["n"])
 
 
 # --- response and resolution times ----------------------------------------------------------
@@ -294,28 +344,50 @@ def volume(
     if by is not None and by not in VOLUME_GROUPS:
         raise ValidationFailed.for_field("by", f"one of {', '.join(VOLUME_GROUPS)}")
     sc = scope(actor=actor, organization=organization, first_day=first_day, last_day=last_day)
-    tz = zoneinfo.ZoneInfo(sc.period.time_zone)
-    first_key, later_key = VOLUME_GROUPS[by] if by else (None, None)
+    names = _names(by)
     rows: dict[tuple[dt.date, Any], dict[str, int]] = {}
-    for name, field, qs, key in (
-        ("created", "created_at", sc.created(), first_key),
-        ("resolved", "resolved_at", sc.resolved(), later_key),
-        ("closed", "closed_at", sc.facts.filter(
-            closed_at__gte=sc.period.start, closed_at__lt=sc.period.end), later_key),
-    ):  # fmt: skip
-        grouped = qs.annotate(bucket=Trunc(field, interval, output_field=DateField(), tzinfo=tz))
-        fields = ["bucket", *([key] if key else [])]
-        for row in grouped.values(*fields).annotate(n=Count("pk")).order_by(*fields):
+    for kind in (rollups.CREATED, rollups.RESOLVED, rollups.CLOSED):
+        if by == "organization":
+            found = sc.sums(kind, "", "day", "organization")
+        else:
+            found = sc.sums(kind, by or "", "day")
+        for key, counts in found.items():
+            if not counts["n"]:
+                continue
+            value = names(key[2] if by == "organization" else key[0])
             slot = rows.setdefault(
-                (row["bucket"], row[key] if key else None),
-                {"created": 0, "resolved": 0, "closed": 0},
+                (_bucket(key[1], interval), value), {"created": 0, "resolved": 0, "closed": 0}
             )
-            slot[name] += row["n"]
+            slot[kind] += counts["n"]
     series = [
         {"start": bucket, "key": key, **counts}
         for (bucket, key), counts in sorted(rows.items(), key=lambda kv: (kv[0][0], str(kv[0][1])))
     ]
     return {**sc.header(), "interval": interval, "by": by, "rows": series}
+
+
+def _bucket(day: dt.date, interval: str) -> dt.date:
+    """The first day of ``day``'s week (from Monday) or month, or the day."""
+    if interval == "week":
+        return day - dt.timedelta(days=day.weekday())
+    if interval == "month":
+        return day.replace(day=1)
+    return day
+
+
+def _names(by: str | None) -> Any:
+    """How a rollup's value of dimension ``by`` reads in a report: tiers by code,
+    categories by slug (None: uncategorized), organizations by code."""
+    if by == "tier":
+        codes = {str(pk): code for pk, code in Tier.objects.values_list("pk", "code")}
+        return lambda v: codes.get(v)
+    if by == "category":
+        slugs = {str(pk): slug for pk, slug in Category.objects.values_list("pk", "slug")}
+        return lambda v: slugs.get(v)
+    if by == "organization":
+        orgs = dict(Organization.objects.values_list("pk", "code"))
+        return lambda v: orgs.get(v)
+    return lambda v: v if by else None
 
 
 # --- escalations ----------------------------------------------------------------------------
@@ -330,9 +402,7 @@ def escalations(
     by a rule) and down, and the most frequent reasons for moving up (a manual escalation's
     reason as written, a rule's name)."""
     sc = scope(actor=actor, organization=organization, first_day=first_day, last_day=last_day)
-    moves = Escalation.objects.filter(
-        organization__in=sc.organizations, at__gte=sc.period.start, at__lt=sc.period.end
-    )
+    moves = Escalation.objects.filter(sc.within("at"))
     pairs = (
         moves.values("from_tier__code", "from_tier__level", "to_tier__code", "direction")
         .annotate(
@@ -402,25 +472,7 @@ def backlog(
         .order_by("tier__level")
     )
     tier_rows: list[dict[str, Any]] = [dict(r) for r in by_tier]
-    p = sc.period
-    tz = zoneinfo.ZoneInfo(p.time_zone)
-    start_open = sc.open_at(p.start)
-    daily: dict[dt.date, int] = {}
-    settled = sc.resolved(duplicates=True)
-    for field, sign, qs in (("created_at", 1, sc.created()), ("resolved_at", -1, settled)):
-        for row in (
-            qs.annotate(day=Trunc(field, "day", output_field=DateField(), tzinfo=tz))
-            .values("day")
-            .annotate(n=Count("pk"))
-        ):
-            daily[row["day"]] = daily.get(row["day"], 0) + sign * row["n"]
-    trend = []
-    open_count = start_open
-    day = p.first_day
-    while day <= p.last_day:
-        open_count += daily.get(day, 0)
-        trend.append({"day": day, "open": open_count})
-        day += dt.timedelta(days=1)
+    trend = [{"day": day, "open": n} for day, n in sc.open_per_day()]
     return {
         **sc.header(),
         "now": now,
@@ -445,17 +497,14 @@ def csat(
     """Ratings given in the period: average, how many of each score; and the response
     rate: of the tickets resolved in the period, the share their requester rated."""
     sc = scope(actor=actor, organization=organization, first_day=first_day, last_day=last_day)
-    rated = sc.facts.filter(rated_at__gte=sc.period.start, rated_at__lt=sc.period.end)
-    counts = dict(rated.values_list("csat_score").annotate(n=Count("pk")).order_by())
-    total = sum(counts.values())
-    resolved = sc.resolved().aggregate(
-        n=Count("pk"), rated=Count("pk", filter=Q(csat_score__isnull=False))
-    )
+    none = dict.fromkeys(rollups.COUNTERS, 0)
+    rated = sc.sums(rollups.RATED).get("", none)
+    resolved = sc.sums(rollups.RESOLVED).get("", none)
     return {
         **sc.header(),
-        "responses": total,
-        "average": None if total == 0 else sum(s * n for s, n in counts.items()) / total,
-        "distribution": {str(score): counts.get(score, 0) for score in range(1, 6)},
+        "responses": rated["n"],
+        "average": _average_score(rated),
+        "distribution": {str(score): rated[f"score_{score}"] for score in range(1, 6)},
         "response_rate": _rate(resolved["rated"], resolved["n"]),
     }
 
@@ -472,28 +521,21 @@ def sla(
     clock is decided, as the summary's), and the breaches that happened in the period, the
     earliest first (at most ``BREACHES_LISTED``; ``breaches_total`` counts them all)."""
     sc = scope(actor=actor, organization=organization, first_day=first_day, last_day=last_day)
-    rows = list(
-        sc.created()
-        .filter(sla_policy_id__isnull=False)
-        .values("sla_policy_id", "organization__code")
-        .annotate(
-            response_met=Count("pk", filter=Q(sla_response=SlaOutcome.MET)),
-            response_breached=Count("pk", filter=Q(sla_response=SlaOutcome.BREACHED)),
-            resolution_met=Count("pk", filter=Q(sla_resolution=SlaOutcome.MET)),
-            resolution_breached=Count("pk", filter=Q(sla_resolution=SlaOutcome.BREACHED)),
-        )
-        .order_by("organization__code", "sla_policy_id")
+    codes = {org.pk: org.code for org in sc.organizations}
+    rows: list[dict[str, Any]] = sorted(
+        (
+            {"sla_policy_id": int(policy), "organization__code": codes[org], **counts}
+            for (policy, org), counts in sc.sums(rollups.CREATED, "policy", "organization").items()
+            if counts["n"]
+        ),
+        key=lambda r: (r["organization__code"], r["sla_policy_id"]),
     )
     names: dict[int | None, str] = dict(
         SlaPolicy.objects.filter(pk__in={r["sla_policy_id"] for r in rows}).values_list(
             "pk", "name"
         )
     )
-    breached = SlaClock.objects.filter(
-        organization__in=sc.organizations,
-        breached_at__gte=sc.period.start,
-        breached_at__lt=sc.period.end,
-    )
+    breached = SlaClock.objects.filter(sc.within("breached_at"))
     listed = breached.select_related("ticket__organization", "ticket__tier", "policy").order_by(
         "breached_at", "id"
     )[:BREACHES_LISTED]
@@ -553,16 +595,12 @@ def cost(
     if not 0 <= shift_percent <= 100:
         raise ValidationFailed.for_field("shift", "a percentage from 0 to 100")
     sc = scope(actor=actor, organization=organization, first_day=first_day, last_day=last_day)
-    resolved = sc.resolved()
     tiers = list(Tier.objects.order_by("level"))
-    # One pass over the period's resolved tickets: how many went through each tier.
-    marked = resolved.annotate(
-        **{f"in_{t.pk}": F("tiers_visited").bitand(1 << t.level) for t in tiers}
-    )
-    counts = marked.aggregate(
-        n=Count("pk"),
-        **{f"n_{t.pk}": Count("pk", filter=Q(**{f"in_{t.pk}__gt": 0})) for t in tiers},
-    )
+    none = dict.fromkeys(rollups.COUNTERS, 0)
+    # How many of the period's resolved tickets went through each tier.
+    through = sc.sums(rollups.RESOLVED, "visited")
+    counts = {f"n_{t.pk}": through.get(str(t.level), none)["n"] for t in tiers}
+    counts["n"] = sc.sums(rollups.RESOLVED).get("", none)["n"]
     rows = []
     total = 0.0
     configured = True
@@ -584,9 +622,10 @@ def cost(
                 "cost": tier_cost,
             }
         )
-    l1, l2, _ = _tiers()
+    l1, l2 = [*tiers, None, None][:2]
     saving = None
-    resolved_at_l2 = resolved.filter(resolved_tier=l2).count() if l2 is not None else 0
+    by_tier = sc.sums(rollups.RESOLVED, "tier")
+    resolved_at_l2 = by_tier.get(str(l2.pk), none)["n"] if l2 is not None else 0
     if l1 is not None and l2 is not None:
         low, high = _per_ticket(l1), _per_ticket(l2)
         if low is not None and high is not None:
