@@ -462,6 +462,97 @@ def agents(request: HttpRequest, params: Query[PeriodParams]) -> HttpResponse:
     return json_response(200, figures)
 
 
+Metric = Literal[tuple(queries.DRILL)]  # type: ignore[valid-type]
+DrillBy = Literal[tuple(queries.DRILL_GROUPS)]  # type: ignore[valid-type]
+DRILL_PAGE_MAX = 200
+DRILL_CSV_MAX = 10_000
+
+
+class DrillParams(PeriodParams):
+    metric: Metric = Field(description="The figure whose tickets to list.")  # type: ignore[valid-type]
+    by: DrillBy | None = Field(None, description="With value: only that group's tickets.")  # type: ignore[valid-type]
+    value: Annotated[str, StringConstraints(max_length=200)] | None = Field(
+        None, description="The group (a tier code, priority, category slug, ...); none: without."
+    )
+    after: int | None = Field(None, ge=0, description="next_after of the previous page.")
+    limit: int = Field(50, ge=1, le=DRILL_PAGE_MAX)
+
+
+class DrillTicket(Schema):
+    ticket: str
+    subject: str
+    status: str
+    priority: str
+    tier: str = Field(description="Its tier now.")
+    organization: str
+    created_at: dt.datetime
+    resolved_at: dt.datetime | None
+
+
+class DrillOut(ReportOut):
+    metric: str
+    by: str | None
+    value: str | None
+    count: int = Field(description="How many tickets: the figure.")
+    items: list[DrillTicket]
+    next_after: int | None = Field(description="Pass as ?after= for the next page; null: last.")
+
+
+@router.get(
+    "/reports/tickets",
+    response={200: DrillOut, **ERRORS},
+    by_alias=True,  # "from", not from_
+    openapi_extra=_also_csv(),
+    summary="The tickets behind a report's figure (drill-down)",
+)
+def tickets_behind(request: HttpRequest, params: Query[DrillParams]) -> HttpResponse:
+    reject_unknown_query(request, DrillParams)
+    found = queries.behind(
+        actor=actor(request), organization=params.organization, first_day=params.from_,
+        last_day=params.to, metric=params.metric, by=params.by, value=params.value,
+    )  # fmt: skip
+    sc = queries.scope(
+        actor=actor(request), organization=params.organization, first_day=params.from_,
+        last_day=params.to,
+    )  # fmt: skip
+    fields = ["ticket", "subject", "status", "priority", "tier", "organization", "created_at",
+              "resolved_at"]  # fmt: skip
+    if params.format == "csv":
+        rows = (_drill_row(f) for f in found[:DRILL_CSV_MAX])
+        return csv_response("tickets", fields, ([r[f] for f in fields] for r in rows))
+    page = list(
+        (found.filter(ticket_id__gt=params.after) if params.after else found)[: params.limit + 1]
+    )
+    more = len(page) > params.limit
+    page = page[: params.limit]
+    return json_response(
+        200,
+        _dates(sc.header())
+        | {
+            "metric": params.metric,
+            "by": params.by,
+            "value": params.value,
+            "count": found.count(),
+            "items": [_drill_row(f) for f in page],
+            "next_after": page[-1].ticket_id if more else None,
+        },
+    )
+
+
+def _drill_row(fact: Any) -> dict[str, Any]:
+    t = fact.ticket
+    return {
+        "ticket": t.key,
+        "subject": t.subject,
+        "status": t.status,
+        "priority": t.priority,
+        "tier": fact.tier.code,
+        "organization": t.organization.code,
+        "created_at": fact.created_at,
+        "resolved_at": fact.resolved_at,
+    }
+
+
 def _group_name(key: str | None, by: str | None) -> str:
     if key is not None:
         return key

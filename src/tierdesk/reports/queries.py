@@ -21,7 +21,7 @@ from tierdesk.core.models import Organization, User
 from tierdesk.escalation.models import MANUAL, Direction, Escalation
 from tierdesk.kb.models import Deflection
 from tierdesk.reports import rollups
-from tierdesk.reports.models import DayCount, TicketFact
+from tierdesk.reports.models import DayCount, SlaOutcome, TicketFact
 from tierdesk.sla.models import SlaClock, SlaPolicy
 from tierdesk.tiers.models import Category, Tier
 
@@ -102,17 +102,20 @@ class Scope:
         return {"organization": self.code, "from": p.first_day, "to": p.last_day,
                 "time_zone": zone}  # fmt: skip
 
-    def within(self, field: str, organization: str = "organization") -> Q:
-        """``field`` in the period, for each organization in its own time zone (one range
-        per time zone the organizations have)."""
+    def within(self, field: str, organization: str = "organization", *,
+               before_end: bool = False) -> Q:  # fmt: skip
+        """``field`` in the period (``before_end``: at any time before its end), for each
+        organization in its own time zone (one range per time zone they have)."""
         zones: dict[str, list[int]] = {}
         for org in self.organizations:
             zones.setdefault(org.time_zone, []).append(org.pk)
         found = Q(pk__in=[])
         for zone, ids in zones.items():
             p = period(self.period.first_day, self.period.last_day, zone)
-            found |= Q(**{f"{organization}__in": ids, f"{field}__gte": p.start,
-                          f"{field}__lt": p.end})  # fmt: skip
+            when = Q(**{f"{field}__lt": p.end})
+            if not before_end:
+                when &= Q(**{f"{field}__gte": p.start})
+            found |= Q(**{f"{organization}__in": ids}) & when
         return found
 
     def created(self) -> QuerySet[TicketFact]:
@@ -717,3 +720,91 @@ def workload(
 
 def _minutes_between(start: dt.time, end: dt.time) -> int:
     return (end.hour * 60 + end.minute) - (start.hour * 60 + start.minute)
+
+
+# --- drill-down -----------------------------------------------------------------------------
+
+# Each figure a report shows, and the tickets behind it: (the cohort it counts among, the
+# condition within it). Cohorts: created, resolved (duplicates apart), closed, rated in the
+# period; "open" is open at the end of its last day.
+DRILL = {
+    "created": ("created", Q()),
+    "resolved": ("resolved", Q()),
+    "closed": ("closed", Q()),
+    "fcr": ("resolved", Q(first_contact_resolution=True)),
+    "l1_resolved": ("resolved", None),  # resolved in the lowest tier
+    "reopened": ("resolved", Q(reopens__gt=0)),
+    "resolved_by_automation": ("resolved", Q(resolved_by_automation=True)),
+    "escalated_l1_l2": ("created", None),  # were in L1 and were escalated out of it
+    "escalated_l2_l3": ("created", None),
+    "sla_response_met": ("created", Q(sla_response=SlaOutcome.MET)),
+    "sla_response_breached": ("created", Q(sla_response=SlaOutcome.BREACHED)),
+    "sla_resolution_met": ("created", Q(sla_resolution=SlaOutcome.MET)),
+    "sla_resolution_breached": ("created", Q(sla_resolution=SlaOutcome.BREACHED)),
+    "rated": ("rated", Q()),
+    "backlog_open": ("open", Q()),
+}
+# A dimension's value as the reports name it, per cohort: created tickets by their first
+# tier, the others by the resolving one (as GROUPS).
+DRILL_GROUPS = {
+    **{name: (first, later) for name, (first, later) in VOLUME_GROUPS.items()},
+    "score": ("csat_score", "csat_score"),
+    "policy": ("sla_policy_id", "sla_policy_id"),  # by the policy's name
+}
+
+
+def behind(
+    *,
+    actor: User,
+    organization: str | None,
+    first_day: dt.date | None,
+    last_day: dt.date | None,
+    metric: str,
+    by: str | None = None,
+    value: str | None = None,
+) -> QuerySet[TicketFact]:
+    """The tickets a report's figure counts: ``metric`` (a key of ``DRILL``) in the period,
+    where ``by`` (tier, priority, category, source, organization, score, policy) is
+    ``value`` ("" or "none" for tickets without one, e.g. uncategorized). Their facts, the
+    oldest ticket first; the count is the figure."""
+    if metric not in DRILL:
+        raise ValidationFailed.for_field("metric", f"one of {', '.join(DRILL)}")
+    if by is not None and by not in DRILL_GROUPS:
+        raise ValidationFailed.for_field("by", f"one of {', '.join(DRILL_GROUPS)}")
+    if (by is None) != (value is None):
+        raise ValidationFailed.for_field("value", "'by' and 'value' go together")
+    sc = scope(actor=actor, organization=organization, first_day=first_day, last_day=last_day)
+    cohort, condition = DRILL[metric]
+    if cohort == "created":
+        found = sc.created()
+    elif cohort == "resolved":
+        found = sc.resolved()
+    elif cohort == "open":
+        found = sc.facts.filter(sc.within("created_at", before_end=True)).exclude(
+            sc.within("resolved_at", before_end=True)
+        )
+    else:
+        found = sc.facts.filter(sc.within(f"{cohort}_at"))
+    found = _tier_condition(found, metric) if condition is None else found.filter(condition)
+    if by == "policy" and value not in (None, "", "none"):
+        found = found.filter(sla_policy_id__in=SlaPolicy.objects.filter(name=value).values("pk"))
+    elif by is not None and value is not None:
+        field = DRILL_GROUPS[by][0 if cohort == "created" else 1]
+        if value in ("", "none"):
+            found = found.filter(**{f"{field}__isnull": True})
+        else:
+            found = found.filter(**{field: value.upper() if by == "organization" else value})
+    return found.select_related("ticket__organization", "tier").order_by("ticket_id")
+
+
+def _tier_condition(found: QuerySet[TicketFact], metric: str) -> QuerySet[TicketFact]:
+    l1, l2, l3 = _tiers()
+    if metric == "l1_resolved":
+        return found.filter(resolved_tier=l1) if l1 is not None else found.none()
+    low, high = (l1, l2) if metric == "escalated_l1_l2" else (l2, l3)
+    if low is None or high is None:
+        return found.none()
+    bit = 1 << low.level
+    return found.annotate(
+        was=F("tiers_visited").bitand(bit), left=F("escalated_from").bitand(bit)
+    ).filter(was__gt=0, left__gt=0)

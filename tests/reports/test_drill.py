@@ -1,0 +1,113 @@
+"""Drill-down: every figure leads to the tickets it counts, and the list is as long as the
+figure. The figures come from the rollups and the lists from the facts, so this is also
+where the rollups are shown to agree with the raw computation, report by report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import Api
+from tests.reports.test_summary import WEEK, History, at, week  # noqa: F401 (a fixture)
+from tierdesk.core.errors import NotFound, ValidationFailed
+from tierdesk.reports import queries
+
+
+def keys(h: History, metric: str, organization: str | None = "ACME", **kw: Any) -> set[str]:
+    """The week's names (T1, T2, ...) of the tickets behind ``metric``."""
+    names = {t.pk: name for name, t in h.t.items()}
+    found = queries.behind(actor=h.cast.manager if organization else h.cast.admin,
+                           organization=organization, metric=metric, **WEEK, **kw)  # fmt: skip
+    return {names[f.ticket_id] for f in found}
+
+
+def test_each_summary_figure_lists_its_tickets(week: History) -> None:  # noqa: F811
+    s = queries.summary(actor=week.cast.manager, organization="ACME", **WEEK)
+    assert keys(week, "created") == {"T1", "T2", "T3", "T4", "T5", "T6", "T7"}
+    assert keys(week, "resolved") == {"T10", "T1", "T2", "T3", "T4", "T5"}
+    assert keys(week, "fcr") == {"T10", "T1"}
+    assert keys(week, "l1_resolved") == {"T10", "T1", "T2", "T4", "T5"}
+    assert keys(week, "escalated_l1_l2") == {"T3", "T4", "T6"}
+    assert keys(week, "escalated_l2_l3") == {"T6"}
+    assert keys(week, "reopened") == {"T5"}
+    assert keys(week, "sla_response_breached") == {"T3", "T6"}
+    assert keys(week, "sla_resolution_breached") == {"T6"}
+    assert keys(week, "backlog_open") == {"T9", "T6", "T7"}
+    assert keys(week, "rated") == {"T1", "T2"}
+    assert keys(week, "resolved_by_automation") == set()
+    # ... and each list is as long as the figure read from the rollups.
+    resolved = s["resolved"]
+    assert len(keys(week, "created")) == s["created"]
+    assert len(keys(week, "resolved")) == resolved
+    assert len(keys(week, "fcr")) == pytest.approx(s["fcr_rate"] * resolved)
+    assert len(keys(week, "l1_resolved")) == pytest.approx(s["l1_resolution_rate"] * resolved)
+    assert len(keys(week, "reopened")) == pytest.approx(s["reopen_rate"] * resolved)
+    assert len(keys(week, "backlog_open")) == s["backlog_open"]
+    assert len(keys(week, "rated")) == s["csat_responses"]
+    met = len(keys(week, "sla_response_met"))
+    assert met / (met + len(keys(week, "sla_response_breached"))) == pytest.approx(
+        s["sla_response_compliance"]
+    )
+
+
+def test_each_group_of_a_report_lists_its_tickets(week: History) -> None:  # noqa: F811
+    cast = week.cast
+    for by in ("tier", "priority", "category", "source"):
+        rows = queries.volume(actor=cast.manager, organization="ACME", interval="month", by=by,
+                              **WEEK)["rows"]  # fmt: skip
+        for row in rows:
+            value = "none" if row["key"] is None else row["key"]
+            for metric in ("created", "resolved", "closed"):
+                listed = keys(week, metric, by=by, value=value)
+                assert len(listed) == row[metric], (by, value, metric)
+    assert keys(week, "resolved", by="tier", value="L2") == {"T3"}
+    assert keys(week, "rated", by="score", value="5") == {"T1"}
+    # Across organizations (the admin): each organization's own tickets and days.
+    assert keys(week, "resolved", None, by="organization", value="globex") == {"T8"}
+    sla = queries.sla(actor=cast.manager, organization="ACME", **WEEK)["policies"]
+    assert [p["response_breached"] for p in sla] == [2]
+    assert keys(week, "sla_response_breached", by="policy", value="ACME standard") == {
+        "T3",
+        "T6",
+    }
+
+
+def test_bad_asks_and_other_tenants(week: History) -> None:  # noqa: F811
+    cast = week.cast
+    with pytest.raises(ValidationFailed):
+        keys(week, "happiness")
+    with pytest.raises(ValidationFailed):
+        keys(week, "created", by="moon", value="full")
+    with pytest.raises(ValidationFailed):
+        keys(week, "created", by="tier")
+    with pytest.raises(NotFound):
+        queries.behind(actor=cast.manager, organization="GLOBEX", metric="created", **WEEK)
+
+
+def test_the_api_lists_them_page_by_page_and_as_csv(week: History) -> None:  # noqa: F811
+    api = Api(week.cast.manager)
+    base = "/reports/tickets?organization=ACME&from=2026-03-02&to=2026-03-06&metric=created"
+    first = api.get(f"{base}&limit=4")
+    assert first.status_code == 200, first.content
+    body = first.json()
+    assert body["count"] == 7
+    assert len(body["items"]) == 4
+    assert body["items"][0] | {"created_at": None} == {
+        "ticket": week.t["T1"].key, "subject": "T1 VPN", "status": "resolved",
+        "priority": "P3", "tier": "L1", "organization": "ACME", "created_at": None,
+        "resolved_at": "2026-03-02T16:00:00Z",
+    }  # fmt: skip
+    rest = api.get(f"{base}&limit=4&after={body['next_after']}").json()
+    assert len(rest["items"]) == 3
+    assert rest["next_after"] is None
+    seen = [i["ticket"] for i in body["items"] + rest["items"]]
+    assert len(set(seen)) == 7
+    table = api.get(f"{base}&format=csv").content.decode().splitlines()
+    assert table[0] == "ticket,subject,status,priority,tier,organization,created_at,resolved_at"
+    assert len(table) == 8
+    assert api.get(f"{base}&metric=nope").status_code == 422
+    assert api.get(f"{base}&limit=0").status_code == 422
+    other = "/reports/tickets?organization=GLOBEX&metric=created"
+    assert api.get(other).status_code == 404
+    assert Api(week.cast.lena).get(base).status_code == 403
