@@ -4,12 +4,15 @@ where the rollups are shown to agree with the raw computation, report by report.
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from tests.conftest import Api
 from tests.reports.test_summary import WEEK, History, at, week  # noqa: F401 (a fixture)
+from tierdesk.core import clock
 from tierdesk.core.errors import NotFound, ValidationFailed
 from tierdesk.reports import queries
 
@@ -111,3 +114,77 @@ def test_the_api_lists_them_page_by_page_and_as_csv(week: History) -> None:  # n
     other = "/reports/tickets?organization=GLOBEX&metric=created"
     assert api.get(other).status_code == 404
     assert Api(week.cast.lena).get(base).status_code == 403
+
+
+REPORTS = {
+    "summary": lambda **kw: queries.summary(**kw),
+    "times by tier": lambda **kw: queries.times(by="tier", **kw),
+    "volume by day": lambda **kw: queries.volume(**kw),
+    "volume by category, per week": lambda **kw: queries.volume(interval="week",
+                                                                by="category", **kw),
+    "volume by organization": lambda **kw: queries.volume(by="organization", **kw),
+    "escalations": lambda **kw: queries.escalations(**kw),
+    "backlog": lambda **kw: queries.backlog(**kw),
+    "sla": lambda **kw: queries.sla(**kw),
+    "csat": lambda **kw: queries.csat(**kw),
+    "cost": lambda **kw: queries.cost(**kw),
+    "agents": lambda **kw: queries.workload(**kw),
+}  # fmt: skip
+
+
+def test_every_report_from_the_rollups_equals_the_count_from_the_facts(
+    week: History,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each report read from the rollups, and again counted from the facts (the path a
+    filtered report takes), over the week and over a wider period, one organization and
+    all: the same answer."""
+    cast = week.cast
+    asks = [
+        {"actor": cast.manager, "organization": "ACME", **WEEK},
+        {"actor": cast.admin, "organization": None, **WEEK},
+        {"actor": cast.admin, "organization": None, "first_day": dt.date(2026, 2, 1),
+         "last_day": dt.date(2026, 3, 31)},
+    ]  # fmt: skip
+    with clock.frozen_at(at(3, 12, 12)):
+        from_rollups = {(name, i): report(**ask) for name, report in REPORTS.items()
+                        for i, ask in enumerate(asks)}  # fmt: skip
+        real = queries.scope
+        monkeypatch.setattr(queries, "scope", lambda **kw: replace(real(**kw), filtered=True))
+        for (name, i), expected in from_rollups.items():
+            assert REPORTS[name](**asks[i]) == expected, (name, asks[i])
+    assert from_rollups[("summary", 0)]["created"] == 7  # the rollups were read
+
+
+def test_filters_narrow_every_figure_alike(week: History) -> None:  # noqa: F811
+    cast = week.cast
+    at_l2 = queries.Filters(tier="L2")
+    s = queries.summary(actor=cast.manager, organization="ACME", filters=at_l2, **WEEK)
+    assert (s["created"], s["resolved"]) == (0, 1)  # all started at L1; T3 resolved at L2
+    assert keys(week, "resolved", filters=at_l2) == {"T3"}
+    assert s["backlog_open"] == 3  # the backlog counts every tier (the facts keep no days)
+    lenas = queries.Filters(agent="lena@msp.example")
+    s = queries.summary(actor=cast.manager, organization="ACME", filters=lenas, **WEEK)
+    assert s["resolved"] == len(keys(week, "resolved", filters=lenas))
+    assert s["created"] == len(keys(week, "created", filters=lenas))
+    nothing = queries.Filters(category="none")
+    s = queries.summary(actor=cast.manager, organization="ACME", filters=nothing, **WEEK)
+    assert s["created"] == 7  # the week's tickets have no category
+    for bad in (queries.Filters(tier="L9"), queries.Filters(category="moon"),
+                queries.Filters(agent="alice@acme.example")):  # fmt: skip
+        with pytest.raises(ValidationFailed):
+            queries.summary(actor=cast.manager, organization="ACME", filters=bad, **WEEK)
+
+
+def test_the_api_takes_the_same_filters(week: History) -> None:  # noqa: F811
+    api = Api(week.cast.manager)
+    week_of = "organization=ACME&from=2026-03-02&to=2026-03-06"
+    got = api.get(f"/reports/summary?{week_of}&tier=l2").json()
+    assert (got["created"], got["resolved"]) == (0, 1)
+    listed = api.get(f"/reports/tickets?{week_of}&tier=L2&metric=resolved").json()
+    assert [i["ticket"] for i in listed["items"]] == [week.t["T3"].key]
+    volume = api.get(f"/reports/volume?{week_of}&category=none&interval=month").json()
+    assert volume["rows"][0]["created"] == 7
+    for bad in ("tier=L9", "category=moon", "agent=alice@acme.example", "agent=" + "x" * 300):
+        r = api.get(f"/reports/summary?{week_of}&{bad}")
+        assert r.status_code == 422, (bad, r.content)

@@ -52,7 +52,21 @@ class PeriodParams(CleanInput):
         None, alias="from", description="First day (inclusive); default: 29 days before 'to'."
     )
     to: Day | None = Field(None, description="Last day (inclusive); default: today.")
+    tier: Annotated[str, StringConstraints(min_length=1, max_length=20)] | None = Field(
+        None,
+        description="Only tickets counted in this tier (created: first tier; "
+        "resolved: resolving tier).",
+    )
+    category: Annotated[str, StringConstraints(min_length=1, max_length=80)] | None = Field(
+        None, description="Only this category's tickets (its slug; none: uncategorized)."
+    )
+    agent: Annotated[str, StringConstraints(min_length=3, max_length=254)] | None = Field(
+        None, description="Only tickets assigned to this staff member (an email)."
+    )
     format: Format = Field("json", description="csv: the same figures as a CSV table.")
+
+    def filters(self) -> queries.Filters:
+        return queries.Filters(tier=self.tier, category=self.category, agent=self.agent)
 
 
 class ReportOut(Schema):
@@ -510,10 +524,11 @@ def tickets_behind(request: HttpRequest, params: Query[DrillParams]) -> HttpResp
     found = queries.behind(
         actor=actor(request), organization=params.organization, first_day=params.from_,
         last_day=params.to, metric=params.metric, by=params.by, value=params.value,
+        filters=params.filters(),
     )  # fmt: skip
     sc = queries.scope(
         actor=actor(request), organization=params.organization, first_day=params.from_,
-        last_day=params.to,
+        last_day=params.to, filters=params.filters(),
     )  # fmt: skip
     fields = ["ticket", "subject", "status", "priority", "tier", "organization", "created_at",
               "resolved_at"]  # fmt: skip
@@ -571,6 +586,7 @@ def _report(
             organization=params.organization,
             first_day=params.from_,
             last_day=params.to,
+            filters=params.filters(),
             **extra,
         )
     )

@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from dataclasses import field as dataclass_field
 from typing import Any
 
 from django.db.models import Case, Count, F, Q, QuerySet, Sum, TextField, When
@@ -86,6 +87,25 @@ def _tiers() -> list[Tier | None]:
 
 
 @dataclass(frozen=True)
+class Filters:
+    """Narrower reports: tickets of one category, assigned to one agent, or counted in one
+    tier (created tickets by the tier they were first routed to, the others by the tier
+    that resolved them). Filtered figures are counted from the facts instead of the
+    rollups, with the same definitions (rollups.contribute)."""
+
+    tier: str | None = None  # a tier's code
+    category: str | None = None  # a category's slug; "none": uncategorized
+    agent: str | None = None  # a staff member's email
+
+    @property
+    def active(self) -> bool:
+        return bool(self.tier or self.category or self.agent)
+
+
+NO_FILTERS = Filters()
+
+
+@dataclass(frozen=True)
 class Scope:
     """What one report covers: organizations, days, and their tickets' facts. The days are
     each organization's own (in its time zone): across several organizations, a day is
@@ -94,7 +114,12 @@ class Scope:
     organizations: list[Organization]
     code: str | None  # the organization asked for; None: all the reader serves
     period: Period
-    facts: QuerySet[TicketFact]
+    facts: QuerySet[TicketFact]  # the organizations', narrowed by the category and agent
+    tier: Tier | None = None  # the tier filter
+    filtered: bool = False  # any filter: figures from the facts, not the rollups
+    _cells: dict[str, rollups.Cells] = dataclass_field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def header(self) -> dict[str, Any]:
         p = self.period
@@ -103,29 +128,55 @@ class Scope:
                 "time_zone": zone}  # fmt: skip
 
     def within(self, field: str, organization: str = "organization", *,
-               before_end: bool = False) -> Q:  # fmt: skip
-        """``field`` in the period (``before_end``: at any time before its end), for each
-        organization in its own time zone (one range per time zone they have)."""
+               before_end: bool = False, before_start: bool = False) -> Q:  # fmt: skip
+        """``field`` in the period (``before_end``: at any time before its end;
+        ``before_start``: before it began), for each organization in its own time zone (one
+        range per time zone they have)."""
         zones: dict[str, list[int]] = {}
         for org in self.organizations:
             zones.setdefault(org.time_zone, []).append(org.pk)
         found = Q(pk__in=[])
         for zone, ids in zones.items():
             p = period(self.period.first_day, self.period.last_day, zone)
-            when = Q(**{f"{field}__lt": p.end})
-            if not before_end:
-                when &= Q(**{f"{field}__gte": p.start})
+            if before_start:
+                when = Q(**{f"{field}__lt": p.start})
+            else:
+                when = Q(**{f"{field}__lt": p.end})
+                if not before_end:
+                    when &= Q(**{f"{field}__gte": p.start})
             found |= Q(**{f"{organization}__in": ids}) & when
         return found
 
     def created(self) -> QuerySet[TicketFact]:
-        return self.facts.filter(self.within("created_at"))
+        found = self.facts.filter(self.within("created_at"))
+        return found if self.tier is None else found.filter(first_tier=self.tier)
 
     def resolved(self, *, duplicates: bool = False) -> QuerySet[TicketFact]:
         """Resolved in the period; a ticket merged into another (resolved as its duplicate)
         is not resolved work, unless ``duplicates``."""
         settled = self.facts.filter(self.within("resolved_at"))
+        if self.tier is not None:
+            settled = settled.filter(resolved_tier=self.tier)
         return settled if duplicates else settled.filter(duplicate=False)
+
+    def _counted(self) -> rollups.Cells:
+        """The period's cells counted from the (filtered) facts, as the rollups would hold
+        them; once per scope."""
+        if "period" not in self._cells:
+            moments = Q(pk__in=[])
+            for name in ("created_at", "resolved_at", "closed_at", "rated_at"):
+                moments |= self.within(name)
+            zones = {org.pk: zoneinfo.ZoneInfo(org.time_zone) for org in self.organizations}
+            tier = self.tier.pk if self.tier is not None else None
+            cells: rollups.Cells = {}
+            for row in (
+                self.facts.filter(moments)
+                .values_list(*rollups.FIELDS)
+                .iterator(chunk_size=rollups.RECOUNT_CHUNK)
+            ):
+                rollups.contribute(cells, row, zones[row[0]], tier=tier)
+            self._cells["period"] = cells
+        return self._cells["period"]
 
     def cells(self, *kinds: str) -> QuerySet[DayCount]:
         """The rollups' cells of the period's days (reports.rollups) of ``kinds``."""
@@ -141,6 +192,18 @@ class Scope:
         """The period's counts of ``kind`` for each value of ``dim`` (one key "" without a
         dimension), grouped further by ``by`` (e.g. "organization", "day"): keyed by the
         value, or by a tuple (value, *by) when ``by`` is given."""
+        found: dict[Any, dict[str, int]] = {}
+        if self.filtered:
+            p = self.period
+            for (org, day, k, d, value), counts in self._counted().items():
+                if k != kind or d != dim or not p.first_day <= day <= p.last_day:
+                    continue
+                parts = {"organization": org, "day": day}
+                key = (value, *(parts[b] for b in by)) if by else value
+                into = found.setdefault(key, dict.fromkeys(rollups.COUNTERS, 0))
+                for name, c in zip(rollups.COUNTERS, counts, strict=True):
+                    into[name] += c
+            return found
         rows = (
             self.cells(kind)
             .filter(dim=dim)
@@ -148,7 +211,6 @@ class Scope:
             .annotate(**{c: Sum(c) for c in rollups.COUNTERS})
             .order_by()
         )
-        found: dict[Any, dict[str, int]] = {}
         for row in rows:
             key = (row["value"], *(row[b] for b in by)) if by else row["value"]
             found[key] = {c: row[c] for c in rollups.COUNTERS}
@@ -157,7 +219,14 @@ class Scope:
     def open_at_start(self) -> int:
         """Tickets open when the period began: created before its first day, less those
         whose last resolution came before it (a reopened ticket is open until its last
-        resolution). From the rollups of every earlier day."""
+        resolution). From the rollups of every earlier day, or counted from the facts when
+        filtered (the tier filter aside: the facts do not keep which tier a ticket was in
+        on a given day, so a backlog counts every tier)."""
+        if self.filtered:
+            created = self.facts.filter(self.within("created_at", before_start=True)).count()
+            return (
+                created - self.facts.filter(self.within("resolved_at", before_start=True)).count()
+            )
         earlier = DayCount.objects.filter(
             organization__in=self.organizations,
             day__lt=self.period.first_day,
@@ -169,7 +238,10 @@ class Scope:
         return (totals.get(rollups.CREATED) or 0) - (totals.get(rollups.RESOLVED) or 0)
 
     def open_per_day(self) -> list[tuple[dt.date, int]]:
-        """Tickets open at the end of each day of the period."""
+        """Tickets open at the end of each day of the period (in every tier: see
+        ``open_at_start``)."""
+        if self.tier is not None:
+            return replace(self, tier=None, _cells={}).open_per_day()
         change: dict[dt.date, int] = {}
         for (_, day), counts in self.sums(rollups.CREATED, "", "day").items():
             change[day] = change.get(day, 0) + counts["n"]
@@ -186,20 +258,52 @@ class Scope:
 
 
 def scope(
-    *, actor: User, organization: str | None, first_day: dt.date | None, last_day: dt.date | None
+    *,
+    actor: User,
+    organization: str | None,
+    first_day: dt.date | None,
+    last_day: dt.date | None,
+    filters: Filters = NO_FILTERS,
 ) -> Scope:
     orgs = report_organizations(actor, organization)
     one = orgs[0] if organization else None
     p = period(first_day, last_day, one.time_zone if one else "UTC")
     facts = TicketFact.objects.filter(organization__in=orgs)
-    return Scope(orgs, one.code if one else None, p, facts)
+    tier = None
+    if filters.tier:
+        tier = Tier.objects.filter(code=filters.tier.strip().upper()).first()
+        if tier is None:
+            raise ValidationFailed.for_field("tier", "no such tier")
+    if filters.category == "none":
+        facts = facts.filter(category__isnull=True)
+    elif filters.category:
+        category = Category.objects.filter(slug=filters.category.strip().lower()).first()
+        if category is None:
+            raise ValidationFailed.for_field("category", "no such category")
+        facts = facts.filter(category=category)
+    if filters.agent:
+        agent = User.objects.filter(
+            email__iexact=filters.agent.strip(), agent_profile__isnull=False
+        ).first()
+        if agent is None:
+            raise ValidationFailed.for_field("agent", "no such staff member")
+        facts = facts.filter(assignee=agent)
+    return Scope(orgs, one.code if one else None, p, facts, tier, filters.active)
 
 
 def summary(
-    *, actor: User, organization: str | None, first_day: dt.date | None, last_day: dt.date | None
+    *,
+    actor: User,
+    organization: str | None,
+    first_day: dt.date | None,
+    last_day: dt.date | None,
+    filters: Filters = NO_FILTERS,
 ) -> dict[str, Any]:
     """The period's headline figures for one organization or all the actor serves."""
-    sc = scope(actor=actor, organization=organization, first_day=first_day, last_day=last_day)
+    sc = scope(
+        actor=actor, organization=organization, first_day=first_day, last_day=last_day,
+        filters=filters,
+    )  # fmt: skip
     l1, l2, l3 = _tiers()
     none = dict.fromkeys(rollups.COUNTERS, 0)
     c = sc.sums(rollups.CREATED).get("", none)
@@ -285,13 +389,17 @@ def times(
     first_day: dt.date | None,
     last_day: dt.date | None,
     by: str | None = None,
+    filters: Filters = NO_FILTERS,
 ) -> dict[str, Any]:
     """Time to first response (tickets created in the period that were answered) and time
     to resolution, MTTR (tickets resolved in the period), in wall and business seconds:
     overall and, with ``by``, per tier, priority, category or organization."""
     if by is not None and by not in GROUPS:
         raise ValidationFailed.for_field("by", f"one of {', '.join(GROUPS)}")
-    sc = scope(actor=actor, organization=organization, first_day=first_day, last_day=last_day)
+    sc = scope(
+        actor=actor, organization=organization, first_day=first_day, last_day=last_day,
+        filters=filters,
+    )  # fmt: skip
     response_key, resolution_key = GROUPS[by] if by else (None, None)
     response = sc.created().filter(response_seconds__isnull=False)
     measured = ("response", "response_business", "resolution", "resolution_business")
@@ -338,6 +446,7 @@ def volume(
     last_day: dt.date | None,
     interval: str = "day",
     by: str | None = None,
+    filters: Filters = NO_FILTERS,
 ) -> dict[str, Any]:
     """Tickets created, resolved and closed per day, week (from Monday) or month of the
     period, in its time zone; with ``by``, per source, category, priority, organization or
@@ -346,7 +455,10 @@ def volume(
         raise ValidationFailed.for_field("interval", f"one of {', '.join(INTERVALS)}")
     if by is not None and by not in VOLUME_GROUPS:
         raise ValidationFailed.for_field("by", f"one of {', '.join(VOLUME_GROUPS)}")
-    sc = scope(actor=actor, organization=organization, first_day=first_day, last_day=last_day)
+    sc = scope(
+        actor=actor, organization=organization, first_day=first_day, last_day=last_day,
+        filters=filters,
+    )  # fmt: skip
     names = _names(by)
     rows: dict[tuple[dt.date, Any], dict[str, int]] = {}
     for kind in (rollups.CREATED, rollups.RESOLVED, rollups.CLOSED):
@@ -399,13 +511,25 @@ TOP_REASONS = 10
 
 
 def escalations(
-    *, actor: User, organization: str | None, first_day: dt.date | None, last_day: dt.date | None
+    *,
+    actor: User,
+    organization: str | None,
+    first_day: dt.date | None,
+    last_day: dt.date | None,
+    filters: Filters = NO_FILTERS,
 ) -> dict[str, Any]:
     """The moves between tiers made in the period: counts from tier to tier, up (manual or
     by a rule) and down, and the most frequent reasons for moving up (a manual escalation's
     reason as written, a rule's name)."""
-    sc = scope(actor=actor, organization=organization, first_day=first_day, last_day=last_day)
+    sc = scope(
+        actor=actor, organization=organization, first_day=first_day, last_day=last_day,
+        filters=filters,
+    )  # fmt: skip
     moves = Escalation.objects.filter(sc.within("at"))
+    if sc.filtered:
+        moves = moves.filter(ticket_id__in=sc.facts.values("ticket_id"))
+    if sc.tier is not None:
+        moves = moves.filter(Q(from_tier=sc.tier) | Q(to_tier=sc.tier))
     pairs = (
         moves.values("from_tier__code", "from_tier__level", "to_tier__code", "direction")
         .annotate(
@@ -451,12 +575,20 @@ AGE_BUCKETS = (("< 1 d", 1), ("1-3 d", 3), ("3-7 d", 7), ("> 7 d", None))
 
 
 def backlog(
-    *, actor: User, organization: str | None, first_day: dt.date | None, last_day: dt.date | None
+    *,
+    actor: User,
+    organization: str | None,
+    first_day: dt.date | None,
+    last_day: dt.date | None,
+    filters: Filters = NO_FILTERS,
 ) -> dict[str, Any]:
     """Open tickets now by tier and age (since creation), and the trend: how many were open
     at the end of each day of the period (created by then and not resolved by then; a
     reopened ticket counts as open until its last resolution)."""
-    sc = scope(actor=actor, organization=organization, first_day=first_day, last_day=last_day)
+    sc = scope(
+        actor=actor, organization=organization, first_day=first_day, last_day=last_day,
+        filters=filters,
+    )  # fmt: skip
     now = clock.now()
     age = {}
     lower = None
@@ -468,9 +600,11 @@ def backlog(
             when &= Q(created_at__gt=now - dt.timedelta(days=days))
         age[label] = Count("pk", filter=when)
         lower = days
+    open_now = sc.facts.filter(is_open=True)
+    if sc.tier is not None:
+        open_now = open_now.filter(tier=sc.tier)  # the tier it is in now
     by_tier = (
-        sc.facts.filter(is_open=True)
-        .values("tier__code", "tier__level")
+        open_now.values("tier__code", "tier__level")
         .annotate(total=Count("pk"), **{f"age_{i}": c for i, c in enumerate(age.values())})
         .order_by("tier__level")
     )
@@ -495,11 +629,19 @@ def backlog(
 
 
 def csat(
-    *, actor: User, organization: str | None, first_day: dt.date | None, last_day: dt.date | None
+    *,
+    actor: User,
+    organization: str | None,
+    first_day: dt.date | None,
+    last_day: dt.date | None,
+    filters: Filters = NO_FILTERS,
 ) -> dict[str, Any]:
     """Ratings given in the period: average, how many of each score; and the response
     rate: of the tickets resolved in the period, the share their requester rated."""
-    sc = scope(actor=actor, organization=organization, first_day=first_day, last_day=last_day)
+    sc = scope(
+        actor=actor, organization=organization, first_day=first_day, last_day=last_day,
+        filters=filters,
+    )  # fmt: skip
     none = dict.fromkeys(rollups.COUNTERS, 0)
     rated = sc.sums(rollups.RATED).get("", none)
     resolved = sc.sums(rollups.RESOLVED).get("", none)
@@ -518,12 +660,20 @@ BREACHES_LISTED = 500
 
 
 def sla(
-    *, actor: User, organization: str | None, first_day: dt.date | None, last_day: dt.date | None
+    *,
+    actor: User,
+    organization: str | None,
+    first_day: dt.date | None,
+    last_day: dt.date | None,
+    filters: Filters = NO_FILTERS,
 ) -> dict[str, Any]:
     """SLA compliance per policy and organization (the tickets created in the period whose
     clock is decided, as the summary's), and the breaches that happened in the period, the
     earliest first (at most ``BREACHES_LISTED``; ``breaches_total`` counts them all)."""
-    sc = scope(actor=actor, organization=organization, first_day=first_day, last_day=last_day)
+    sc = scope(
+        actor=actor, organization=organization, first_day=first_day, last_day=last_day,
+        filters=filters,
+    )  # fmt: skip
     codes = {org.pk: org.code for org in sc.organizations}
     rows: list[dict[str, Any]] = sorted(
         (
@@ -539,6 +689,8 @@ def sla(
         )
     )
     breached = SlaClock.objects.filter(sc.within("breached_at"))
+    if sc.filtered:
+        breached = breached.filter(ticket_id__in=sc.facts.values("ticket_id"))
     listed = breached.select_related("ticket__organization", "ticket__tier", "policy").order_by(
         "breached_at", "id"
     )[:BREACHES_LISTED]
@@ -589,6 +741,7 @@ def cost(
     first_day: dt.date | None,
     last_day: dt.date | None,
     shift_percent: float = 10.0,
+    filters: Filters = NO_FILTERS,
 ) -> dict[str, Any]:
     """What the tickets resolved in the period cost, per tier: each tier a ticket was in
     counts one ticket's work there (the tier's handling minutes at its hourly cost); and
@@ -597,7 +750,10 @@ def cost(
     their tickets and no cost; a saving needs both L1's and L2's."""
     if not 0 <= shift_percent <= 100:
         raise ValidationFailed.for_field("shift", "a percentage from 0 to 100")
-    sc = scope(actor=actor, organization=organization, first_day=first_day, last_day=last_day)
+    sc = scope(
+        actor=actor, organization=organization, first_day=first_day, last_day=last_day,
+        filters=filters,
+    )  # fmt: skip
     tiers = list(Tier.objects.order_by("level"))
     none = dict.fromkeys(rollups.COUNTERS, 0)
     # How many of the period's resolved tickets went through each tier.
@@ -655,7 +811,12 @@ def _per_ticket(tier: Tier) -> float | None:
 
 
 def workload(
-    *, actor: User, organization: str | None, first_day: dt.date | None, last_day: dt.date | None
+    *,
+    actor: User,
+    organization: str | None,
+    first_day: dt.date | None,
+    last_day: dt.date | None,
+    filters: Filters = NO_FILTERS,
 ) -> dict[str, Any]:
     """Per staff member serving the report's organizations: open tickets assigned to them
     now, tickets resolved in the period that are assigned to them (for a resolved ticket,
@@ -663,14 +824,19 @@ def workload(
     estimated **utilization**: those resolutions at their tier's minutes per ticket, over the
     hours of their shifts in the period (None without shifts or without minutes set).
     Counts only the report's organizations' tickets."""
-    sc = scope(actor=actor, organization=organization, first_day=first_day, last_day=last_day)
+    sc = scope(
+        actor=actor, organization=organization, first_day=first_day, last_day=last_day,
+        filters=filters,
+    )  # fmt: skip
+    people = User.objects.filter(
+        is_active=True, agent_profile__isnull=False, served_organizations__in=sc.organizations
+    )
+    if filters.agent:
+        people = people.filter(email__iexact=filters.agent.strip())
+    if sc.tier is not None:
+        people = people.filter(agent_profile__tier=sc.tier)
     staff = list(
-        User.objects.filter(
-            is_active=True,
-            agent_profile__isnull=False,
-            served_organizations__in=sc.organizations,
-        )
-        .select_related("agent_profile__tier")
+        people.select_related("agent_profile__tier")
         .prefetch_related("agent_profile__hours")
         .distinct()
         .order_by("email")
@@ -762,6 +928,7 @@ def behind(
     metric: str,
     by: str | None = None,
     value: str | None = None,
+    filters: Filters = NO_FILTERS,
 ) -> QuerySet[TicketFact]:
     """The tickets a report's figure counts: ``metric`` (a key of ``DRILL``) in the period,
     where ``by`` (tier, priority, category, source, organization, score, policy) is
@@ -773,7 +940,10 @@ def behind(
         raise ValidationFailed.for_field("by", f"one of {', '.join(DRILL_GROUPS)}")
     if (by is None) != (value is None):
         raise ValidationFailed.for_field("value", "'by' and 'value' go together")
-    sc = scope(actor=actor, organization=organization, first_day=first_day, last_day=last_day)
+    sc = scope(
+        actor=actor, organization=organization, first_day=first_day, last_day=last_day,
+        filters=filters,
+    )  # fmt: skip
     cohort, condition = DRILL[metric]
     if cohort == "created":
         found = sc.created()
@@ -785,6 +955,8 @@ def behind(
         )
     else:
         found = sc.facts.filter(sc.within(f"{cohort}_at"))
+        if sc.tier is not None:
+            found = found.filter(resolved_tier=sc.tier)
     found = _tier_condition(found, metric) if condition is None else found.filter(condition)
     if by == "policy" and value not in (None, "", "none"):
         found = found.filter(sla_policy_id__in=SlaPolicy.objects.filter(name=value).values("pk"))

@@ -115,11 +115,17 @@ def _levels(bits: int) -> Iterable[int]:
         level += 1
 
 
-def contribute(cells: Cells, row: Row, zone: zoneinfo.ZoneInfo, sign: int = 1) -> None:
-    """Add (``sign`` 1) or take away (-1) one fact's counts in ``cells``."""
+def contribute(
+    cells: Cells, row: Row, zone: zoneinfo.ZoneInfo, sign: int = 1, tier: int | None = None
+) -> None:
+    """Add (``sign`` 1) or take away (-1) one fact's counts in ``cells``; with ``tier``
+    (a tier's id), only where the fact counts in that tier: its creation if it was first
+    routed there, the rest if it was resolved there (the reports' filter by tier)."""
     (org, created_at, resolved_at, closed_at, rated_at, first_tier, resolved_tier, priority,
      category, source, duplicate, visited, escalated_from, fcr, reopens, automation, score,
      sla_response, sla_resolution, policy) = row  # fmt: skip
+    created_here = tier is None or first_tier == tier
+    later_here = tier is None or resolved_tier == tier
     category_value = "" if category is None else str(category)
     resolved_tier_value = "" if resolved_tier is None else str(resolved_tier)
 
@@ -134,13 +140,15 @@ def contribute(cells: Cells, row: Row, zone: zoneinfo.ZoneInfo, sign: int = 1) -
             ("category", category_value), ("source", source)]  # fmt: skip
     if policy is not None:
         dims.append(("policy", str(policy)))
-    for dim, value in dims:
+    for dim, value in dims if created_here else ():
         _bump(cells, (org, day, CREATED, dim, value), counts, sign)
-    for level in _levels(visited):
+    for level in _levels(visited) if created_here else ():
         moved = [0] * WIDTH
         moved[_N] = 1
         moved[_ESC] = (escalated_from >> level) & 1
         _bump(cells, (org, day, CREATED, "visited", str(level)), moved, sign)
+    if not later_here:
+        return
 
     later = [("", ""), ("tier", resolved_tier_value), ("priority", priority),
              ("category", category_value), ("source", source)]  # fmt: skip
