@@ -195,6 +195,18 @@ def test_a_month_is_yyyy_mm_from_1970_to_2100(text: str, message: str) -> None:
     assert message in refused.value.detail
 
 
+def test_a_change_is_better_or_worse_only_when_it_shows() -> None:
+    def verdict(unit: monthly.Unit, value: float, previous: float) -> tuple[str, str]:
+        f = monthly.Figure("x", "x", unit, value, previous, "lower")
+        return f.change_text, f.verdict
+
+    assert verdict("duration", 7209, 7200) == ("+9 s", "")  # seconds: noise
+    assert verdict("duration", 7260, 7200) == ("+1 min", "worse")
+    assert verdict("rate", 0.5004, 0.5) == ("±0 pp", "")
+    assert verdict("rate", 0.49, 0.5) == ("-1.0 pp", "better")
+    assert verdict("count", 3, 3) == ("±0", "")
+
+
 def test_months_and_their_edges() -> None:
     assert monthly.Month.parse("2024-02").last_day == dt.date(2024, 2, 29)
     assert monthly.Month.parse("2026-12").last_day == dt.date(2026, 12, 31)

@@ -163,7 +163,9 @@ class Figure:
     def verdict(self) -> str:
         """``better``, ``worse``, or empty: no change, no comparison, or no better way."""
         d = self.delta
-        if not self.better or d is None or abs(d) < 1e-9:
+        # Less than the figure's last shown digit (or a minute) is no change worth a word.
+        least = {"count": 1, "rate": 0.001, "score": 0.01, "duration": 60}[self.unit]
+        if not self.better or d is None or abs(d) < least - 1e-9:
             return ""
         return "better" if (d > 0) == (self.better == "higher") else "worse"
 
