@@ -63,7 +63,16 @@ def domain_errors[F: Callable[..., Any]](func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@click.group()
+class _Commands(click.Group):
+    """The command groups, and other names a group answers to without being listed."""
+
+    ALIASES = {"report": "reports"}  # `tierdesk report monthly`, as issue #8 spells it
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return super().get_command(ctx, self.ALIASES.get(cmd_name, cmd_name))
+
+
+@click.group(cls=_Commands)
 @click.version_option(package_name="tierdesk")
 def main() -> None:
     """tierdesk: a tiered (L1/L2/L3) IT service desk."""
@@ -1408,6 +1417,69 @@ def reports_summary_cmd(
             click.echo(f"{name:28} {shown}")
 
     _emit({k: str(v) if isinstance(v, dt.date) else v for k, v in figures.items()}, as_json, text)
+
+
+@reports.command("monthly")
+@click.option("--as", "as_email", required=True, help="A manager's or admin's email.")
+@click.option("--org", "organization", required=True, help="The organization's code.")
+@click.option("--month", required=True, help="The month, as YYYY-MM (its days in the "
+              "organization's time zone).")  # fmt: skip
+@click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False, path_type=pathlib.Path),
+              help="Write the report as a PDF to this file.")  # fmt: skip
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=pathlib.Path),
+              help="Write the report as a standalone HTML page to this file.")  # fmt: skip
+@domain_errors
+def reports_monthly_cmd(
+    as_email: str,
+    organization: str,
+    month: str,
+    pdf_path: pathlib.Path | None,
+    html_path: pathlib.Path | None,
+) -> None:
+    """The monthly client report of one organization: SLA compliance and breaches, volume,
+    times, backlog and satisfaction, with the month before for comparison. Written as PDF
+    and/or HTML; without either, its headline figures are printed."""
+    from tierdesk.reports import monthly
+
+    wanted = monthly.Month.parse(month)  # a bad month is refused before anything else
+    for path in (p for p in (pdf_path, html_path) if p is not None):
+        if not path.parent.is_dir():
+            _fail(f"{path}: no directory {path.parent}")
+    report = monthly.build(_actor(as_email), organization, wanted)
+    # Both are made before either is written: a failure leaves no file behind.
+    outputs = []
+    if html_path is not None:
+        outputs.append((html_path, monthly.render_html(report).encode()))
+    if pdf_path is not None:
+        outputs.append((pdf_path, monthly.render_pdf(report)))
+    for path, content in outputs:
+        _write_atomically(path, content)
+        click.echo(f"wrote {path} ({len(content):,} bytes)")
+    if outputs:
+        return
+    click.echo(f"{report.organization_name} ({report.organization_code}), {report.month.label}")
+    before = report.previous_month.label if report.previous_month else ""
+    click.echo(f"{'':34} {report.month.label:>16} {before:>16}  change")
+    for f in report.figures:
+        click.echo(f"{f.label:34} {f.value_text:>16} {f.previous_text:>16}  {f.change_text}")
+
+
+def _write_atomically(path: pathlib.Path, content: bytes) -> None:
+    """``content`` in ``path``, all or nothing: written to a temporary file beside it, then
+    renamed over it (a rename within a directory is atomic)."""
+    import tempfile
+
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(content)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except OSError as exc:
+        pathlib.Path(temporary).unlink(missing_ok=True)
+        _fail(f"{path}: {exc.strerror or exc}")
 
 
 if __name__ == "__main__":  # pragma: no cover

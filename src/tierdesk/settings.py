@@ -274,6 +274,8 @@ MAILERS: dict[str, dict[str, Any]] = {
     )
 }
 DEFAULT_FROM_EMAIL = env_str("TIERDESK_EMAIL_FROM", "tierdesk@localhost")
+# The MSP's name at the head of the reports sent to its clients (the monthly client report).
+MSP_NAME = env_str("TIERDESK_MSP_NAME", "tierdesk").strip()[:100] or "tierdesk"
 # Links in mail start with this (e.g. https://desk.example.com); empty: the address the
 # request came to.
 PUBLIC_URL = env_str("TIERDESK_PUBLIC_URL").rstrip("/")
@@ -402,6 +404,10 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
         # Huey's consumer installs its own handler; keep its lines from printing twice.
         "huey": {"handlers": [], "propagate": False},
+        # The PDF renderer (reports.monthly) reports each step and every CSS property it
+        # skips (the charts' screen-only ones): only its errors are worth a line.
+        "weasyprint": {"level": "ERROR"},
+        "fontTools": {"level": "WARNING"},
     },
 }
 

@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, include, path
 
-from tierdesk.web.views import account, auth, console, kb, portal, portal_kb
+from tierdesk.web.views import account, auth, console, kb, portal, portal_kb, reports
 from tierdesk.web.views.config import urls as config_urls
 
 app_name = "web"
@@ -35,6 +35,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     path("console/tickets/<str:ref>/<slug:action>", console.act, name="ticket-action"),
     path("console/config/", include(config_urls.urlpatterns)),
+    path("console/reports/monthly", reports.monthly_report, name="report-monthly"),
     # console knowledge base: "new" and "preview" before an article's slug
     path("console/kb/", kb.article_list, name="kb"),
     path("console/kb/new", kb.article_new, name="kb-new"),
