@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Api
-from tests.reports.test_summary import WEEK, History, at, week  # noqa: F401 (a fixture)
+from tests.reports.test_summary import WEEK, History, at
 from tierdesk.core import clock
 from tierdesk.core.errors import NotFound, ValidationFailed
 from tierdesk.reports import queries
@@ -25,7 +25,7 @@ def keys(h: History, metric: str, organization: str | None = "ACME", **kw: Any) 
     return {names[f.ticket_id] for f in found}
 
 
-def test_each_summary_figure_lists_its_tickets(week: History) -> None:  # noqa: F811
+def test_each_summary_figure_lists_its_tickets(week: History) -> None:
     s = queries.summary(actor=week.cast.manager, organization="ACME", **WEEK)
     assert keys(week, "created") == {"T1", "T2", "T3", "T4", "T5", "T6", "T7"}
     assert keys(week, "resolved") == {"T10", "T1", "T2", "T3", "T4", "T5"}
@@ -54,7 +54,7 @@ def test_each_summary_figure_lists_its_tickets(week: History) -> None:  # noqa: 
     )
 
 
-def test_each_group_of_a_report_lists_its_tickets(week: History) -> None:  # noqa: F811
+def test_each_group_of_a_report_lists_its_tickets(week: History) -> None:
     cast = week.cast
     for by in ("tier", "priority", "category", "source"):
         rows = queries.volume(actor=cast.manager, organization="ACME", interval="month", by=by,
@@ -76,7 +76,7 @@ def test_each_group_of_a_report_lists_its_tickets(week: History) -> None:  # noq
     }
 
 
-def test_bad_asks_and_other_tenants(week: History) -> None:  # noqa: F811
+def test_bad_asks_and_other_tenants(week: History) -> None:
     cast = week.cast
     with pytest.raises(ValidationFailed):
         keys(week, "happiness")
@@ -88,7 +88,7 @@ def test_bad_asks_and_other_tenants(week: History) -> None:  # noqa: F811
         queries.behind(actor=cast.manager, organization="GLOBEX", metric="created", **WEEK)
 
 
-def test_the_api_lists_them_page_by_page_and_as_csv(week: History) -> None:  # noqa: F811
+def test_the_api_lists_them_page_by_page_and_as_csv(week: History) -> None:
     api = Api(week.cast.manager)
     base = "/reports/tickets?organization=ACME&from=2026-03-02&to=2026-03-06&metric=created"
     first = api.get(f"{base}&limit=4")
@@ -133,7 +133,7 @@ REPORTS = {
 
 
 def test_every_report_from_the_rollups_equals_the_count_from_the_facts(
-    week: History,  # noqa: F811
+    week: History,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Each report read from the rollups, and again counted from the facts (the path a
@@ -156,7 +156,7 @@ def test_every_report_from_the_rollups_equals_the_count_from_the_facts(
     assert from_rollups[("summary", 0)]["created"] == 7  # the rollups were read
 
 
-def test_filters_narrow_every_figure_alike(week: History) -> None:  # noqa: F811
+def test_filters_narrow_every_figure_alike(week: History) -> None:
     cast = week.cast
     at_l2 = queries.Filters(tier="L2")
     s = queries.summary(actor=cast.manager, organization="ACME", filters=at_l2, **WEEK)
@@ -176,7 +176,7 @@ def test_filters_narrow_every_figure_alike(week: History) -> None:  # noqa: F811
             queries.summary(actor=cast.manager, organization="ACME", filters=bad, **WEEK)
 
 
-def test_the_api_takes_the_same_filters(week: History) -> None:  # noqa: F811
+def test_the_api_takes_the_same_filters(week: History) -> None:
     api = Api(week.cast.manager)
     week_of = "organization=ACME&from=2026-03-02&to=2026-03-06"
     got = api.get(f"/reports/summary?{week_of}&tier=l2").json()

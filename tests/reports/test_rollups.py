@@ -11,7 +11,7 @@ import pytest
 from django.db import transaction
 
 from tests.conftest import Cast, in_threads, make_ticket, needs_shared_database
-from tests.reports.test_summary import WEEK, History, at, week  # noqa: F401 (a fixture)
+from tests.reports.test_summary import WEEK, History, at
 from tierdesk.core.models import Organization
 from tierdesk.core.outbox import relay
 from tierdesk.core.services import organization_update
@@ -25,7 +25,7 @@ def disagreements() -> list[str]:
     return [p for org in Organization.objects.all() for p in rollups.check(org.pk)]
 
 
-def test_kept_change_by_change_they_agree_with_a_recount(week: History) -> None:  # noqa: F811
+def test_kept_change_by_change_they_agree_with_a_recount(week: History) -> None:
     assert DayCount.objects.exists()
     assert disagreements() == []
     # More history: a reopening, a resolution, a rating, an escalation, each refreshed.
@@ -59,7 +59,7 @@ def test_kept_change_by_change_they_agree_with_a_recount(week: History) -> None:
     ]
 
 
-def test_the_check_finds_a_cell_that_is_off(week: History) -> None:  # noqa: F811
+def test_the_check_finds_a_cell_that_is_off(week: History) -> None:
     cell = DayCount.objects.filter(kind=rollups.CREATED, dim="", n__gt=0).first()
     assert cell is not None
     DayCount.objects.filter(pk=cell.pk).update(n=cell.n + 1)
@@ -68,7 +68,7 @@ def test_the_check_finds_a_cell_that_is_off(week: History) -> None:  # noqa: F81
     assert str(cell.day) in problems[0]
 
 
-def test_another_time_zone_moves_the_days_and_counts_again(week: History) -> None:  # noqa: F811
+def test_another_time_zone_moves_the_days_and_counts_again(week: History) -> None:
     cast = week.cast
 
     def created_on(day: dt.date) -> int:
@@ -86,7 +86,7 @@ def test_another_time_zone_moves_the_days_and_counts_again(week: History) -> Non
     assert disagreements() == []
 
 
-def test_after_an_upgrade_or_a_rebuild_they_are_counted_whole(week: History) -> None:  # noqa: F811
+def test_after_an_upgrade_or_a_rebuild_they_are_counted_whole(week: History) -> None:
     cast = week.cast
     before = queries.summary(actor=cast.manager, organization="ACME", **WEEK)
     # An installation that had facts before rollups existed: its migration marks every
