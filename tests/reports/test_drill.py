@@ -188,3 +188,19 @@ def test_the_api_takes_the_same_filters(week: History) -> None:
     for bad in ("tier=L9", "category=moon", "agent=alice@acme.example", "agent=" + "x" * 300):
         r = api.get(f"/reports/summary?{week_of}&{bad}")
         assert r.status_code == 422, (bad, r.content)
+
+
+def test_open_now_by_tier_and_age(week: History) -> None:
+    cast = week.cast
+    with clock.frozen_at(at(3, 12, 12)):
+        backlog = queries.backlog(actor=cast.manager, organization="ACME", **WEEK)
+        for row in backlog["by_tier"]:
+            assert len(keys(week, "open_now", by="tier", value=row["tier"])) == row["open"]
+            for label, n in row["age"].items():
+                both = keys(week, "open_now", by="age", value=label) & keys(
+                    week, "open_now", by="tier", value=row["tier"]
+                )
+                assert len(both) == n, (row["tier"], label)
+        assert keys(week, "open_now") == {"T9", "T6"}  # T7 was resolved on the 9th
+        with pytest.raises(ValidationFailed):
+            keys(week, "open_now", by="age", value="ancient")

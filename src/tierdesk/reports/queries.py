@@ -590,16 +590,7 @@ def backlog(
         filters=filters,
     )  # fmt: skip
     now = clock.now()
-    age = {}
-    lower = None
-    for label, days in AGE_BUCKETS:
-        when = Q()
-        if lower is not None:
-            when &= Q(created_at__lte=now - dt.timedelta(days=lower))
-        if days is not None:
-            when &= Q(created_at__gt=now - dt.timedelta(days=days))
-        age[label] = Count("pk", filter=when)
-        lower = days
+    age = {label: Count("pk", filter=_age_condition(label, now)) for label, _ in AGE_BUCKETS}
     open_now = sc.facts.filter(is_open=True)
     if sc.tier is not None:
         open_now = open_now.filter(tier=sc.tier)  # the tier it is in now
@@ -909,6 +900,7 @@ DRILL = {
     "sla_resolution_breached": ("created", Q(sla_resolution=SlaOutcome.BREACHED)),
     "rated": ("rated", Q()),
     "backlog_open": ("open", Q()),
+    "open_now": ("now", Q()),  # the backlog report's table: open now, by tier now and age
 }
 # A dimension's value as the reports name it, per cohort: created tickets by their first
 # tier, the others by the resolving one (as GROUPS).
@@ -936,7 +928,7 @@ def behind(
     oldest ticket first; the count is the figure."""
     if metric not in DRILL:
         raise ValidationFailed.for_field("metric", f"one of {', '.join(DRILL)}")
-    if by is not None and by not in DRILL_GROUPS:
+    if by is not None and by not in DRILL_GROUPS and not (by == "age" and metric == "open_now"):
         raise ValidationFailed.for_field("by", f"one of {', '.join(DRILL_GROUPS)}")
     if (by is None) != (value is None):
         raise ValidationFailed.for_field("value", "'by' and 'value' go together")
@@ -953,6 +945,14 @@ def behind(
         found = sc.facts.filter(sc.within("created_at", before_end=True)).exclude(
             sc.within("resolved_at", before_end=True)
         )
+    elif cohort == "now":
+        found = sc.facts.filter(is_open=True)
+        if sc.tier is not None:
+            found = found.filter(tier=sc.tier)
+        if by == "tier" and value is not None:
+            found, by = found.filter(tier__code=value.upper()), None
+        elif by == "age" and value is not None:
+            found, by = found.filter(_age_condition(value)), None
     else:
         found = sc.facts.filter(sc.within(f"{cohort}_at"))
         if sc.tier is not None:
@@ -980,3 +980,19 @@ def _tier_condition(found: QuerySet[TicketFact], metric: str) -> QuerySet[Ticket
     return found.annotate(
         was=F("tiers_visited").bitand(bit), left=F("escalated_from").bitand(bit)
     ).filter(was__gt=0, left__gt=0)
+
+
+def _age_condition(label: str, now: dt.datetime | None = None) -> Q:
+    """Tickets of one of the backlog's age buckets (by its label), as of ``now``."""
+    now = now or clock.now()
+    lower = None
+    for name, days in AGE_BUCKETS:
+        if name == label:
+            when = Q()
+            if lower is not None:
+                when &= Q(created_at__lte=now - dt.timedelta(days=lower))
+            if days is not None:
+                when &= Q(created_at__gt=now - dt.timedelta(days=days))
+            return when
+        lower = days
+    raise ValidationFailed.for_field("value", f"one of {', '.join(n for n, _ in AGE_BUCKETS)}")
