@@ -91,3 +91,52 @@ def test_a_manager_reads_the_monthly_report_and_downloads_the_pdf(
     finally:
         pdf.close()
     stayed_home(page, desk, answered=(422,))
+
+
+def test_a_manager_reads_the_dashboard_and_drills_down_to_a_ticket(
+    page: Any, desk: Server, axe_source: str
+) -> None:
+    sign_in(page, "manager@msp.example")
+    page.get_by_role("link", name="Reports", exact=True).click()
+    page.wait_for_load_state("networkidle")
+    expect(page.get_by_role("heading", name="Reports", exact=True)).to_be_visible()
+    page.get_by_role("link", name="90 days").click()
+    page.wait_for_load_state("networkidle")
+    board = page.locator(".dashboard")
+    expect(board.locator(".tile").first).to_be_visible()
+    charts = board.locator(".chart svg")
+    expect(charts.first).to_be_visible()
+    assert charts.count() >= 5
+    fill = charts.first.locator(".plot .background").evaluate("e => getComputedStyle(e).fill")
+    assert fill == "rgb(255, 255, 255)", fill  # the chart's own styles applied (nonce)
+    assert axe_violations(page, axe_source) == [], "dashboard"
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "report-dashboard.png"))
+
+    # From the number of tickets created to the tickets, to one of them.
+    created = board.locator(".tile", has_text="Created").locator("a.value")
+    count = int(created.inner_text().replace(",", ""))
+    assert count > 0
+    created.click()
+    page.wait_for_load_state("networkidle")
+    expect(page.get_by_role("heading", name=f"Created ({count})")).to_be_visible()
+    rows = page.locator("table.tickets-behind tbody tr")
+    assert rows.count() == min(count, 50)
+    page.screenshot(path=str(SCREENSHOTS / "report-drill-down.png"))
+    rows.first.locator("th a").click()
+    page.wait_for_load_state("networkidle")
+    assert "/console/tickets/" in page.url
+
+    # A filter, chosen in the form: only L2's figures.
+    page.go_back()
+    page.get_by_role("link", name="Back to the reports").click()
+    page.wait_for_load_state("networkidle")
+    page.get_by_label("Tier", exact=True).select_option("L2")
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_load_state("networkidle")
+    assert "tier=L2" in page.url
+    expect(page.locator(".dashboard .tile").first).to_be_visible()
+    # A day that does not exist, sent by hand, is refused beside its field.
+    page.goto("/console/reports/?from=2026-02-30")
+    expect(page.locator("#id_from_error")).to_be_visible()
+    stayed_home(page, desk, answered=(422,))

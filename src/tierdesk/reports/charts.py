@@ -25,6 +25,8 @@ from typing import Any, Literal
 from xml.etree import ElementTree
 
 import pygal
+from django.conf import settings
+from django.utils.csp import CSP
 from pygal.style import Style
 
 # Dark to light: neighbouring series stay apart in greyscale.
@@ -227,3 +229,10 @@ def _clean(root: ElementTree.Element, title: str, nonce: str | None) -> ElementT
     root.set("role", "img")
     root.set("aria-label", title)
     return root
+
+
+def page_csp() -> dict[str, Any]:
+    """The Content-Security-Policy of a page that shows charts (the dashboard, the monthly
+    report): the site's, with ``<style>`` elements allowed when they carry the response's
+    nonce (the charts' own, and the report's). Style attributes stay refused."""
+    return {**settings.SECURE_CSP, "style-src": [CSP.SELF, CSP.NONCE]}

@@ -26,7 +26,6 @@ from typing import Any, Literal
 from django.conf import settings
 from django.db.models import Count, Q
 from django.template.loader import render_to_string
-from django.utils.csp import CSP
 from django.utils.safestring import SafeString, mark_safe
 
 from tierdesk.core import clock
@@ -812,13 +811,6 @@ def _format(unit: Unit, value: float | None) -> str:
 
 
 # --- rendering ------------------------------------------------------------------------------
-
-
-def page_csp() -> dict[str, Any]:
-    """The Content-Security-Policy of a page that shows the report: the site's, with
-    ``<style>`` elements allowed when they carry the response's nonce (the report's own and
-    its charts'). Style attributes stay refused."""
-    return {**settings.SECURE_CSP, "style-src": [CSP.SELF, CSP.NONCE]}
 
 
 @functools.cache

@@ -79,7 +79,7 @@ def _rate(part: int, whole: int) -> float | None:
     return None if whole == 0 else part / whole
 
 
-def _tiers() -> list[Tier | None]:
+def lowest_tiers() -> list[Tier | None]:
     """The first three tiers by level (L1, L2, L3 as configured), None where there are
     fewer."""
     tiers: list[Tier | None] = list(Tier.objects.order_by("level")[:3])
@@ -277,10 +277,11 @@ def scope(
     if filters.category == "none":
         facts = facts.filter(category__isnull=True)
     elif filters.category:
-        category = Category.objects.filter(slug=filters.category.strip().lower()).first()
-        if category is None:
+        # By slug: an organization's own category may share one with an MSP-wide one.
+        slug = filters.category.strip().lower()
+        if not Category.objects.filter(slug=slug).exists():
             raise ValidationFailed.for_field("category", "no such category")
-        facts = facts.filter(category=category)
+        facts = facts.filter(category__slug=slug)
     if filters.agent:
         agent = User.objects.filter(
             email__iexact=filters.agent.strip(), agent_profile__isnull=False
@@ -304,7 +305,7 @@ def summary(
         actor=actor, organization=organization, first_day=first_day, last_day=last_day,
         filters=filters,
     )  # fmt: skip
-    l1, l2, l3 = _tiers()
+    l1, l2, l3 = lowest_tiers()
     none = dict.fromkeys(rollups.COUNTERS, 0)
     c = sc.sums(rollups.CREATED).get("", none)
     r = sc.sums(rollups.RESOLVED).get("", none)
@@ -970,7 +971,7 @@ def behind(
 
 
 def _tier_condition(found: QuerySet[TicketFact], metric: str) -> QuerySet[TicketFact]:
-    l1, l2, l3 = _tiers()
+    l1, l2, l3 = lowest_tiers()
     if metric == "l1_resolved":
         return found.filter(resolved_tier=l1) if l1 is not None else found.none()
     low, high = (l1, l2) if metric == "escalated_l1_l2" else (l2, l3)

@@ -35,6 +35,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     path("console/tickets/<str:ref>/<slug:action>", console.act, name="ticket-action"),
     path("console/config/", include(config_urls.urlpatterns)),
+    path("console/reports/", reports.dashboard, name="reports"),
+    path("console/reports/tickets", reports.report_tickets, name="report-tickets"),
     path("console/reports/monthly", reports.monthly_report, name="report-monthly"),
     # console knowledge base: "new" and "preview" before an article's slug
     path("console/kb/", kb.article_list, name="kb"),
