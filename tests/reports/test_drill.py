@@ -14,6 +14,7 @@ from tests.conftest import Api
 from tests.reports.test_summary import WEEK, History, at
 from tierdesk.core import clock
 from tierdesk.core.errors import NotFound, ValidationFailed
+from tierdesk.kb import services as kb_services
 from tierdesk.reports import queries
 
 
@@ -204,3 +205,44 @@ def test_open_now_by_tier_and_age(week: History) -> None:
         assert keys(week, "open_now") == {"T9", "T6"}  # T7 was resolved on the 9th
         with pytest.raises(ValidationFailed):
             keys(week, "open_now", by="age", value="ancient")
+
+
+def test_knowledge_and_automation(week: History) -> None:
+    cast = week.cast
+    article = kb_services.article_create(
+        actor=None, owner=cast.admin, title="Reset the VPN client", body="Reinstall it.",
+        status="published", audience="internal",
+    )  # fmt: skip
+    other = kb_services.article_create(
+        actor=None, owner=cast.admin, title="Server access", body="Ask L2.",
+        status="published", audience="internal",
+    )  # fmt: skip
+    for name, who, kind, day in (("T1", "lena", "linked", 2), ("T1", "lena", "solved", 2),
+                                 ("T3", "omar", "linked", 3), ("T4", "lena", "linked", 4),
+                                 ("T7", "lena", "solved", 9)):  # fmt: skip
+        week.do(at(3, day, 12), lambda n=name, w=who, k=kind: kb_services.article_use(
+            actor=getattr(cast, w), article=article if n != "T3" else other,
+            ticket=week.fresh(n), kind=k))  # fmt: skip
+    got = queries.knowledge(actor=cast.manager, organization="ACME", **WEEK)
+    tiers = {r["tier"]: r for r in got["by_tier"]}
+    assert (tiers["L1"]["linked"], tiers["L1"]["solved"]) == (2, 1)  # T1, T4; T1 (T7 later)
+    assert (tiers["L2"]["linked"], tiers["L2"]["solved"]) == (1, 0)  # T3, at L2 then
+    assert tiers["L1"]["linked_articles"] == 1
+    assert [a["tickets"] for a in got["top_articles"]] == [2, 1]  # T1 (twice: once) and T4
+    assert got["top_articles"][0]["title"] == "Reset the VPN client"
+    assert got["deflections"] == 1
+    assert got["top_deflecting"][0]["deflections"] == 1
+    assert (got["resolved"], got["resolved_by_automation"]) == (6, 0)
+    assert keys(week, "article_linked", by="tier", value="L1") == {"T1", "T4"}
+    assert keys(week, "article_linked", by="tier", value="L2") == {"T3"}
+    assert keys(week, "article_solved") == {"T1"}
+    # Another tenant's manager sees none of it; the API and CSV say the same.
+    with pytest.raises(NotFound):
+        queries.knowledge(actor=cast.manager, organization="GLOBEX", **WEEK)
+    api = Api(cast.manager)
+    body = api.get("/reports/knowledge?organization=ACME&from=2026-03-02&to=2026-03-06").json()
+    assert body["by_tier"] == got["by_tier"]
+    table = api.get("/reports/knowledge?organization=ACME&from=2026-03-02&to=2026-03-06"
+                    "&format=csv&table=articles").content.decode().splitlines()  # fmt: skip
+    assert table == ["article,title,tickets", "reset-the-vpn-client,Reset the VPN client,2",
+                     "server-access,Server access,1"]  # fmt: skip

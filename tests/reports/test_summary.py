@@ -493,7 +493,7 @@ def test_the_published_contract_says_from_and_text_csv(cast: Cast) -> None:
     that format=csv answers text/csv."""
     doc = Api(cast.manager).get("/openapi.json").json()
     reports = {p: op["get"] for p, op in doc["paths"].items() if "/reports/" in p}
-    assert len(reports) == 10
+    assert len(reports) == 11
     for path, op in reports.items():
         content = op["responses"]["200"]["content"]
         assert set(content) == {"application/json", "text/csv"}, path

@@ -50,7 +50,7 @@ def test_the_weeks_figures_and_their_tickets(week: History) -> None:  # noqa: F8
     assert "(5)" in listed.content.decode()
     # Every section is there, with its charts drawn under the page's nonce.
     for section in ("volume", "tiers", "escalations", "times", "backlog", "sla", "csat",
-                    "cost", "agents"):  # fmt: skip
+                    "knowledge", "cost", "agents"):  # fmt: skip
         assert f'id="{section}"' in page, section
     nonce = nonce_of(r)
     assert page.count("<svg") >= 5

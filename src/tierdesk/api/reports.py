@@ -476,6 +476,65 @@ def agents(request: HttpRequest, params: Query[PeriodParams]) -> HttpResponse:
     return json_response(200, figures)
 
 
+class TierKnowledge(Schema):
+    tier: str | None = Field(description="The ticket's tier when the article was used.")
+    suggested: int = Field(description="Tickets an article was suggested for on opening.")
+    linked: int = Field(description="Tickets an agent linked an article to.")
+    solved: int = Field(description="Tickets marked as solved by an article.")
+    suggested_articles: int
+    linked_articles: int
+    solved_articles: int
+
+
+class ArticleCount(Schema):
+    article: str
+    title: str
+    tickets: int
+
+
+class ArticleDeflections(Schema):
+    article: str
+    title: str
+    deflections: int
+
+
+class KnowledgeOut(ReportOut):
+    by_tier: list[TierKnowledge]
+    top_articles: list[ArticleCount] = Field(description="Linked to or solving most tickets.")
+    deflections: int
+    top_deflecting: list[ArticleDeflections]
+    resolved: int
+    resolved_by_automation: int
+
+
+class KnowledgeParams(PeriodParams):
+    table: Literal["tiers", "articles", "deflecting"] = Field(
+        "tiers", description="Which table as CSV."
+    )
+
+
+@router.get(
+    "/reports/knowledge",
+    response={200: KnowledgeOut, **ERRORS},
+    by_alias=True,  # "from", not from_
+    openapi_extra=_also_csv(),
+    summary="Knowledge and automation: articles used per tier, deflections, automation",
+)
+def knowledge(request: HttpRequest, params: Query[KnowledgeParams]) -> HttpResponse:
+    figures = _report(request, params, queries.knowledge)
+    if params.format == "csv":
+        fields, rows = {
+            "tiers": (["tier", "suggested", "linked", "solved", "suggested_articles",
+                       "linked_articles", "solved_articles"], figures["by_tier"]),
+            "articles": (["article", "title", "tickets"], figures["top_articles"]),
+            "deflecting": (["article", "title", "deflections"], figures["top_deflecting"]),
+        }[params.table]  # fmt: skip
+        return csv_response(
+            f"knowledge-{params.table}", fields, ([r[f] for f in fields] for r in rows)
+        )
+    return json_response(200, figures)
+
+
 Metric = Literal[tuple(queries.DRILL)]  # type: ignore[valid-type]
 DrillBy = Literal[tuple(queries.DRILL_GROUPS)]  # type: ignore[valid-type]
 DRILL_PAGE_MAX = 200

@@ -112,6 +112,7 @@ def build(
         _backlog(queries.backlog(**ask), link),
         _sla(queries.sla(**ask), link),
         _csat(queries.csat(**ask), link),
+        _knowledge(queries.knowledge(**ask), link),
         _cost(queries.cost(**ask)),
         _agents(queries.workload(**ask), link),
     ]
@@ -354,6 +355,35 @@ def _csat(c: dict[str, Any], link: Link) -> Panel:
               f"{number(c['average'], 2)}; rated: {percent(c['response_rate'])} of the "
               "tickets resolved in it", ["Score", "Ratings"], rows),
     ], [chart])  # fmt: skip
+
+
+def _knowledge(k: dict[str, Any], link: Link) -> Panel:
+    kinds = ("suggested", "linked", "solved")
+    rows = [
+        [Cell(r["tier"] or "none", numeric=False),
+         *[Cell(number(r[kind]), link(f"article_{kind}", by="tier", value=r["tier"])
+                if r[kind] and r["tier"] else None) for kind in kinds],
+         *[Cell(number(r[f"{kind}_articles"])) for kind in kinds]]
+        for r in k["by_tier"]
+    ]  # fmt: skip
+    top = [[Cell(a["title"], numeric=False), Cell(a["article"], numeric=False),
+            Cell(number(a["tickets"]))] for a in k["top_articles"]]  # fmt: skip
+    deflecting = [[Cell(a["title"], numeric=False), Cell(a["article"], numeric=False),
+                   Cell(number(a["deflections"]))] for a in k["top_deflecting"]]  # fmt: skip
+    chart = Chart("bar", "Tickets helped by an article, by tier", [r["tier"] or "none"
+                  for r in k["by_tier"]], [Series(kind, [r[kind] for r in k["by_tier"]])
+                  for kind in kinds], y_title="tickets")  # fmt: skip
+    resolved, automated = k["resolved"], k["resolved_by_automation"]
+    return Panel("knowledge", "Knowledge and automation", [
+        Table("Tickets an article was suggested for (when opened), linked to by an agent, "
+              "or solved by, per tier at the time; and how many articles",
+              ["Tier", "Suggested", "Linked", "Solved", "Articles suggested",
+               "Articles linked", "Articles solved"], rows),
+        Table("The articles used on most tickets", ["Article", "Slug", "Tickets"], top),
+        Table(f"Deflections: {k['deflections']} requesters found their answer in the portal "
+              "and opened no ticket", ["Article", "Slug", "Deflections"], deflecting),
+    ], [chart],
+        note=f"Resolved by automation: {automated} of {resolved} resolved tickets.")  # fmt: skip
 
 
 def _cost(c: dict[str, Any]) -> Panel:

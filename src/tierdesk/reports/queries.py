@@ -20,7 +20,7 @@ from tierdesk.core import clock, policy
 from tierdesk.core.errors import NotFound, ValidationFailed
 from tierdesk.core.models import Organization, User
 from tierdesk.escalation.models import MANUAL, Direction, Escalation
-from tierdesk.kb.models import Deflection
+from tierdesk.kb.models import ArticleUse, Deflection, UseKind
 from tierdesk.reports import rollups
 from tierdesk.reports.models import DayCount, SlaOutcome, TicketFact
 from tierdesk.sla.models import SlaClock, SlaPolicy
@@ -880,6 +880,79 @@ def _minutes_between(start: dt.time, end: dt.time) -> int:
     return (end.hour * 60 + end.minute) - (start.hour * 60 + start.minute)
 
 
+# --- knowledge and automation ---------------------------------------------------------------
+
+TOP_ARTICLES = 10
+
+
+def knowledge(
+    *,
+    actor: User,
+    organization: str | None,
+    first_day: dt.date | None,
+    last_day: dt.date | None,
+    filters: Filters = NO_FILTERS,
+) -> dict[str, Any]:
+    """What the knowledge base and automation did in the period: per tier (the ticket's
+    tier when the article was used), the tickets an article was suggested for when they
+    were opened, linked to by an agent, and marked as solved by an article, with how many
+    articles; the articles used most; the portal's deflections (no ticket opened) and the
+    articles behind them; tickets resolved by automation among those resolved."""
+    sc = scope(
+        actor=actor, organization=organization, first_day=first_day, last_day=last_day,
+        filters=filters,
+    )  # fmt: skip
+    uses = ArticleUse.objects.filter(sc.within("created_at"))
+    if sc.filtered:
+        uses = uses.filter(ticket_id__in=sc.facts.values("ticket_id"))
+    if sc.tier is not None:
+        uses = uses.filter(tier=sc.tier)
+    per_tier: dict[str | None, dict[str, Any]] = {}
+    for row in (
+        uses.values("tier__code", "tier__level", "kind")
+        .annotate(tickets=Count("ticket", distinct=True), articles=Count("article", distinct=True))
+        .order_by("tier__level", "kind")
+    ):
+        into = per_tier.setdefault(
+            row["tier__code"], {"tier": row["tier__code"], **{k: 0 for k in USE_KINDS}}
+        )
+        into[row["kind"]] = row["tickets"]
+        into[f"{row['kind']}_articles"] = row["articles"]
+    top = (
+        uses.filter(kind__in=(UseKind.LINKED, UseKind.SOLVED))
+        .values("article__slug", "article__title")
+        .annotate(tickets=Count("ticket", distinct=True))
+        .order_by("-tickets", "article__slug")[:TOP_ARTICLES]
+    )
+    deflected = Deflection.objects.filter(sc.within("created_at"))
+    top_deflecting = (
+        deflected.values("article__slug", "article__title")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "article__slug")[:TOP_ARTICLES]
+    )
+    resolved = sc.sums(rollups.RESOLVED).get("", dict.fromkeys(rollups.COUNTERS, 0))
+    return {
+        **sc.header(),
+        "by_tier": [
+            {**{f"{k}_articles": 0 for k in USE_KINDS}, **row} for row in per_tier.values()
+        ],
+        "top_articles": [
+            {"article": t["article__slug"], "title": t["article__title"], "tickets": t["tickets"]}
+            for t in top
+        ],
+        "deflections": deflected.count(),
+        "top_deflecting": [
+            {"article": t["article__slug"], "title": t["article__title"], "deflections": t["n"]}
+            for t in top_deflecting
+        ],
+        "resolved": resolved["n"],
+        "resolved_by_automation": resolved["automation"],
+    }
+
+
+USE_KINDS = tuple(UseKind.values)
+
+
 # --- drill-down -----------------------------------------------------------------------------
 
 # Each figure a report shows, and the tickets behind it: (the cohort it counts among, the
@@ -902,6 +975,8 @@ DRILL = {
     "rated": ("rated", Q()),
     "backlog_open": ("open", Q()),
     "open_now": ("now", Q()),  # the backlog report's table: open now, by tier now and age
+    # Tickets an article was suggested for, linked to, or solved (the knowledge report)
+    **{f"article_{kind}": ("uses", Q()) for kind in UseKind.values},
 }
 # A dimension's value as the reports name it, per cohort: created tickets by their first
 # tier, the others by the resolving one (as GROUPS).
@@ -946,6 +1021,13 @@ def behind(
         found = sc.facts.filter(sc.within("created_at", before_end=True)).exclude(
             sc.within("resolved_at", before_end=True)
         )
+    elif cohort == "uses":
+        uses = ArticleUse.objects.filter(sc.within("created_at"), kind=metric.split("_", 1)[1])
+        if sc.tier is not None:
+            uses = uses.filter(tier=sc.tier)
+        if by == "tier" and value is not None:
+            uses, by = uses.filter(tier__code=value.upper()), None
+        found = sc.facts.filter(ticket_id__in=uses.values("ticket_id"))
     elif cohort == "now":
         found = sc.facts.filter(is_open=True)
         if sc.tier is not None:
