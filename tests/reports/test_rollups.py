@@ -128,3 +128,26 @@ def test_two_writers_of_the_same_facts_count_them_once(cast: Cast) -> None:
     created = queries.summary(actor=cast.admin, organization="ACME", first_day=None,
                               last_day=None)["created"]  # fmt: skip
     assert created == 30
+
+
+def test_a_ticket_moved_to_another_organization_counts_there(week: History) -> None:
+    """No screen moves a ticket between organizations yet; a correction made in the
+    database (and announced as an event about the ticket) moves its figures, days and
+    all: GLOBEX counts it on its own (Berlin) day, ACME no longer."""
+    cast = week.cast
+    t1 = week.t["T1"]
+    before = {code: queries.summary(actor=cast.admin, organization=code, **WEEK)
+              for code in ("ACME", "GLOBEX")}  # fmt: skip
+    Ticket.objects.filter(pk=t1.pk).update(organization=cast.globex)
+    facts.mark_stale([t1.pk])
+    facts.refresh_stale()
+    after = {code: queries.summary(actor=cast.admin, organization=code, **WEEK)
+             for code in ("ACME", "GLOBEX")}  # fmt: skip
+    assert after["ACME"]["created"] == before["ACME"]["created"] - 1
+    assert after["GLOBEX"]["created"] == before["GLOBEX"]["created"] + 1
+    assert after["ACME"]["resolved"] == before["ACME"]["resolved"] - 1
+    assert after["GLOBEX"]["csat_responses"] == before["GLOBEX"]["csat_responses"] + 1
+    assert disagreements() == []
+    # The manager who serves ACME only no longer sees it in any figure.
+    mine = queries.summary(actor=cast.manager, organization=None, **WEEK)
+    assert mine["created"] == before["ACME"]["created"] - 1
