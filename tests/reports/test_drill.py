@@ -16,6 +16,8 @@ from tierdesk.core import clock
 from tierdesk.core.errors import NotFound, ValidationFailed
 from tierdesk.kb import services as kb_services
 from tierdesk.reports import queries
+from tierdesk.sla.models import SlaPolicy
+from tierdesk.sla.services import Target, sla_policy_create
 
 
 def keys(h: History, metric: str, organization: str | None = "ACME", **kw: Any) -> set[str]:
@@ -71,10 +73,21 @@ def test_each_group_of_a_report_lists_its_tickets(week: History) -> None:
     assert keys(week, "resolved", None, by="organization", value="globex") == {"T8"}
     sla = queries.sla(actor=cast.manager, organization="ACME", **WEEK)["policies"]
     assert [p["response_breached"] for p in sla] == [2]
-    assert keys(week, "sla_response_breached", by="policy", value="ACME standard") == {
-        "T3",
-        "T6",
-    }
+    policy = str(sla[0]["policy_id"])
+    assert keys(week, "sla_response_breached", by="policy", value=policy) == {"T3", "T6"}
+    # A policy replaced by another of the same name keeps its own tickets apart.
+    SlaPolicy.objects.filter(pk=sla[0]["policy_id"]).update(is_active=False)
+    sla_policy_create(actor=None, name="ACME standard", organization=cast.acme,
+                      calendar=SlaPolicy.objects.get(pk=policy).calendar,
+                      targets=[Target("P3", 60, 480)])  # fmt: skip
+    assert keys(week, "sla_response_breached", by="policy", value=policy) == {"T3", "T6"}
+    assert keys(week, "created", by="policy", value=str(int(policy) + 1)) == set()
+    for bad in ("ACME standard", "1e3", "\x00", "9" * 30):
+        with pytest.raises(ValidationFailed):
+            keys(week, "created", by="policy", value=bad)
+    for bad in ("abc", "0", "6", "5.0"):
+        with pytest.raises(ValidationFailed):
+            keys(week, "rated", by="score", value=bad)
 
 
 def test_bad_asks_and_other_tenants(week: History) -> None:

@@ -151,3 +151,15 @@ def test_a_ticket_moved_to_another_organization_counts_there(week: History) -> N
     # The manager who serves ACME only no longer sees it in any figure.
     mine = queries.summary(actor=cast.manager, organization=None, **WEEK)
     assert mine["created"] == before["ACME"]["created"] - 1
+
+
+def test_a_deleted_ticket_leaves_the_counts_with_its_organization(week: History) -> None:
+    cast = week.cast
+    before = queries.summary(actor=cast.manager, organization="ACME", **WEEK)["created"]
+    Ticket.objects.filter(pk=week.t["T4"].pk).delete()
+    assert StaleRollup.objects.filter(organization_id=cast.acme.pk).exists()
+    facts.refresh_stale()
+    assert queries.summary(actor=cast.manager, organization="ACME", **WEEK)["created"] == (
+        before - 1
+    )
+    assert disagreements() == []

@@ -41,7 +41,7 @@ from tierdesk.kb import services as kb_services
 from tierdesk.reports import facts, queries
 from tierdesk.reports.models import TicketFact
 from tierdesk.sla import clocks as sla_clocks
-from tierdesk.sla.models import BusinessCalendar
+from tierdesk.sla.models import BusinessCalendar, SlaPolicy
 from tierdesk.sla.services import Target, calendar_create, calendar_update, sla_policy_create
 from tierdesk.tickets import services as tickets
 from tierdesk.tickets.models import Ticket
@@ -508,6 +508,7 @@ def test_sla_per_policy_and_the_breaches(week: History) -> None:
     assert got["policies"] == [
         {
             "policy": "ACME standard", "organization": "ACME",
+            "policy_id": SlaPolicy.objects.get(name="ACME standard").pk,
             "response_met": 5, "response_breached": 2, "response_compliance": pytest.approx(5 / 7),
             "resolution_met": 6, "resolution_breached": 1,
             "resolution_compliance": pytest.approx(6 / 7),

@@ -91,6 +91,14 @@ def test_filters_and_what_they_refuse(week: History) -> None:  # noqa: F811
     assert client.get(drill, {**THE_WEEK, "metric": "nope"}).status_code == 422
     assert client.get(drill, {**THE_WEEK, "metric": "created", "after": "x"}).status_code == 422
     assert client.get(drill, {"organization": "GLOBEX", "metric": "created"}).status_code == 404
+    assert client.get(drill, {"organization": "AC\x00ME", "metric": "created"}).status_code == 404
+    for bad in ({"by": "score", "value": "abc", "metric": "rated"},
+                {"metric": "created", "after": "9" * 25}, {"metric": "created", "tier": "L\x00"},
+                {"metric": "created", "by": "tier", "value": "L\x00"},
+                {"metric": "created", "category": "billing"}):  # fmt: skip
+        r = client.get(drill, {**THE_WEEK, **bad})
+        assert r.status_code == 422, bad
+        assert "form-error" in r.content.decode(), bad
 
 
 def test_only_managers_and_admins(week: History) -> None:  # noqa: F811

@@ -341,6 +341,7 @@ def csat(request: HttpRequest, params: Query[CsatParams]) -> HttpResponse:
 
 class PolicyCompliance(Schema):
     policy: str | None = Field(description="The policy's name; null if it was deleted since.")
+    policy_id: int = Field(description="For the drill-down: by=policy&value=<policy_id>.")
     organization: str
     response_met: int
     response_breached: int
@@ -536,18 +537,20 @@ def knowledge(request: HttpRequest, params: Query[KnowledgeParams]) -> HttpRespo
 
 
 Metric = Literal[tuple(queries.DRILL)]  # type: ignore[valid-type]
-DrillBy = Literal[tuple(queries.DRILL_GROUPS)]  # type: ignore[valid-type]
+DrillBy = Literal[(*queries.DRILL_GROUPS, "age")]  # type: ignore[valid-type]
 DRILL_PAGE_MAX = 200
 DRILL_CSV_MAX = 10_000
 
 
 class DrillParams(PeriodParams):
     metric: Metric = Field(description="The figure whose tickets to list.")  # type: ignore[valid-type]
-    by: DrillBy | None = Field(None, description="With value: only that group's tickets.")  # type: ignore[valid-type]
+    by: DrillBy | None = Field(None, description="With value: only that group's tickets.")
     value: Annotated[str, StringConstraints(max_length=200)] | None = Field(
         None, description="The group (a tier code, priority, category slug, ...); none: without."
     )
-    after: int | None = Field(None, ge=0, description="next_after of the previous page.")
+    after: int | None = Field(
+        None, ge=0, le=2**63 - 1, description="next_after of the previous page."
+    )
     limit: int = Field(50, ge=1, le=DRILL_PAGE_MAX)
 
 

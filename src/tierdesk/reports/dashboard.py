@@ -314,7 +314,7 @@ def _sla(s: dict[str, Any], link: Link) -> Panel:
     for p in s["policies"]:
         policy = p["policy"] or "(deleted)"
         org = {"organization": p["organization"]}
-        by = {"by": "policy", "value": policy} if p["policy"] else {}
+        by = {"by": "policy", "value": p["policy_id"]}
         rows.append([
             Cell(policy, numeric=False), Cell(p["organization"], numeric=False),
             Cell(number(p["response_met"]), link("sla_response_met", **org, **by)),

@@ -146,22 +146,25 @@ def rebuild() -> int:
             Ticket.objects.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:BATCH]
         )
         if not ids:
+            # Each batch kept the rollups (a rebuild stopped half-way leaves them right);
+            # counted again whole at the end, for an upgrade that changed what they count.
             rollups.recount_all()
             return done
         with transaction.atomic():
-            write(ids, roll_up=False)
+            write(ids)
         done += len(ids)
         last = ids[-1]
 
 
-def write(ticket_ids: Sequence[int], *, roll_up: bool = True) -> list[TicketFact]:
+def write(ticket_ids: Sequence[int]) -> list[TicketFact]:
     """Compute and store the facts of ``ticket_ids`` (in the caller's transaction), and
-    count the change in the rollups (unless ``roll_up`` is off: a rebuild counts them
-    again afterwards)."""
+    count the change in the rollups."""
+    # The rollups' lock lasts until the transaction ends: there must be one (READ COMMITTED,
+    # Django's default, lets the writer that waited read what the other committed).
+    assert connection.in_atomic_block, "facts.write needs a transaction"
     facts = compute(ticket_ids)
-    if roll_up:
-        rollups.lock()
-        before = rollups.rows_of(ticket_ids)
+    rollups.lock()
+    before = rollups.rows_of(ticket_ids)
     TicketFact.objects.filter(ticket_id__in=ticket_ids).exclude(
         ticket_id__in=[f.ticket_id for f in facts]
     ).delete()
@@ -172,8 +175,7 @@ def write(ticket_ids: Sequence[int], *, roll_up: bool = True) -> list[TicketFact
             unique_fields=["ticket"],
             update_fields=[f.name for f in TicketFact._meta.concrete_fields if not f.primary_key],
         )
-    if roll_up:
-        rollups.apply(before, [rollups.row_of(f) for f in facts])
+    rollups.apply(before, [rollups.row_of(f) for f in facts])
     return facts
 
 

@@ -24,6 +24,7 @@ from tierdesk.kb.models import ArticleUse, Deflection, UseKind
 from tierdesk.reports import rollups
 from tierdesk.reports.models import DayCount, SlaOutcome, TicketFact
 from tierdesk.sla.models import SlaClock, SlaPolicy
+from tierdesk.tiers import queries as tier_queries
 from tierdesk.tiers.models import Category, Tier
 
 MAX_DAYS = 366 * 2  # a period longer than two years is refused
@@ -69,7 +70,7 @@ def report_organizations(actor: User, code: str | None) -> list[Organization]:
     visible = policy.visible_organizations(actor).order_by("code")
     if code is None:
         return list(visible)
-    found = visible.filter(code=code.strip().upper()).first()
+    found = None if "\x00" in code else visible.filter(code=code.strip().upper()).first()
     if found is None:
         raise NotFound(f"No organization {code[:20]!r}.")
     return [found]
@@ -269,6 +270,9 @@ def scope(
     one = orgs[0] if organization else None
     p = period(first_day, last_day, one.time_zone if one else "UTC")
     facts = TicketFact.objects.filter(organization__in=orgs)
+    for name in ("tier", "category", "agent"):
+        if "\x00" in (getattr(filters, name) or ""):
+            raise ValidationFailed.for_field(name, "contains a NUL character")
     tier = None
     if filters.tier:
         tier = Tier.objects.filter(code=filters.tier.strip().upper()).first()
@@ -279,7 +283,7 @@ def scope(
     elif filters.category:
         # By slug: an organization's own category may share one with an MSP-wide one.
         slug = filters.category.strip().lower()
-        if not Category.objects.filter(slug=slug).exists():
+        if not tier_queries.category_list(actor=actor).filter(slug=slug).exists():
             raise ValidationFailed.for_field("category", "no such category")
         facts = facts.filter(category__slug=slug)
     if filters.agent:
@@ -691,6 +695,7 @@ def sla(
         "policies": [
             {
                 "policy": names.get(r["sla_policy_id"]),  # None: deleted since
+                "policy_id": r["sla_policy_id"],
                 "organization": r["organization__code"],
                 "response_met": r["response_met"],
                 "response_breached": r["response_breached"],
@@ -983,7 +988,7 @@ DRILL = {
 DRILL_GROUPS = {
     **{name: (first, later) for name, (first, later) in VOLUME_GROUPS.items()},
     "score": ("csat_score", "csat_score"),
-    "policy": ("sla_policy_id", "sla_policy_id"),  # by the policy's name
+    "policy": ("sla_policy_id", "sla_policy_id"),  # by its id (names repeat)
 }
 
 
@@ -1041,9 +1046,9 @@ def behind(
         if sc.tier is not None:
             found = found.filter(resolved_tier=sc.tier)
     found = _tier_condition(found, metric) if condition is None else found.filter(condition)
-    if by == "policy" and value not in (None, "", "none"):
-        found = found.filter(sla_policy_id__in=SlaPolicy.objects.filter(name=value).values("pk"))
-    elif by is not None and value is not None:
+    if by is not None and value is not None and value not in ("", "none"):
+        _check_value(by, value)
+    if by is not None and value is not None:
         field = DRILL_GROUPS[by][0 if cohort == "created" else 1]
         if value in ("", "none"):
             found = found.filter(**{f"{field}__isnull": True})
@@ -1079,3 +1084,13 @@ def _age_condition(label: str, now: dt.datetime | None = None) -> Q:
             return when
         lower = days
     raise ValidationFailed.for_field("value", f"one of {', '.join(n for n, _ in AGE_BUCKETS)}")
+
+
+def _check_value(by: str, value: str) -> None:
+    """A group's value that the database could not compare is refused (not a 500)."""
+    if "\x00" in value:
+        raise ValidationFailed.for_field("value", "contains a NUL character")
+    if by == "score" and value not in {"1", "2", "3", "4", "5"}:
+        raise ValidationFailed.for_field("value", "a score from 1 to 5")
+    if by == "policy" and not (value.isascii() and value.isdigit() and len(value) < 19):
+        raise ValidationFailed.for_field("value", "a policy's id (policy_id in the SLA report)")

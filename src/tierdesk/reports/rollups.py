@@ -285,6 +285,11 @@ def mark_stale(organization_ids: Iterable[int]) -> None:
     )
 
 
+def ticket_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """pre_delete of a ticket: its organization's rollups are counted again."""
+    mark_stale([instance.organization_id])
+
+
 def refresh_stale() -> int:
     """Recount the organizations marked stale, each in its own transaction; how many."""
     done = 0

@@ -265,7 +265,7 @@ def report_tickets(request: HttpRequest) -> HttpResponse:
     }  # fmt: skip
     try:
         after = int(q["after"]) if q.get("after") else None
-        if after is not None and after < 0:
+        if after is not None and not 0 <= after < 2**63:
             raise ValueError
         first = dt.date.fromisoformat(q["from"]) if q.get("from") else None
         last = dt.date.fromisoformat(q["to"]) if q.get("to") else None
