@@ -140,6 +140,7 @@ class StaleRollup(models.Model):
     written by the migration and the relay, emptied by the worker (rollups.refresh_stale)."""
 
     organization_id = models.BigIntegerField(primary_key=True)
+    marked_at = models.DateTimeField()
 
     class Meta:
         db_table = "reports_stale_rollup"

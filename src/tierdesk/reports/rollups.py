@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Max, Min, Q
 
 from tierdesk.core.models import Organization
 from tierdesk.reports.models import DayCount, SlaOutcome, StaleRollup, TicketFact
@@ -50,6 +51,7 @@ Cell = tuple[int, dt.date, str, str, str]  # organization, day, kind, dim, value
 Cells = dict[Cell, list[int]]
 
 RECOUNT_CHUNK = 5_000  # facts read at a time by a recount
+RECOUNT_DAYS = 31  # days recounted per transaction
 INSERT_CHUNK = 500  # cells per statement
 LOCK_KEY = 0x7D_0001  # PostgreSQL advisory lock of the rollups' writers
 
@@ -245,21 +247,73 @@ def stored(organization_id: int) -> Cells:
 
 
 def recount(organization_id: int) -> int:
-    """Count an organization's cells again from its facts, replacing what is stored (in
-    the caller's transaction, under ``lock``); how many cells."""
-    cells = count(organization_id)
-    DayCount.objects.filter(organization_id=organization_id).delete()
+    """Count an organization's cells again from its facts, replacing what is stored, a
+    stretch of ``RECOUNT_DAYS`` days at a time, each in its own transaction under ``lock``
+    (on SQLite the lock is the database's: a large organization's whole recount would hold
+    every writer for longer than they wait). Between stretches, writers add their changes to
+    every cell as usual, so each stretch is right from its recount on. How many cells."""
+    zone = _Zones()[organization_id]
+    first, last = _day_span(organization_id, zone)
+    written = 0
+    start = first
+    while start <= last:
+        end = min(last, start + dt.timedelta(days=RECOUNT_DAYS - 1))
+        with transaction.atomic():
+            lock()
+            written += _recount_days(organization_id, zone, start, end)
+        start = end + dt.timedelta(days=1)
+    return written
+
+
+def _day_span(organization_id: int, zone: zoneinfo.ZoneInfo) -> tuple[dt.date, dt.date]:
+    """The first and last day an organization's cells may hold: those of its facts'
+    moments, and of the cells stored now (to clear those a time zone change moved)."""
+    moments = TicketFact.objects.filter(organization_id=organization_id).aggregate(
+        created=Min("created_at"),
+        **{f"{name}_last": Max(f"{name}_at") for name in ("created", "resolved", "closed",
+                                                          "rated")},
+    )  # fmt: skip
+    stored_days = DayCount.objects.filter(organization_id=organization_id).aggregate(
+        first=Min("day"), last=Max("day")
+    )
+    days = [stored_days["first"], stored_days["last"]] + [
+        value.astimezone(zone).date() for value in moments.values() if value is not None
+    ]
+    found = [d for d in days if d is not None]
+    if not found:
+        today = dt.datetime.now(dt.UTC).astimezone(zone).date()
+        return today, today - dt.timedelta(days=1)  # nothing to count
+    return min(found), max(found)
+
+
+def _recount_days(
+    organization_id: int, zone: zoneinfo.ZoneInfo, first: dt.date, last: dt.date
+) -> int:
+    """The cells of days ``first`` to ``last`` counted again (in the caller's transaction,
+    under ``lock``); how many."""
+    start = dt.datetime.combine(first, dt.time(), tzinfo=zone)
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=zone)
+    moments = Q()
+    for name in ("created_at", "resolved_at", "closed_at", "rated_at"):
+        moments |= Q(**{f"{name}__gte": start, f"{name}__lt": end})
+    cells: Cells = {}
+    facts = TicketFact.objects.filter(moments, organization_id=organization_id)
+    for row in facts.values_list(*FIELDS).iterator(chunk_size=RECOUNT_CHUNK):
+        contribute(cells, row, zone)
+    kept = {key: c for key, c in cells.items() if first <= key[1] <= last and any(c)}
+    DayCount.objects.filter(organization_id=organization_id, day__gte=first,
+                            day__lte=last).delete()  # fmt: skip
     DayCount.objects.bulk_create(
         (
             DayCount(
                 organization_id=org, day=day, kind=kind, dim=dim, value=value,
                 **dict(zip(COUNTERS, counts, strict=True)),
             )
-            for (org, day, kind, dim, value), counts in cells.items()
+            for (org, day, kind, dim, value), counts in kept.items()
         ),
         batch_size=INSERT_CHUNK,
     )  # fmt: skip
-    return len(cells)
+    return len(kept)
 
 
 def check(organization_id: int) -> list[str]:
@@ -280,8 +334,14 @@ def check(organization_id: int) -> list[str]:
 
 
 def mark_stale(organization_ids: Iterable[int]) -> None:
+    """Have the worker count these organizations' cells again (a later mark than the one
+    a recount started from makes it count again)."""
+    now = dt.datetime.now(dt.UTC)
     StaleRollup.objects.bulk_create(
-        [StaleRollup(organization_id=i) for i in set(organization_ids)], ignore_conflicts=True
+        [StaleRollup(organization_id=i, marked_at=now) for i in set(organization_ids)],
+        update_conflicts=True,
+        unique_fields=["organization_id"],
+        update_fields=["marked_at"],
     )
 
 
@@ -291,18 +351,19 @@ def ticket_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
 
 
 def refresh_stale() -> int:
-    """Recount the organizations marked stale, each in its own transaction; how many."""
+    """Recount the organizations marked stale; how many. The mark goes when the recount
+    is done, unless the organization was marked again meanwhile."""
     done = 0
-    for organization_id in list(
-        StaleRollup.objects.order_by("organization_id").values_list("organization_id", flat=True)
+    for organization_id, marked_at in list(
+        StaleRollup.objects.order_by("organization_id").values_list("organization_id", "marked_at")
     ):
         try:
-            with transaction.atomic():
-                lock()
-                if StaleRollup.objects.filter(organization_id=organization_id).delete()[0]:
-                    if Organization.objects.filter(pk=organization_id).exists():
-                        recount(organization_id)
-                    done += 1
+            if Organization.objects.filter(pk=organization_id).exists():
+                recount(organization_id)
+            StaleRollup.objects.filter(
+                organization_id=organization_id, marked_at__lte=marked_at
+            ).delete()
+            done += 1
         except Exception:  # the others still get theirs; this one is tried next minute
             log.exception("report rollups: organization %s not counted", organization_id)
     return done

@@ -8,7 +8,8 @@ def existing_organizations_stale(apps, schema_editor):
     """The worker counts each organization's rollups from its facts in its next minutes
     (facts.refresh_stale); until then the reports read what has been counted."""
     schema_editor.execute(
-        "INSERT INTO reports_stale_rollup (organization_id) SELECT id FROM core_organization"
+        "INSERT INTO reports_stale_rollup (organization_id, marked_at) "
+        "SELECT id, CURRENT_TIMESTAMP FROM core_organization"
     )
 
 
@@ -23,6 +24,7 @@ class Migration(migrations.Migration):
             name="StaleRollup",
             fields=[
                 ("organization_id", models.BigIntegerField(primary_key=True, serialize=False)),
+                ("marked_at", models.DateTimeField()),
             ],
             options={
                 "db_table": "reports_stale_rollup",
