@@ -99,8 +99,8 @@ class DayCount(models.Model):
     """One cell of the rollups (reports.rollups): what the facts of one organization's
     tickets add up to on one of its days (in its time zone), for one kind of moment
     (``kind``: created, resolved, closed, rated) and one value of one dimension (``dim``:
-    "" for all of them, or tier, priority, category, source, policy, visited with the
-    value in ``value``). Kept from the facts as they change; the reports read these few
+    "" for all of them, or tier, priority, category, source, policy, visited, assignee with
+    the value in ``value``). Kept from the facts as they change; the reports read these few
     rows instead of every ticket of the period."""
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")

@@ -852,13 +852,12 @@ def workload(
         .annotate(n=Count("pk"))
         .order_by()
     )
-    resolved = dict(
-        sc.resolved()
-        .filter(assignee_id__in=ids)
-        .values_list("assignee_id")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
+    wanted = set(ids)
+    resolved = {
+        int(person): counts["n"]
+        for person, counts in sc.sums(rollups.RESOLVED, "assignee").items()
+        if int(person) in wanted
+    }
     days = (sc.period.last_day - sc.period.first_day).days + 1
     weekdays = [(sc.period.first_day + dt.timedelta(d)).weekday() for d in range(days)]
     rows = []

@@ -44,7 +44,7 @@ FIELDS = (
     "organization_id", "created_at", "resolved_at", "closed_at", "rated_at", "first_tier_id",
     "resolved_tier_id", "priority", "category_id", "source", "duplicate", "tiers_visited",
     "escalated_from", "first_contact_resolution", "reopens", "resolved_by_automation",
-    "csat_score", "sla_response", "sla_resolution", "sla_policy_id",
+    "csat_score", "sla_response", "sla_resolution", "sla_policy_id", "assignee_id",
 )  # fmt: skip
 Row = tuple[Any, ...]
 Cell = tuple[int, dt.date, str, str, str]  # organization, day, kind, dim, value
@@ -125,7 +125,7 @@ def contribute(
     routed there, the rest if it was resolved there (the reports' filter by tier)."""
     (org, created_at, resolved_at, closed_at, rated_at, first_tier, resolved_tier, priority,
      category, source, duplicate, visited, escalated_from, fcr, reopens, automation, score,
-     sla_response, sla_resolution, policy) = row  # fmt: skip
+     sla_response, sla_resolution, policy, assignee) = row  # fmt: skip
     created_here = tier is None or first_tier == tier
     later_here = tier is None or resolved_tier == tier
     category_value = "" if category is None else str(category)
@@ -167,6 +167,8 @@ def contribute(
             counts[_RATED] = score is not None
         for dim, value in later:
             _bump(cells, (org, day, RESOLVED, dim, value), counts, sign)
+        if assignee is not None:  # who it is assigned to (normally who resolved it)
+            _bump(cells, (org, day, RESOLVED, "assignee", str(assignee)), counts, sign)
         if not duplicate:
             through = [0] * WIDTH
             through[_N] = 1
