@@ -452,6 +452,19 @@ def _actor(email: str) -> Any:
     return found
 
 
+def _report_reader(email: str | None) -> Any:
+    """Who reads a report from the command line: ``email``'s user, or (without one) the
+    MSP's first active admin: the operator, who runs the command, sees every organization."""
+    if email:
+        return _actor(email)
+    from tierdesk.core.models import Role, User
+
+    admin = User.objects.filter(role=Role.ADMIN, is_active=True).order_by("pk").first()
+    if admin is None:
+        _fail("no active admin to read reports as: pass --as with a manager's email")
+    return admin
+
+
 def _ticket_dict(t: Any) -> dict[str, Any]:
     from tierdesk.api.tickets import ticket_out
 
@@ -1387,14 +1400,14 @@ def reports_rebuild_cmd(as_json: bool) -> None:
 
 
 @reports.command("summary")
-@click.option("--as", "as_email", required=True, help="A manager's or admin's email.")
+@click.option("--as", "as_email", help="A manager's or admin's email (default: an admin).")
 @click.option("--org", "organization", help="An organization's code (default: all served).")
 @click.option("--from", "first_day", type=click.DateTime(["%Y-%m-%d"]), help="First day.")
 @click.option("--to", "last_day", type=click.DateTime(["%Y-%m-%d"]), help="Last day.")
 @click.option("--json", "as_json", is_flag=True)
 @domain_errors
 def reports_summary_cmd(
-    as_email: str,
+    as_email: str | None,
     organization: str | None,
     first_day: dt.datetime | None,
     last_day: dt.datetime | None,
@@ -1405,7 +1418,7 @@ def reports_summary_cmd(
     from tierdesk.reports import queries
 
     figures = queries.summary(
-        actor=_actor(as_email),
+        actor=_report_reader(as_email),
         organization=organization,
         first_day=first_day.date() if first_day else None,
         last_day=last_day.date() if last_day else None,
@@ -1420,7 +1433,7 @@ def reports_summary_cmd(
 
 
 @reports.command("monthly")
-@click.option("--as", "as_email", required=True, help="A manager's or admin's email.")
+@click.option("--as", "as_email", help="A manager's or admin's email (default: an admin).")
 @click.option("--org", "organization", required=True, help="The organization's code.")
 @click.option("--month", required=True, help="The month, as YYYY-MM (its days in the "
               "organization's time zone).")  # fmt: skip
@@ -1430,7 +1443,7 @@ def reports_summary_cmd(
               help="Write the report as a standalone HTML page to this file.")  # fmt: skip
 @domain_errors
 def reports_monthly_cmd(
-    as_email: str,
+    as_email: str | None,
     organization: str,
     month: str,
     pdf_path: pathlib.Path | None,
@@ -1445,7 +1458,7 @@ def reports_monthly_cmd(
     for path in (p for p in (pdf_path, html_path) if p is not None):
         if not path.parent.is_dir():
             _fail(f"{path}: no directory {path.parent}")
-    report = monthly.build(_actor(as_email), organization, wanted)
+    report = monthly.build(_report_reader(as_email), organization, wanted)
     # Both are made before either is written: a failure leaves no file behind.
     outputs = []
     if html_path is not None:

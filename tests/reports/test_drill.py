@@ -120,7 +120,9 @@ def test_the_api_lists_them_page_by_page_and_as_csv(week: History) -> None:
     assert rest["next_after"] is None
     seen = [i["ticket"] for i in body["items"] + rest["items"]]
     assert len(set(seen)) == 7
-    table = api.get(f"{base}&format=csv").content.decode().splitlines()
+    answer = api.get(f"{base}&format=csv")
+    assert answer["X-Tierdesk-Total"] == "7"
+    table = answer.content.decode().splitlines()
     assert table[0] == "ticket,subject,status,priority,tier,organization,created_at,resolved_at"
     assert len(table) == 8
     assert api.get(f"{base}&metric=nope").status_code == 422

@@ -80,6 +80,7 @@ def test_the_gauges(cast: Cast, settings: Any) -> None:
     assert got[("tierdesk_sla_in_breach", (("kind", "first_response"),
                                            ("organization", "GLOBEX")))] == 1  # fmt: skip
     assert got[("tierdesk_report_facts_stale", ())] == 0  # the relay has not run yet
+    assert got[("tierdesk_report_rollups_stale", ())] == 0
     with at(7 * 60 + 30):  # 16:30: the resolution clocks of the open ones are due at 17:00
         got = samples(scrape().content.decode())
     assert value("tierdesk_sla_breaching_next_hour", ("kind", "resolution")) == 2

@@ -325,6 +325,17 @@ def test_the_command_refuses_bad_input_and_writes_nothing(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_command_as_the_issue_spells_it_reads_as_an_admin(
+    week: History, tmp_path: Path
+) -> None:
+    """`tierdesk report monthly --org ACME --month 2026-10 --pdf out.pdf`: without --as,
+    the operator reads as the MSP's admin (every organization)."""
+    out = tmp_path / "out.pdf"
+    done = cli("--org", "GLOBEX", "--month", MARCH, "--pdf", str(out))
+    assert done.exit_code == 0, done.output
+    assert "GLOBEX" in pdf_text(out.read_bytes())
+
+
 def test_the_command_refuses_an_agent(week: History, tmp_path: Path) -> None:
     done = cli("--as", "lena@msp.example", "--org", "ACME", "--month", MARCH, "--pdf",
                str(tmp_path / "out.pdf"))  # fmt: skip

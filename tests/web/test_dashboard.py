@@ -13,6 +13,7 @@ import pytest
 from tests.reports.test_summary import History, week  # noqa: F401 (a fixture)
 from tests.web.conftest import signed_in
 from tests.web.test_reports import nonce_of
+from tierdesk.tiers.models import Tier
 
 pytestmark = pytest.mark.django_db
 
@@ -81,7 +82,17 @@ def test_filters_and_what_they_refuse(week: History) -> None:  # noqa: F811
     narrowed = client.get(PAGE, {**THE_WEEK, "tier": "L2"})
     assert narrowed.status_code == 200
     assert tile(narrowed.content.decode(), "Resolved")[0] == "1"  # T3
-    for bad in ({"from": "2026-03-07", "to": "2026-03-01"}, {"from": "1900-01-01"},
+    assert "Set an hourly cost" in narrowed.content.decode()
+    Tier.objects.filter(code="L1").update(hourly_cost=40, handling_minutes=15)  # 10 a ticket
+    Tier.objects.filter(code="L2").update(hourly_cost=80, handling_minutes=45)  # 60
+    shifted = client.get(PAGE, {**THE_WEEK, "shift": "50"}).content.decode()
+    # Half of the one ticket resolved in L2 (T3), at 60 - 10 less each.
+    assert "Resolving 50 % of the 1 tickets resolved in L2 at L1 instead would have saved" in (
+        shifted
+    )
+    assert "saved 25.00." in shifted
+    for bad in ({"shift": "150"}, {"shift": "-1"}, {"shift": "lots"},
+                {"from": "2026-03-07", "to": "2026-03-01"}, {"from": "1900-01-01"},
                 {"from": "yesterday"}, {"tier": "L9"}, {"organization": "GLOBEX"},
                 {"from": "2020-01-01", "to": "2026-01-01"}):  # fmt: skip
         r = client.get(PAGE, {**THE_WEEK, **bad})

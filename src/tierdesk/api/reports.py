@@ -588,15 +588,18 @@ def tickets_behind(request: HttpRequest, params: Query[DrillParams]) -> HttpResp
         last_day=params.to, metric=params.metric, by=params.by, value=params.value,
         filters=params.filters(),
     )  # fmt: skip
-    sc = queries.scope(
-        actor=actor(request), organization=params.organization, first_day=params.from_,
-        last_day=params.to, filters=params.filters(),
-    )  # fmt: skip
     fields = ["ticket", "subject", "status", "priority", "tier", "organization", "created_at",
               "resolved_at"]  # fmt: skip
     if params.format == "csv":
         rows = (_drill_row(f) for f in found[:DRILL_CSV_MAX])
-        return csv_response("tickets", fields, ([r[f] for f in fields] for r in rows))
+        response = csv_response("tickets", fields, ([r[f] for f in fields] for r in rows))
+        # The list is longer than one CSV holds: say so (the JSON pages have them all).
+        response["X-Tierdesk-Total"] = str(found.count())
+        return response
+    sc = queries.scope(
+        actor=actor(request), organization=params.organization, first_day=params.from_,
+        last_day=params.to, filters=params.filters(),
+    )  # fmt: skip
     page = list(
         (found.filter(ticket_id__gt=params.after) if params.after else found)[: params.limit + 1]
     )

@@ -1,5 +1,5 @@
 """Charts as SVG text, drawn on the server with pygal: for the monthly client report (HTML
-and PDF) and, later, the console's dashboard.
+and PDF) and the console's dashboard.
 
 What pygal draws for a browser is changed in three ways, so that a chart works on a page
 under tierdesk's Content-Security-Policy and in WeasyPrint's PDF:

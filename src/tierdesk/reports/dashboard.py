@@ -17,6 +17,7 @@ from typing import Any
 from tierdesk.core.models import User
 from tierdesk.reports import queries
 from tierdesk.reports.charts import Chart, Series
+from tierdesk.tiers.models import Tier
 
 # The share of resolved tickets L1 should end: the tier model's target band.
 L1_BAND = (0.60, 0.70)
@@ -94,6 +95,7 @@ def build(
     last_day: dt.date | None,
     filters: queries.Filters,
     link: Link,
+    shift_percent: float = 10.0,
 ) -> Dashboard:
     ask: dict[str, Any] = {
         "actor": actor, "organization": organization, "first_day": first_day,
@@ -108,12 +110,12 @@ def build(
         _volume(queries.volume(interval=interval, **ask), first, last, link),
         _tiers(queries.volume(interval=interval, by="tier", **ask), first, last, link),
         _escalations(queries.escalations(**ask)),
-        _times(queries.times(by="tier", **ask)),
+        _times(queries.times(by="tier", **ask), link),
         _backlog(queries.backlog(**ask), link),
         _sla(queries.sla(**ask), link),
         _csat(queries.csat(**ask), link),
         _knowledge(queries.knowledge(**ask), link),
-        _cost(queries.cost(**ask)),
+        _cost(queries.cost(shift_percent=shift_percent, **ask), link),
         _agents(queries.workload(**ask), link),
     ]
     return board
@@ -192,7 +194,9 @@ def _volume(v: dict[str, Any], first: dt.date, last: dt.date, link: Link) -> Pan
 def _tiers(v: dict[str, Any], first: dt.date, last: dt.date, link: Link) -> Panel:
     """Resolved per tier and the L1 resolution rate per day or week, against the band."""
     interval = v["interval"]
-    tiers = sorted({r["key"] for r in v["rows"] if r["key"] is not None and r["resolved"]})
+    levels = {t.code: t.level for t in Tier.objects.all()}
+    tiers = sorted({r["key"] for r in v["rows"] if r["key"] is not None and r["resolved"]},
+                   key=lambda code: (levels.get(code, 99), code))  # fmt: skip
     by = {(r["start"], r["key"]): r["resolved"] for r in v["rows"]}
     lowest = _lowest_tier()
     low, high = L1_BAND
@@ -254,32 +258,42 @@ def _escalations(e: dict[str, Any]) -> Panel:
     ])  # fmt: skip
 
 
-def _times(t: dict[str, Any]) -> Panel:
-    rows = []
+def _times(t: dict[str, Any], link: Link) -> Panel:
+    """Both times by tier: business hours (the SLA's clock) and calendar hours."""
+    rows: dict[str, list[list[Cell]]] = {"business": [], "calendar": []}
     labels: list[str] = []
     medians: list[float | None] = []
     p90s: list[float | None] = []
     for g in t["groups"]:
         name = g["key"] or "none"
-        response, resolution = g["response_business"], g["resolution_business"]
-        rows.append([
-            Cell(name, numeric=False), Cell(number(response["count"])),
-            Cell(hours(response["median"])), Cell(hours(response["p90"])),
-            Cell(number(resolution["count"])), Cell(hours(resolution["median"])),
-            Cell(hours(resolution["p90"])), Cell(hours(g["resolution"]["median"])),
-        ])  # fmt: skip
+        tier = {"by": "tier", "value": g["key"]} if g["key"] else {}
+        for clock, suffix in (("business", "_business"), ("calendar", "")):
+            response, resolution = g[f"response{suffix}"], g[f"resolution{suffix}"]
+            rows[clock].append([
+                Cell(name, numeric=False),
+                Cell(number(response["count"]),
+                     link("responded", **tier) if response["count"] and tier else None),
+                Cell(hours(response["mean"])), Cell(hours(response["median"])),
+                Cell(hours(response["p90"])),
+                Cell(number(resolution["count"]),
+                     link("resolved", **tier) if resolution["count"] and tier else None),
+                Cell(hours(resolution["mean"])), Cell(hours(resolution["median"])),
+                Cell(hours(resolution["p90"])),
+            ])  # fmt: skip
+        resolution = g["resolution_business"]
         labels.append(name)
         medians.append(None if resolution["median"] is None else resolution["median"] / 3600)
         p90s.append(None if resolution["p90"] is None else resolution["p90"] / 3600)
     chart = Chart("bar", "Time to resolution by tier (business hours)", labels,
                   [Series("median", medians), Series("p90", p90s)], y_title="hours")  # fmt: skip
-    table = Table(
-        "Time to first response (by the first tier) and to resolution (by the resolving "
-        "tier), in business hours; the last column in calendar hours",
-        ["Tier", "Answered", "Response median", "Response p90", "Resolved",
-         "Resolution median", "Resolution p90", "Resolution median (calendar)"], rows,
-    )  # fmt: skip
-    return Panel("times", "Response and resolution times", [table], [chart])
+    head = ["Tier", "Answered", "Response mean", "Response median", "Response p90", "Resolved",
+            "Resolution mean", "Resolution median", "Resolution p90"]  # fmt: skip
+    tables = [
+        Table(f"Time to first response (by the first tier) and to resolution (by the "
+              f"resolving tier), in {clock} hours", head, rows[clock])
+        for clock in ("business", "calendar")
+    ]  # fmt: skip
+    return Panel("times", "Response and resolution times", tables, [chart])
 
 
 def _backlog(b: dict[str, Any], link: Link) -> Panel:
@@ -386,8 +400,10 @@ def _knowledge(k: dict[str, Any], link: Link) -> Panel:
         note=f"Resolved by automation: {automated} of {resolved} resolved tickets.")  # fmt: skip
 
 
-def _cost(c: dict[str, Any]) -> Panel:
-    rows = [[Cell(t["tier"], numeric=False), Cell(number(t["tickets"])),
+def _cost(c: dict[str, Any], link: Link) -> Panel:
+    rows = [[Cell(t["tier"], numeric=False),
+             Cell(number(t["tickets"]), link("resolved_through", by="tier", value=t["tier"])
+                  if t["tickets"] else None),
              Cell(number(t["cost_per_ticket"], 2)), Cell(number(t["cost"], 2))]
             for t in c["tiers"]]  # fmt: skip
     saving = c["saving_if_shifted"]
@@ -407,7 +423,8 @@ def _cost(c: dict[str, Any]) -> Panel:
 
 def _agents(w: dict[str, Any], link: Link) -> Panel:
     rows = [[Cell(a["name"] or a["agent"], numeric=False), Cell(a["tier"], numeric=False),
-             Cell(number(a["open_assigned"])),
+             Cell(number(a["open_assigned"]), link("open_now", agent=a["agent"])
+                  if a["open_assigned"] else None),
              Cell(number(a["resolved"]), link("resolved", agent=a["agent"])
                   if a["resolved"] else None),
              Cell(number(a["shift_hours"], 1)), Cell(percent(a["utilization"]))]

@@ -12,6 +12,7 @@ report facts, so they do not trail the desk; every metric is one grouped query.
 - ``tierdesk_sla_breaches{organization, kind}``: clocks that breached, ever (it only grows,
   unless tickets are deleted);
 - ``tierdesk_report_facts_stale``: tickets whose report facts wait for the worker.
+- ``tierdesk_report_rollups_stale``: organizations whose rollups wait to be counted again.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from tierdesk.core import clock
-from tierdesk.reports.models import StaleFact
+from tierdesk.reports.models import StaleFact, StaleRollup
 from tierdesk.sla.models import ClockStatus, SlaClock
 from tierdesk.tickets.models import OPEN_STATUSES, Ticket
 
@@ -100,6 +101,11 @@ class DeskCollector(Collector):
             "tierdesk_report_facts_stale",
             "Tickets whose report facts wait for the worker.",
             value=StaleFact.objects.count(),
+        )
+        yield GaugeMetricFamily(
+            "tierdesk_report_rollups_stale",
+            "Organizations whose report rollups wait to be counted again by the worker.",
+            value=StaleRollup.objects.count(),
         )
 
 

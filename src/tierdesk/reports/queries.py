@@ -974,6 +974,8 @@ DRILL = {
     "resolved": ("resolved", Q()),
     "closed": ("closed", Q()),
     "fcr": ("resolved", Q(first_contact_resolution=True)),
+    "responded": ("created", Q(response_seconds__isnull=False)),  # the times report's count
+    "resolved_through": ("resolved", Q()),  # by=tier: went through it (the cost report)
     "l1_resolved": ("resolved", None),  # resolved in the lowest tier
     "reopened": ("resolved", Q(reopens__gt=0)),
     "resolved_by_automation": ("resolved", Q(resolved_by_automation=True)),
@@ -1052,6 +1054,15 @@ def behind(
         if sc.tier is not None:
             found = found.filter(resolved_tier=sc.tier)
     found = _tier_condition(found, metric) if condition is None else found.filter(condition)
+    if metric == "resolved_through" and by == "tier" and value is not None:
+        tier = Tier.objects.filter(code=value.strip().upper()).first()
+        if tier is None:
+            return found.none()
+        bit = 1 << tier.level
+        found, by = (
+            found.annotate(through=F("tiers_visited").bitand(bit)).filter(through__gt=0),
+            None,
+        )
     if by is not None and value is not None and value not in ("", "none"):
         _check_value(by, value)
     if by is not None and value is not None:

@@ -118,6 +118,10 @@ class DashboardForm(forms.Form):
     tier = forms.ChoiceField(label="Tier", required=False)
     category = forms.ChoiceField(label="Category", required=False)
     agent = forms.ChoiceField(label="Agent", required=False)
+    shift = forms.FloatField(
+        label="Cost: move % of L2's tickets to L1", required=False, min_value=0,
+        max_value=100, widget=forms.NumberInput(attrs={"step": "any", "placeholder": "10"}),
+    )  # fmt: skip
 
     def __init__(self, data: Any, user: User, organizations: list[Organization]) -> None:
         super().__init__(data)
@@ -209,6 +213,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                                     category=data.get("category") or None,
                                     agent=data.get("agent") or None),
             link=lambda metric, **narrower: _drill_url(base, metric, **narrower),
+            shift_percent=10.0 if data.get("shift") is None else data["shift"],
         )  # fmt: skip
     except ValidationFailed as exc:
         for error in exc.errors:
