@@ -664,16 +664,10 @@ def _backlog_section(org: Organization, month: Month, now: dt.datetime) -> Secti
     end = queries.period(month.first_day, month.last_day, org.time_zone).end
     at = min(end, now)
     buckets = queries.AGE_BUCKETS
-    ages: dict[str, Any] = {}
-    lower: int | None = None
-    for i, (_, days) in enumerate(buckets):
-        when = Q()
-        if lower is not None:
-            when &= Q(created_at__lte=at - dt.timedelta(days=lower))
-        if days is not None:
-            when &= Q(created_at__gt=at - dt.timedelta(days=days))
-        ages[f"age_{i}"] = Count("pk", filter=when)
-        lower = days
+    ages = {
+        f"age_{i}": Count("pk", filter=queries.age_condition(label, at))
+        for i, (label, _) in enumerate(buckets)
+    }
     rows = (
         TicketFact.objects.filter(organization=org, created_at__lt=at)
         .exclude(resolved_at__lt=at)

@@ -602,7 +602,7 @@ def backlog(
         filters=filters,
     )  # fmt: skip
     now = clock.now()
-    age = {label: Count("pk", filter=_age_condition(label, now)) for label, _ in AGE_BUCKETS}
+    age = {label: Count("pk", filter=age_condition(label, now)) for label, _ in AGE_BUCKETS}
     open_now = sc.facts.filter(is_open=True)
     if sc.tier is not None:
         open_now = open_now.filter(tier=sc.tier)  # the tier it is in now
@@ -1048,7 +1048,7 @@ def behind(
         if by == "tier" and value is not None:
             found, by = found.filter(tier__code=value.upper()), None
         elif by == "age" and value is not None:
-            found, by = found.filter(_age_condition(value)), None
+            found, by = found.filter(age_condition(value)), None
     else:
         found = sc.facts.filter(sc.within(f"{cohort}_at"))
         if sc.tier is not None:
@@ -1087,7 +1087,7 @@ def _tier_condition(found: QuerySet[TicketFact], metric: str) -> QuerySet[Ticket
     ).filter(was__gt=0, left__gt=0)
 
 
-def _age_condition(label: str, now: dt.datetime | None = None) -> Q:
+def age_condition(label: str, now: dt.datetime | None = None) -> Q:
     """Tickets of one of the backlog's age buckets (by its label), as of ``now``."""
     now = now or clock.now()
     lower = None
