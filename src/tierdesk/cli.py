@@ -1399,6 +1399,31 @@ def reports_rebuild_cmd(as_json: bool) -> None:
     )
 
 
+@reports.command("check")
+@click.option("--json", "as_json", is_flag=True)
+def reports_check_cmd(as_json: bool) -> None:
+    """Compare every organization's rollups with a count from its facts; exit 1 and list
+    the cells that differ when any do (then `tierdesk reports rebuild` counts them again)."""
+    from tierdesk.core.models import Organization
+    from tierdesk.reports import rollups
+
+    problems = {
+        org.code: found
+        for org in Organization.objects.order_by("code")
+        if (found := rollups.check(org.pk))
+    }
+    _emit(
+        {"differences": problems},
+        as_json,
+        lambda: click.echo(
+            "\n".join(f"{code}: {p}" for code, found in problems.items() for p in found)
+            or "the rollups agree with the facts"
+        ),
+    )
+    if problems:
+        sys.exit(1)
+
+
 @reports.command("summary")
 @click.option("--as", "as_email", help="A manager's or admin's email (default: an admin).")
 @click.option("--org", "organization", help="An organization's code (default: all served).")

@@ -8,10 +8,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from click.testing import CliRunner
 from django.db import transaction
 
 from tests.conftest import Cast, in_threads, make_ticket, needs_shared_database
 from tests.reports.test_summary import WEEK, History, at
+from tierdesk.cli import main
 from tierdesk.core.models import Organization
 from tierdesk.core.outbox import relay
 from tierdesk.core.services import organization_update
@@ -180,3 +182,14 @@ def test_a_recount_goes_a_few_days_at_a_time_and_clears_moved_days(
     assert disagreements() == []
     assert not StaleRollup.objects.exists()
     assert queries.summary(actor=cast.manager, organization="ACME", **WEEK) == before
+
+
+def test_the_check_command(week: History) -> None:
+    agreed = CliRunner().invoke(main, ["reports", "check"], catch_exceptions=False)
+    assert agreed.exit_code == 0, agreed.output
+    assert "agree" in agreed.output
+    DayCount.objects.filter(kind=rollups.RATED).update(n=7)
+    differs = CliRunner().invoke(main, ["reports", "check", "--json"], catch_exceptions=False)
+    assert differs.exit_code == 1
+    assert "ACME" in differs.output
+    assert "rated" in differs.output

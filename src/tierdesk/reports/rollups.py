@@ -319,8 +319,11 @@ def _recount_days(
 
 
 def check(organization_id: int) -> list[str]:
-    """Where the stored cells differ from a recount: empty when they agree."""
-    want, have = count(organization_id), stored(organization_id)
+    """Where the stored cells differ from a recount: empty when they agree. Read under
+    ``lock`` in one transaction, so writers wait and cannot show as differences."""
+    with transaction.atomic():
+        lock()
+        want, have = count(organization_id), stored(organization_id)
     problems = []
     for key in sorted(set(want) | set(have), key=str):
         if want.get(key) != have.get(key):
