@@ -657,3 +657,33 @@ def test_tier_levels_stay_within_what_the_facts_can_hold(cast: Cast) -> None:
     assert _bits([63, 100]) == 0  # left out, never an overflow
     r = Api(cast.admin).post("/tiers", {"code": "L9", "name": "Far", "level": 63})
     assert r.status_code == 422
+
+
+def test_a_paused_clock_counts_for_the_sla_not_for_the_resolution_time(week: History) -> None:
+    """T11 waits on its requester from Monday 10:30 to Wednesday 10:30 (New York). Its SLA
+    resolution clock (8 business hours) is paused meanwhile: 1.5 h run, met. Its time to
+    resolution is the whole of it in business hours: Monday 10-17, Tuesday 9-17, Wednesday
+    9-11:30 = 17.5 h (docs/kpis.md: waiting is not taken out of the times)."""
+    cast = week.cast
+    week.create("T11", at(3, 16, 10))
+    week.reply("T11", at(3, 16, 10, 20), "lena")
+    week.do(at(3, 16, 10, 30), lambda: tickets.ticket_transition(
+        actor=cast.lena, ticket=week.fresh("T11"), to_status="pending_customer"))  # fmt: skip
+    week.do(at(3, 17, 12), sla_clocks.sweep)  # would breach it, were the clock running
+    week.do(at(3, 18, 10, 30), lambda: tickets.ticket_transition(
+        actor=cast.lena, ticket=week.fresh("T11"), to_status="open"))  # fmt: skip
+    week.resolve("T11", at(3, 18, 11, 30))
+    relay()
+    facts.refresh_stale()
+    f = fact(week, "T11")
+    assert (f.sla_response, f.sla_resolution) == ("met", "met")
+    assert f.response_business_seconds == 20 * 60
+    assert f.resolution_business_seconds == int(17.5 * 3600)
+    assert f.resolution_seconds == (48 + 1.5) * 3600
+    days = {"first_day": dt.date(2026, 3, 16), "last_day": dt.date(2026, 3, 18)}
+    got = queries.summary(actor=cast.manager, organization="ACME", **days)
+    assert (got["created"], got["resolved"]) == (1, 1)
+    assert got["sla_resolution_compliance"] == 1.0
+    assert got["fcr_rate"] == 1.0  # the wait for the requester is no second contact
+    median = queries.times(actor=cast.manager, organization="ACME", **days)["groups"][0]
+    assert median["resolution_business"]["median"] == 17.5 * 3600
