@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 from tests.processes import TIERDESK, free_port, fresh_install
+from tierdesk.demo import DEMO_PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
 # Quiet, sandbox-free headless Chromium for a closed network (see the machine notes):
@@ -197,3 +198,13 @@ def page(browser: Any, server: Server) -> Iterator[Any]:
         yield p
     finally:
         context.close()
+
+
+def sign_in(page: Any, email: str) -> None:
+    """Sign in as a demo user (the demo's password) and wait for the first page."""
+    page.context.clear_cookies()
+    page.goto("/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state("networkidle")

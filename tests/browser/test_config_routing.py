@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import SCREENSHOTS, Server, axe_violations
+from tests.browser.conftest import SCREENSHOTS, Server, axe_violations, sign_in
 from tests.processes import django_eval, tierdesk
-from tierdesk.demo import DEMO_PASSWORD
 
 MANAGER = "manager@msp.example"  # serves ACME, GLOBEX and INITECH in the demo
 
@@ -40,15 +39,6 @@ def desk(server: Server) -> Server:
     done = tierdesk(server.env, "demo", "--tickets", "20", "--workers", "1")
     assert done.returncode == 0, done.stderr
     return server
-
-
-def sign_in(page: Any, email: str) -> None:
-    page.context.clear_cookies()
-    page.goto("/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state("networkidle")
 
 
 def stayed_home(page: Any, server: Server) -> None:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import SCREENSHOTS, Server, axe_violations
+from tests.browser.conftest import SCREENSHOTS, Server, axe_violations, sign_in
 from tests.processes import tierdesk
 from tierdesk.demo import DEMO_PASSWORD
 
@@ -83,15 +83,6 @@ def desk(server: Server) -> Server:
             assert made.status_code == 201, made.text
             assert made.json()["tier"] == "L1", made.text
     return server
-
-
-def sign_in(page: Any, email: str) -> None:
-    page.context.clear_cookies()
-    page.goto("/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state("networkidle")
 
 
 def stayed_home(page: Any, server: Server, answered: tuple[int, ...] = ()) -> None:

@@ -11,11 +11,13 @@ import pytest
 from django.test import Client
 
 from tests.conftest import Cast, make_ticket
+from tests.reports.conftest import pango  # noqa: F401 - the fixture
 from tests.web.conftest import signed_in
 from tierdesk.core import clock
 from tierdesk.reports import facts
 
-pytestmark = pytest.mark.django_db
+# The PDF needs WeasyPrint's Pango (installed when missing, see tests/reports/conftest.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("pango")]
 
 PAGE = "/console/reports/monthly"
 
