@@ -28,7 +28,7 @@ from tests.reports.test_summary import History, at
 from tierdesk.cli import main
 from tierdesk.core.errors import NotFound, PermissionDenied, ValidationFailed
 from tierdesk.reports import monthly
-from tierdesk.reports.charts import Series, bar, line, stacked_bar
+from tierdesk.reports.charts import Chart, Series
 from tierdesk.tickets import services as tickets
 
 pytestmark = pytest.mark.django_db
@@ -259,20 +259,19 @@ def test_the_pdf_is_a_real_pdf_with_the_figures(week: History) -> None:
     document.close()
 
 
-def test_the_chart_helpers_draw_svg_without_scripts() -> None:
+def test_charts_are_svg_without_scripts() -> None:
     for svg in (
-        line(title="Open", labels=["1", "2"], series=[Series("Open", [3, 2])]),
-        bar(title="Met", labels=["x"], series=[Series("a", [0.5])], percent=True, nonce="abc"),
-        stacked_bar(title="Both", labels=["W1"], series=[Series("P1", [1]), Series("P2", [2])]),
+        Chart("line", "Open", ["1", "2"], [Series("Open", [3, 2])]).svg(),
+        Chart("bar", "Met", ["x"], [Series("a", [0.5])], percent=True).svg(nonce="abc"),
+        Chart("stacked_bar", "Both", ["W1"], [Series("P1", [1]), Series("P2", [2])]).svg(),
+        Chart("horizontal_bar", "Across", ["x"], [Series("a", [4])]).svg(),
     ):
         assert svg.startswith("<svg")
         assert "<script" not in svg
         assert "style=" not in svg
         assert 'role="img"' in svg
-    assert '<style nonce="abc">' in bar(
-        title="t", labels=["x"], series=[Series("a", [1])], nonce="abc"
-    )
-    titled = bar(title="<b>&</b>", labels=["<i>"], series=[Series("<u>", [1])])
+    assert '<style nonce="abc">' in Chart("bar", "t", ["x"], [Series("a", [1])]).svg(nonce="abc")
+    titled = Chart("bar", "<b>&</b>", ["<i>"], [Series("<u>", [1])]).svg()
     assert "<b>" not in titled
     assert "<i>" not in titled
     assert "&lt;b&gt;&amp;&lt;/b&gt;" in titled

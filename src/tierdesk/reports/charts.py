@@ -66,47 +66,6 @@ class Chart:
         return _draw(self, nonce)
 
 
-def line(
-    *,
-    title: str,
-    labels: Sequence[str],
-    series: Sequence[Series],
-    y_title: str = "",
-    percent: bool = False,
-    nonce: str | None = None,
-) -> str:
-    """A line per series over ``labels`` (days, weeks…)."""
-    return Chart("line", title, labels, series, y_title, percent).svg(nonce=nonce)
-
-
-def bar(
-    *,
-    title: str,
-    labels: Sequence[str],
-    series: Sequence[Series],
-    y_title: str = "",
-    percent: bool = False,
-    horizontal: bool = False,
-    nonce: str | None = None,
-) -> str:
-    """Bars side by side, one per series, for each label; each bar shows its value."""
-    kind: Kind = "horizontal_bar" if horizontal else "bar"
-    return Chart(kind, title, labels, series, y_title, percent).svg(nonce=nonce)
-
-
-def stacked_bar(
-    *,
-    title: str,
-    labels: Sequence[str],
-    series: Sequence[Series],
-    y_title: str = "",
-    nonce: str | None = None,
-) -> str:
-    """One bar per label, the series stacked in it (parts of a whole: tickets by
-    priority)."""
-    return Chart("stacked_bar", title, labels, series, y_title).svg(nonce=nonce)
-
-
 _CLASSES: dict[Kind, Any] = {
     "line": pygal.Line,
     "bar": pygal.Bar,
