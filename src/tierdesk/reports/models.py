@@ -82,6 +82,9 @@ class TicketFact(models.Model):
                 name="fact_org_open",
             ),
             models.Index(fields=["sla_policy_id"], name="fact_policy"),
+            # The agents report's open tickets per assignee (SQLite otherwise walks every
+            # fact of the assignees through the foreign key's own index).
+            models.Index(fields=["assignee", "is_open"], name="fact_assignee_open"),
         ]
 
 

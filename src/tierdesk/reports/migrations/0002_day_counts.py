@@ -78,5 +78,9 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
+        migrations.AddIndex(
+            model_name="ticketfact",
+            index=models.Index(fields=["assignee", "is_open"], name="fact_assignee_open"),
+        ),
         migrations.RunPython(existing_organizations_stale, migrations.RunPython.noop),
     ]
