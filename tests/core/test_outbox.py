@@ -10,13 +10,15 @@ from django.utils.module_loading import autodiscover_modules
 from huey.contrib.djhuey import HUEY
 
 from tests.conftest import Cast, make_ticket
-from tierdesk.core import outbox
+from tierdesk.core import clock, outbox
 from tierdesk.core.models import JobTick, OutboxEvent
 from tierdesk.core.tasks import housekeeping_tick, outbox_relay_tick
 
+START = dt.datetime(2026, 3, 2, 9, tzinfo=dt.UTC)
+
 
 @pytest.fixture
-def handlers() -> Iterator[dict[str, list[outbox.Handler]]]:
+def handlers() -> Iterator[dict[str, list[outbox.Consumer]]]:
     saved = dict(outbox._handlers)
     outbox._handlers.clear()
     try:
@@ -34,11 +36,13 @@ def test_a_tick_is_claimed_once(db: None) -> None:
 
 
 def test_relay_hands_events_over_in_order_and_marks_them(
-    cast: Cast, handlers: dict[str, list[outbox.Handler]]
+    cast: Cast, handlers: dict[str, list[outbox.Consumer]]
 ) -> None:
     seen: list[str] = []
-    outbox.subscribe("ticket.created", lambda e: seen.append(e.payload["key"]))
-    outbox.subscribe("*", lambda e: seen.append(e.name))
+    outbox.subscribe("ticket.created", lambda e: seen.append(e.payload["key"]), consumer="key")
+    outbox.subscribe("*", lambda e: seen.append(e.name), consumer="name")
+    with pytest.raises(ValueError, match="registered already"):
+        outbox.subscribe("ticket.updated", lambda e: None, consumer="key")
     make_ticket(cast.lena, cast.acme, cast.alice)
     make_ticket(cast.lena, cast.acme, cast.bob)
     pending = OutboxEvent.objects.filter(dispatched_at__isnull=True).count()
@@ -48,7 +52,7 @@ def test_relay_hands_events_over_in_order_and_marks_them(
 
 
 def test_a_failing_handler_is_retried_and_does_not_block_others(
-    cast: Cast, handlers: dict[str, list[outbox.Handler]]
+    cast: Cast, handlers: dict[str, list[outbox.Consumer]]
 ) -> None:
     calls = {"n": 0}
 
@@ -59,17 +63,85 @@ def test_a_failing_handler_is_retried_and_does_not_block_others(
 
     OutboxEvent.objects.update(dispatched_at="2026-01-01T00:00:00Z")
     outbox.subscribe("ticket.created", flaky)
-    make_ticket(cast.lena, cast.acme, cast.alice)
-    make_ticket(cast.lena, cast.acme, cast.bob)
-    assert outbox.relay() == 1
-    failed = OutboxEvent.objects.get(name="ticket.created", dispatched_at__isnull=True)
-    assert failed.attempts == 1
-    assert outbox.relay() == 1
+    with clock.frozen_at(START):
+        make_ticket(cast.lena, cast.acme, cast.alice)
+        make_ticket(cast.lena, cast.acme, cast.bob)
+        assert outbox.relay() == 2
+        failed = OutboxEvent.objects.get(name="ticket.created", dispatched_at__isnull=True)
+        assert failed.attempts == 1
+        assert "ConnectionError: mail server down" in failed.last_error
+        assert failed.retry_at == START + dt.timedelta(minutes=1)
+        assert outbox.relay() == 0  # not before its time
+    with clock.frozen_at(START + dt.timedelta(minutes=1)):
+        assert outbox.relay() == 1
     assert not OutboxEvent.objects.filter(dispatched_at__isnull=True).exists()
 
 
+def test_a_consumer_that_failed_is_retried_alone_and_its_writes_undone(
+    cast: Cast, handlers: dict[str, list[outbox.Consumer]]
+) -> None:
+    """Three consumers; the second fails twice. The first and third ran once each, and
+    the second's database writes of its failed runs are rolled back."""
+    runs: dict[str, int] = {"first": 0, "second": 0, "third": 0}
+
+    def counting(name: str, fails: int = 0) -> outbox.Handler:
+        def handle(event: OutboxEvent) -> None:
+            runs[name] += 1
+            JobTick.objects.create(job=f"{name}-{runs[name]}", tick=clock.now(),
+                                   claimed_at=clock.now())  # fmt: skip
+            if runs[name] <= fails:
+                raise RuntimeError(f"{name} down")
+
+        return handle
+
+    OutboxEvent.objects.update(dispatched_at="2026-01-01T00:00:00Z")
+    outbox.subscribe("ticket.created", counting("first"), consumer="first")
+    outbox.subscribe("ticket.created", counting("second", fails=2), consumer="second")
+    outbox.subscribe("*", counting("third"), consumer="third")
+    moment = START
+    with clock.frozen_at(moment):
+        make_ticket(cast.lena, cast.acme, cast.alice)
+    for _ in range(3):
+        with clock.frozen_at(moment):
+            outbox.relay()
+        moment += dt.timedelta(hours=1)
+    event = OutboxEvent.objects.get(name="ticket.created")
+    assert runs == {"first": 1, "second": 3, "third": 1}
+    assert event.handled == ["first", "third", "second"]
+    assert event.dispatched_at is not None
+    assert event.attempts == 2
+    # The failed runs' rows were rolled back with them; the successful run's stayed.
+    assert set(JobTick.objects.filter(job__startswith="second").values_list("job", flat=True)) == {
+        "second-3"
+    }
+
+
+def test_a_consumer_is_given_up_on_after_its_attempts(
+    cast: Cast, handlers: dict[str, list[outbox.Consumer]]
+) -> None:
+    def broken(event: OutboxEvent) -> None:
+        raise ValueError("always")
+
+    OutboxEvent.objects.update(dispatched_at="2026-01-01T00:00:00Z")
+    outbox.subscribe("ticket.created", broken, consumer="broken")
+    outbox.subscribe("ticket.created", lambda e: None, consumer="fine")
+    moment = START
+    with clock.frozen_at(moment):
+        make_ticket(cast.lena, cast.acme, cast.alice)
+    for _ in range(outbox.MAX_ATTEMPTS):
+        with clock.frozen_at(moment):
+            assert outbox.relay() == 1
+        moment += outbox.BACKOFF_CAP
+    event = OutboxEvent.objects.get(name="ticket.created")
+    assert (event.given_up, event.handled) == (["broken"], ["fine"])
+    assert event.attempts == outbox.MAX_ATTEMPTS
+    assert event.dispatched_at is not None
+    assert "ValueError: always" in event.last_error
+    assert [outbox.backoff(n).total_seconds() / 60 for n in (1, 2, 3, 7, 8)] == [1, 2, 4, 60, 60]
+
+
 def test_the_periodic_jobs_run_through_huey_once_per_tick(
-    cast: Cast, handlers: dict[str, list[outbox.Handler]]
+    cast: Cast, handlers: dict[str, list[outbox.Consumer]]
 ) -> None:
     make_ticket(cast.lena, cast.acme, cast.alice)
     autodiscover_modules("tasks")  # as `tierdesk worker` (run_huey) does at start

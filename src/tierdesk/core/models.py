@@ -150,7 +150,9 @@ class OutboxEvent(models.Model):
     """A domain event, written in the same transaction as the change it describes.
 
     Consumers (notifications, webhooks, automations) read it at least once after commit and
-    must be idempotent; ``dispatched_at`` marks the relay's progress.
+    must be idempotent; ``dispatched_at`` marks the relay's progress: set when every
+    consumer has handled the event (``handled``: their names, each added in the
+    transaction of its handler) or given up on it after ``outbox.MAX_ATTEMPTS``.
     """
 
     name = models.CharField(max_length=64, db_index=True)
@@ -162,7 +164,11 @@ class OutboxEvent(models.Model):
     payload = models.JSONField(default=dict)
     created_at = models.DateTimeField()
     dispatched_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)  # failed runs
+    handled = models.JSONField(default=list, blank=True)  # consumers done with it
+    given_up = models.JSONField(default=list, blank=True)  # consumers that failed too often
+    retry_at = models.DateTimeField(null=True, blank=True)  # after a failure: not before
+    last_error = models.TextField(blank=True)
 
     class Meta:
         ordering = ["id"]

@@ -1,16 +1,25 @@
 """The outbox relay: hands committed domain events to their consumers, at least once.
 
-Consumers register a handler for an event name (or ``*``); handlers must be idempotent,
-since an event is handed over again when the relay stops between handling and marking.
-Channels (email, webhooks) and automations register here as they land.
+Consumers register a handler for an event name (or ``*``) under a name of their own. Each
+consumer's handling of an event runs in its own transaction, which also records that it
+is done (``OutboxEvent.handled``): a handler that only writes to the database runs once
+per event, and one consumer's failure neither re-runs nor blocks the others. A failed
+consumer is tried again with a growing delay, and given up on (logged, kept on the event)
+after ``MAX_ATTEMPTS`` runs. A handler with effects outside the database (mail, HTTP) may
+still run twice when the process dies between its effect and its commit: it must
+deduplicate (e.g. by event and recipient). Channels (email, webhooks) and automations
+register here as they land.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from tierdesk.core import clock
 from tierdesk.core.models import JobTick, OutboxEvent
@@ -18,12 +27,27 @@ from tierdesk.core.models import JobTick, OutboxEvent
 log = logging.getLogger(__name__)
 
 Handler = Callable[[OutboxEvent], None]
-_handlers: dict[str, list[Handler]] = {}
+MAX_ATTEMPTS = 10  # failed runs of one consumer before it gives up on an event
+BACKOFF_CAP = dt.timedelta(hours=1)
+ERROR_KEPT = 2000  # characters of the last error kept on the event
 
 
-def subscribe(name: str, handler: Handler) -> None:
-    """Call ``handler`` for every event called ``name`` (``*`` for all)."""
-    _handlers.setdefault(name, []).append(handler)
+@dataclass(frozen=True)
+class Consumer:
+    name: str
+    handler: Handler
+
+
+_handlers: dict[str, list[Consumer]] = {}
+
+
+def subscribe(name: str, handler: Handler, *, consumer: str | None = None) -> None:
+    """Call ``handler`` for every event called ``name`` (``*`` for all). ``consumer`` names
+    it in the events' records (default: the handler's module and name); keep it stable."""
+    label = consumer or f"{handler.__module__}.{handler.__qualname__}"
+    if any(c.name == label for registered in _handlers.values() for c in registered):
+        raise ValueError(f"outbox: a consumer called {label!r} is registered already")
+    _handlers.setdefault(name, []).append(Consumer(label, handler))
 
 
 def claim_tick(job: str) -> bool:
@@ -37,22 +61,56 @@ def claim_tick(job: str) -> bool:
     return True
 
 
+def backoff(attempts: int) -> dt.timedelta:
+    """The wait after the ``attempts``-th failed run: 1, 2, 4 ... minutes, at most an hour."""
+    return min(dt.timedelta(minutes=2 ** max(attempts - 1, 0)), BACKOFF_CAP)
+
+
 def relay(batch: int = 500) -> int:
-    """Hand pending events to their handlers in order; return how many were dispatched.
-    An event whose handler fails is retried on the next run (its attempts counted)."""
-    done = 0
-    pending = list(OutboxEvent.objects.filter(dispatched_at__isnull=True).order_by("id")[:batch])
+    """Hand pending events to their consumers in order; return how many events were
+    looked at (``batch`` means: there may be more). An event is done when every consumer
+    has handled it or given up; until then it waits ``backoff`` after each failed run."""
+    now = clock.now()
+    pending = list(
+        OutboxEvent.objects.filter(dispatched_at__isnull=True)
+        .filter(Q(retry_at__isnull=True) | Q(retry_at__lte=now))
+        .order_by("id")[:batch]
+    )
     for event in pending:
-        handlers = _handlers.get(event.name, []) + _handlers.get("*", [])
-        try:
-            for handler in handlers:
-                handler(event)
-        except Exception:  # a consumer's failure must not stop the others; logged, retried
-            log.exception("outbox handler failed for event %s (%s)", event.pk, event.name)
-            OutboxEvent.objects.filter(pk=event.pk).update(attempts=event.attempts + 1)
+        _dispatch(event)
+    return len(pending)
+
+
+def _dispatch(event: OutboxEvent) -> None:
+    consumers = _handlers.get(event.name, []) + _handlers.get("*", [])
+    failed: list[str] = []
+    errors: list[str] = []
+    for consumer in consumers:
+        if consumer.name in event.handled or consumer.name in event.given_up:
             continue
-        OutboxEvent.objects.filter(pk=event.pk, dispatched_at__isnull=True).update(
-            dispatched_at=clock.now(), attempts=event.attempts + 1
-        )
-        done += 1
-    return done
+        try:
+            with transaction.atomic():
+                consumer.handler(event)
+                event.handled = [*event.handled, consumer.name]
+                OutboxEvent.objects.filter(pk=event.pk).update(handled=event.handled)
+        except Exception as exc:  # one consumer's failure must not stop the others
+            log.exception("outbox: %s failed on event %s (%s)", consumer.name, event.pk,
+                          event.name)  # fmt: skip
+            failed.append(consumer.name)
+            errors.append(f"{consumer.name}: {type(exc).__name__}: {exc}")
+    now = clock.now()
+    if not failed:
+        OutboxEvent.objects.filter(pk=event.pk).update(dispatched_at=now)
+        return
+    attempts = event.attempts + 1
+    changes: dict[str, object] = {
+        "attempts": attempts,
+        "last_error": "\n".join(errors)[:ERROR_KEPT],
+    }
+    if attempts >= MAX_ATTEMPTS:
+        log.error("outbox: gave up on event %s (%s) for %s after %s runs", event.pk, event.name,
+                  ", ".join(failed), attempts)  # fmt: skip
+        changes |= {"given_up": [*event.given_up, *failed], "dispatched_at": now}
+    else:
+        changes["retry_at"] = now + backoff(attempts)
+    OutboxEvent.objects.filter(pk=event.pk).update(**changes)
