@@ -300,6 +300,9 @@ TWO_STEP_FAILURE_LIMIT = env_int("TIERDESK_CODE_FAILURE_LIMIT", AXES_FAILURE_LIM
 TWO_STEP_COOLOFF = AXES_COOLOFF_TIME
 # Admins must use a second factor: without one they go to its setup right after signing in.
 REQUIRE_ADMIN_2FA = env_bool("TIERDESK_REQUIRE_ADMIN_2FA", False)
+# Outbound HTTP to tenant-chosen addresses (channels.http) may reach loopback: tests and
+# local development only (a receiver on 127.0.0.1). Private networks are never reachable.
+OUTBOUND_ALLOW_LOOPBACK = env_bool("TIERDESK_OUTBOUND_ALLOW_LOOPBACK", False)
 OTP_TOTP_ISSUER = env_str("TIERDESK_TOTP_ISSUER", "tierdesk")
 # django-otp's own back-off is off: wrong codes are counted per account and per address
 # above, as passwords are, and its back-off would refuse a right code typed just after a typo.
