@@ -1522,3 +1522,97 @@ def _write_atomically(path: pathlib.Path, content: bytes) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+@main.group()
+def webhook() -> None:
+    """Webhooks: HTTPS endpoints that receive the events they ask for, signed."""
+
+
+def _webhook_dict(hook: Any) -> dict[str, Any]:
+    return {
+        "id": hook.pk,
+        "organization": hook.organization.code if hook.organization else None,
+        "url": hook.url,
+        "events": hook.events,
+        "active": hook.is_active,
+        "failures": hook.failures,
+        "disabled_reason": hook.disabled_reason,
+    }
+
+
+def _webhook(hook_id: int) -> Any:
+    from tierdesk.channels.models import Webhook
+
+    found = Webhook.objects.select_related("organization").filter(pk=hook_id).first()
+    if found is None:
+        _fail(f"no webhook {hook_id}")
+    return found
+
+
+@webhook.command("create")
+@click.option("--org", "org_code", help="An organization's code (default: MSP-wide).")
+@click.option("--url", required=True, help="The https:// address to post to.")
+@click.option("--event", "events", multiple=True, required=True,
+              help="An event name, e.g. ticket.created, or * for all (repeatable).")  # fmt: skip
+@click.option("--description", default="")
+@click.option("--json", "as_json", is_flag=True)
+@domain_errors
+def webhook_create_cmd(
+    org_code: str | None, url: str, events: tuple[str, ...], description: str, as_json: bool
+) -> None:
+    """Register a webhook (as the operator); its secret is printed this once."""
+    from tierdesk.channels import webhooks
+    from tierdesk.core.services import organization_get
+
+    org = organization_get(actor=None, code=org_code) if org_code else None
+    hook, secret = webhooks.webhook_create(
+        actor=None, organization=org, url=url, events=list(events), description=description
+    )
+    _emit(
+        {**_webhook_dict(hook), "secret": secret},
+        as_json,
+        lambda: click.echo(
+            f"created webhook {hook.pk} -> {hook.url}\nsecret (shown once): {secret}"
+        ),
+    )
+
+
+@webhook.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def webhook_list_cmd(as_json: bool) -> None:
+    from tierdesk.channels.models import Webhook
+
+    hooks = list(Webhook.objects.select_related("organization"))
+
+    def text_out() -> None:
+        for h in hooks:
+            state = "active" if h.is_active else f"disabled: {h.disabled_reason}"
+            org = h.organization.code if h.organization else "MSP-wide"
+            click.echo(f"{h.pk:5} {org:10} {','.join(h.events):30} {h.url}  ({state})")
+
+    _emit([_webhook_dict(h) for h in hooks], as_json, text_out)
+
+
+@webhook.command("rotate")
+@click.argument("hook_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@domain_errors
+def webhook_rotate_cmd(hook_id: int, as_json: bool) -> None:
+    """A new secret (printed this once); the old one also signs for a day."""
+    from tierdesk.channels import webhooks
+
+    secret = webhooks.webhook_rotate_secret(actor=None, webhook=_webhook(hook_id))
+    _emit({"id": hook_id, "secret": secret}, as_json,
+          lambda: click.echo(f"new secret (shown once): {secret}"))  # fmt: skip
+
+
+@webhook.command("enable")
+@click.argument("hook_id", type=int)
+@domain_errors
+def webhook_enable_cmd(hook_id: int) -> None:
+    """Deliver again to a webhook that was disabled after failures."""
+    from tierdesk.channels import webhooks
+
+    hook = webhooks.webhook_enable(actor=None, webhook=_webhook(hook_id))
+    click.echo(f"webhook {hook.pk} is active again")

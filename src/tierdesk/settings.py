@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "tierdesk.escalation",
     "tierdesk.kb",
     "tierdesk.reports",
+    "tierdesk.channels",
     "tierdesk.web",
 ]
 if env_bool("TIERDESK_BENCH_ENDPOINTS", False):

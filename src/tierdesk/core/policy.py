@@ -39,6 +39,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # and admins review, publish, archive and edit any article they can read.
     "kb.write": frozenset({Role.AGENT, Role.MANAGER, Role.ADMIN}),
     "kb.review": frozenset({Role.MANAGER, Role.ADMIN}),
+    # Webhooks: an organization's own (managers of organizations they serve), and MSP-wide
+    # ones that receive every organization's events (admins only).
+    "webhook.manage": frozenset({Role.MANAGER, Role.ADMIN}),
+    "webhook.manage_shared": frozenset({Role.ADMIN}),
     # Reports and the KPI dashboard: over the organizations the reader serves.
     "report.view": frozenset({Role.MANAGER, Role.ADMIN}),
     "ticket.escalate": frozenset({Role.AGENT, Role.MANAGER, Role.ADMIN}),
