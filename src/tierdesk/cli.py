@@ -1520,10 +1520,6 @@ def _write_atomically(path: pathlib.Path, content: bytes) -> None:
         _fail(f"{path}: {exc.strerror or exc}")
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
-
-
 @main.group()
 def webhook() -> None:
     """Webhooks: HTTPS endpoints that receive the events they ask for, signed."""
@@ -1616,3 +1612,7 @@ def webhook_enable_cmd(hook_id: int) -> None:
 
     hook = webhooks.webhook_enable(actor=None, webhook=_webhook(hook_id))
     click.echo(f"webhook {hook.pk} is active again")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -412,6 +412,9 @@ LOGGING = {
         # skips (the charts' screen-only ones): only its errors are worth a line.
         "weasyprint": {"level": "ERROR"},
         "fontTools": {"level": "WARNING"},
+        # httpx logs each request's full URL at INFO: webhook addresses often hold tokens.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
     },
 }
 

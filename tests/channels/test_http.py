@@ -5,6 +5,7 @@ answer says; a loopback server is reachable only with the explicit setting."""
 
 from __future__ import annotations
 
+import gzip
 import ipaddress
 import socket
 import threading
@@ -28,6 +29,21 @@ class _Handler(BaseHTTPRequestHandler):
         elif self.path == "/slow":
             time.sleep(1.5)
             self._answer(200, b"late")
+        elif self.path == "/drip":  # a byte at a time, each within the read timeout
+            self.send_response(200)
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            for _ in range(100):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.1)
+        elif self.path == "/gzip":
+            body = gzip.compress(b"z" * (http.MAX_BYTES * 50))
+            self.send_response(200)
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
         elif self.path.startswith("/to/"):
             self.send_response(302)
             self.send_header("Location", self.path.removeprefix("/to/").replace("_", "/"))
@@ -46,9 +62,14 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that hangs up early (the tests' point, at times) is no error
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd = _QuietServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
@@ -71,7 +92,9 @@ def loopback(settings: Any) -> None:
         ("169.254.169.254", False), ("100.64.0.1", False), ("0.0.0.0", False),  # noqa: S104
         ("224.0.0.1", False), ("192.0.2.1", False), ("::1", False), ("fd00::1", False),
         ("fe80::1", False), ("::ffff:127.0.0.1", False), ("::ffff:8.8.8.8", True),
-        ("2002:7f00:1::", False), ("::", False),
+        ("2002:7f00:1::", False), ("::", False), ("64:ff9b::a00:1", False),
+        ("64:ff9b::a9fe:a9fe", False), ("64:ff9b::808:808", True), ("::7f00:1", False),
+        ("fec0::1", False), ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False),
     ],
 )  # fmt: skip
 def test_which_addresses_are_public(address: str, public: bool) -> None:
@@ -123,7 +146,7 @@ def test_a_name_with_any_private_address_is_refused(
         return real(host, port, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", answers)
-    with pytest.raises(http.Refused, match=r"10\.0\.0\.5"):
+    with pytest.raises(http.Refused, match=r"rebind\.example resolves to an address that is not"):
         http.request("GET", "http://rebind.example/hook")
 
 
@@ -154,3 +177,20 @@ def test_limits_on_the_answer(server: str, loopback: None, monkeypatch: pytest.M
 def test_only_plain_http_addresses(url: str) -> None:
     with pytest.raises(http.Refused):
         http.check_url(url)
+
+
+def test_no_compression_and_a_deadline_for_the_whole_exchange(
+    server: str, loopback: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compressed answer arrives as sent (no decompressing a bomb): its 50 MiB of z's
+    take a few kilobytes; and a server dripping a byte at a time, each in time, is cut off
+    at the exchange's deadline."""
+    answer = http.request("GET", f"{server}/gzip")
+    assert answer.status_code == 200
+    assert len(answer.content) < 100_000
+    assert answer.headers["content-encoding"] == "gzip"
+    monkeypatch.setattr(http, "DEADLINE", 1.0)
+    started = time.monotonic()
+    with pytest.raises(httpx.ReadTimeout):
+        http.request("GET", f"{server}/drip")
+    assert 0.9 < time.monotonic() - started < 2.5

@@ -126,7 +126,9 @@ def test_each_tenant_gets_its_own_events_signed_once(cast: Cast, receiver: Recei
             assert not verified(msp_secret, headers, body)
         else:
             assert verified(msp_secret, headers, body)
-    assert b"Globex secret" not in b"".join(b for p, _, b in receiver.got if p == "/acme")
+    acme_bodies = b"".join(b for p, _, b in receiver.got if p == "/acme")
+    assert b"GLOBEX" not in acme_bodies
+    assert b"GLOBEX-1" in b"".join(b for p, _, b in receiver.got if p == "/msp")
     assert WebhookDelivery.objects.filter(status=DeliveryStatus.DELIVERED).count() == 3
     assert webhooks.deliver_due() == 0
     assert {acme.pk, everything.pk} == set(
@@ -139,6 +141,7 @@ def test_failures_are_retried_then_given_up_and_the_webhook_disabled(
 ) -> None:
     OutboxEvent.objects.update(dispatched_at=clock.now())
     monkeypatch.setattr(webhooks, "DISABLE_AFTER", 5)
+    monkeypatch.setattr(webhooks, "DISABLE_AFTER_TIME", dt.timedelta(minutes=10))
     hook, _ = webhooks.webhook_create(
         actor=cast.admin, organization=None, url=f"{receiver.url}/fail", events=["ticket.created"]
     )
@@ -157,11 +160,11 @@ def test_failures_are_retried_then_given_up_and_the_webhook_disabled(
             assert delivery.attempts == attempt
             assert delivery.last_status_code == 500
             assert delivery.next_attempt_at == moment + dt.timedelta(minutes=2 ** (attempt - 1))
-        else:  # disabled after five failures in a row: nothing is sent
+        else:  # disabled after five failures in a row over 10 minutes: nothing is sent
             assert tried == 0
         moment = delivery.next_attempt_at
     assert not hook.is_active
-    assert "5 failed deliveries in a row" in hook.disabled_reason
+    assert "5 or more failures in a row over 0.166667 h" in hook.disabled_reason
     assert len(receiver.got) == 5
     # Enabled again, the delivery goes on until it is given up on.
     webhooks.webhook_enable(actor=cast.admin, webhook=hook)
@@ -218,3 +221,47 @@ def test_the_command_line(cast: Cast) -> None:
     assert refused.exit_code == 1
     assert "https://" in refused.stderr
     assert run.invoke(main, ["webhook", "rotate", "999"]).exit_code == 1
+
+
+def test_a_delivery_is_sent_by_one_worker_only(
+    cast: Cast, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second worker's tick, while the first is still sending (a slow endpoint), finds
+    the delivery claimed and leaves it."""
+    OutboxEvent.objects.update(dispatched_at=clock.now())
+    webhooks.webhook_create(actor=cast.admin, organization=None, url=f"{receiver.url}/msp",
+                            events=["ticket.created"])  # fmt: skip
+    with clock.frozen_at(START):
+        make_ticket(cast.lena, cast.acme, cast.alice)
+        relay()
+    real_send = webhooks._send
+    second: list[int] = []
+
+    def send_while_another_worker_runs(delivery: WebhookDelivery) -> None:
+        monkeypatch.setattr(webhooks, "_send", real_send)
+        second.append(webhooks.deliver_due())  # the other worker, a minute later
+        real_send(delivery)
+
+    monkeypatch.setattr(webhooks, "_send", send_while_another_worker_runs)
+    with clock.frozen_at(START):
+        assert webhooks.deliver_due() == 1
+    assert second == [0]
+    assert len(receiver.got) == 1
+    assert WebhookDelivery.objects.get().status == DeliveryStatus.DELIVERED
+
+
+def test_internal_notes_and_configuration_stay_with_the_msp(cast: Cast, receiver: Receiver) -> None:
+    from tierdesk.tickets import services as tickets
+
+    OutboxEvent.objects.update(dispatched_at=clock.now())
+    webhooks.webhook_create(actor=cast.manager, organization=cast.acme,
+                            url=f"{receiver.url}/acme", events=["*"])  # fmt: skip
+    with clock.frozen_at(START):
+        ticket = make_ticket(cast.lena, cast.acme, cast.alice)
+        tickets.ticket_comment(actor=cast.lena, ticket=ticket, body="Between us", internal=True)
+        tickets.ticket_comment(actor=cast.lena, ticket=ticket, body="Try this")
+        relay()
+        webhooks.deliver_due()
+    events = [json.loads(b)["event"] for _, _, b in receiver.got]
+    assert events.count("ticket.commented") == 1  # the public reply only
+    assert all(e.startswith("ticket.") for e in events)

@@ -61,7 +61,7 @@ def test_nothing_to_write_sends_nothing(cast: Cast) -> None:
 
 def test_inserts_set_primary_keys_in_order_and_keep_every_value(cast: Cast) -> None:
     at = dt.datetime(2026, 3, 1, 8, 30, 0, 654321, tzinfo=dt.UTC)
-    # 300 events x 12 columns: four statements under SQLite's limit of 999 parameters;
+    # 300 events x 13 columns: four statements under SQLite's limit of 999 parameters;
     # one array per column on PostgreSQL, in one.
     events = [
         OutboxEvent(
@@ -77,7 +77,7 @@ def test_inserts_set_primary_keys_in_order_and_keep_every_value(cast: Cast) -> N
     with CaptureQueriesContext(connection) as ctx:
         assert bulk.insert_all(events) is events
     columns = len([f for f in OutboxEvent._meta.concrete_fields if not f.primary_key])
-    assert columns == 12
+    assert columns == 13
     assert len(ctx.captured_queries) == (1 if connection.vendor == "postgresql" else 4)
     assert all(e.pk is not None and not e._state.adding for e in events)
     stored = {e.pk: e for e in OutboxEvent.objects.filter(name__startswith="test.")}

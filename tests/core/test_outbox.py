@@ -135,6 +135,7 @@ def test_a_consumer_is_given_up_on_after_its_attempts(
     event = OutboxEvent.objects.get(name="ticket.created")
     assert (event.given_up, event.handled) == (["broken"], ["fine"])
     assert event.attempts == outbox.MAX_ATTEMPTS
+    assert event.failures == {"broken": outbox.MAX_ATTEMPTS}
     assert event.dispatched_at is not None
     assert "ValueError: always" in event.last_error
     assert [outbox.backoff(n).total_seconds() / 60 for n in (1, 2, 3, 7, 8)] == [1, 2, 4, 60, 60]
@@ -163,3 +164,41 @@ def test_the_periodic_jobs_run_through_huey_once_per_tick(
     finally:
         HUEY.immediate = False
     assert OutboxEvent.objects.filter(dispatched_at__isnull=True).count() == 1
+
+
+def test_each_consumer_counts_its_own_failures(
+    cast: Cast, handlers: dict[str, list[outbox.Consumer]]
+) -> None:
+    """A consumer that fails for good does not take another, failing once on the same run,
+    down with it: the other is tried again and handles the event."""
+    calls = {"n": 0}
+
+    def once(event: OutboxEvent) -> None:
+        calls["n"] += 1
+        if calls["n"] == outbox.MAX_ATTEMPTS:
+            raise TimeoutError("a hiccup on the broken one's last run")
+
+    def broken(event: OutboxEvent) -> None:
+        raise ValueError("always")
+
+    OutboxEvent.objects.update(dispatched_at="2026-01-01T00:00:00Z")
+    outbox.subscribe("ticket.created", broken, consumer="broken")
+    outbox.subscribe("ticket.created", once, consumer="late")
+    moment = START
+    with clock.frozen_at(moment):
+        make_ticket(cast.lena, cast.acme, cast.alice)
+    # "late" succeeds on the first run; make it fail on the run where "broken" gives up.
+    calls["n"] = outbox.MAX_ATTEMPTS - 1
+    event = OutboxEvent.objects.get(name="ticket.created")
+    OutboxEvent.objects.filter(pk=event.pk).update(failures={"broken": outbox.MAX_ATTEMPTS - 1})
+    with clock.frozen_at(moment):
+        outbox.relay()
+    event.refresh_from_db()
+    assert event.given_up == ["broken"]
+    assert event.failures == {"broken": outbox.MAX_ATTEMPTS, "late": 1}
+    assert event.dispatched_at is None  # "late" is tried again
+    with clock.frozen_at(event.retry_at):
+        outbox.relay()
+    event.refresh_from_db()
+    assert event.handled == ["late"]
+    assert event.dispatched_at is not None

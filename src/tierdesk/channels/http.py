@@ -20,17 +20,31 @@ from __future__ import annotations
 import ipaddress
 import socket
 import ssl
+import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
+import certifi
 import httpcore
 import httpx
 from django.conf import settings
 
-MAX_BYTES = 1 << 20  # a response body read at most
-TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+MAX_BYTES = 1 << 20  # a response body read at most (as sent: no compression is asked for)
+TIMEOUT = httpx.Timeout(10.0, connect=5.0)  # per connect, read or write
+DEADLINE = 30.0  # seconds for the whole exchange, however slowly the other side drips
 MAX_REDIRECTS = 3
 SCHEMES = ("https", "http")
+# IPv6 ranges that carry an IPv4 address in their last 32 bits (NAT64, IPv4-compatible):
+# the IPv4 address is the one judged.
+EMBEDDING_IPV4 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("::/96"))
+# Never reachable though Python may call them global: NAT64's local-use prefix, the
+# deprecated site-local range, Teredo.
+NOT_PUBLIC_V6 = (
+    ipaddress.IPv6Network("64:ff9b:1::/48"),
+    ipaddress.IPv6Network("fec0::/10"),
+    ipaddress.IPv6Network("2001::/32"),
+)
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -48,9 +62,17 @@ def allowed(address: Address, *, loopback: bool = False) -> bool:
     """May tierdesk connect to ``address``? Public addresses only (and loopback when
     ``loopback``)."""
     if isinstance(address, ipaddress.IPv6Address):
+        if loopback and address.is_loopback:
+            return True
         inner = address.ipv4_mapped or address.sixtofour
+        if inner is None and address != ipaddress.IPv6Address("::"):
+            for network in EMBEDDING_IPV4:
+                if address in network:
+                    inner = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
         if inner is not None:
             return allowed(inner, loopback=loopback)
+        if any(address in network for network in NOT_PUBLIC_V6):
+            return False
     if loopback and address.is_loopback:
         return True
     return address.is_global and not address.is_multicast
@@ -60,8 +82,9 @@ class _GuardedBackend(httpcore.NetworkBackend):
     """Opens TCP connections only to addresses ``allowed`` accepts, resolving the name
     once and connecting to what was checked."""
 
-    def __init__(self, loopback: bool) -> None:
+    def __init__(self, loopback: bool, deadline: float) -> None:
         self._loopback = loopback
+        self._deadline = deadline
         self._backend = httpcore.SyncBackend()
 
     def connect_tcp(
@@ -73,17 +96,59 @@ class _GuardedBackend(httpcore.NetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
         addresses = _resolve(host, port)
-        refused = [a for a in addresses if not allowed(a, loopback=self._loopback)]
         if not addresses:
             raise Refused(f"{host} has no address")
-        if refused:
-            raise Refused(f"{host} resolves to {refused[0]}, which is not a public address")
-        return self._backend.connect_tcp(
-            str(addresses[0]), port, timeout, local_address, socket_options
-        )
+        if any(not allowed(a, loopback=self._loopback) for a in addresses):
+            # Which address is not said: the message reaches the tenant who chose the name.
+            raise Refused(f"{host} resolves to an address that is not a public address")
+        stream = self._backend.connect_tcp(
+            str(addresses[0]), port, _left(self._deadline, timeout), local_address,
+            socket_options,
+        )  # fmt: skip
+        return _DeadlineStream(stream, self._deadline)
 
     def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
         raise Refused("unix sockets are not reachable")
+
+
+def _left(deadline: float, timeout: float | None) -> float:
+    """The time an operation may take: its own timeout, cut to what is left of the
+    exchange's deadline (a slow drip of one byte a second would never time out alone)."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise httpcore.ReadTimeout("the exchange took longer than its deadline")
+    return remaining if timeout is None else min(timeout, remaining)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write ends by the exchange's deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream, deadline: float) -> None:
+        self._stream = stream
+        self._deadline = deadline
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _left(self._deadline, timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _left(self._deadline, timeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        wrapped = self._stream.start_tls(
+            ssl_context, server_hostname, _left(self._deadline, timeout)
+        )
+        return _DeadlineStream(wrapped, self._deadline)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
 
 
 def _resolve(host: str, port: int) -> list[Address]:
@@ -104,23 +169,26 @@ class _GuardedTransport(httpx.HTTPTransport):
     guard. (The pool is httpx's private attribute: httpx is pinned to a minor version, and
     tests/channels/test_http.py fails if the guard is not in the path.)"""
 
-    def __init__(self, loopback: bool) -> None:
+    def __init__(self, loopback: bool, deadline: float) -> None:
         super().__init__(trust_env=False, retries=0)
         self._pool = httpcore.ConnectionPool(
-            ssl_context=ssl.create_default_context(),
+            ssl_context=ssl.create_default_context(cafile=certifi.where()),
             max_connections=20,
-            network_backend=_GuardedBackend(loopback),
+            network_backend=_GuardedBackend(loopback, deadline),
         )
 
 
 def client() -> httpx.Client:
-    """A client for tenant-chosen URLs (use it as a context manager)."""
+    """A client for tenant-chosen URLs, for one exchange of at most ``DEADLINE`` seconds
+    (use it as a context manager). Compressed answers are not asked for: the size cap
+    counts what arrives, and a small compressed body cannot unfold into gigabytes."""
     loopback = bool(getattr(settings, "OUTBOUND_ALLOW_LOOPBACK", False))
     return httpx.Client(
-        transport=_GuardedTransport(loopback),
+        transport=_GuardedTransport(loopback, time.monotonic() + DEADLINE),
         timeout=TIMEOUT,
         follow_redirects=False,
         trust_env=False,
+        headers={"Accept-Encoding": "identity"},
     )
 
 
@@ -139,6 +207,15 @@ def check_url(url: str) -> httpx.URL:
     return parsed
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What came back: the status, the headers and the body as it arrived."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+
+
 def request(
     method: str,
     url: str,
@@ -146,30 +223,31 @@ def request(
     headers: dict[str, str] | None = None,
     content: bytes | None = None,
     follow_redirects: bool = False,
-) -> httpx.Response:
-    """Make one request to a tenant-chosen ``url`` through the guard; the response with
-    its body read (at most ``MAX_BYTES``). Refused for an address that is not allowed, a
-    body too large, too many redirects; httpx's own errors for timeouts and refused
-    connections."""
+) -> Answer:
+    """Make one request to a tenant-chosen ``url`` through the guard; the answer with at
+    most ``MAX_BYTES`` of its body. Refused for an address that is not allowed, a body
+    too large, too many redirects, or a redirect from https to http; httpx's own errors
+    for timeouts and refused connections. A redirect to another host is followed without
+    the caller's headers."""
     target = check_url(url)
     with client() as http:
         for _ in range(MAX_REDIRECTS + 1):
             with http.stream(method, target, headers=headers, content=content) as response:
                 if follow_redirects and response.is_redirect:
                     location = response.headers.get("location", "")
-                    target = check_url(str(response.url.join(location)))
+                    following = check_url(str(response.url.join(location)))
+                    if target.scheme == "https" and following.scheme != "https":
+                        raise Refused("a redirect from https to http is not followed")
+                    if following.host != target.host:
+                        headers = None
                     if response.status_code not in (307, 308):
                         method, content = "GET", None
+                    target = following
                     continue
                 body = bytearray()
-                for chunk in response.iter_bytes():
+                for chunk in response.iter_raw():
                     body += chunk
                     if len(body) > MAX_BYTES:
                         raise Refused(f"the answer is larger than {MAX_BYTES} bytes")
-                return httpx.Response(
-                    response.status_code,
-                    headers=response.headers,
-                    content=bytes(body),
-                    request=response.request,
-                )
+                return Answer(response.status_code, response.headers, bytes(body))
     raise Refused(f"more than {MAX_REDIRECTS} redirects")

@@ -27,7 +27,8 @@ class Webhook(models.Model):
     previous_secret = models.CharField(max_length=64, blank=True)
     previous_until = models.DateTimeField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
-    failures = models.PositiveIntegerField(default=0)  # failed deliveries in a row
+    failures = models.PositiveIntegerField(default=0)  # failed attempts in a row
+    failing_since = models.DateTimeField(null=True, blank=True)  # the first of those
     disabled_reason = models.CharField(max_length=200, blank=True)
     created_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField()

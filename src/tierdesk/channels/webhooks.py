@@ -41,10 +41,16 @@ from tierdesk.core.models import Organization, OutboxEvent, User
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8  # per delivery
-DISABLE_AFTER = 20  # failed deliveries in a row
+# A webhook is disabled when its deliveries have failed this many times in a row and for
+# at least this long (a short outage during a burst of events does not disable it).
+DISABLE_AFTER = 20
+DISABLE_AFTER_TIME = dt.timedelta(hours=24)
 ROTATION_OVERLAP = dt.timedelta(hours=24)
 BATCH = 100  # deliveries sent per round
+# A worker holds the deliveries it sends this long: another worker does not send them too.
+LEASE = dt.timedelta(seconds=http.DEADLINE * 4)
 EVENT_NAME_MAX = 64
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 # --- registration -------------------------------------------------------------------------
@@ -62,7 +68,8 @@ def _clean_url(url: str) -> str:
         parsed = http.check_url(url)
     except http.Refused as exc:
         raise ValidationFailed.for_field("url", exc.reason) from exc
-    if parsed.scheme != "https" and not settings.OUTBOUND_ALLOW_LOOPBACK:
+    local = settings.OUTBOUND_ALLOW_LOOPBACK and parsed.host in LOOPBACK_HOSTS
+    if parsed.scheme != "https" and not local:
         raise ValidationFailed.for_field("url", "an https:// address")
     return str(parsed)
 
@@ -105,9 +112,7 @@ def webhook_rotate_secret(*, actor: User | None, webhook: Webhook) -> str:
     _check(actor, webhook.organization)
     secret = secrets.token_hex(32)
     Webhook.objects.filter(pk=webhook.pk).update(
-        previous_secret=webhook.secret,
-        previous_until=clock.now() + ROTATION_OVERLAP,
-        secret=secret,
+        previous_secret=F("secret"), previous_until=clock.now() + ROTATION_OVERLAP, secret=secret
     )
     webhook.refresh_from_db()
     return secret
@@ -116,7 +121,9 @@ def webhook_rotate_secret(*, actor: User | None, webhook: Webhook) -> str:
 def webhook_enable(*, actor: User | None, webhook: Webhook) -> Webhook:
     """Deliver again after a disable (the failure count starts over)."""
     _check(actor, webhook.organization)
-    Webhook.objects.filter(pk=webhook.pk).update(is_active=True, failures=0, disabled_reason="")
+    Webhook.objects.filter(pk=webhook.pk).update(
+        is_active=True, failures=0, failing_since=None, disabled_reason=""
+    )
     webhook.refresh_from_db()
     return webhook
 
@@ -145,14 +152,21 @@ def delivery_replay(*, actor: User, delivery: WebhookDelivery) -> WebhookDeliver
 # --- from the outbox ----------------------------------------------------------------------
 
 
+def for_organizations(event: OutboxEvent) -> bool:
+    """May an organization's webhook receive ``event``? Events about its tickets, but not
+    internal notes (the MSP's own words); configuration, people and other events are the
+    MSP's, for MSP-wide webhooks only."""
+    return event.name.startswith("ticket.") and not event.payload.get("internal")
+
+
 def on_event(event: OutboxEvent) -> None:
-    """Queue the event for every active webhook that asked for it and may see it."""
-    hooks = Webhook.objects.filter(is_active=True).filter(
-        Q(organization__isnull=True)
-        | Q(organization_id=event.organization_id, organization__isnull=False)
-    )
+    """Queue the event for every webhook that asked for it and may see it (a disabled
+    one's wait for it to be enabled again)."""
+    who = Q(organization__isnull=True)
+    if event.organization_id is not None and for_organizations(event):
+        who |= Q(organization_id=event.organization_id)
     now = clock.now()
-    wanted = [h for h in hooks if "*" in h.events or event.name in h.events]
+    wanted = [h for h in Webhook.objects.filter(who) if "*" in h.events or event.name in h.events]
     WebhookDelivery.objects.bulk_create(
         [
             WebhookDelivery(
@@ -217,8 +231,25 @@ def deliver_due(limit: int = BATCH) -> int:
         .order_by("next_attempt_at", "pk")[:limit]
     )
     for delivery in due:
-        _send(delivery)
+        # Claimed by moving its time on (a worker that dies gives it back when the lease
+        # runs out); another worker that read it too finds it moved and skips it.
+        claimed = WebhookDelivery.objects.filter(
+            pk=delivery.pk,
+            status=DeliveryStatus.PENDING,
+            next_attempt_at=delivery.next_attempt_at,
+            webhook__is_active=True,
+        ).update(next_attempt_at=clock.now() + LEASE)
+        if claimed:
+            try:
+                _send(delivery)
+            except Exception:  # a bug must not stop the others; the lease brings it back
+                log.exception("webhook delivery %s failed unexpectedly", delivery.pk)
     return len(due)
+
+
+def _disabled_because(error: str) -> str:
+    hours = DISABLE_AFTER_TIME.total_seconds() / 3600
+    return f"{DISABLE_AFTER} or more failures in a row over {hours:g} h; last: {error}"[:200]
 
 
 def _send(delivery: WebhookDelivery) -> None:
@@ -236,26 +267,30 @@ def _send(delivery: WebhookDelivery) -> None:
         error = f"{type(exc).__name__}: {exc}"[:500]
     now = clock.now()
     attempts = delivery.attempts + 1
+    hook = Webhook.objects.filter(pk=delivery.webhook_id)
     with transaction.atomic():
         if not error:
             WebhookDelivery.objects.filter(pk=delivery.pk).update(
-                status=DeliveryStatus.DELIVERED, attempts=attempts, last_status_code=code,
-                last_error="", delivered_at=now,
+                status=DeliveryStatus.DELIVERED, attempts=F("attempts") + 1,
+                last_status_code=code, last_error="", delivered_at=now,
             )  # fmt: skip
-            Webhook.objects.filter(pk=delivery.webhook_id).update(failures=0)
+            hook.update(failures=0, failing_since=None)
             return
         given_up = attempts >= MAX_ATTEMPTS
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
             status=DeliveryStatus.FAILED if given_up else DeliveryStatus.PENDING,
-            attempts=attempts, last_status_code=code, last_error=error[:500],
+            attempts=F("attempts") + 1, last_status_code=code, last_error=error[:500],
             next_attempt_at=now + outbox.backoff(attempts),
         )  # fmt: skip
-        Webhook.objects.filter(pk=delivery.webhook_id).update(failures=F("failures") + 1)
-        disabled = Webhook.objects.filter(
-            pk=delivery.webhook_id, is_active=True, failures__gte=DISABLE_AFTER
+        hook.update(failures=F("failures") + 1)
+        hook.filter(failing_since__isnull=True).update(failing_since=now)
+        disabled = hook.filter(
+            is_active=True,
+            failures__gte=DISABLE_AFTER,
+            failing_since__lte=now - DISABLE_AFTER_TIME,
         ).update(
             is_active=False,
-            disabled_reason=f"{DISABLE_AFTER} failed deliveries in a row; last: {error}"[:200],
+            disabled_reason=_disabled_because(error),
         )
     if disabled:
         log.warning("webhook %s disabled after %s failures", delivery.webhook_id, DISABLE_AFTER)

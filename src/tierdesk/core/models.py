@@ -164,9 +164,10 @@ class OutboxEvent(models.Model):
     payload = models.JSONField(default=dict)
     created_at = models.DateTimeField()
     dispatched_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)  # failed runs
+    attempts = models.PositiveSmallIntegerField(default=0)  # failed runs, all consumers
     handled = models.JSONField(default=list, blank=True)  # consumers done with it
     given_up = models.JSONField(default=list, blank=True)  # consumers that failed too often
+    failures = models.JSONField(default=dict, blank=True)  # failed runs, per consumer
     retry_at = models.DateTimeField(null=True, blank=True)  # after a failure: not before
     last_error = models.TextField(blank=True)
 

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[OutboxEvent], None]
 MAX_ATTEMPTS = 10  # failed runs of one consumer before it gives up on an event
+RELAY_SECONDS = 45  # a relay tick stops taking new batches after this: the next tick's turn
 BACKOFF_CAP = dt.timedelta(hours=1)
 ERROR_KEPT = 2000  # characters of the last error kept on the event
 
@@ -91,8 +92,9 @@ def _dispatch(event: OutboxEvent) -> None:
         try:
             with transaction.atomic():
                 consumer.handler(event)
-                event.handled = [*event.handled, consumer.name]
-                OutboxEvent.objects.filter(pk=event.pk).update(handled=event.handled)
+                handled = [*event.handled, consumer.name]
+                OutboxEvent.objects.filter(pk=event.pk).update(handled=handled)
+            event.handled = handled  # only once it is committed
         except Exception as exc:  # one consumer's failure must not stop the others
             log.exception("outbox: %s failed on event %s (%s)", consumer.name, event.pk,
                           event.name)  # fmt: skip
@@ -102,15 +104,23 @@ def _dispatch(event: OutboxEvent) -> None:
     if not failed:
         OutboxEvent.objects.filter(pk=event.pk).update(dispatched_at=now)
         return
-    attempts = event.attempts + 1
+    # Each consumer's failures are its own: one that failed often does not make another,
+    # failing once, give up with it.
+    failures = dict(event.failures)
+    for name in failed:
+        failures[name] = failures.get(name, 0) + 1
+    given_up = [name for name in failed if failures[name] >= MAX_ATTEMPTS]
+    if given_up:
+        log.error("outbox: gave up on event %s (%s) for %s after %s runs", event.pk,
+                  event.name, ", ".join(given_up), MAX_ATTEMPTS)  # fmt: skip
     changes: dict[str, object] = {
-        "attempts": attempts,
+        "attempts": event.attempts + 1,
+        "failures": failures,
         "last_error": "\n".join(errors)[:ERROR_KEPT],
+        "given_up": [*event.given_up, *given_up],
     }
-    if attempts >= MAX_ATTEMPTS:
-        log.error("outbox: gave up on event %s (%s) for %s after %s runs", event.pk, event.name,
-                  ", ".join(failed), attempts)  # fmt: skip
-        changes |= {"given_up": [*event.given_up, *failed], "dispatched_at": now}
+    if set(failed) <= set(given_up):
+        changes["dispatched_at"] = now
     else:
-        changes["retry_at"] = now + backoff(attempts)
+        changes["retry_at"] = now + backoff(max(failures[n] for n in failed if n not in given_up))
     OutboxEvent.objects.filter(pk=event.pk).update(**changes)

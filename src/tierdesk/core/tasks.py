@@ -4,19 +4,23 @@ workers run (see claim_tick)."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task
 
 from tierdesk.core import clock
 from tierdesk.core.models import IdempotencyRecord, JobTick
-from tierdesk.core.outbox import claim_tick, relay
+from tierdesk.core.outbox import RELAY_SECONDS, claim_tick, relay
 
 
 @db_periodic_task(crontab(minute="*"))
 def outbox_relay_tick() -> None:
     if claim_tick("outbox_relay"):
-        while relay() == 500:
+        # Batch after batch, but not into the next minute's tick (two relays at once would
+        # hand the same events to the same consumers).
+        stop = time.monotonic() + RELAY_SECONDS
+        while relay() == 500 and time.monotonic() < stop:
             pass
 
 
