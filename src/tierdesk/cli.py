@@ -1614,5 +1614,53 @@ def webhook_enable_cmd(hook_id: int) -> None:
     click.echo(f"webhook {hook.pk} is active again")
 
 
+@webhook.command("deliveries")
+@click.argument("hook_id", type=int)
+@click.option("--status", type=click.Choice(["pending", "delivered", "failed"]))
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def webhook_deliveries_cmd(hook_id: int, status: str | None, limit: int, as_json: bool) -> None:
+    """A webhook's delivery log, the newest first."""
+    found = _webhook(hook_id).deliveries.select_related("event").order_by("-pk")
+    if status:
+        found = found.filter(status=status)
+    rows = [
+        {"delivery": str(d.delivery_id), "event": d.event.name, "status": d.status,
+         "attempts": d.attempts, "last_status_code": d.last_status_code,
+         "last_error": d.last_error, "created_at": d.created_at.isoformat(),
+         "delivered_at": d.delivered_at.isoformat() if d.delivered_at else None}
+        for d in found[:limit]
+    ]  # fmt: skip
+
+    def text_out() -> None:
+        for r in rows:
+            code = r["last_status_code"] or "-"
+            click.echo(f"{r['delivery']}  {r['event']:24} {r['status']:9} x{r['attempts']} "
+                       f"{code}  {r['last_error']}")  # fmt: skip
+
+    _emit(rows, as_json, text_out)
+
+
+@webhook.command("replay")
+@click.argument("delivery_id")
+@domain_errors
+def webhook_replay_cmd(delivery_id: str) -> None:
+    """Send a delivery again (with the same delivery id) within the worker's next minute."""
+    import uuid
+
+    from tierdesk.channels import webhooks
+    from tierdesk.channels.models import WebhookDelivery
+
+    try:
+        key = uuid.UUID(delivery_id)
+    except ValueError:
+        _fail(f"not a delivery id: {delivery_id[:40]!r}")
+    delivery = WebhookDelivery.objects.filter(delivery_id=key).first()
+    if delivery is None:
+        _fail(f"no delivery {key}")
+    webhooks.delivery_replay(actor=None, delivery=delivery)
+    click.echo(f"delivery {key} will be sent again")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -265,3 +265,26 @@ def test_internal_notes_and_configuration_stay_with_the_msp(cast: Cast, receiver
     events = [json.loads(b)["event"] for _, _, b in receiver.got]
     assert events.count("ticket.commented") == 1  # the public reply only
     assert all(e.startswith("ticket.") for e in events)
+
+
+def test_the_delivery_log_and_replay_from_the_command_line(cast: Cast, receiver: Receiver) -> None:
+    OutboxEvent.objects.update(dispatched_at=clock.now())
+    hook, _ = webhooks.webhook_create(
+        actor=cast.admin, organization=None, url=f"{receiver.url}/fail", events=["ticket.created"]
+    )
+    with clock.frozen_at(START):
+        make_ticket(cast.lena, cast.acme, cast.alice)
+        relay()
+        webhooks.deliver_due()
+    run = CliRunner()
+    log = run.invoke(main, ["webhook", "deliveries", str(hook.pk), "--json"],
+                     catch_exceptions=False)  # fmt: skip
+    (entry,) = json.loads(log.output)
+    assert (entry["event"], entry["status"], entry["attempts"]) == ("ticket.created", "pending", 1)
+    assert entry["last_status_code"] == 500
+    WebhookDelivery.objects.update(status=DeliveryStatus.FAILED)
+    replayed = run.invoke(main, ["webhook", "replay", entry["delivery"]], catch_exceptions=False)
+    assert replayed.exit_code == 0, replayed.output
+    assert WebhookDelivery.objects.get().status == DeliveryStatus.PENDING
+    assert run.invoke(main, ["webhook", "replay", "nonsense"]).exit_code == 1
+    assert run.invoke(main, ["webhook", "deliveries", "999"]).exit_code == 1
