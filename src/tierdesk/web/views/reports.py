@@ -112,7 +112,9 @@ PRESETS = (7, 30, 90)  # "last N days" links
 
 
 class DashboardForm(forms.Form):
-    """The dashboard's filters, from the query string ("from" and "to" as the API's)."""
+    """The dashboard's filters, from the query string ("from" and "to" as the API's). What
+    makes a period valid is reports.queries.period's rule: its refusals come back as this
+    form's field errors (see ``dashboard``)."""
 
     organization = forms.ChoiceField(label="Organization", required=False)
     tier = forms.ChoiceField(label="Tier", required=False)
@@ -151,18 +153,6 @@ class DashboardForm(forms.Form):
             field = self.fields[name]
             assert isinstance(field, forms.ChoiceField)
             field.choices = options
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        first, last = data.get("from"), data.get("to")
-        for name, day in (("from", first), ("to", last)):
-            if day is not None and not queries.FIRST_YEAR <= day.year <= queries.LAST_YEAR:
-                self.add_error(name, f"A day from {queries.FIRST_YEAR} to {queries.LAST_YEAR}.")
-        if first and last and first > last:
-            self.add_error("from", "The period starts after it ends.")
-        elif first and last and (last - first).days + 1 > queries.MAX_DAYS:
-            self.add_error("from", f"A period is at most {queries.MAX_DAYS} days.")
-        return data
 
     def narrowing(self) -> dict[str, str]:
         """The chosen filters as query parameters (those set only)."""
