@@ -73,3 +73,109 @@ class WebhookDelivery(models.Model):
                 name="webhook_delivery_due",
             )
         ]
+
+
+# --- email in (channels.mailboxes, channels.inbound) ------------------------------------------
+
+
+class MailSecurity(models.TextChoices):
+    TLS = "tls", "TLS from the start (IMAPS, port 993)"
+    STARTTLS = "starttls", "STARTTLS (port 143)"
+
+
+class UnknownSenders(models.TextChoices):
+    DOMAINS = "domains", "A new requester when the address is in one of the organization's domains"
+    ANYONE = "anyone", "A new requester for any address"
+    QUARANTINE = "quarantine", "Quarantine: an admin decides"
+
+
+class Mailbox(models.Model):
+    """An IMAP mailbox the worker polls for one organization. The organization of what
+    arrives is this mailbox's, never a header's."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(max_length=100)
+    # The address people write to; replies to notifications go to it with a token
+    # (support+<token>@example.com), so the server must deliver plus-addresses to it.
+    address = models.EmailField(max_length=254, unique=True)
+    host = models.CharField(max_length=253)
+    port = models.PositiveIntegerField()
+    security = models.CharField(max_length=10, choices=MailSecurity.choices)
+    username = models.CharField(max_length=200)
+    password_sealed = models.TextField()  # core.crypto; never shown again
+    # Certificates to trust besides the public ones (PEM), for a server with its own CA.
+    ca_certificate = models.TextField(blank=True)
+    folder = models.CharField(max_length=200, default="INBOX")
+    unknown_senders = models.CharField(
+        max_length=12, choices=UnknownSenders.choices, default=UnknownSenders.DOMAINS
+    )
+    is_active = models.BooleanField(default=True)
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["pk"]
+
+
+class InboundStatus(models.TextChoices):
+    RECEIVED = "received", "Received, not processed yet"
+    PROCESSED = "processed", "Processed"
+    IGNORED = "ignored", "Ignored"
+    QUARANTINED = "quarantined", "Quarantined"
+
+
+class InboundMessage(models.Model):
+    """A message as it arrived, stored (and committed) before the server is told it was
+    taken, then processed into a ticket or a reply in one transaction. Unique per mailbox
+    and key (its Message-ID, else a hash of its bytes): fetching it again after a crash
+    finds it stored."""
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.PROTECT, related_name="messages")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    raw = models.BinaryField()
+    size = models.PositiveIntegerField()  # as the server announced it (raw may be cut)
+    message_id = models.CharField(max_length=255, blank=True)
+    sender = models.CharField(max_length=254, blank=True)
+    subject = models.CharField(max_length=300, blank=True)
+    status = models.CharField(
+        max_length=12, choices=InboundStatus.choices, default=InboundStatus.RECEIVED
+    )
+    reason = models.CharField(max_length=500, blank=True)
+    auto_generated = models.BooleanField(default=False)  # no auto-reply goes to it
+    ticket = models.ForeignKey(
+        "tickets.Ticket", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    comment = models.ForeignKey(
+        "tickets.Comment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)  # failed processing runs
+    received_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["mailbox", "key"], name="inbound_message_once")
+        ]
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(
+                fields=["id"], condition=Q(status="received"), name="inbound_message_pending"
+            ),
+            models.Index(fields=["status", "-id"], name="inbound_message_status"),
+        ]
+
+
+class AutoReply(models.Model):
+    """When an organization last sent an automatic message (an acknowledgement) to an
+    address: at most one per ``loops.AUTO_REPLY_WINDOW``."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    address = models.CharField(max_length=254)
+    last_sent_at = models.DateTimeField()
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["organization", "address"], name="auto_reply_once")
+        ]

@@ -1,11 +1,14 @@
-"""Background jobs of the channels: webhook deliveries sent each minute."""
+"""Background jobs of the channels: webhook deliveries sent each minute; mailboxes polled
+every few seconds within the minute."""
 
 from __future__ import annotations
+
+import time
 
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task
 
-from tierdesk.channels import webhooks
+from tierdesk.channels import mailboxes, webhooks
 from tierdesk.core.outbox import claim_tick
 
 # Deliveries sent per minute at most; the rest wait for the next minute.
@@ -22,3 +25,14 @@ def webhooks_tick() -> None:
         sent += tried
         if tried < webhooks.BATCH:
             break
+
+
+# A mail tick polls until this many seconds into its minute, then leaves the rest to the
+# next tick (whose claim would otherwise wait on it).
+MAIL_SECONDS = 50
+
+
+@db_periodic_task(crontab(minute="*"))
+def mail_tick() -> None:
+    if claim_tick("mail"):
+        mailboxes.poll_all(until=time.monotonic() + MAIL_SECONDS)

@@ -41,6 +41,8 @@ class AuditAction(StrEnum):
     ARTICLE_FILE_ADDED = "kb.article_file_added"
     ARTICLE_FILE_REMOVED = "kb.article_file_removed"
     ARTICLE_FLAG_RESOLVED = "kb.article_flag_resolved"
+    MAILBOX_CREATED = "mailbox.created"
+    MAILBOX_UPDATED = "mailbox.updated"
 
 
 def record(

@@ -88,6 +88,9 @@ class User(AbstractBaseUser):
     )
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     is_active = models.BooleanField(default=True)
+    # Mail to this address bounced (a delivery status notice came back): when and why.
+    email_bounced_at = models.DateTimeField(null=True, blank=True)
+    email_bounce_reason = models.CharField(max_length=300, blank=True)
     date_joined = models.DateTimeField()
 
     objects: ClassVar[UserManager] = UserManager()

@@ -43,6 +43,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # ones that receive every organization's events (admins only).
     "webhook.manage": frozenset({Role.MANAGER, Role.ADMIN}),
     "webhook.manage_shared": frozenset({Role.ADMIN}),
+    # Mailboxes hold a mail server's credentials: admins only; so is their quarantine.
+    "mailbox.manage": frozenset({Role.ADMIN}),
     # Reports and the KPI dashboard: over the organizations the reader serves.
     "report.view": frozenset({Role.MANAGER, Role.ADMIN}),
     "ticket.escalate": frozenset({Role.AGENT, Role.MANAGER, Role.ADMIN}),

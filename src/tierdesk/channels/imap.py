@@ -1,0 +1,181 @@
+"""Fetching from an IMAP mailbox (over TLS, or STARTTLS), crash-safely.
+
+Each message not yet taken is read without marking it (``BODY.PEEK``), stored and
+committed (``inbound.store``), and only then flagged on the server: with the keyword
+``$TierdeskStored`` where the server keeps keywords (and ``\\Seen``), else with ``\\Seen``
+alone. A crash between the two fetches it again next time, and ``store`` recognises it.
+Messages over ``MAX_MESSAGE_BYTES`` are not downloaded: their header is stored and they
+are quarantined as too large.
+
+Mailboxes are configured by admins (the MSP), so a mailbox may be on a private network;
+tenant-chosen addresses go through channels.http instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import imaplib
+import re
+import socket
+import ssl
+from types import TracebackType
+
+import certifi
+from django.conf import settings
+
+from tierdesk.channels import inbound
+from tierdesk.channels.models import Mailbox, MailSecurity
+from tierdesk.core import crypto, faults
+
+KEYWORD = "$TierdeskStored"
+TIMEOUT = 20  # seconds per network operation
+BATCH = 200  # messages taken per poll at most
+
+
+class MailError(Exception):
+    """The mailbox could not be read; the message says why, for an admin."""
+
+
+def _context(mailbox: Mailbox) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=certifi.where())
+    if mailbox.ca_certificate.strip():
+        try:
+            context.load_verify_locations(cadata=mailbox.ca_certificate)
+        except (ssl.SSLError, ValueError) as exc:
+            raise MailError(f"the CA certificate given is not valid PEM: {exc}") from None
+    return context
+
+
+def describe(exc: BaseException, mailbox: Mailbox) -> str:
+    """What went wrong, in an admin's words."""
+    where = f"{mailbox.host}:{mailbox.port}"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"{where}: the server's certificate is not trusted ({exc.verify_message})"
+    if isinstance(exc, ssl.SSLError):
+        return f"{where}: TLS failed ({exc.reason or exc})"
+    if isinstance(exc, socket.gaierror):
+        return f"{mailbox.host}: no such host"
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return f"{where}: no answer within {TIMEOUT} s"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"{where}: connection refused"
+    if isinstance(exc, OSError):
+        return f"{where}: unreachable ({exc.strerror or exc})"
+    if isinstance(exc, crypto.Unreadable):
+        return "the stored password cannot be read (the secret key changed): enter it again"
+    if isinstance(exc, imaplib.IMAP4.error):
+        text = str(exc)
+        if "authenticat" in text.lower() or "login" in text.lower():
+            return "the server refused the user name or password"
+        return f"the server said: {text[:200]}"
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
+class Connection:
+    """A logged-in connection with the mailbox's folder selected."""
+
+    def __init__(self, mailbox: Mailbox) -> None:
+        self.mailbox = mailbox
+        self.imap: imaplib.IMAP4 | None = None
+        self.keywords = False
+
+    def __enter__(self) -> Connection:
+        self.open()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def open(self) -> None:
+        box = self.mailbox
+        try:
+            context = _context(box)
+            if box.security == MailSecurity.TLS:
+                imap: imaplib.IMAP4 = imaplib.IMAP4_SSL(
+                    box.host, box.port, ssl_context=context, timeout=TIMEOUT
+                )
+            else:
+                imap = imaplib.IMAP4(box.host, box.port, timeout=TIMEOUT)
+                imap.starttls(ssl_context=context)
+            self.imap = imap
+            imap.login(box.username, crypto.unseal(box.password_sealed))
+            status, _ = imap.select(_quoted(box.folder))
+            if status != "OK":
+                raise MailError(f"there is no folder {box.folder!r}")
+            answers = imap.untagged_responses.get("PERMANENTFLAGS", [])
+            flags = b" ".join(x for x in answers if isinstance(x, bytes))
+            self.keywords = b"\\*" in flags
+        except MailError:
+            self.close()
+            raise
+        except (OSError, imaplib.IMAP4.error, crypto.Unreadable) as exc:
+            self.close()
+            raise MailError(describe(exc, box)) from exc
+
+    def close(self) -> None:
+        if self.imap is None:
+            return
+        with contextlib.suppress(OSError, imaplib.IMAP4.error):
+            self.imap.logout()
+        self.imap = None
+
+    def _uid(self, *args: str) -> list[object]:
+        assert self.imap is not None
+        status, data = self.imap.uid(*args)
+        if status != "OK":
+            raise MailError(f"the server refused {args[0]}: {data!r:.200}")
+        return list(data)
+
+    def waiting(self) -> list[bytes]:
+        """The UIDs of the messages not taken yet."""
+        criterion = f"UNKEYWORD {KEYWORD}" if self.keywords else "UNSEEN"
+        found = self._uid("SEARCH", criterion)
+        first = found[0] if found else b""
+        return first.split() if isinstance(first, bytes) else []
+
+    def take(self, limit: int = BATCH) -> int:
+        """Store the messages not taken yet (at most ``limit``), flagging each on the
+        server after its commit; how many were stored new."""
+        stored = 0
+        for uid in self.waiting()[:limit]:
+            size = self._size(uid)
+            if size is None:
+                continue  # expunged meanwhile
+            part = "BODY.PEEK[]" if size <= settings.MAIL_MAX_BYTES else "BODY.PEEK[HEADER]"
+            raw = self._body(uid, part)
+            if raw is None:
+                continue
+            faults.point("imap.fetched")
+            _message, new = inbound.store(
+                self.mailbox, raw, size=size if size > settings.MAIL_MAX_BYTES else None
+            )
+            stored += new
+            faults.point("imap.stored")  # committed, not yet flagged
+            flags = f"(\\Seen {KEYWORD})" if self.keywords else "(\\Seen)"
+            self._uid("STORE", uid.decode(), "+FLAGS.SILENT", flags)
+        return stored
+
+    def _size(self, uid: bytes) -> int | None:
+        for item in self._uid("FETCH", uid.decode(), "(RFC822.SIZE)"):
+            found = re.search(rb"RFC822\.SIZE (\d+)", item if isinstance(item, bytes) else b"")
+            if found:
+                return int(found.group(1))
+        return None
+
+    def _body(self, uid: bytes, part: str) -> bytes | None:
+        for item in self._uid("FETCH", uid.decode(), f"({part})"):
+            if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], bytes):
+                return item[1]
+        return None
+
+
+def _quoted(folder: str) -> str:
+    return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def poll(mailbox: Mailbox) -> int:
+    """Take what waits in ``mailbox``; the count stored new. Raises ``MailError``."""
+    with Connection(mailbox) as connection:
+        return connection.take()

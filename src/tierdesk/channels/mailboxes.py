@@ -1,0 +1,173 @@
+"""Mailboxes: configured by admins, one or more per organization, polled by the worker.
+
+The password is encrypted at rest (core.crypto) and never shown or logged again; to
+change it, enter a new one. ``test_connection`` says plainly what is wrong (unreachable,
+refused credentials, an untrusted certificate, a missing folder).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+
+from tierdesk.channels import imap, inbound
+from tierdesk.channels.models import Mailbox, MailSecurity, UnknownSenders
+from tierdesk.core import clock, crypto, policy
+from tierdesk.core.errors import ValidationFailed
+from tierdesk.core.models import Organization, User
+
+log = logging.getLogger(__name__)
+
+UNSET: Any = object()
+
+
+def _require(actor: User | None) -> None:
+    if actor is not None:
+        policy.require(actor, "mailbox.manage", "Only admins manage mailboxes.")
+
+
+def _clean(values: dict[str, Any], instance: Mailbox) -> None:
+    address = str(values.get("address", instance.address) or "").strip().lower()
+    try:
+        validate_email(address)
+    except DjangoValidationError:
+        raise ValidationFailed.for_field("address", "not a valid email address") from None
+    if "+" in address.partition("@")[0]:
+        raise ValidationFailed.for_field("address", "the address itself, without +…")
+    taken = Mailbox.objects.filter(address=address).exclude(pk=instance.pk).exists()
+    if taken:
+        raise ValidationFailed.for_field("address", "another mailbox has this address")
+    instance.address = address
+    for name, limit in (("name", 100), ("host", 253), ("username", 200), ("folder", 200)):
+        value = str(values.get(name, getattr(instance, name)) or "").strip()
+        if not value or len(value) > limit or any(not c.isprintable() for c in value):
+            raise ValidationFailed.for_field(name, f"1 to {limit} printable characters")
+        setattr(instance, name, value)
+    port = values.get("port", instance.port)
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        raise ValidationFailed.for_field("port", "a port number, 1 to 65535")
+    instance.port = port
+    security = values.get("security", instance.security)
+    if security not in MailSecurity.values:
+        raise ValidationFailed.for_field("security", f"one of {', '.join(MailSecurity.values)}")
+    instance.security = security
+    unknown = values.get("unknown_senders", instance.unknown_senders)
+    if unknown not in UnknownSenders.values:
+        raise ValidationFailed.for_field(
+            "unknown_senders", f"one of {', '.join(UnknownSenders.values)}"
+        )
+    instance.unknown_senders = unknown
+    ca = str(values.get("ca_certificate", instance.ca_certificate) or "").strip()
+    if ca and "-----BEGIN CERTIFICATE-----" not in ca:
+        raise ValidationFailed.for_field("ca_certificate", "PEM certificates, or nothing")
+    if len(ca) > 50_000:
+        raise ValidationFailed.for_field("ca_certificate", "at most 50,000 characters")
+    instance.ca_certificate = ca
+    if "password" in values:
+        password = str(values["password"] or "")
+        if not password or len(password) > 500:
+            raise ValidationFailed.for_field("password", "1 to 500 characters")
+        instance.password_sealed = crypto.seal(password)
+    if not instance.password_sealed:
+        raise ValidationFailed.for_field("password", "required")
+    if "is_active" in values:
+        instance.is_active = bool(values["is_active"])
+
+
+def _record(actor: User | None, mailbox: Mailbox, action: str, fields: list[str]) -> None:
+    from tierdesk.core.audit import AuditAction, record
+
+    record(
+        actor=actor,
+        action=AuditAction(action),
+        target_type="mailbox",
+        target_id=mailbox.pk,
+        organization=mailbox.organization,
+        # what changed, never the password itself
+        changes={f: "(changed)" if f == "password" else getattr(mailbox, f) for f in fields},
+    )
+
+
+@transaction.atomic
+def mailbox_create(*, actor: User | None, organization: Organization, **values: Any) -> Mailbox:
+    """A mailbox for ``organization``: name, address, host, port, security, username,
+    password, and optionally folder, ca_certificate, unknown_senders."""
+    _require(actor)
+    mailbox = Mailbox(organization=organization, created_at=clock.now())
+    _clean(values, mailbox)
+    mailbox.save()
+    _record(actor, mailbox, "mailbox.created", ["address", "host", "port", "username"])
+    return mailbox
+
+
+@transaction.atomic
+def mailbox_update(*, actor: User | None, mailbox: Mailbox, **values: Any) -> Mailbox:
+    """Change what ``values`` names (a password only when one is given)."""
+    _require(actor)
+    _clean(values, mailbox)
+    mailbox.last_error = "" if values else mailbox.last_error
+    mailbox.save()
+    _record(actor, mailbox, "mailbox.updated", sorted(values))
+    return mailbox
+
+
+def test_connection(*, actor: User | None, mailbox: Mailbox) -> str:
+    """Log in and open the folder; what was found, or ``imap.MailError`` with the reason."""
+    _require(actor)
+    with imap.Connection(mailbox) as connection:
+        waiting = len(connection.waiting())
+    return f"connected; {waiting} message(s) waiting in {mailbox.folder}"
+
+
+def poll_all(*, until: float | None = None) -> dict[str, int]:
+    """Take what waits in every active mailbox, then process what was stored; again every
+    ``settings.MAIL_POLL_SECONDS`` until ``until`` (a ``time.monotonic()`` value), once
+    when None. Connections stay open between rounds."""
+    from django.conf import settings
+
+    counts = {"stored": 0, "processed": 0, "failed": 0}
+    connections: dict[int, imap.Connection] = {}
+    try:
+        while True:
+            for mailbox in Mailbox.objects.filter(is_active=True).select_related("organization"):
+                counts["stored"] += _poll_one(mailbox, connections, counts)
+            while (done := inbound.process_pending()) > 0:
+                counts["processed"] += done
+                if done < inbound.BATCH:
+                    break
+            if until is None or time.monotonic() + settings.MAIL_POLL_SECONDS > until:
+                return counts
+            time.sleep(settings.MAIL_POLL_SECONDS)
+    finally:
+        for connection in connections.values():
+            connection.close()
+
+
+def _poll_one(
+    mailbox: Mailbox, connections: dict[int, imap.Connection], counts: dict[str, int]
+) -> int:
+    connection = connections.get(mailbox.pk)
+    try:
+        if connection is None:
+            connection = imap.Connection(mailbox)
+            connection.open()
+            connections[mailbox.pk] = connection
+        stored = connection.take()
+    except Exception as exc:  # one mailbox's trouble is its own
+        counts["failed"] += 1
+        if connection is not None:
+            connection.close()
+        connections.pop(mailbox.pk, None)
+        reason = str(exc) if isinstance(exc, imap.MailError) else imap.describe(exc, mailbox)
+        log.warning("mailbox %s: %s", mailbox.pk, reason)
+        Mailbox.objects.filter(pk=mailbox.pk).update(
+            last_error=reason[:500], last_polled_at=clock.now()
+        )
+        return 0
+    Mailbox.objects.filter(pk=mailbox.pk).update(last_error="", last_polled_at=clock.now())
+    return stored
