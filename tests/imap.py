@@ -33,7 +33,7 @@ class ImapServer:
     root: Path
     password: str  # every user's: a user's mail folder is made when it first logs in
 
-    def _client(self, user: str) -> imaplib.IMAP4_SSL:
+    def client(self, user: str) -> imaplib.IMAP4_SSL:
         context = ssl.create_default_context(cadata=self.ca_pem)
         client = imaplib.IMAP4_SSL(self.host, self.imaps_port, ssl_context=context, timeout=10)
         client.login(user, self.password)
@@ -41,7 +41,7 @@ class ImapServer:
 
     def deliver(self, user: str, raw: bytes, folder: str = "INBOX") -> None:
         """Put ``raw`` into ``user``'s ``folder``, unread."""
-        client = self._client(user)
+        client = self.client(user)
         try:
             status, data = client.append(folder, "", None, raw)
             assert status == "OK", data
@@ -49,7 +49,7 @@ class ImapServer:
             client.logout()
 
     def deliver_many(self, user: str, messages: list[bytes]) -> None:
-        client = self._client(user)
+        client = self.client(user)
         try:
             for raw in messages:
                 status, data = client.append("INBOX", "", None, raw)
@@ -59,7 +59,7 @@ class ImapServer:
 
     def flags(self, user: str) -> list[str]:
         """Each message's flags, in order."""
-        client = self._client(user)
+        client = self.client(user)
         try:
             client.select("INBOX")
             status, data = client.fetch("1:*", "(FLAGS)")
@@ -152,7 +152,7 @@ def imap_server(password: str = "s3cret-pw") -> Iterator[ImapServer]:  # noqa: S
         deadline = time.monotonic() + 20
         while True:
             try:
-                server._client("probe@test").logout()
+                server.client("probe@test").logout()
                 break
             except (OSError, imaplib.IMAP4.error) as exc:
                 if process.poll() is not None or time.monotonic() > deadline:

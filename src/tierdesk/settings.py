@@ -191,7 +191,9 @@ HUEY: dict[str, Any] = {
     "name": "tierdesk",
     "immediate": env_bool("TIERDESK_TASKS_IMMEDIATE", False),
     "consumer": {
-        "workers": env_int("TIERDESK_WORKER_THREADS", 2, minimum=1),
+        # Long periodic jobs (the outbox relay, mail polling) hold a thread for most of each
+        # minute: enough threads that the SLA sweep and deliveries never wait behind them.
+        "workers": env_int("TIERDESK_WORKER_THREADS", 4, minimum=1),
         "worker_type": "thread",
     },
 }

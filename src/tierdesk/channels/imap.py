@@ -135,40 +135,75 @@ class Connection:
         first = found[0] if found else b""
         return first.split() if isinstance(first, bytes) else []
 
-    def take(self, limit: int = BATCH) -> int:
-        """Store the messages not taken yet (at most ``limit``), flagging each on the
-        server after its commit; how many were stored new."""
-        stored = 0
-        for uid in self.waiting()[:limit]:
-            size = self._size(uid)
-            if size is None:
-                continue  # expunged meanwhile
-            part = "BODY.PEEK[]" if size <= settings.MAIL_MAX_BYTES else "BODY.PEEK[HEADER]"
-            raw = self._body(uid, part)
-            if raw is None:
-                continue
+    def take(self, limit: int = BATCH) -> tuple[int, int]:
+        """Store the messages not taken yet (at most ``limit``), a chunk at a time, each
+        chunk flagged on the server after its messages are committed; how many were
+        taken, and how many of those were new."""
+        sizes = self._sizes(self.waiting()[:limit])
+        taken = new = 0
+        for chunk in _chunks(sizes):
+            bodies = self._bodies(
+                [u for u in chunk if sizes[u] <= settings.MAIL_MAX_BYTES], "BODY.PEEK[]"
+            ) | self._bodies(
+                [u for u in chunk if sizes[u] > settings.MAIL_MAX_BYTES], "BODY.PEEK[HEADER]"
+            )  # fmt: skip
             faults.point("imap.fetched")
-            _message, new = inbound.store(
-                self.mailbox, raw, size=size if size > settings.MAIL_MAX_BYTES else None
-            )
-            stored += new
-            faults.point("imap.stored")  # committed, not yet flagged
-            flags = f"(\\Seen {KEYWORD})" if self.keywords else "(\\Seen)"
-            self._uid("STORE", uid.decode(), "+FLAGS.SILENT", flags)
-        return stored
+            for uid in chunk:
+                if uid not in bodies:
+                    continue  # expunged meanwhile
+                large = sizes[uid] > settings.MAIL_MAX_BYTES
+                _message, created = inbound.store(
+                    self.mailbox, bodies[uid], size=sizes[uid] if large else None
+                )
+                new += created
+                faults.point("imap.stored")  # committed, not yet flagged
+            if bodies:
+                flags = f"(\\Seen {KEYWORD})" if self.keywords else "(\\Seen)"
+                self._uid("STORE", b",".join(bodies).decode(), "+FLAGS.SILENT", flags)
+            taken += len(bodies)
+        return taken, new
 
-    def _size(self, uid: bytes) -> int | None:
-        for item in self._uid("FETCH", uid.decode(), "(RFC822.SIZE)"):
-            found = re.search(rb"RFC822\.SIZE (\d+)", item if isinstance(item, bytes) else b"")
-            if found:
-                return int(found.group(1))
-        return None
+    def _sizes(self, uids: list[bytes]) -> dict[bytes, int]:
+        """Each message's size, by UID, in the order given (those expunged left out)."""
+        if not uids:
+            return {}
+        found: dict[bytes, int] = {}
+        for item in self._uid("FETCH", b",".join(uids).decode(), "(UID RFC822.SIZE)"):
+            head = item[0] if isinstance(item, tuple) else item
+            uid = re.search(rb"\bUID (\d+)", head if isinstance(head, bytes) else b"")
+            size = re.search(rb"RFC822\.SIZE (\d+)", head if isinstance(head, bytes) else b"")
+            if uid and size:
+                found[uid.group(1)] = int(size.group(1))
+        return {u: found[u] for u in uids if u in found}
 
-    def _body(self, uid: bytes, part: str) -> bytes | None:
-        for item in self._uid("FETCH", uid.decode(), f"({part})"):
+    def _bodies(self, uids: list[bytes], part: str) -> dict[bytes, bytes]:
+        if not uids:
+            return {}
+        found: dict[bytes, bytes] = {}
+        for item in self._uid("FETCH", b",".join(uids).decode(), f"(UID {part})"):
             if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], bytes):
-                return item[1]
-        return None
+                uid = re.search(rb"\bUID (\d+)", item[0])
+                if uid:
+                    found[uid.group(1)] = item[1]
+        return found
+
+
+CHUNK_MESSAGES = 25
+CHUNK_BYTES = 32 * 1024 * 1024  # held in memory at once (one larger message goes alone)
+
+
+def _chunks(sizes: dict[bytes, int]) -> list[list[bytes]]:
+    chunks: list[list[bytes]] = [[]]
+    held = 0
+    for uid, size in sizes.items():
+        size = min(size, settings.MAIL_MAX_BYTES)
+        full = len(chunks[-1]) >= CHUNK_MESSAGES or held + size > CHUNK_BYTES
+        if chunks[-1] and full:
+            chunks.append([])
+            held = 0
+        chunks[-1].append(uid)
+        held += size
+    return [c for c in chunks if c]
 
 
 def _quoted(folder: str) -> str:
@@ -178,4 +213,4 @@ def _quoted(folder: str) -> str:
 def poll(mailbox: Mailbox) -> int:
     """Take what waits in ``mailbox``; the count stored new. Raises ``MailError``."""
     with Connection(mailbox) as connection:
-        return connection.take()
+        return connection.take()[1]

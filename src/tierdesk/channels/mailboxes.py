@@ -126,23 +126,30 @@ def test_connection(*, actor: User | None, mailbox: Mailbox) -> str:
 
 def poll_all(*, until: float | None = None) -> dict[str, int]:
     """Take what waits in every active mailbox, then process what was stored; again every
-    ``settings.MAIL_POLL_SECONDS`` until ``until`` (a ``time.monotonic()`` value), once
-    when None. Connections stay open between rounds."""
+    ``settings.MAIL_POLL_SECONDS`` until ``until`` (a ``time.monotonic()`` value; once
+    when None, though until nothing waits). Connections stay open between rounds."""
     from django.conf import settings
 
     counts = {"stored": 0, "processed": 0, "failed": 0}
     connections: dict[int, imap.Connection] = {}
     try:
         while True:
+            # a chunk from each mailbox in turn, then their processing: the first tickets
+            # of a large arrival appear at once, and no mailbox waits behind another's
+            more = False
             for mailbox in Mailbox.objects.filter(is_active=True).select_related("organization"):
-                counts["stored"] += _poll_one(mailbox, connections, counts)
+                taken = _poll_one(mailbox, connections, counts)
+                more = more or taken >= imap.CHUNK_MESSAGES
             while (done := inbound.process_pending()) > 0:
                 counts["processed"] += done
                 if done < inbound.BATCH:
                     break
-            if until is None or time.monotonic() + settings.MAIL_POLL_SECONDS > until:
+            left = 0.0 if until is None else until - time.monotonic()
+            if more and (until is None or left > 0):
+                continue
+            if left <= 0:
                 return counts
-            time.sleep(settings.MAIL_POLL_SECONDS)
+            time.sleep(min(settings.MAIL_POLL_SECONDS, left))
     finally:
         for connection in connections.values():
             connection.close()
@@ -151,13 +158,15 @@ def poll_all(*, until: float | None = None) -> dict[str, int]:
 def _poll_one(
     mailbox: Mailbox, connections: dict[int, imap.Connection], counts: dict[str, int]
 ) -> int:
+    """Take a chunk from ``mailbox`` over its open connection (opened when there is
+    none); how many messages were taken. A failure is recorded on the mailbox."""
     connection = connections.get(mailbox.pk)
     try:
         if connection is None:
             connection = imap.Connection(mailbox)
             connection.open()
             connections[mailbox.pk] = connection
-        stored = connection.take()
+        taken, stored = connection.take(limit=imap.CHUNK_MESSAGES)
     except Exception as exc:  # one mailbox's trouble is its own
         counts["failed"] += 1
         if connection is not None:
@@ -170,4 +179,5 @@ def _poll_one(
         )
         return 0
     Mailbox.objects.filter(pk=mailbox.pk).update(last_error="", last_polled_at=clock.now())
-    return stored
+    counts["stored"] += stored
+    return taken
