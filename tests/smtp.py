@@ -23,6 +23,8 @@ class Inbox:
     host: str
     port: int
     messages: list[EmailMessage] = field(default_factory=list)
+    # Each message's envelope recipients (RCPT TO), in the same order as ``messages``.
+    envelopes: list[list[str]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
@@ -30,6 +32,7 @@ class Inbox:
         assert isinstance(parsed, EmailMessage)
         with self._lock:
             self.messages.append(parsed)
+            self.envelopes.append(list(envelope.rcpt_tos))
         return "250 Message accepted"
 
     def wait_for(self, to: str, count: int = 1, timeout: float = 15) -> list[EmailMessage]:

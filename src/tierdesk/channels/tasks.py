@@ -1,11 +1,12 @@
-"""Background jobs of the channels: webhook deliveries sent each minute."""
+"""Background jobs of the channels: webhook deliveries and email notifications sent each
+minute."""
 
 from __future__ import annotations
 
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task
 
-from tierdesk.channels import webhooks
+from tierdesk.channels import notify, webhooks
 from tierdesk.core.outbox import claim_tick
 
 # Deliveries sent per minute at most; the rest wait for the next minute.
@@ -21,4 +22,16 @@ def webhooks_tick() -> None:
         tried = webhooks.deliver_due()
         sent += tried
         if tried < webhooks.BATCH:
+            break
+
+
+@db_periodic_task(crontab(minute="*"))
+def notifications_tick() -> None:
+    if not claim_tick("notifications"):
+        return
+    sent = 0
+    while sent < PER_TICK:
+        tried = notify.send_due()
+        sent += tried
+        if tried < notify.BATCH:
             break

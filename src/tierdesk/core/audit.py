@@ -41,6 +41,9 @@ class AuditAction(StrEnum):
     ARTICLE_FILE_ADDED = "kb.article_file_added"
     ARTICLE_FILE_REMOVED = "kb.article_file_removed"
     ARTICLE_FLAG_RESOLVED = "kb.article_flag_resolved"
+    NOTIFICATION_PREFERENCES_UPDATED = "user.notification_preferences_updated"
+    NOTIFICATION_TEMPLATE_SET = "notification_template.set"
+    NOTIFICATION_TEMPLATE_DELETED = "notification_template.deleted"
 
 
 def record(
