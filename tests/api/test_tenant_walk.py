@@ -171,6 +171,7 @@ def b_values(cast: Cast, world: dict[str, Any]) -> dict[str, list[str]]:
         "article_ref": [world["article"].slug, str(world["article"].pk)],
         "filename": ["payroll.png"],
         "flag_id": [str(world["flag"].pk)],
+        "kind": ["ticket_created"],  # a notification kind, under B's organization code
     }
 
 
