@@ -135,7 +135,7 @@ def test_public_replies_go_to_the_other_side_and_internal_notes_to_nobody(
     assert len(inbox.to("alice@acme.example")) == 1  # not her own reply
 
 
-def test_escalation_reaches_the_new_assignee_and_the_tiers_managers_who_serve_the_client(
+def test_escalation_reaches_the_new_assignee_and_if_asked_the_tiers_managers_who_serve_the_client(
     cast: Cast, inbox: Inbox
 ) -> None:
     # A second L2 manager serves GLOBEX only: ACME's escalations are none of his business.
@@ -148,16 +148,26 @@ def test_escalation_reaches_the_new_assignee_and_the_tiers_managers_who_serve_th
     tier_update(actor=cast.admin, tier=tier_by_code("L2"),
                 managers=[cast.manager, globex_manager, inactive])  # fmt: skip
     user_update(actor=cast.admin, user=inactive, is_active=False)
+    # A functional escalation: the new assignee only.
+    quiet = ticket_for_alice(cast, subject="Mouse slow")
+    deliver()
+    inbox.messages.clear()
+    escalate(actor=cast.lena, ticket=quiet, reason="Odd", handoff_note="-", assignee=cast.omar)
+    deliver()
+    inbox.wait_for("omar@msp.example")
+    assert addressees(inbox) == ["Omar <omar@msp.example>"]
+    inbox.messages.clear()
+    # A hierarchical one: the target tier's active managers who serve ACME too.
     ticket = ticket_for_alice(cast, subject="Server down")
     deliver()
     inbox.messages.clear()
     escalate(actor=cast.lena, ticket=ticket, reason="Needs L2", handoff_note="Rebooted",
-             assignee=cast.omar)  # fmt: skip
+             assignee=cast.omar, notify_managers=True)  # fmt: skip
     deliver()
     inbox.wait_for("manager@msp.example")
     assert addressees(inbox) == ["Manager <manager@msp.example>", "Omar <omar@msp.example>"]
     message = inbox.to("omar@msp.example")[0]
-    assert message["Subject"] == "[ACME-1] Escalated to L2: Server down"
+    assert message["Subject"] == "[ACME-2] Escalated to L2: Server down"
     assert "from L1 to L2" in body(message)
     assert "by Lena" in body(message)
     assert "Needs L2" in body(message)

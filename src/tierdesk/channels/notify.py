@@ -74,6 +74,7 @@ EVENT_KINDS: dict[str, Kind] = {
     "ticket.created": Kind.TICKET_CREATED,
     "ticket.commented": Kind.TICKET_REPLIED,
     "ticket.escalated": Kind.TICKET_ESCALATED,
+    "escalation.managers_notified": Kind.TICKET_ESCALATED,
     "ticket.resolved": Kind.TICKET_RESOLVED,
     "sla.warning": Kind.SLA_WARNING,
     "sla.breached": Kind.SLA_BREACHED,
@@ -394,9 +395,15 @@ def recipients_of(event: OutboxEvent, ticket: Any) -> tuple[Kind, list[User], in
             people = [ticket.assignee]
         else:
             people = [ticket.requester]
-    elif kind == Kind.TICKET_ESCALATED:
-        assignee = User.objects.filter(pk=data.get("assignee_id")).first()
-        people = [assignee, *_tier_managers(data.get("to_tier"))]
+    elif event.name == "ticket.escalated":
+        people = [User.objects.filter(pk=data.get("assignee_id")).first()]
+    elif event.name == "escalation.managers_notified":
+        # Hierarchical escalation: the target tier's managers the escalation chose (it
+        # asked for them). The new assignee hears of it by ticket.escalated already.
+        ids = [
+            m.get("id") for m in data.get("managers", []) if m.get("id") != data.get("assignee_id")
+        ]
+        people = list(User.objects.filter(pk__in=ids).order_by("pk"))
     elif kind == Kind.TICKET_RESOLVED:
         people = [ticket.requester]
     elif kind in (Kind.SLA_WARNING, Kind.SLA_BREACHED):
