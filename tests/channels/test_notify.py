@@ -334,6 +334,7 @@ def test_an_organizations_own_template_is_used_for_it_and_the_default_for_others
         ("html", "{% autoescape off %}{{ ticket.subject }}{% endautoescape %}", "autoescape"),
         ("html", "<p>{{ ticket.subject|safe }}</p>", "safe"),
         ("subject", "{% load static %}x", "load"),
+        ("html", "{% filter lower|safe %}{{ ticket.subject }}{% endfilter %}", "safe"),
     ],
 )
 def test_a_bad_template_is_refused_when_saved(
@@ -431,6 +432,36 @@ def test_a_server_that_stays_down_is_retried_with_backoff_then_given_up(
     assert "ConnectionRefusedError" in row.last_error
     with clock.frozen_at(moment + dt.timedelta(days=1)):
         assert notify.send_due() == 0
+
+
+def test_a_recipient_the_server_refuses_for_good_is_not_tried_again(
+    cast: Cast, inbox: Inbox
+) -> None:
+    inbox.refused.add("alice@acme.example")
+    ticket_for_alice(cast)
+    assert deliver() == 1
+    row = Notification.objects.get()
+    assert (row.status, row.attempts) == (NotificationStatus.FAILED, 1)
+    assert "550" in row.last_error
+    assert inbox.messages == []
+
+
+def test_a_notification_that_cannot_be_built_is_counted_as_a_failed_attempt(
+    cast: Cast, inbox: Inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(notify, "build", broken)
+    start = dt.datetime(2026, 3, 2, 9, tzinfo=dt.UTC)
+    with clock.frozen_at(start):
+        ticket_for_alice(cast)
+        assert deliver() == 1
+    row = Notification.objects.get()
+    assert (row.status, row.attempts) == (NotificationStatus.PENDING, 1)
+    assert row.last_error == "RuntimeError: a bug"
+    assert row.next_attempt_at == start + dt.timedelta(minutes=1)
+    assert inbox.messages == []
 
 
 def test_two_workers_never_send_the_same_notification(cast: Cast, inbox: Inbox) -> None:

@@ -134,7 +134,9 @@ TEXT_MAX = 20_000
 # Tags a stored template may not use: they would reach other templates or files, print
 # the context, or switch escaping off. The ``safe`` filters are refused for the same
 # reason (the HTML part escapes everything it is given).
-FORBIDDEN_TAGS = frozenset({"include", "extends", "block", "load", "debug", "autoescape", "ssi"})
+FORBIDDEN_TAGS = frozenset(
+    {"include", "extends", "block", "load", "debug", "autoescape", "ssi", "lorem"}
+)
 FORBIDDEN_FILTERS = frozenset({"safe", "safeseq"})
 
 
@@ -174,8 +176,11 @@ def _check_source(field: str, source: str, html: bool) -> None:
         words = token.contents.split()
         if token.token_type == TokenType.BLOCK and words and words[0] in FORBIDDEN_TAGS:
             raise ValidationFailed.for_field(field, f"the {{% {words[0]} %}} tag is not allowed")
-        for part in token.contents.split("|")[1:]:
-            name = part.split(":", 1)[0].strip().split(" ", 1)[0]
+        parts = token.contents.split("|")
+        filters = [p.split(":", 1)[0].strip().split(" ", 1)[0] for p in parts[1:]]
+        if words and words[0] == "filter" and len(words) > 1:  # {% filter safe %}
+            filters.append(words[1].split("|", 1)[0])
+        for name in filters:
             if name in FORBIDDEN_FILTERS:
                 raise ValidationFailed.for_field(field, f"the |{name} filter is not allowed")
     try:
@@ -618,8 +623,11 @@ def send_due(limit: int = BATCH) -> int:
                 continue
             try:
                 _send(notification, connection)
-            except Exception:  # a bug must not stop the others; the lease brings it back
+            except Exception as exc:  # a bug must not stop the others
                 log.exception("notification %s failed unexpectedly", notification.pk)
+                # Counted as a failed attempt, so a notification that always fails is
+                # given up on instead of coming back every time its lease runs out.
+                _record(notification, f"{type(exc).__name__}: {exc}", permanent=False)
     finally:
         connection.close()
     return len(found)
