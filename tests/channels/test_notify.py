@@ -386,6 +386,15 @@ def test_one_message_per_event_and_recipient_however_often_the_relay_runs(
     assert len(inbox.messages) == 1
 
 
+def test_an_event_older_than_a_day_when_the_relay_reaches_it_is_not_mailed(
+    cast: Cast, inbox: Inbox
+) -> None:
+    with clock.frozen_at(clock.now() - notify.STALE_AFTER - dt.timedelta(minutes=1)):
+        ticket_for_alice(cast)  # e.g. while the worker was down for a day
+    assert deliver() == 0
+    assert not Notification.objects.exists()
+
+
 def test_a_send_that_fails_is_retried_with_the_same_message_id_then_delivered_once(
     cast: Cast, settings: Any, inbox: Inbox
 ) -> None:

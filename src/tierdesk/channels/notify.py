@@ -62,6 +62,9 @@ BATCH = 100  # notifications sent per round
 LEASE = dt.timedelta(minutes=5)
 SUBJECT_MAX = 250
 ERROR_MAX = 500
+# An event the relay reaches later than this (a worker down for days, the demo's history)
+# is not mailed: a day-old "SLA warning" or "we received your request" is noise.
+STALE_AFTER = dt.timedelta(hours=24)
 
 # The kinds each audience may receive (and switch on or off). Approvals arrive with a
 # later issue: their kind and templates exist, nothing queues them yet.
@@ -434,8 +437,8 @@ def _may_receive(user: User, ticket: Any, kind: Kind) -> bool:
 
 def on_event(event: OutboxEvent) -> None:
     """Queue the notifications ``event`` calls for (none for events that are not about a
-    ticket's people)."""
-    if event.name not in EVENT_KINDS:
+    ticket's people, nor for one older than ``STALE_AFTER``)."""
+    if event.name not in EVENT_KINDS or clock.now() - event.created_at > STALE_AFTER:
         return
     ticket = _ticket_of(event)
     if ticket is None:
