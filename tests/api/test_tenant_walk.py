@@ -52,7 +52,7 @@ QUERY_VALUES = {"q": SECRET}
 def _snapshot() -> dict[str, list[dict[str, Any]]]:
     """Every row of tierdesk's tables, to prove a refused call changed nothing."""
     snap = {}
-    for label in ("core", "tiers", "tickets", "sla", "escalation", "kb"):
+    for label in ("core", "tiers", "tickets", "sla", "escalation", "kb", "channels"):
         for model in apps.get_app_config(label).get_models():
             rows = list(model._default_manager.order_by("pk").values())
             for row in rows:

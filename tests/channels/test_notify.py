@@ -334,6 +334,11 @@ def test_an_organizations_own_template_is_used_for_it_and_the_default_for_others
         ("html", "{% autoescape off %}{{ ticket.subject }}{% endautoescape %}", "autoescape"),
         ("html", "<p>{{ ticket.subject|safe }}</p>", "safe"),
         ("subject", "{% load static %}x", "load"),
+        (
+            "subject",
+            "{{ ticket.key|date:'Y' }}{% widthratio 1 0 x %}{{ x|add:1|divisibleby:0 }}",
+            "does not render",
+        ),
         ("html", "{% filter lower|safe %}{{ ticket.subject }}{% endfilter %}", "safe"),
     ],
 )

@@ -306,11 +306,13 @@ def notification_template_set(
     _check_source("subject", subject, False)
     _check_source("text", text, False)
     _check_source("html", html, True)
-    wording = Wording(subject=subject, text=text, html=html)
-    try:
-        render(wording, sample_context(organization), "UTC")
-    except Exception as exc:  # any error a filter raises on real values
-        raise ValidationFailed.for_field("text", f"does not render: {exc}") from exc
+    sample = sample_context(organization)
+    for field, value, escaped in (("subject", subject, False), ("text", text, False),
+                                  ("html", html, True)):  # fmt: skip
+        try:
+            _render(value, sample, html=escaped)
+        except Exception as exc:  # any error a tag or filter raises on real values
+            raise ValidationFailed.for_field(field, f"does not render: {exc}") from exc
     existing = NotificationTemplate.objects.filter(organization=organization, kind=kind).first()
     before = (
         {"subject": existing.subject, "text": existing.text, "html": existing.html}
