@@ -23,13 +23,26 @@ class Inbox:
     host: str
     port: int
     messages: list[EmailMessage] = field(default_factory=list)
+    # Each message's envelope recipients (RCPT TO), in the same order as ``messages``.
+    envelopes: list[list[str]] = field(default_factory=list)
+    # Addresses the server refuses for good (550 at RCPT TO).
+    refused: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        if address in self.refused:
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(parsed, EmailMessage)
         with self._lock:
             self.messages.append(parsed)
+            self.envelopes.append(list(envelope.rcpt_tos))
         return "250 Message accepted"
 
     def wait_for(self, to: str, count: int = 1, timeout: float = 15) -> list[EmailMessage]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -277,6 +278,11 @@ MAILERS: dict[str, dict[str, Any]] = {
     )
 }
 DEFAULT_FROM_EMAIL = env_str("TIERDESK_EMAIL_FROM", "tierdesk@localhost")
+# The domain of notifications' Message-IDs (which carry their reply token); empty: the domain
+# of TIERDESK_EMAIL_FROM.
+EMAIL_MESSAGE_ID_DOMAIN = env_str("TIERDESK_EMAIL_MESSAGE_ID_DOMAIN").strip().lower()
+if EMAIL_MESSAGE_ID_DOMAIN and not re.fullmatch(r"[a-z0-9.-]{1,253}", EMAIL_MESSAGE_ID_DOMAIN):
+    raise ConfigError("TIERDESK_EMAIL_MESSAGE_ID_DOMAIN: a domain name, e.g. desk.example.com")
 # The MSP's name at the head of the reports sent to its clients (the monthly client report).
 MSP_NAME = env_str("TIERDESK_MSP_NAME", "tierdesk").strip()[:100] or "tierdesk"
 # Links in mail start with this (e.g. https://desk.example.com); empty: the address the

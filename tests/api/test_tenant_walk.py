@@ -52,7 +52,7 @@ QUERY_VALUES = {"q": SECRET}
 def _snapshot() -> dict[str, list[dict[str, Any]]]:
     """Every row of tierdesk's tables, to prove a refused call changed nothing."""
     snap = {}
-    for label in ("core", "tiers", "tickets", "sla", "escalation", "kb"):
+    for label in ("core", "tiers", "tickets", "sla", "escalation", "kb", "channels"):
         for model in apps.get_app_config(label).get_models():
             rows = list(model._default_manager.order_by("pk").values())
             for row in rows:
@@ -171,6 +171,7 @@ def b_values(cast: Cast, world: dict[str, Any]) -> dict[str, list[str]]:
         "article_ref": [world["article"].slug, str(world["article"].pk)],
         "filename": ["payroll.png"],
         "flag_id": [str(world["flag"].pk)],
+        "kind": ["ticket_created"],  # a notification kind, under B's organization code
     }
 
 

@@ -1,5 +1,6 @@
 """Webhooks: HTTPS endpoints that receive the domain events they asked for, signed, with
-a record of every delivery (channels.webhooks)."""
+a record of every delivery (channels.webhooks); email notifications, people's
+preferences for them and organizations' own templates (channels.notify)."""
 
 from __future__ import annotations
 
@@ -71,6 +72,100 @@ class WebhookDelivery(models.Model):
                 fields=["next_attempt_at"],
                 condition=Q(status="pending"),
                 name="webhook_delivery_due",
+            )
+        ]
+
+
+# --- notifications (channels.notify) --------------------------------------------------------
+
+
+class NotificationKind(models.TextChoices):
+    """What a notification is about; each has its own templates and preference."""
+
+    TICKET_CREATED = "ticket_created", "Your ticket was received"
+    TICKET_REPLIED = "ticket_replied", "A reply on a ticket"
+    TICKET_ESCALATED = "ticket_escalated", "A ticket was escalated to your tier"
+    TICKET_RESOLVED = "ticket_resolved", "Your ticket was resolved"
+    SLA_WARNING = "sla_warning", "A ticket is close to its SLA target"
+    SLA_BREACHED = "sla_breached", "A ticket missed its SLA target"
+    APPROVAL_NEEDED = "approval_needed", "An approval is waiting for you"
+
+
+class NotificationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed (given up)"
+    SKIPPED = "skipped", "Skipped (the recipient can no longer receive it)"
+
+
+class Notification(models.Model):
+    """One email about one event to one person: created once (the pair is unique, so a
+    relay that runs twice queues it once), sent until the mail server takes it or it is
+    given up on. ``message_id`` is fixed before the first attempt and the same on every
+    retry, so a receiver can drop a resend after a crash."""
+
+    event = models.ForeignKey(OutboxEvent, on_delete=models.CASCADE, related_name="+")
+    recipient = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=32, choices=NotificationKind.choices)
+    ticket_id = models.BigIntegerField(null=True, blank=True)
+    status = models.CharField(
+        max_length=12, choices=NotificationStatus.choices, default=NotificationStatus.PENDING
+    )
+    message_id = models.CharField(max_length=250, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["event", "recipient"], name="notification_once")
+        ]
+        indexes: ClassVar[list[models.Index]] = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending"),
+                name="notification_due",
+            )
+        ]
+
+
+class NotificationPreference(models.Model):
+    """A person's choice for one kind; no row means the default (on)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=32, choices=NotificationKind.choices)
+    email = models.BooleanField(default=True)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["user", "kind"]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["user", "kind"], name="notification_preference_once")
+        ]
+
+
+class NotificationTemplate(models.Model):
+    """An organization's own wording for one kind, in place of the built-in templates:
+    Django template text, checked when saved. Without ``html`` the message is plain text
+    only."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=32, choices=NotificationKind.choices)
+    subject = models.CharField(max_length=500)
+    text = models.TextField()
+    html = models.TextField(blank=True)
+    updated_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["organization", "kind"]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(
+                fields=["organization", "kind"], name="notification_template_once"
             )
         ]
 

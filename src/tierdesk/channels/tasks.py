@@ -1,5 +1,5 @@
-"""Background jobs of the channels: webhook deliveries sent each minute; mailboxes polled
-every few seconds within the minute."""
+"""Background jobs of the channels: webhook deliveries and email notifications sent each
+minute; mailboxes polled every few seconds within the minute."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task
 
-from tierdesk.channels import mailboxes, webhooks
+from tierdesk.channels import mailboxes, notify, webhooks
 from tierdesk.core.outbox import claim_tick
 
 # Deliveries sent per minute at most; the rest wait for the next minute.
@@ -36,3 +36,15 @@ MAIL_SECONDS = 57
 def mail_tick() -> None:
     if claim_tick("mail"):
         mailboxes.poll_all(until=time.monotonic() + MAIL_SECONDS)
+
+
+@db_periodic_task(crontab(minute="*"))
+def notifications_tick() -> None:
+    if not claim_tick("notifications"):
+        return
+    sent = 0
+    while sent < PER_TICK:
+        tried = notify.send_due()
+        sent += tried
+        if tried < notify.BATCH:
+            break

@@ -43,6 +43,9 @@ class AuditAction(StrEnum):
     ARTICLE_FLAG_RESOLVED = "kb.article_flag_resolved"
     MAILBOX_CREATED = "mailbox.created"
     MAILBOX_UPDATED = "mailbox.updated"
+    NOTIFICATION_PREFERENCES_UPDATED = "user.notification_preferences_updated"
+    NOTIFICATION_TEMPLATE_SET = "notification_template.set"
+    NOTIFICATION_TEMPLATE_DELETED = "notification_template.deleted"
 
 
 def record(

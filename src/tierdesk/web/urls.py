@@ -20,6 +20,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("account/two-step", auth.two_step, name="two-step"),
     path("account/", account.profile, name="profile"),
     path("account/password", auth.ChangePassword.as_view(), name="password-change"),
+    path("account/notifications", account.notifications, name="notifications"),
     path("console/", console.home, name="console"),
     path("console/queue/<slug:queue>", console.queue, name="queue"),
     path("console/queue/<slug:queue>/bulk", console.bulk, name="queue-bulk"),

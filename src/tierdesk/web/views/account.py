@@ -1,5 +1,6 @@
 """The signed-in person's own profile: name and time zone (the pages show times in it);
-email, role and organization are shown, and changed by an admin or manager."""
+email, role and organization are shown, and changed by an admin or manager. Beside it,
+which email notifications they receive."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from tierdesk.channels import notify
+from tierdesk.channels.models import NotificationKind
 from tierdesk.core.errors import DomainError
 from tierdesk.core.models import User
 from tierdesk.core.services import user_update
@@ -55,3 +58,34 @@ def profile(request: HttpRequest) -> HttpResponse:
                 messages.success(request, "Your profile has been saved.")
                 return redirect("web:profile")
     return render(request, "web/account/profile.html", {"form": form}, status=status)
+
+
+class NotificationsForm(DomainErrors, forms.Form):
+    """One checkbox per kind of notification the person can receive."""
+
+    def __init__(self, *args: Any, kinds: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for kind in kinds:
+            self.fields[kind] = forms.BooleanField(
+                label=NotificationKind(kind).label, required=False
+            )
+
+
+@login_required
+def notifications(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    assert isinstance(user, User)
+    chosen = notify.preferences_of(user)
+    form = NotificationsForm(request.POST or None, kinds=list(chosen), initial=chosen)
+    status = 200
+    if request.method == "POST":
+        status = 422
+        if form.is_valid():
+            try:
+                notify.notification_preferences_set(actor=user, changes=form.cleaned_data)
+            except DomainError as exc:
+                form.add_domain_error(exc)
+            else:
+                messages.success(request, "Your notification settings have been saved.")
+                return redirect("web:notifications")
+    return render(request, "web/account/notifications.html", {"form": form}, status=status)

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("channels", "0001_initial"),
+        ("channels", "0002_notifications"),
         ("core", "0005_email_bounces"),
         ("tickets", "0008_ticket_links"),
     ]
