@@ -8,6 +8,7 @@ refused credentials, an untrusted certificate, a missing folder).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
@@ -124,20 +125,25 @@ def test_connection(*, actor: User | None, mailbox: Mailbox) -> str:
     return f"connected; {waiting} message(s) waiting in {mailbox.folder}"
 
 
-def poll_all(*, until: float | None = None) -> dict[str, int]:
+def poll_all(*, until: float | None = None, stop: threading.Event | None = None) -> dict[str, int]:
     """Take what waits in every active mailbox, then process what was stored; again every
     ``settings.MAIL_POLL_SECONDS`` until ``until`` (a ``time.monotonic()`` value; once
-    when None, though until nothing waits). Connections stay open between rounds."""
+    when None, though until nothing waits) or until ``stop`` is set (the worker is
+    stopping). Connections stay open between rounds. Returns at once when no mailbox is
+    active."""
     from django.conf import settings
 
     counts = {"stored": 0, "processed": 0, "failed": 0}
     connections: dict[int, imap.Connection] = {}
     try:
         while True:
+            active = list(Mailbox.objects.filter(is_active=True).select_related("organization"))
+            if not active:
+                return counts
             # a chunk from each mailbox in turn, then their processing: the first tickets
             # of a large arrival appear at once, and no mailbox waits behind another's
             more = False
-            for mailbox in Mailbox.objects.filter(is_active=True).select_related("organization"):
+            for mailbox in active:
                 taken = _poll_one(mailbox, connections, counts)
                 more = more or taken >= imap.CHUNK_MESSAGES
             while (done := inbound.process_pending()) > 0:
@@ -145,11 +151,16 @@ def poll_all(*, until: float | None = None) -> dict[str, int]:
                 if done < inbound.BATCH:
                     break
             left = 0.0 if until is None else until - time.monotonic()
+            if stop is not None and stop.is_set():
+                return counts
             if more and (until is None or left > 0):
                 continue
             if left <= 0:
                 return counts
-            time.sleep(min(settings.MAIL_POLL_SECONDS, left))
+            if stop is not None:
+                stop.wait(min(settings.MAIL_POLL_SECONDS, left))
+            else:
+                time.sleep(min(settings.MAIL_POLL_SECONDS, left))
     finally:
         for connection in connections.values():
             connection.close()

@@ -3,10 +3,11 @@ minute; mailboxes polled every few seconds within the minute."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 from huey import crontab
-from huey.contrib.djhuey import db_periodic_task
+from huey.contrib.djhuey import HUEY, db_periodic_task
 
 from tierdesk.channels import mailboxes, notify, webhooks
 from tierdesk.core.outbox import claim_tick
@@ -32,10 +33,20 @@ def webhooks_tick() -> None:
 MAIL_SECONDS = 57
 
 
+# Set when the worker stops (by any of its idle threads, as they leave): a mail tick then
+# ends after its current round instead of holding the stop up for the rest of its minute.
+STOPPING = threading.Event()
+
+
+@HUEY.on_shutdown()
+def _worker_stopping() -> None:
+    STOPPING.set()
+
+
 @db_periodic_task(crontab(minute="*"))
 def mail_tick() -> None:
-    if claim_tick("mail"):
-        mailboxes.poll_all(until=time.monotonic() + MAIL_SECONDS)
+    if claim_tick("mail") and not STOPPING.is_set():
+        mailboxes.poll_all(until=time.monotonic() + MAIL_SECONDS, stop=STOPPING)
 
 
 @db_periodic_task(crontab(minute="*"))
