@@ -41,6 +41,13 @@ class AuditAction(StrEnum):
     ARTICLE_FILE_ADDED = "kb.article_file_added"
     ARTICLE_FILE_REMOVED = "kb.article_file_removed"
     ARTICLE_FLAG_RESOLVED = "kb.article_flag_resolved"
+    WEBHOOK_CREATED = "webhook.created"
+    WEBHOOK_UPDATED = "webhook.updated"
+    WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated"
+    WEBHOOK_ENABLED = "webhook.enabled"
+    WEBHOOK_DISABLED = "webhook.disabled"
+    WEBHOOK_DELETED = "webhook.deleted"
+    WEBHOOK_DELIVERY_REPLAYED = "webhook.delivery_replayed"
 
 
 def record(
