@@ -20,7 +20,10 @@ from django.urls import get_resolver
 from tests.conftest import Api, Cast, make_ticket
 from tests.images import png
 from tierdesk.api.main import api as ninja_api
+from tierdesk.channels import webhooks
+from tierdesk.channels.models import DeliveryStatus, WebhookDelivery
 from tierdesk.core.models import User
+from tierdesk.core.outbox import relay
 from tierdesk.core.services import token_create
 from tierdesk.escalation.services import escalation_rule_create
 from tierdesk.kb import services as kb_services
@@ -52,7 +55,7 @@ QUERY_VALUES = {"q": SECRET}
 def _snapshot() -> dict[str, list[dict[str, Any]]]:
     """Every row of tierdesk's tables, to prove a refused call changed nothing."""
     snap = {}
-    for label in ("core", "tiers", "tickets", "sla", "escalation", "kb"):
+    for label in ("core", "tiers", "tickets", "sla", "escalation", "kb", "channels"):
         for model in apps.get_app_config(label).get_models():
             rows = list(model._default_manager.order_by("pk").values())
             for row in rows:
@@ -139,7 +142,21 @@ def world(cast: Cast) -> dict[str, Any]:
         other=make_ticket(cast.gus, cast.globex, cast.gerd, subject=SECRET),
         kind="related_to",
     )
+    # a webhook of B's with a delivery that may be replayed
+    webhook, _ = webhooks.webhook_create(
+        actor=cast.admin,
+        organization=cast.globex,
+        url="https://hooks.globex.example/b-only",
+        events=["*"],
+        description=SECRET,
+    )
+    relay()
+    delivery = WebhookDelivery.objects.filter(webhook=webhook).first()
+    assert delivery is not None
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.FAILED)
     return {
+        "webhook": webhook,
+        "delivery": delivery,
         "link": link,
         "sla_policy": sla_policy,
         "ticket": ticket,
@@ -171,6 +188,8 @@ def b_values(cast: Cast, world: dict[str, Any]) -> dict[str, list[str]]:
         "article_ref": [world["article"].slug, str(world["article"].pk)],
         "filename": ["payroll.png"],
         "flag_id": [str(world["flag"].pk)],
+        "webhook_id": [str(world["webhook"].pk)],
+        "delivery_id": [str(world["delivery"].delivery_id)],
     }
 
 
@@ -298,7 +317,10 @@ def test_people_of_a_get_404_for_every_object_of_b(
 
 
 # Collections only some roles read (the others are refused, and learn nothing of B).
-ROLE_RESTRICTED = {"/api/v1/reports/": {"manager"}}  # by path prefix
+ROLE_RESTRICTED = {
+    "/api/v1/reports/": {"manager"},
+    "/api/v1/webhook": {"manager"},  # webhooks and the event catalogue
+}  # by path prefix
 
 
 @pytest.mark.parametrize("who", ["alice", "carol", "lena", "manager"])
