@@ -344,3 +344,23 @@ def test_the_event_catalogue(cast: Cast, api_as: ApiAs) -> None:
     assert names["sla.breached"]["organizations"] is False
     assert "webhook.disabled" in names
     assert {"ticket", "sla"} <= set(body["groups"])
+
+
+def test_the_list_costs_the_same_however_many_webhooks(cast: Cast, api_as: ApiAs) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    api = api_as(cast.admin)
+    api.get("/webhooks")  # the token's first use is noted once
+    counts = []
+    for _ in range(2):
+        for org in (None, cast.acme, cast.globex):
+            webhooks.webhook_create(
+                actor=cast.admin, organization=org, url="https://x.example/", events=["*"]
+            )
+        with CaptureQueriesContext(connection) as queries:
+            assert api.get("/webhooks").status_code == 200
+        counts.append(len(queries))
+    # the token with its user, then one query for the webhooks with their organization,
+    # creator and newest delivery (subqueries): none per webhook
+    assert counts == [2, 2], counts
