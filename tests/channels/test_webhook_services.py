@@ -279,3 +279,27 @@ def test_queries_show_a_manager_their_organizations_webhooks_only(cast: Cast) ->
         queries.webhook_get(actor=cast.lena, webhook_id=mine.pk)
     with pytest.raises(PermissionDenied):
         queries.webhook_list(actor=cast.lena)
+
+
+def test_an_internal_attachment_never_reaches_an_organizations_webhook(
+    cast: Cast,
+    receiver: Receiver,  # noqa: F811 - the fixture
+) -> None:
+    from tierdesk.tickets import services as tickets
+
+    OutboxEvent.objects.update(dispatched_at=clock.now())
+    ticket = make_ticket(cast.lena, cast.acme, cast.alice)
+    webhooks.webhook_create(
+        actor=cast.manager, organization=cast.acme, url=f"{receiver.url}/acme",
+        events=["ticket.attachment_added"],
+    )  # fmt: skip
+    OutboxEvent.objects.update(dispatched_at=clock.now())
+    with clock.frozen_at(START):
+        tickets.attachment_add(actor=cast.lena, ticket=ticket, filename="salaries.txt",
+                               content=b"x", internal=True)  # fmt: skip
+        tickets.attachment_add(actor=cast.alice, ticket=ticket, filename="screen.txt",
+                               content=b"y")  # fmt: skip
+        relay()
+        webhooks.deliver_due()
+    names = [json.loads(b)["data"]["filename"] for _, _, b in receiver.got]
+    assert names == ["screen.txt"]
