@@ -222,7 +222,17 @@ def test_no_code_deserializes_untrusted_data_unsafely() -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/organizations", "/tokens", "/tiers", "/categories", "/users", "/kb/articles"]
+    "path",
+    [
+        "/organizations",
+        "/tokens",
+        "/tiers",
+        "/categories",
+        "/users",
+        "/kb/articles",
+        "/webhooks",
+        "/webhook-events",
+    ],
 )
 def test_collections_refuse_unknown_query_parameters(cast: Cast, api_as: ApiAs, path: str) -> None:
     api = api_as(cast.admin)

@@ -20,7 +20,10 @@ from django.urls import get_resolver
 from tests.conftest import Api, Cast, make_ticket
 from tests.images import png
 from tierdesk.api.main import api as ninja_api
+from tierdesk.channels import webhooks
+from tierdesk.channels.models import DeliveryStatus, WebhookDelivery
 from tierdesk.core.models import User
+from tierdesk.core.outbox import relay
 from tierdesk.core.services import token_create
 from tierdesk.escalation.services import escalation_rule_create
 from tierdesk.kb import services as kb_services
@@ -139,7 +142,21 @@ def world(cast: Cast) -> dict[str, Any]:
         other=make_ticket(cast.gus, cast.globex, cast.gerd, subject=SECRET),
         kind="related_to",
     )
+    # a webhook of B's with a delivery that may be replayed
+    webhook, _ = webhooks.webhook_create(
+        actor=cast.admin,
+        organization=cast.globex,
+        url="https://hooks.globex.example/b-only",
+        events=["*"],
+        description=SECRET,
+    )
+    relay()
+    delivery = WebhookDelivery.objects.filter(webhook=webhook).first()
+    assert delivery is not None
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.FAILED)
     return {
+        "webhook": webhook,
+        "delivery": delivery,
         "link": link,
         "sla_policy": sla_policy,
         "ticket": ticket,
@@ -172,6 +189,8 @@ def b_values(cast: Cast, world: dict[str, Any]) -> dict[str, list[str]]:
         "filename": ["payroll.png"],
         "flag_id": [str(world["flag"].pk)],
         "kind": ["ticket_created"],  # a notification kind, under B's organization code
+        "webhook_id": [str(world["webhook"].pk)],
+        "delivery_id": [str(world["delivery"].delivery_id)],
     }
 
 
@@ -299,7 +318,10 @@ def test_people_of_a_get_404_for_every_object_of_b(
 
 
 # Collections only some roles read (the others are refused, and learn nothing of B).
-ROLE_RESTRICTED = {"/api/v1/reports/": {"manager"}}  # by path prefix
+ROLE_RESTRICTED = {
+    "/api/v1/reports/": {"manager"},
+    "/api/v1/webhook": {"manager"},  # webhooks and the event catalogue
+}  # by path prefix
 
 
 @pytest.mark.parametrize("who", ["alice", "carol", "lena", "manager"])

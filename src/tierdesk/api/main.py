@@ -15,6 +15,7 @@ from tierdesk.api import (
     routing,
     sla,
     tickets,
+    webhooks,
 )
 from tierdesk.api.common import ApiJSONEncoder, TokenAuth
 
@@ -49,3 +50,4 @@ api.add_router("", sla.policy_router)
 api.add_router("", kb.router)
 api.add_router("", reports.router)
 api.add_router("", notifications.router)
+api.add_router("", webhooks.router)

@@ -21,9 +21,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import secrets
+import socket
 import uuid
 from typing import Any
 
@@ -32,11 +34,13 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 
-from tierdesk.channels import http
+from tierdesk.channels import catalogue, http
 from tierdesk.channels.models import DeliveryStatus, Webhook, WebhookDelivery
 from tierdesk.core import clock, outbox, policy
-from tierdesk.core.errors import NotFound, ValidationFailed
+from tierdesk.core.audit import AuditAction, record, record_and_emit
+from tierdesk.core.errors import Conflict, NotFound, ValidationFailed
 from tierdesk.core.models import Organization, OutboxEvent, User
+from tierdesk.core.unset import UNSET
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,9 @@ BATCH = 100  # deliveries sent per round
 # A worker holds the deliveries it sends this long: another worker does not send them too.
 LEASE = dt.timedelta(seconds=http.DEADLINE * 4)
 EVENT_NAME_MAX = 64
+EVENTS_MAX = 100  # names asked for by one webhook
+URL_MAX = 500
+DESCRIPTION_MAX = 200
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
@@ -60,10 +67,27 @@ def _check(actor: User | None, organization: Organization | None) -> None:
     policy.require_config_scope(actor, organization, "webhook", "webhooks")
 
 
+def _host_is_private(host: str) -> bool:
+    """Is ``host`` (as written in an address) one that can only be this machine or a
+    private network? Judged without DNS: an IP address in any spelling the resolver
+    accepts (``10.0.0.1``, ``[::1]``, ``2130706433``, ``0x7f.1``), ``localhost`` and its
+    subdomains, and single-label names (resolved through the server's search domains).
+    Names are checked again, resolved, when each delivery connects (channels.http)."""
+    name = host.strip("[]").lower().rstrip(".")
+    try:
+        address: http.Address = ipaddress.ip_address(name.split("%", 1)[0])
+    except ValueError:
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(name))
+        except OSError:
+            return name == "localhost" or name.endswith(".localhost") or "." not in name
+    return not http.allowed(address)
+
+
 def _clean_url(url: str) -> str:
     url = (url or "").strip()
-    if len(url) > 500:
-        raise ValidationFailed.for_field("url", "at most 500 characters")
+    if len(url) > URL_MAX:
+        raise ValidationFailed.for_field("url", f"at most {URL_MAX} characters")
     try:
         parsed = http.check_url(url)
     except http.Refused as exc:
@@ -71,19 +95,86 @@ def _clean_url(url: str) -> str:
     local = settings.OUTBOUND_ALLOW_LOOPBACK and parsed.host in LOOPBACK_HOSTS
     if parsed.scheme != "https" and not local:
         raise ValidationFailed.for_field("url", "an https:// address")
+    if not local and _host_is_private(parsed.host):
+        raise ValidationFailed.for_field(
+            "url", "a public address: not this machine, a private network or a local name"
+        )
     return str(parsed)
 
 
-def _clean_events(events: list[str]) -> list[str]:
+def _clean_events(events: list[str], organization: Organization | None) -> list[str]:
+    """The event names and groups asked for, checked against the catalogue, sorted and
+    without repeats. An organization's webhook may only ask for its tickets' events."""
+    if not isinstance(events, list | tuple):
+        raise ValidationFailed.for_field("events", "a list of event names")
     names = sorted({e.strip() for e in events if isinstance(e, str) and e.strip()})
     if not names:
         raise ValidationFailed.for_field("events", "at least one event name, or *")
+    if len(names) > EVENTS_MAX:
+        raise ValidationFailed.for_field("events", f"at most {EVENTS_MAX} names")
     for name in names:
         if len(name) > EVENT_NAME_MAX or not all(c.isalnum() or c in "._*" for c in name):
             raise ValidationFailed.for_field("events", f"not an event name: {name[:40]!r}")
+        problem = catalogue.problem_with(name, organization=organization is not None)
+        if problem:
+            raise ValidationFailed.for_field("events", problem)
     return names
 
 
+def _clean_description(description: str) -> str:
+    cleaned = (description or "").replace("\x00", "").strip()
+    if len(cleaned) > DESCRIPTION_MAX:
+        raise ValidationFailed.for_field("description", f"at most {DESCRIPTION_MAX} characters")
+    return cleaned
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of a webhook's address: what events and logs may show
+    (a path or query often holds the receiver's own token)."""
+    parsed = httpx.URL(url)
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.scheme}://{parsed.host}{port}"
+
+
+def _summary(hook: Webhook) -> dict[str, Any]:
+    """What the audit keeps of a webhook (never its secret)."""
+    return {
+        "organization": hook.organization.code if hook.organization else None,
+        "url": hook.url,
+        "events": list(hook.events),
+        "description": hook.description,
+        "is_active": hook.is_active,
+    }
+
+
+def _announce(
+    hook: Webhook, actor: User | None, action: AuditAction, changes: dict[str, Any]
+) -> None:
+    """Audit a change of ``hook`` and announce it as the event of the same name. The
+    event (read by MSP-wide webhooks and, later, notifications) carries the address's
+    origin only; the audit entry, read by the MSP's staff, the whole address."""
+    public = {k: v for k, v in changes.items() if k != "url"}
+    url = changes.get("url")
+    if isinstance(url, dict):  # a change: {"old": …, "new": …}
+        public["origin"] = {k: origin_of(v) for k, v in url.items()}
+    elif url is not None:
+        public["origin"] = origin_of(url)
+    record_and_emit(
+        actor=actor,
+        action=action,
+        target_type="webhook",
+        target_id=hook.pk,
+        organization=hook.organization,
+        changes=changes,
+        payload={
+            "id": hook.pk,
+            "organization": hook.organization.code if hook.organization else None,
+            "changes": public,
+        },
+    )
+
+
+@transaction.atomic
 def webhook_create(
     *,
     actor: User | None,
@@ -92,45 +183,154 @@ def webhook_create(
     events: list[str],
     description: str = "",
 ) -> tuple[Webhook, str]:
-    """Register a webhook; it and its secret (shown this once)."""
+    """Register a webhook; it and its secret (shown this once: only the caller's answer
+    carries it, never the audit, the event or a log)."""
     _check(actor, organization)
     secret = secrets.token_hex(32)
     hook = Webhook.objects.create(
         organization=organization,
         url=_clean_url(url),
-        events=_clean_events(events),
-        description=description.strip()[:200],
+        events=_clean_events(events, organization),
+        description=_clean_description(description),
         secret=secret,
         created_by=actor,
         created_at=clock.now(),
     )
+    _announce(hook, actor, AuditAction.WEBHOOK_CREATED, _summary(hook))
     return hook, secret
 
 
+def _locked(webhook: Webhook) -> Webhook:
+    """``webhook`` read again under a row lock, its organization with it; NotFound when
+    it was deleted meanwhile."""
+    found = Webhook.objects.select_for_update(of=("self",)).select_related("organization")
+    hook = found.filter(pk=webhook.pk).first()
+    if hook is None:
+        raise NotFound("No such webhook.")
+    return hook
+
+
+@transaction.atomic
+def webhook_update(
+    *,
+    actor: User | None,
+    webhook: Webhook,
+    url: str = UNSET,
+    events: list[str] = UNSET,
+    description: str = UNSET,
+    is_active: bool = UNSET,
+) -> Webhook:
+    """Change a webhook; only the given fields change. Its organization is permanent (a
+    webhook of another scope is a new one). ``is_active`` False turns it off (its
+    deliveries wait), True on again like ``webhook_enable``. Returns the webhook as
+    stored."""
+    _check(actor, webhook.organization)
+    hook = _locked(webhook)
+    before = _summary(hook)
+    fields = []
+    if url is not UNSET:
+        hook.url = _clean_url(url)
+        fields.append("url")
+    if events is not UNSET:
+        hook.events = _clean_events(events, hook.organization)
+        fields.append("events")
+    if description is not UNSET:
+        hook.description = _clean_description(description)
+        fields.append("description")
+    after = _summary(hook)
+    changes = {k: {"old": before[k], "new": v} for k, v in after.items() if before[k] != v}
+    if changes:
+        hook.save(update_fields=fields)
+        _announce(hook, actor, AuditAction.WEBHOOK_UPDATED, changes)
+    if is_active is True:
+        _enable(actor, hook)
+    elif is_active is False:
+        who = actor.email if actor is not None else "the operator"
+        _disable(hook, actor, f"Turned off by {who}."[:200])
+    return hook
+
+
+def _enable(actor: User | None, hook: Webhook) -> None:
+    if hook.is_active and not hook.failures:
+        return
+    was = {"is_active": hook.is_active, "disabled_reason": hook.disabled_reason}
+    Webhook.objects.filter(pk=hook.pk).update(
+        is_active=True, failures=0, failing_since=None, disabled_reason=""
+    )
+    hook.is_active, hook.failures, hook.failing_since, hook.disabled_reason = True, 0, None, ""
+    if not was["is_active"]:
+        _announce(
+            hook,
+            actor,
+            AuditAction.WEBHOOK_ENABLED,
+            {
+                "is_active": {"old": False, "new": True},
+                "disabled_reason": {"old": was["disabled_reason"], "new": ""},
+            },
+        )
+
+
+def _disable(hook: Webhook, actor: User | None, reason: str) -> None:
+    """Turn a locked webhook off with ``reason``, audited and announced."""
+    if not hook.is_active:
+        return
+    Webhook.objects.filter(pk=hook.pk).update(is_active=False, disabled_reason=reason)
+    hook.is_active, hook.disabled_reason = False, reason
+    _announce(
+        hook,
+        actor,
+        AuditAction.WEBHOOK_DISABLED,
+        {
+            "is_active": {"old": True, "new": False},
+            "disabled_reason": {"old": "", "new": reason},
+        },
+    )
+
+
+@transaction.atomic
 def webhook_rotate_secret(*, actor: User | None, webhook: Webhook) -> str:
     """A new secret (shown this once); the old one signs too for ``ROTATION_OVERLAP``."""
     _check(actor, webhook.organization)
+    hook = _locked(webhook)
     secret = secrets.token_hex(32)
-    Webhook.objects.filter(pk=webhook.pk).update(
-        previous_secret=F("secret"), previous_until=clock.now() + ROTATION_OVERLAP, secret=secret
+    until = clock.now() + ROTATION_OVERLAP
+    Webhook.objects.filter(pk=hook.pk).update(
+        previous_secret=F("secret"), previous_until=until, secret=secret
+    )
+    _announce(
+        hook,
+        actor,
+        AuditAction.WEBHOOK_SECRET_ROTATED,
+        {"old_secret_signs_until": until.isoformat()},
     )
     webhook.refresh_from_db()
     return secret
 
 
+@transaction.atomic
 def webhook_enable(*, actor: User | None, webhook: Webhook) -> Webhook:
-    """Deliver again after a disable (the failure count starts over)."""
+    """Deliver again after a disable (the failure count starts over); the deliveries
+    that waited go out on the worker's next round."""
     _check(actor, webhook.organization)
-    Webhook.objects.filter(pk=webhook.pk).update(
-        is_active=True, failures=0, failing_since=None, disabled_reason=""
-    )
+    hook = _locked(webhook)
+    _enable(actor, hook)
     webhook.refresh_from_db()
     return webhook
 
 
+@transaction.atomic
+def webhook_delete(*, actor: User | None, webhook: Webhook) -> None:
+    """Remove a webhook and its delivery log; the audit keeps what it was."""
+    _check(actor, webhook.organization)
+    hook = _locked(webhook)
+    summary = _summary(hook)
+    _announce(hook, actor, AuditAction.WEBHOOK_DELETED, summary)
+    hook.delete()
+
+
 def webhooks_visible(actor: User) -> Any:
     """The webhooks ``actor`` manages: an admin's all, a manager's those of the
-    organizations they serve."""
+    organizations they serve (not the MSP-wide ones). PermissionDenied for other roles."""
     policy.require(actor, "webhook.manage")
     found = Webhook.objects.all()
     if actor.role != "admin":
@@ -138,15 +338,31 @@ def webhooks_visible(actor: User) -> Any:
     return found
 
 
+@transaction.atomic
 def delivery_replay(*, actor: User | None, delivery: WebhookDelivery) -> WebhookDelivery:
-    """Send a delivery again (the same delivery id: the receiver may know it already).
-    ``actor`` None is the operator (the command line)."""
+    """Send a delivered or given-up delivery again (the same delivery id: the receiver
+    may know it already), on the worker's next round. One still pending is refused
+    (Conflict): it is queued already, and may be on its way this very moment. ``actor``
+    None is the operator (the command line)."""
     if actor is not None and not webhooks_visible(actor).filter(pk=delivery.webhook_id).exists():
         raise NotFound("No such delivery.")
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=clock.now()
+    replayed = (
+        WebhookDelivery.objects.filter(pk=delivery.pk)
+        .exclude(status=DeliveryStatus.PENDING)
+        .update(status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=clock.now())
     )
+    if not replayed:
+        raise Conflict.for_field("delivery", "still pending: it is queued already")
     delivery.refresh_from_db()
+    hook = delivery.webhook
+    record(
+        actor=actor,
+        action=AuditAction.WEBHOOK_DELIVERY_REPLAYED,
+        target_type="webhook",
+        target_id=hook.pk,
+        organization=hook.organization,
+        changes={"delivery": str(delivery.delivery_id), "event": delivery.event.name},
+    )
     return delivery
 
 
@@ -157,7 +373,8 @@ def for_organizations(event: OutboxEvent) -> bool:
     """May an organization's webhook receive ``event``? Events about its tickets, but not
     internal notes (the MSP's own words); configuration, people and other events are the
     MSP's, for MSP-wide webhooks only."""
-    return event.name.startswith("ticket.") and not event.payload.get("internal")
+    group = event.name.split(".", 1)[0]
+    return group == catalogue.ORGANIZATION_GROUP and not event.payload.get("internal")
 
 
 def on_event(event: OutboxEvent) -> None:
@@ -167,7 +384,7 @@ def on_event(event: OutboxEvent) -> None:
     if event.organization_id is not None and for_organizations(event):
         who |= Q(organization_id=event.organization_id)
     now = clock.now()
-    wanted = [h for h in Webhook.objects.filter(who) if "*" in h.events or event.name in h.events]
+    wanted = [h for h in Webhook.objects.filter(who) if catalogue.matches(h.events, event.name)]
     WebhookDelivery.objects.bulk_create(
         [
             WebhookDelivery(
@@ -293,5 +510,23 @@ def _send(delivery: WebhookDelivery) -> None:
             is_active=False,
             disabled_reason=_disabled_because(error),
         )
+        if disabled:
+            # Audited and announced as ``webhook.disabled`` (actor: none, the system), in
+            # this transaction: whoever should hear of it (notifications) reads the event.
+            turned_off = Webhook.objects.select_related("organization").get(pk=delivery.webhook_id)
+            _announce(
+                turned_off,
+                None,
+                AuditAction.WEBHOOK_DISABLED,
+                {
+                    "is_active": {"old": True, "new": False},
+                    "disabled_reason": {"old": "", "new": turned_off.disabled_reason},
+                },
+            )
     if disabled:
-        log.warning("webhook %s disabled after %s failures", delivery.webhook_id, DISABLE_AFTER)
+        log.warning(
+            "webhook %s (%s) disabled after %s or more failures in a row",
+            delivery.webhook_id,
+            origin_of(delivery.webhook.url),
+            DISABLE_AFTER,
+        )

@@ -46,6 +46,13 @@ class AuditAction(StrEnum):
     NOTIFICATION_PREFERENCES_UPDATED = "user.notification_preferences_updated"
     NOTIFICATION_TEMPLATE_SET = "notification_template.set"
     NOTIFICATION_TEMPLATE_DELETED = "notification_template.deleted"
+    WEBHOOK_CREATED = "webhook.created"
+    WEBHOOK_UPDATED = "webhook.updated"
+    WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated"
+    WEBHOOK_ENABLED = "webhook.enabled"
+    WEBHOOK_DISABLED = "webhook.disabled"
+    WEBHOOK_DELETED = "webhook.deleted"
+    WEBHOOK_DELIVERY_REPLAYED = "webhook.delivery_replayed"
 
 
 def record(

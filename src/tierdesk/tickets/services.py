@@ -1148,7 +1148,14 @@ def attachment_add(
                 aggregate_type="ticket",
                 aggregate_id=locked.pk,
                 payload=_ticket_payload(locked)
-                | {"attachment_id": attachment.pk, "filename": name, "size": len(content)},
+                | {
+                    "attachment_id": attachment.pk,
+                    "filename": name,
+                    "size": len(content),
+                    # Read by channels.webhooks.for_organizations: an internal file's
+                    # name must not reach an organization's webhook.
+                    "internal": internal,
+                },
             )
     except BaseException:
         files.discard(stored.storage_key)

@@ -109,3 +109,19 @@ document.addEventListener("DOMContentLoaded", () => {
   // focus there (autofocus does too; this also covers a page restored from the history).
   document.querySelector("tbody[data-reorder] button[data-moved]")?.focus();
 });
+
+// A secret shown once: "Copy" puts it on the clipboard (or, where the browser will not,
+// selects it for Ctrl-C).
+document.addEventListener("click", (event) => {
+  const button = event.target instanceof Element ? event.target.closest("button[data-copy]") : null;
+  if (!button) return;
+  const field = document.getElementById(button.dataset.copy);
+  if (!field) return;
+  field.select();
+  if (navigator.clipboard) {
+    navigator.clipboard.writeText(field.value).then(
+      () => { button.textContent = "Copied"; },
+      () => {},
+    );
+  }
+});

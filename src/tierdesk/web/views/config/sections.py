@@ -83,6 +83,15 @@ SECTIONS: list[Section] = [
         ),
     ),
     Section(
+        "webhooks",
+        "Webhooks",
+        "web:config-webhooks",
+        (
+            "HTTPS addresses that receive the events they ask for, signed; their delivery "
+            "log, replay, secret rotation, and turning them back on after failures."
+        ),
+    ),
+    Section(
         "organizations",
         "Organizations",
         "web:config-organizations",

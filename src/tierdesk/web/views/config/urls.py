@@ -12,6 +12,7 @@ from tierdesk.web.views.config import (
     sections,
     skills,
     sla,
+    webhooks,
 )
 
 urlpatterns: list[URLPattern] = [
@@ -22,4 +23,5 @@ urlpatterns: list[URLPattern] = [
     *sla.urlpatterns,
     *escalation.urlpatterns,
     *people.urlpatterns,
+    *webhooks.urlpatterns,
 ]
