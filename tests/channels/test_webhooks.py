@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -38,6 +39,8 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.got.append((self.path, dict(self.headers), body))
+                if self.path == "/slow":
+                    time.sleep(1)
                 status = 500 if self.path == "/fail" else 204
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
@@ -227,23 +230,23 @@ def test_the_command_line(cast: Cast) -> None:
 def test_a_delivery_is_sent_by_one_worker_only(
     cast: Cast, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A second worker's tick, while the first is still sending (a slow endpoint), finds
-    the delivery claimed and leaves it."""
+    """A second worker's tick, while the first has sent but not yet recorded (a slow
+    endpoint), finds the delivery claimed and leaves it."""
     OutboxEvent.objects.update(dispatched_at=clock.now())
     webhooks.webhook_create(actor=cast.admin, organization=None, url=f"{receiver.url}/msp",
                             events=["ticket.created"])  # fmt: skip
     with clock.frozen_at(START):
         make_ticket(cast.lena, cast.acme, cast.alice)
         relay()
-    real_send = webhooks._send
+    real_record = webhooks._record
     second: list[int] = []
 
-    def send_while_another_worker_runs(delivery: WebhookDelivery) -> None:
-        monkeypatch.setattr(webhooks, "_send", real_send)
+    def record_while_another_worker_runs(delivery: WebhookDelivery, *outcome: Any) -> None:
+        monkeypatch.setattr(webhooks, "_record", real_record)
         second.append(webhooks.deliver_due())  # the other worker, a minute later
-        real_send(delivery)
+        real_record(delivery, *outcome)
 
-    monkeypatch.setattr(webhooks, "_send", send_while_another_worker_runs)
+    monkeypatch.setattr(webhooks, "_record", record_while_another_worker_runs)
     with clock.frozen_at(START):
         assert webhooks.deliver_due() == 1
     assert second == [0]
@@ -289,3 +292,30 @@ def test_the_delivery_log_and_replay_from_the_command_line(cast: Cast, receiver:
     assert WebhookDelivery.objects.get().status == DeliveryStatus.PENDING
     assert run.invoke(main, ["webhook", "replay", "nonsense"]).exit_code == 1
     assert run.invoke(main, ["webhook", "deliveries", "999"]).exit_code == 1
+
+
+def test_a_round_is_shared_between_webhooks_and_sent_in_parallel(
+    cast: Cast, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A webhook with a long queue of slow deliveries takes at most PER_WEBHOOK of a
+    round; the rest of the round goes to the others; the requests go out together."""
+    OutboxEvent.objects.update(dispatched_at=clock.now())
+    webhooks.webhook_create(actor=cast.admin, organization=None, url=f"{receiver.url}/slow",
+                            events=["ticket.created"])  # fmt: skip
+    with clock.frozen_at(START):
+        for _ in range(12):
+            make_ticket(cast.lena, cast.acme, cast.alice)
+        relay()
+    webhooks.webhook_create(actor=cast.admin, organization=None, url=f"{receiver.url}/quick",
+                            events=["ticket.created"])  # fmt: skip
+    with clock.frozen_at(START + dt.timedelta(minutes=1)):
+        make_ticket(cast.lena, cast.acme, cast.alice)
+        relay()
+    monkeypatch.setattr(webhooks, "PER_WEBHOOK", 8)
+    started = time.monotonic()
+    with clock.frozen_at(START + dt.timedelta(minutes=2)):
+        assert webhooks.deliver_due(limit=10) == 9
+    took = time.monotonic() - started
+    paths = sorted(path for path, _, _ in receiver.got)
+    assert paths == ["/quick"] + ["/slow"] * 8  # the newer, quick one was not left behind
+    assert took < 4, f"eight 1-second requests took {took:.1f} s: not in parallel"

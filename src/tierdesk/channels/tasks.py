@@ -12,35 +12,39 @@ from huey.contrib.djhuey import HUEY, db_periodic_task
 from tierdesk.channels import mailboxes, notify, webhooks
 from tierdesk.core.outbox import claim_tick
 
-# Deliveries sent per minute at most; the rest wait for the next minute.
-PER_TICK = 2_000
-
-
-@db_periodic_task(crontab(minute="*"))
-def webhooks_tick() -> None:
-    if not claim_tick("webhooks"):
-        return
-    sent = 0
-    while sent < PER_TICK:
-        tried = webhooks.deliver_due()
-        sent += tried
-        if tried < webhooks.BATCH:
-            break
-
-
-# A mail tick polls for this long, then leaves the mailboxes to the next minute's tick (a
-# tick that overruns is harmless: storing and processing are safe to run twice at once).
-MAIL_SECONDS = 57
-
-
-# Set when the worker stops (by any of its idle threads, as they leave): a mail tick then
-# ends after its current round instead of holding the stop up for the rest of its minute.
+# Set when the worker stops (by any of its idle threads, as they leave): a long tick (mail,
+# webhooks) then ends after its current round instead of holding the stop up.
 STOPPING = threading.Event()
 
 
 @HUEY.on_shutdown()
 def _worker_stopping() -> None:
     STOPPING.set()
+
+
+# Notifications sent per minute at most; the rest wait for the next minute.
+PER_TICK = 2_000
+
+
+# A webhooks tick sends round after round for at most this long (each round's requests go
+# out in parallel, each bounded by channels.http's deadline), then leaves the rest to the
+# next minute's tick.
+WEBHOOK_SECONDS = 45
+
+
+@db_periodic_task(crontab(minute="*"))
+def webhooks_tick() -> None:
+    if not claim_tick("webhooks"):
+        return
+    stop = time.monotonic() + WEBHOOK_SECONDS
+    while webhooks.deliver_due() >= webhooks.BATCH and time.monotonic() < stop:
+        if STOPPING.is_set():
+            break
+
+
+# A mail tick polls for this long, then leaves the mailboxes to the next minute's tick (a
+# tick that overruns is harmless: storing and processing are safe to run twice at once).
+MAIL_SECONDS = 57
 
 
 @db_periodic_task(crontab(minute="*"))
