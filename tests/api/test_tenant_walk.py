@@ -20,6 +20,7 @@ from django.urls import get_resolver
 from tests.conftest import Api, Cast, make_ticket
 from tests.images import png
 from tierdesk.api.main import api as ninja_api
+from tierdesk.channels import inbound, mailboxes
 from tierdesk.core.models import User
 from tierdesk.core.services import token_create
 from tierdesk.escalation.services import escalation_rule_create
@@ -35,6 +36,8 @@ METHODS = ("get", "post", "put", "patch", "delete")
 # Path parameters that name MSP-wide objects, which belong to no tenant (their permission
 # tests are in test_people_api.py). Anything else must be taught to b_values().
 SHARED_PATH_PARAMS = frozenset({"tier_code", "skill_slug"})
+# Paths only admins may use: everyone else is refused (403) whichever id they name.
+ADMIN_ONLY = ("/api/v1/mailboxes", "/api/v1/inbound-messages")
 REFERENCE_FIELDS = (
     "organization",
     "requester",
@@ -52,7 +55,7 @@ QUERY_VALUES = {"q": SECRET}
 def _snapshot() -> dict[str, list[dict[str, Any]]]:
     """Every row of tierdesk's tables, to prove a refused call changed nothing."""
     snap = {}
-    for label in ("core", "tiers", "tickets", "sla", "escalation", "kb"):
+    for label in ("core", "tiers", "tickets", "sla", "escalation", "kb", "channels"):
         for model in apps.get_app_config(label).get_models():
             rows = list(model._default_manager.order_by("pk").values())
             for row in rows:
@@ -139,7 +142,20 @@ def world(cast: Cast) -> dict[str, Any]:
         other=make_ticket(cast.gus, cast.globex, cast.gerd, subject=SECRET),
         kind="related_to",
     )
+    # a mailbox of B's and a message it stored (admins only: others are refused outright)
+    box = {"host": "imap.globex.example", "port": 993, "security": "tls", "password": SECRET}
+    mailbox = mailboxes.mailbox_create(
+        actor=None,
+        organization=cast.globex,
+        name=SECRET,
+        address="help@globex.example",
+        username=SECRET,
+        **box,
+    )
+    message, _ = inbound.store(mailbox, f"From: {SECRET}@x.example\r\n\r\n{SECRET}".encode())
     return {
+        "mailbox": mailbox,
+        "message": message,
         "link": link,
         "sla_policy": sla_policy,
         "ticket": ticket,
@@ -171,6 +187,8 @@ def b_values(cast: Cast, world: dict[str, Any]) -> dict[str, list[str]]:
         "article_ref": [world["article"].slug, str(world["article"].pk)],
         "filename": ["payroll.png"],
         "flag_id": [str(world["flag"].pk)],
+        "mailbox_id": [str(world["mailbox"].pk)],
+        "message_id": [str(world["message"].pk)],
     }
 
 
@@ -290,7 +308,9 @@ def test_people_of_a_get_404_for_every_object_of_b(
                 url = url.replace("{" + n + "}", values[n][min(i, len(values[n]) - 1)])
             before = _snapshot()
             response = _call(api, method, url, op, {})
-            assert response.status_code == 404, (who, method.upper(), url, response.content)
+            # admins' endpoints refuse everyone else whatever the id (nothing leaks)
+            expected = 403 if path.startswith(ADMIN_ONLY) else 404
+            assert response.status_code == expected, (who, method.upper(), url, response.content)
             assert SECRET.encode() not in response.content
             assert _snapshot() == before, (who, method.upper(), url, "changed data")
             walked += 1
@@ -298,7 +318,10 @@ def test_people_of_a_get_404_for_every_object_of_b(
 
 
 # Collections only some roles read (the others are refused, and learn nothing of B).
-ROLE_RESTRICTED = {"/api/v1/reports/": {"manager"}}  # by path prefix
+ROLE_RESTRICTED = {  # by path prefix
+    "/api/v1/reports/": {"manager"},
+    **{prefix: frozenset[str]() for prefix in ADMIN_ONLY},
+}
 
 
 @pytest.mark.parametrize("who", ["alice", "carol", "lena", "manager"])

@@ -6,6 +6,7 @@ from ninja import NinjaAPI
 from ninja.renderers import JSONRenderer
 
 from tierdesk.api import escalation, kb, people, problems, reports, routing, sla, tickets
+from tierdesk.api import mail as mail_api
 from tierdesk.api.common import ApiJSONEncoder, TokenAuth
 
 
@@ -38,3 +39,4 @@ api.add_router("", sla.router)
 api.add_router("", sla.policy_router)
 api.add_router("", kb.router)
 api.add_router("", reports.router)
+api.add_router("", mail_api.router)
