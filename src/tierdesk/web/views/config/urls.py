@@ -7,6 +7,7 @@ from django.urls import URLPattern, path
 from tierdesk.web.views.config import (
     catalog,
     escalation,
+    mail,
     people,
     routing,
     sections,
@@ -22,4 +23,5 @@ urlpatterns: list[URLPattern] = [
     *sla.urlpatterns,
     *escalation.urlpatterns,
     *people.urlpatterns,
+    *mail.urlpatterns,
 ]
