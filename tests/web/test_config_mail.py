@@ -91,6 +91,8 @@ def test_an_admin_adds_a_mailbox_and_tests_it(server: ImapServer, cast: Cast) ->
     assert "never" in listed
     tested = client.post(f"{BASE}mailboxes/{box.pk}/test/").content.decode()
     assert "Connection works: connected; 0 message(s) waiting in INBOX." in tested
+    # the form under the result still saves to the mailbox, not to the test
+    assert f'action="{BASE}mailboxes/{box.pk}/"' in tested
     # a new password, saved without showing it; the old one kept when left empty
     sealed = box.password_sealed
     saved = client.post(f"{BASE}mailboxes/{box.pk}/", form(server, "web1", password=""))

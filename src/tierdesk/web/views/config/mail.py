@@ -92,7 +92,7 @@ class MailboxForm(DomainErrors, forms.Form):
         label="Mail from unknown senders", choices=UnknownSenders.choices
     )
     is_active = forms.BooleanField(
-        label="Active: the worker polls it", required=False, initial=True
+        label="Active (the worker polls it)", required=False, initial=True
     )
 
     def __init__(self, *args: Any, actor: User, mailbox: Mailbox | None, **kwargs: Any) -> None:
