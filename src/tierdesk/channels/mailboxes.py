@@ -24,6 +24,19 @@ from tierdesk.core.models import Organization, User
 log = logging.getLogger(__name__)
 
 UNSET: Any = object()
+# What an admin changes (besides the password); the rest is the worker's.
+EDITABLE = (
+    "name",
+    "address",
+    "host",
+    "port",
+    "security",
+    "username",
+    "folder",
+    "ca_certificate",
+    "unknown_senders",
+    "is_active",
+)
 
 
 def _require(actor: User | None) -> None:
@@ -107,12 +120,22 @@ def mailbox_create(*, actor: User | None, organization: Organization, **values: 
 
 @transaction.atomic
 def mailbox_update(*, actor: User | None, mailbox: Mailbox, **values: Any) -> Mailbox:
-    """Change what ``values`` names (a password only when one is given)."""
+    """Change what ``values`` names (a password only when one is given). Only what really
+    changes is written and audited; nothing changed, nothing is written. The worker's own
+    columns (``last_polled_at``, ``last_error``) are left to it, except that a change
+    clears the last error (the next poll tells whether it persists)."""
     _require(actor)
+    before = {f: getattr(mailbox, f) for f in EDITABLE}
     _clean(values, mailbox)
-    mailbox.last_error = "" if values else mailbox.last_error
-    mailbox.save()
-    _record(actor, mailbox, "mailbox.updated", sorted(values))
+    changed = [f for f in EDITABLE if getattr(mailbox, f) != before[f]]
+    if "password" in values:
+        changed.append("password")
+    if not changed:
+        return mailbox
+    mailbox.last_error = ""
+    columns = [("password_sealed" if f == "password" else f) for f in changed]
+    mailbox.save(update_fields=[*columns, "last_error"])
+    _record(actor, mailbox, "mailbox.updated", sorted(changed))
     return mailbox
 
 
