@@ -136,6 +136,10 @@ def test_mailboxes_are_for_admins_only(cast: Cast, api_as: ApiAs) -> None:
         ({"host": "bad\nhost"}, "host"),
         ({"host": ""}, "host"),
         ({"ca_certificate": "not pem at all"}, "ca_certificate"),
+        (
+            {"ca_certificate": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----"},
+            "ca_certificate",
+        ),
         ({"password": ""}, "password"),
         ({"name": 12}, "name"),
         ({"is_active": "maybe"}, "is_active"),
@@ -219,6 +223,12 @@ def test_the_connection_test_says_what_it_found_or_why_it_failed(
     assert failed.json()["type"].endswith("/mail-server-failed")
     assert "refused the user name or password" in failed.json()["detail"]
     assert "wrong-one" not in failed.content.decode()
+    # a private key pasted with the CA is refused: the field is shown again
+    key = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"
+    with_key = api.patch(f"/mailboxes/{box.pk}", {"ca_certificate": server.ca_pem + key})
+    assert problem_fields(with_key) == ["ca_certificate"]
+    assert "private key" in with_key.json()["detail"]
+    assert "PRIVATE KEY" not in str(Mailbox.objects.values_list("ca_certificate", flat=True))
 
 
 def _quarantined(server: ImapServer, cast: Cast, user: str) -> tuple[Mailbox, InboundMessage]:

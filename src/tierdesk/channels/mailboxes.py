@@ -8,6 +8,7 @@ refused credentials, an untrusted certificate, a missing folder).
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 from typing import Any
 
@@ -80,6 +81,12 @@ def _clean(values: dict[str, Any], instance: Mailbox) -> None:
         raise ValidationFailed.for_field("ca_certificate", "PEM certificates, or nothing")
     if len(ca) > 50_000:
         raise ValidationFailed.for_field("ca_certificate", "at most 50,000 characters")
+    if "PRIVATE KEY" in ca:  # this field is shown again: a key must not be kept in it
+        raise ValidationFailed.for_field(
+            "ca_certificate", "certificates only: remove the private key (and keep it secret)"
+        )
+    if ca and not _loads(ca):
+        raise ValidationFailed.for_field("ca_certificate", "not valid PEM certificates")
     instance.ca_certificate = ca
     if "password" in values:
         password = str(values["password"] or "")
@@ -90,6 +97,15 @@ def _clean(values: dict[str, Any], instance: Mailbox) -> None:
         raise ValidationFailed.for_field("password", "required")
     if "is_active" in values:
         instance.is_active = bool(values["is_active"])
+
+
+def _loads(ca: str) -> bool:
+    """Whether ``ca`` loads as certificates to trust (as the connection will load it)."""
+    try:
+        ssl.create_default_context().load_verify_locations(cadata=ca)
+    except (ssl.SSLError, ValueError):
+        return False
+    return True
 
 
 def _record(actor: User | None, mailbox: Mailbox, action: str, fields: list[str]) -> None:
