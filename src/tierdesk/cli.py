@@ -1662,5 +1662,225 @@ def webhook_replay_cmd(delivery_id: str) -> None:
     click.echo(f"delivery {key} will be sent again")
 
 
+@main.group()
+def mailbox() -> None:
+    """Mailboxes: IMAP mailboxes the worker polls for an organization's email."""
+
+
+def _mailbox_dict(box: Any) -> dict[str, Any]:
+    """A mailbox as the command line shows it: never its password."""
+    return {
+        "id": box.pk,
+        "organization": box.organization.code,
+        "name": box.name,
+        "address": box.address,
+        "host": box.host,
+        "port": box.port,
+        "security": box.security,
+        "username": box.username,
+        "folder": box.folder,
+        "unknown_senders": box.unknown_senders,
+        "active": box.is_active,
+        "last_polled_at": box.last_polled_at.isoformat() if box.last_polled_at else None,
+        "last_error": box.last_error,
+    }
+
+
+def _mailbox(mailbox_id: int) -> Any:
+    from tierdesk.channels.models import Mailbox
+
+    found = Mailbox.objects.select_related("organization").filter(pk=mailbox_id).first()
+    if found is None:
+        _fail(f"no mailbox {mailbox_id}")
+    return found
+
+
+def _read_secret(path: str) -> str:
+    """The first line of ``path`` (``-``: standard input), without its line ending."""
+    try:
+        if path == "-":
+            text = sys.stdin.readline()
+        else:
+            with open(path, encoding="utf-8") as f:
+                text = f.readline()
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"{path}: {getattr(exc, 'strerror', None) or exc}")
+    return text.rstrip("\r\n")
+
+
+@mailbox.command("create")
+@click.option("--org", "org_code", required=True, help="The organization's code.")
+@click.option("--name", required=True)
+@click.option("--address", required=True, help="The address people write to (no +…).")
+@click.option("--host", required=True, help="The IMAP server.")
+@click.option("--port", type=click.IntRange(1, 65535), help="Default: 993 (tls), 143 (starttls).")
+@click.option(
+    "--security", type=click.Choice(["tls", "starttls"]), default="tls", show_default=True
+)
+@click.option("--username", required=True)
+@click.option(
+    "--password-file",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Read the password from this file's first line (- for stdin); without it, you are asked.",
+)
+@click.option("--folder", default="INBOX", show_default=True)
+@click.option(
+    "--ca-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="PEM certificates of the server's own CA.",
+)
+@click.option(
+    "--unknown-senders",
+    type=click.Choice(["domains", "anyone", "quarantine"]),
+    default="domains",
+    show_default=True,
+)
+@click.option("--json", "as_json", is_flag=True)
+@domain_errors
+def mailbox_create_cmd(
+    org_code: str,
+    name: str,
+    address: str,
+    host: str,
+    port: int | None,
+    security: str,
+    username: str,
+    password_file: str | None,
+    folder: str,
+    ca_file: str | None,
+    unknown_senders: str,
+    as_json: bool,
+) -> None:
+    """Add a mailbox (as the operator). The password is never an argument: it would stay
+    in the shell's history and the process list."""
+    from tierdesk.channels import mailboxes
+    from tierdesk.core.services import organization_get
+
+    if password_file:
+        password = _read_secret(password_file)
+    else:
+        password = click.prompt("IMAP password", hide_input=True)
+    ca = ""
+    if ca_file:
+        try:
+            ca = pathlib.Path(ca_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            _fail(f"{ca_file}: {exc}")
+    box = mailboxes.mailbox_create(
+        actor=None,
+        organization=organization_get(actor=None, code=org_code),
+        name=name,
+        address=address,
+        host=host,
+        port=port or (993 if security == "tls" else 143),
+        security=security,
+        username=username,
+        password=password,
+        folder=folder,
+        ca_certificate=ca,
+        unknown_senders=unknown_senders,
+    )
+    _emit(
+        _mailbox_dict(box),
+        as_json,
+        lambda: click.echo(f"created mailbox {box.pk}: {box.address} ({box.host}:{box.port})"),
+    )
+
+
+@mailbox.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def mailbox_list_cmd(as_json: bool) -> None:
+    from tierdesk.channels.models import Mailbox
+
+    boxes = list(Mailbox.objects.select_related("organization").order_by("pk"))
+
+    def text_out() -> None:
+        for b in boxes:
+            state = (
+                "inactive"
+                if not b.is_active
+                else (f"failing: {b.last_error}" if b.last_error else "active")
+            )
+            click.echo(
+                f"{b.pk:5} {b.organization.code:10} {b.address:32} {b.host}:{b.port} ({state})"
+            )
+
+    _emit([_mailbox_dict(b) for b in boxes], as_json, text_out)
+
+
+@mailbox.command("test")
+@click.argument("mailbox_id", type=int)
+@domain_errors
+def mailbox_test_cmd(mailbox_id: int) -> None:
+    """Log in and open the folder: what was found, or why it failed (exit status 1)."""
+    from tierdesk.channels import imap, mailboxes
+
+    try:
+        found = mailboxes.test_connection(actor=None, mailbox=_mailbox(mailbox_id))
+    except imap.MailError as exc:
+        _fail(str(exc))
+    click.echo(found)
+
+
+@main.group()
+def mail() -> None:
+    """Incoming mail: the quarantine and retrying it."""
+
+
+@mail.command("quarantine")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def mail_quarantine_cmd(limit: int, as_json: bool) -> None:
+    """Quarantined messages, the newest first, with the reason."""
+    from tierdesk.channels.models import InboundMessage, InboundStatus
+
+    found = (
+        InboundMessage.objects.filter(status=InboundStatus.QUARANTINED)
+        .select_related("mailbox__organization")
+        .defer("raw")
+        .order_by("-pk")[:limit]
+    )
+    rows: list[dict[str, Any]] = [
+        {
+            "id": m.pk,
+            "organization": m.mailbox.organization.code,
+            "mailbox": m.mailbox.address,
+            "received_at": m.received_at.isoformat(),
+            "sender": m.sender,
+            "subject": m.subject,
+            "reason": m.reason,
+        }
+        for m in found
+    ]
+
+    def text_out() -> None:
+        for r in rows:
+            click.echo(
+                f"{r['id']:6} {r['received_at'][:16]} {r['organization']:10} "
+                f"{r['sender'] or '-'}: {r['subject'] or '-'}\n       {r['reason']}"
+            )
+
+    _emit(rows, as_json, text_out)
+
+
+@mail.command("retry")
+@click.argument("message_id", type=int)
+@domain_errors
+def mail_retry_cmd(message_id: int) -> None:
+    """Process a quarantined message again (after its cause was fixed)."""
+    from tierdesk.channels import inbound
+
+    message = inbound.retry(actor=None, message_id=message_id)
+    if message.ticket_id is not None:
+        from tierdesk.tickets.models import Ticket
+
+        ticket = Ticket.objects.select_related("organization").get(pk=message.ticket_id)
+        click.echo(f"message {message_id}: {message.status} ({message.reason}), {ticket.key}")
+    elif message.status == "quarantined":
+        _fail(f"message {message_id}: still quarantined: {message.reason}")
+    else:
+        click.echo(f"message {message_id}: {message.status} ({message.reason})")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

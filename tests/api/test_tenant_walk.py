@@ -20,7 +20,7 @@ from django.urls import get_resolver
 from tests.conftest import Api, Cast, make_ticket
 from tests.images import png
 from tierdesk.api.main import api as ninja_api
-from tierdesk.channels import webhooks
+from tierdesk.channels import inbound, mailboxes, webhooks
 from tierdesk.channels.models import DeliveryStatus, WebhookDelivery
 from tierdesk.core.models import User
 from tierdesk.core.outbox import relay
@@ -38,6 +38,8 @@ METHODS = ("get", "post", "put", "patch", "delete")
 # Path parameters that name MSP-wide objects, which belong to no tenant (their permission
 # tests are in test_people_api.py). Anything else must be taught to b_values().
 SHARED_PATH_PARAMS = frozenset({"tier_code", "skill_slug"})
+# Paths only admins may use: everyone else is refused (403) whichever id they name.
+ADMIN_ONLY = ("/api/v1/mailboxes", "/api/v1/inbound-messages")
 REFERENCE_FIELDS = (
     "organization",
     "requester",
@@ -154,9 +156,22 @@ def world(cast: Cast) -> dict[str, Any]:
     delivery = WebhookDelivery.objects.filter(webhook=webhook).first()
     assert delivery is not None
     WebhookDelivery.objects.filter(pk=delivery.pk).update(status=DeliveryStatus.FAILED)
+    # a mailbox of B's and a message it stored (admins only: others are refused outright)
+    box = {"host": "imap.globex.example", "port": 993, "security": "tls", "password": SECRET}
+    mailbox = mailboxes.mailbox_create(
+        actor=None,
+        organization=cast.globex,
+        name=SECRET,
+        address="help@globex.example",
+        username=SECRET,
+        **box,
+    )
+    message, _ = inbound.store(mailbox, f"From: {SECRET}@x.example\r\n\r\n{SECRET}".encode())
     return {
         "webhook": webhook,
         "delivery": delivery,
+        "mailbox": mailbox,
+        "message": message,
         "link": link,
         "sla_policy": sla_policy,
         "ticket": ticket,
@@ -191,6 +206,8 @@ def b_values(cast: Cast, world: dict[str, Any]) -> dict[str, list[str]]:
         "kind": ["ticket_created"],  # a notification kind, under B's organization code
         "webhook_id": [str(world["webhook"].pk)],
         "delivery_id": [str(world["delivery"].delivery_id)],
+        "mailbox_id": [str(world["mailbox"].pk)],
+        "message_id": [str(world["message"].pk)],
     }
 
 
@@ -310,7 +327,9 @@ def test_people_of_a_get_404_for_every_object_of_b(
                 url = url.replace("{" + n + "}", values[n][min(i, len(values[n]) - 1)])
             before = _snapshot()
             response = _call(api, method, url, op, {})
-            assert response.status_code == 404, (who, method.upper(), url, response.content)
+            # admins' endpoints refuse everyone else whatever the id (nothing leaks)
+            expected = 403 if path.startswith(ADMIN_ONLY) else 404
+            assert response.status_code == expected, (who, method.upper(), url, response.content)
             assert SECRET.encode() not in response.content
             assert _snapshot() == before, (who, method.upper(), url, "changed data")
             walked += 1
@@ -318,10 +337,11 @@ def test_people_of_a_get_404_for_every_object_of_b(
 
 
 # Collections only some roles read (the others are refused, and learn nothing of B).
-ROLE_RESTRICTED = {
+ROLE_RESTRICTED = {  # by path prefix
     "/api/v1/reports/": {"manager"},
     "/api/v1/webhook": {"manager"},  # webhooks and the event catalogue
-}  # by path prefix
+    **{prefix: frozenset[str]() for prefix in ADMIN_ONLY},
+}
 
 
 @pytest.mark.parametrize("who", ["alice", "carol", "lena", "manager"])

@@ -17,6 +17,7 @@ from tierdesk.api import (
     tickets,
     webhooks,
 )
+from tierdesk.api import mail as mail_api
 from tierdesk.api.common import ApiJSONEncoder, TokenAuth
 
 
@@ -51,3 +52,4 @@ api.add_router("", kb.router)
 api.add_router("", reports.router)
 api.add_router("", notifications.router)
 api.add_router("", webhooks.router)
+api.add_router("", mail_api.router)

@@ -8,6 +8,7 @@ refused credentials, an untrusted certificate, a missing folder).
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 import time
 from typing import Any
@@ -25,6 +26,19 @@ from tierdesk.core.models import Organization, User
 log = logging.getLogger(__name__)
 
 UNSET: Any = object()
+# What an admin changes (besides the password); the rest is the worker's.
+EDITABLE = (
+    "name",
+    "address",
+    "host",
+    "port",
+    "security",
+    "username",
+    "folder",
+    "ca_certificate",
+    "unknown_senders",
+    "is_active",
+)
 
 
 def _require(actor: User | None) -> None:
@@ -68,6 +82,12 @@ def _clean(values: dict[str, Any], instance: Mailbox) -> None:
         raise ValidationFailed.for_field("ca_certificate", "PEM certificates, or nothing")
     if len(ca) > 50_000:
         raise ValidationFailed.for_field("ca_certificate", "at most 50,000 characters")
+    if "PRIVATE KEY" in ca:  # this field is shown again: a key must not be kept in it
+        raise ValidationFailed.for_field(
+            "ca_certificate", "certificates only: remove the private key (and keep it secret)"
+        )
+    if ca and not _loads(ca):
+        raise ValidationFailed.for_field("ca_certificate", "not valid PEM certificates")
     instance.ca_certificate = ca
     if "password" in values:
         password = str(values["password"] or "")
@@ -78,6 +98,15 @@ def _clean(values: dict[str, Any], instance: Mailbox) -> None:
         raise ValidationFailed.for_field("password", "required")
     if "is_active" in values:
         instance.is_active = bool(values["is_active"])
+
+
+def _loads(ca: str) -> bool:
+    """Whether ``ca`` loads as certificates to trust (as the connection will load it)."""
+    try:
+        ssl.create_default_context().load_verify_locations(cadata=ca)
+    except (ssl.SSLError, ValueError):
+        return False
+    return True
 
 
 def _record(actor: User | None, mailbox: Mailbox, action: str, fields: list[str]) -> None:
@@ -108,12 +137,22 @@ def mailbox_create(*, actor: User | None, organization: Organization, **values: 
 
 @transaction.atomic
 def mailbox_update(*, actor: User | None, mailbox: Mailbox, **values: Any) -> Mailbox:
-    """Change what ``values`` names (a password only when one is given)."""
+    """Change what ``values`` names (a password only when one is given). Only what really
+    changes is written and audited; nothing changed, nothing is written. The worker's own
+    columns (``last_polled_at``, ``last_error``) are left to it, except that a change
+    clears the last error (the next poll tells whether it persists)."""
     _require(actor)
+    before = {f: getattr(mailbox, f) for f in EDITABLE}
     _clean(values, mailbox)
-    mailbox.last_error = "" if values else mailbox.last_error
-    mailbox.save()
-    _record(actor, mailbox, "mailbox.updated", sorted(values))
+    changed = [f for f in EDITABLE if getattr(mailbox, f) != before[f]]
+    if "password" in values:
+        changed.append("password")
+    if not changed:
+        return mailbox
+    mailbox.last_error = ""
+    columns = [("password_sealed" if f == "password" else f) for f in changed]
+    mailbox.save(update_fields=[*columns, "last_error"])
+    _record(actor, mailbox, "mailbox.updated", sorted(changed))
     return mailbox
 
 

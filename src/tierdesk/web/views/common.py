@@ -39,3 +39,5 @@ requester_required = _for(lambda user: user.role == Role.REQUESTER)
 # Configuration pages are the managers' and admins'; each service still checks the scope
 # (a manager changes only the organizations they serve, MSP-wide settings are admins').
 manager_required = _for(lambda user: user.role in (Role.MANAGER, Role.ADMIN))
+# Mail server credentials and the quarantine are the admins' alone.
+admin_required = _for(lambda user: user.role == Role.ADMIN)

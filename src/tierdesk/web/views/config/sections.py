@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
+from tierdesk.core.models import Role
 from tierdesk.web.views.common import manager_required
 
 
@@ -18,6 +19,7 @@ class Section:
     title: str
     url_name: str
     summary: str
+    admin_only: bool = False
 
     def url(self) -> str:
         return reverse(self.url_name)
@@ -103,6 +105,20 @@ SECTIONS: list[Section] = [
         "web:config-people",
         "Requesters and staff: roles, organizations served, and agents' tier, skills and shifts.",
     ),
+    Section(
+        "mailboxes",
+        "Mailboxes",
+        "web:config-mailboxes",
+        "Email in: the IMAP mailboxes polled for each organization, and their connection test.",
+        admin_only=True,
+    ),
+    Section(
+        "quarantine",
+        "Mail quarantine",
+        "web:config-quarantine",
+        "Incoming mail that was held back, with the reason: download it, or process it again.",
+        admin_only=True,
+    ),
 ]
 
 
@@ -114,11 +130,14 @@ def render_config(
     section: str,
     status: int = 200,
 ) -> HttpResponse:
-    """Render a configuration page with the side navigation, ``section`` marked current."""
+    """Render a configuration page with the side navigation, ``section`` marked current;
+    admins' sections are listed for admins only."""
+    admin = getattr(request.user, "role", None) == Role.ADMIN
+    sections = [s for s in SECTIONS if admin or not s.admin_only]
     return render(
         request,
         template,
-        {**context, "sections": SECTIONS, "section": section},
+        {**context, "sections": sections, "section": section},
         status=status,
     )
 

@@ -7,6 +7,7 @@ from django.urls import URLPattern, path
 from tierdesk.web.views.config import (
     catalog,
     escalation,
+    mail,
     people,
     routing,
     sections,
@@ -24,4 +25,5 @@ urlpatterns: list[URLPattern] = [
     *escalation.urlpatterns,
     *people.urlpatterns,
     *webhooks.urlpatterns,
+    *mail.urlpatterns,
 ]
