@@ -94,7 +94,7 @@ def test_an_admin_creates_reads_lists_and_changes_a_mailbox(cast: Cast, api_as: 
     assert AuditEntry.objects.filter(target_type="mailbox").count() == 4
     last = AuditEntry.objects.filter(target_type="mailbox").order_by("pk").last()
     assert last is not None
-    assert last.changes == {"is_active": False}
+    assert last.changes == {"is_active": {"old": True, "new": False}}
 
 
 def test_mailboxes_are_for_admins_only(cast: Cast, api_as: ApiAs) -> None:

@@ -450,6 +450,9 @@ def test_mailbox_configuration_is_for_admins_and_the_password_stays_secret(
         ({"port": "993"}, "port"),
         ({"security": "none"}, "security"),
         ({"host": "bad\nhost"}, "host"),
+        ({"host": "imaps://imap.acme.example"}, "host"),
+        ({"host": "imap.acme.example:993"}, "host"),
+        ({"is_active": "false"}, "is_active"),
         ({"ca_certificate": "not pem"}, "ca_certificate"),
         ({"password": ""}, "password"),
     ]
@@ -462,3 +465,12 @@ def test_mailbox_configuration_is_for_admins_and_the_password_stays_secret(
             mailboxes.mailbox_create(actor=cast.admin, organization=cast.acme, **(base | change))
         assert [e.field for e in caught.value.errors] == [field], change
     assert Mailbox.objects.count() == 1
+    # a refused change leaves the caller's object as it was, and the database too
+    with pytest.raises(ValidationFailed):
+        mailboxes.mailbox_update(actor=cast.admin, mailbox=box, name="Renamed", port=0)
+    assert box.name == "Support"
+    assert Mailbox.objects.get(pk=box.pk).name == "Support"
+    mailboxes.mailbox_update(actor=cast.admin, mailbox=box, name="Renamed")
+    entry = AuditEntry.objects.filter(target_type="mailbox").order_by("-pk").first()
+    assert entry is not None
+    assert entry.changes == {"name": {"old": "Support", "new": "Renamed"}}

@@ -56,7 +56,7 @@ def describe(exc: BaseException, mailbox: Mailbox) -> str:
     if isinstance(exc, socket.gaierror):
         return f"{mailbox.host}: no such host"
     if isinstance(exc, TimeoutError | socket.timeout):
-        return f"{where}: no answer within {TIMEOUT} s"
+        return f"{where}: no answer in time"
     if isinstance(exc, ConnectionRefusedError):
         return f"{where}: connection refused"
     if isinstance(exc, OSError):
@@ -74,8 +74,9 @@ def describe(exc: BaseException, mailbox: Mailbox) -> str:
 class Connection:
     """A logged-in connection with the mailbox's folder selected."""
 
-    def __init__(self, mailbox: Mailbox) -> None:
+    def __init__(self, mailbox: Mailbox, *, timeout: float = TIMEOUT) -> None:
         self.mailbox = mailbox
+        self.timeout = timeout
         self.imap: imaplib.IMAP4 | None = None
         self.keywords = False
 
@@ -94,10 +95,10 @@ class Connection:
             context = _context(box)
             if box.security == MailSecurity.TLS:
                 imap: imaplib.IMAP4 = imaplib.IMAP4_SSL(
-                    box.host, box.port, ssl_context=context, timeout=TIMEOUT
+                    box.host, box.port, ssl_context=context, timeout=self.timeout
                 )
             else:
-                imap = imaplib.IMAP4(box.host, box.port, timeout=TIMEOUT)
+                imap = imaplib.IMAP4(box.host, box.port, timeout=self.timeout)
                 imap.starttls(ssl_context=context)
             self.imap = imap
             imap.login(box.username, crypto.unseal(box.password_sealed))

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -302,12 +301,6 @@ def _reply(
 
 
 # --- quarantine -----------------------------------------------------------------------------
-
-
-def quarantine_visible(actor: User) -> Any:
-    """The quarantined messages ``actor`` (an admin) may see."""
-    policy.require(actor, "mailbox.manage")
-    return InboundMessage.objects.filter(status=InboundStatus.QUARANTINED)
 
 
 def retry(*, actor: User | None, message_id: int) -> InboundMessage:

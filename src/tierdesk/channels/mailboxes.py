@@ -7,6 +7,8 @@ refused credentials, an untrusted certificate, a missing folder).
 
 from __future__ import annotations
 
+import copy
+import ipaddress
 import logging
 import ssl
 import threading
@@ -63,6 +65,10 @@ def _clean(values: dict[str, Any], instance: Mailbox) -> None:
         if not value or len(value) > limit or any(not c.isprintable() for c in value):
             raise ValidationFailed.for_field(name, f"1 to {limit} printable characters")
         setattr(instance, name, value)
+    if not _is_host(instance.host):
+        raise ValidationFailed.for_field(
+            "host", "a host name or an IP address alone (no scheme, port or path)"
+        )
     port = values.get("port", instance.port)
     if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
         raise ValidationFailed.for_field("port", "a port number, 1 to 65535")
@@ -97,7 +103,24 @@ def _clean(values: dict[str, Any], instance: Mailbox) -> None:
     if not instance.password_sealed:
         raise ValidationFailed.for_field("password", "required")
     if "is_active" in values:
-        instance.is_active = bool(values["is_active"])
+        if not isinstance(values["is_active"], bool):
+            raise ValidationFailed.for_field("is_active", "true or false")
+        instance.is_active = values["is_active"]
+
+
+def _is_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        labels = host.rstrip(".").split(".")
+        return all(
+            0 < len(label) <= 63
+            and label.isascii()
+            and label.replace("-", "").isalnum()
+            and not label.startswith("-")
+            for label in labels
+        )
+    return True
 
 
 def _loads(ca: str) -> bool:
@@ -109,8 +132,21 @@ def _loads(ca: str) -> bool:
     return True
 
 
-def _record(actor: User | None, mailbox: Mailbox, action: str, fields: list[str]) -> None:
+def _record(
+    actor: User | None,
+    mailbox: Mailbox,
+    action: str,
+    fields: list[str],
+    before: dict[str, Any] | None = None,
+) -> None:
     from tierdesk.core.audit import AuditAction, record
+
+    def change(field: str) -> Any:
+        if field == "password":
+            return "(changed)"  # never the password itself
+        if before is None:
+            return getattr(mailbox, field)
+        return {"old": before[field], "new": getattr(mailbox, field)}
 
     record(
         actor=actor,
@@ -118,8 +154,7 @@ def _record(actor: User | None, mailbox: Mailbox, action: str, fields: list[str]
         target_type="mailbox",
         target_id=mailbox.pk,
         organization=mailbox.organization,
-        # what changed, never the password itself
-        changes={f: "(changed)" if f == "password" else getattr(mailbox, f) for f in fields},
+        changes={f: change(f) for f in fields},
     )
 
 
@@ -143,23 +178,29 @@ def mailbox_update(*, actor: User | None, mailbox: Mailbox, **values: Any) -> Ma
     clears the last error (the next poll tells whether it persists)."""
     _require(actor)
     before = {f: getattr(mailbox, f) for f in EDITABLE}
-    _clean(values, mailbox)
-    changed = [f for f in EDITABLE if getattr(mailbox, f) != before[f]]
+    draft = copy.copy(mailbox)  # checked whole before the caller's object changes
+    _clean(values, draft)
+    changed = [f for f in EDITABLE if getattr(draft, f) != before[f]]
     if "password" in values:
         changed.append("password")
     if not changed:
         return mailbox
+    for field in (*EDITABLE, "password_sealed"):
+        setattr(mailbox, field, getattr(draft, field))
     mailbox.last_error = ""
     columns = [("password_sealed" if f == "password" else f) for f in changed]
     mailbox.save(update_fields=[*columns, "last_error"])
-    _record(actor, mailbox, "mailbox.updated", sorted(changed))
+    _record(actor, mailbox, "mailbox.updated", sorted(changed), before | {"password": None})
     return mailbox
+
+
+TEST_TIMEOUT = 8  # seconds per network step: the test holds a web worker while it runs
 
 
 def test_connection(*, actor: User | None, mailbox: Mailbox) -> str:
     """Log in and open the folder; what was found, or ``imap.MailError`` with the reason."""
     _require(actor)
-    with imap.Connection(mailbox) as connection:
+    with imap.Connection(mailbox, timeout=TEST_TIMEOUT) as connection:
         waiting = len(connection.waiting())
     return f"connected; {waiting} message(s) waiting in {mailbox.folder}"
 
@@ -222,8 +263,12 @@ def _poll_one(
         if connection is not None:
             connection.close()
         connections.pop(mailbox.pk, None)
-        reason = str(exc) if isinstance(exc, imap.MailError) else imap.describe(exc, mailbox)
-        log.warning("mailbox %s: %s", mailbox.pk, reason)
+        if isinstance(exc, imap.MailError):
+            reason = str(exc)
+            log.warning("mailbox %s: %s", mailbox.pk, reason)
+        else:  # not the server's doing: a bug, kept with its traceback
+            reason = imap.describe(exc, mailbox)
+            log.exception("mailbox %s: polling failed", mailbox.pk)
         Mailbox.objects.filter(pk=mailbox.pk).update(
             last_error=reason[:500], last_polled_at=clock.now()
         )
