@@ -300,7 +300,7 @@ def get_inbound(request: HttpRequest, message_id: MessageId) -> dict[str, Any]:
     summary="Download a stored message as it arrived (message/rfc822, as an attachment; admins)",
     openapi_extra={
         "responses": {
-            "200": {
+            200: {  # ninja's own key is the int: a "200" beside it is a duplicate in the JSON
                 "description": "The stored bytes",
                 "content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}},
             }
