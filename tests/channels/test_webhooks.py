@@ -319,3 +319,50 @@ def test_a_round_is_shared_between_webhooks_and_sent_in_parallel(
     paths = sorted(path for path, _, _ in receiver.got)
     assert paths == ["/quick"] + ["/slow"] * 8  # the newer, quick one was not left behind
     assert took < 4, f"eight 1-second requests took {took:.1f} s: not in parallel"
+
+
+def test_the_tick_serves_one_busy_webhook_round_after_round(
+    cast: Cast, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One webhook with more than a round's share due gets all of them in one tick, not
+    PER_WEBHOOK a minute."""
+    from tierdesk.channels.tasks import webhooks_tick
+
+    OutboxEvent.objects.update(dispatched_at=clock.now())
+    webhooks.webhook_create(actor=cast.admin, organization=None, url=f"{receiver.url}/one",
+                            events=["ticket.created"])  # fmt: skip
+    with clock.frozen_at(START):
+        for _ in range(25):
+            make_ticket(cast.lena, cast.acme, cast.alice)
+        relay()
+    monkeypatch.setattr(webhooks, "PER_WEBHOOK", 4)
+    with clock.frozen_at(START + dt.timedelta(minutes=1)):
+        webhooks_tick.call_local()
+    assert len(receiver.got) == 25
+    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"delivered"}
+
+
+def test_an_outcome_is_not_written_over_a_claim_that_ran_out(
+    cast: Cast, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A send that outlived its lease (another worker took the delivery meanwhile and
+    delivered it) does not put it back to pending."""
+    OutboxEvent.objects.update(dispatched_at=clock.now())
+    webhooks.webhook_create(actor=cast.admin, organization=None, url=f"{receiver.url}/x",
+                            events=["ticket.created"])  # fmt: skip
+    with clock.frozen_at(START):
+        make_ticket(cast.lena, cast.acme, cast.alice)
+        relay()
+    real_record = webhooks._record
+
+    def late(delivery: WebhookDelivery, code: Any, error: str) -> None:
+        # meanwhile the lease ran out, another worker claimed and delivered it
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            status=DeliveryStatus.DELIVERED, next_attempt_at=START + dt.timedelta(hours=1)
+        )
+        real_record(delivery, None, "ReadTimeout: too slow")
+
+    monkeypatch.setattr(webhooks, "_record", late)
+    with clock.frozen_at(START):
+        webhooks.deliver_due()
+    assert WebhookDelivery.objects.get().status == DeliveryStatus.DELIVERED

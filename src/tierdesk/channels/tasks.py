@@ -37,7 +37,9 @@ def webhooks_tick() -> None:
     if not claim_tick("webhooks"):
         return
     stop = time.monotonic() + WEBHOOK_SECONDS
-    while webhooks.deliver_due() >= webhooks.BATCH and time.monotonic() < stop:
+    # A round takes at most PER_WEBHOOK of one webhook's: go on while any were due (a
+    # single busy webhook is served round after round, not once a minute).
+    while webhooks.deliver_due() > 0 and time.monotonic() < stop:
         if STOPPING.is_set():
             break
 

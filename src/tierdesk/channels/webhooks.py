@@ -441,49 +441,50 @@ def headers_for(delivery: WebhookDelivery, body: bytes) -> dict[str, str]:
 
 
 def _due(limit: int) -> list[WebhookDelivery]:
-    """Up to ``limit`` due deliveries, oldest first but at most ``PER_WEBHOOK`` of any one
-    webhook: an endpoint with a long queue (or a slow one) does not hold up the others."""
-    rows = list(
-        WebhookDelivery.objects.filter(
-            status=DeliveryStatus.PENDING,
-            next_attempt_at__lte=clock.now(),
-            webhook__is_active=True,
-        )
-        .order_by("next_attempt_at", "pk")
-        .values_list("pk", "webhook_id")[: limit * 10]
+    """Up to ``limit`` due deliveries: from each webhook with due ones its oldest, at most
+    ``PER_WEBHOOK``, so that one endpoint's long queue (or a slow one) never holds up the
+    others however long it is."""
+    due = WebhookDelivery.objects.filter(
+        status=DeliveryStatus.PENDING, next_attempt_at__lte=clock.now(), webhook__is_active=True
     )
+    hooks = list(due.values_list("webhook_id", flat=True).distinct().order_by("webhook_id"))
     taken: list[int] = []
-    per_hook: dict[int, int] = {}
-    for pk, hook in rows:
-        if per_hook.get(hook, 0) < PER_WEBHOOK:
-            per_hook[hook] = per_hook.get(hook, 0) + 1
-            taken.append(pk)
-            if len(taken) >= limit:
-                break
+    for hook in hooks:
+        oldest = due.filter(webhook_id=hook).order_by("next_attempt_at", "pk")
+        taken += oldest.values_list("pk", flat=True)[:PER_WEBHOOK]
     found = WebhookDelivery.objects.filter(pk__in=taken).select_related(
         "webhook", "event__organization"
     )
-    return sorted(found, key=lambda d: (d.next_attempt_at, d.pk))
+    return sorted(found, key=lambda d: (d.next_attempt_at, d.pk))[:limit]
 
 
 def deliver_due(limit: int = BATCH) -> int:
     """Send up to ``limit`` deliveries whose time has come, ``SENDERS`` at a time; how
     many were tried."""
     due = _due(limit)
+    for start in range(0, len(due), SENDERS):
+        _send_slice(due[start : start + SENDERS])
+    return len(due)
+
+
+def _send_slice(deliveries: list[WebhookDelivery]) -> None:
+    """Claim ``deliveries``, post them in parallel (network only, each within
+    channels.http's deadline, so a slice ends well inside the lease) and write their
+    outcomes here, one after another."""
     claimed = []
-    for delivery in due:
+    for delivery in deliveries:
         # Claimed by moving its time on (a worker that dies gives it back when the lease
         # runs out); another worker that read it too finds it moved and skips it.
+        lease = clock.now() + LEASE
         if WebhookDelivery.objects.filter(
             pk=delivery.pk,
             status=DeliveryStatus.PENDING,
             next_attempt_at=delivery.next_attempt_at,
             webhook__is_active=True,
-        ).update(next_attempt_at=clock.now() + LEASE):
+        ).update(next_attempt_at=lease):
+            delivery.next_attempt_at = lease
             body = body_of(delivery)
             claimed.append((delivery, body, headers_for(delivery, body)))
-    # The requests go out in parallel (network only); their outcomes are written here, in
-    # this thread, one after another.
     with ThreadPoolExecutor(max_workers=SENDERS) as pool:
         outcomes = list(pool.map(lambda c: _post(c[0].webhook.url, c[1], c[2]), claimed))
     for (delivery, _body, _headers), (code, error) in zip(claimed, outcomes, strict=True):
@@ -491,7 +492,6 @@ def deliver_due(limit: int = BATCH) -> int:
             _record(delivery, code, error)
         except Exception:  # a bug must not stop the others; the lease brings it back
             log.exception("webhook delivery %s failed unexpectedly", delivery.pk)
-    return len(due)
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str]:
@@ -518,16 +518,20 @@ def _record(delivery: WebhookDelivery, code: int | None, error: str) -> None:
     now = clock.now()
     attempts = delivery.attempts + 1
     hook = Webhook.objects.filter(pk=delivery.webhook_id)
+    # Only while still ours: a claim that ran out (and another worker's since) is left alone.
+    mine = WebhookDelivery.objects.filter(
+        pk=delivery.pk, status=DeliveryStatus.PENDING, next_attempt_at=delivery.next_attempt_at
+    )
     with transaction.atomic():
         if not error:
-            WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            mine.update(
                 status=DeliveryStatus.DELIVERED, attempts=F("attempts") + 1,
                 last_status_code=code, last_error="", delivered_at=now,
             )  # fmt: skip
             hook.update(failures=0, failing_since=None)
             return
         given_up = attempts >= MAX_ATTEMPTS
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        mine.update(
             status=DeliveryStatus.FAILED if given_up else DeliveryStatus.PENDING,
             attempts=F("attempts") + 1, last_status_code=code, last_error=error[:500],
             next_attempt_at=now + outbox.backoff(attempts),
