@@ -4,6 +4,7 @@ unknown senders, quarantine and retry, and fetching that neither loses nor repea
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +16,7 @@ from tests.conftest import Cast, make_ticket
 from tests.imap import ImapServer, imap_server
 from tierdesk.channels import imap, inbound, mailboxes, tokens
 from tierdesk.channels.models import InboundMessage, InboundStatus, Mailbox
+from tierdesk.core import clock
 from tierdesk.core.errors import PermissionDenied, ValidationFailed
 from tierdesk.core.models import AuditEntry, Organization, User
 from tierdesk.tickets import services as ticket_services
@@ -170,16 +172,32 @@ def test_a_token_is_only_good_at_its_organizations_mailbox(
 ) -> None:
     ticket = make_ticket(cast.alice, cast.acme)
     globex_box, globex_user = _mailbox(server, cast.globex)
+    # Alice's ACME token, arriving at GLOBEX's mailbox: refused as not hers here
     server.deliver(
         globex_user,
         mail(text="let me in", headers={"In-Reply-To": _token_for(ticket, "alice@acme.example")}),
     )
+    # a token made for GLOBEX's own requester but naming ACME's ticket (as a leaked key
+    # would make one): GLOBEX's mailbox checks it against GLOBEX, so it does not verify
+    forged = tokens.make(
+        organization_id=cast.acme.pk, ticket_id=ticket.pk, recipient="gerd@globex.example",
+        nonce="n2",
+    )  # fmt: skip
+    server.deliver(
+        globex_user,
+        mail(sender="gerd@globex.example", subject="sneaky", text="me too",
+             headers={"In-Reply-To": f"<{forged}@desk.example>"}),
+    )  # fmt: skip
     mailboxes.poll_all()
-    message = _only(globex_box)
-    assert message.status == InboundStatus.QUARANTINED
-    assert "not a requester of GLOBEX" in message.reason
+    by_subject = {m.subject: m for m in InboundMessage.objects.filter(mailbox=globex_box)}
+    alice_at_globex = by_subject["Printer on fire"]
+    assert alice_at_globex.status == InboundStatus.QUARANTINED
+    assert "not a requester of GLOBEX" in alice_at_globex.reason
+    # Gerd's opened a new GLOBEX ticket: the ACME ticket got nothing
+    assert by_subject["sneaky"].status == InboundStatus.PROCESSED
+    assert by_subject["sneaky"].ticket.organization == cast.globex
     assert not Comment.objects.exists()
-    assert Ticket.objects.count() == 1
+    assert Ticket.objects.filter(organization=cast.acme).count() == 1
 
 
 def test_staff_reply_by_token_and_are_quarantined_without_one(
@@ -286,24 +304,43 @@ def test_a_bounce_is_recorded_on_the_requester_of_this_organization_only(
     server: ImapServer, cast: Cast, acme_box: tuple[Mailbox, str]
 ) -> None:
     box, user = acme_box
-    report = (
-        b"From: MAILER-DAEMON@mx.acme.example\r\nTo: " + box.address.encode() + b"\r\n"
-        b"Subject: Undelivered Mail\r\nReturn-Path: <>\r\nMessage-ID: <b1@mx>\r\n"
-        b"MIME-Version: 1.0\r\n"
-        b"Content-Type: multipart/report; report-type=delivery-status; boundary=r\r\n\r\n"
-        b"--r\r\nContent-Type: text/plain\r\n\r\nNot delivered.\r\n"
-        b"--r\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\n"
-        b"Final-Recipient: rfc822; bob@acme.example\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
-        b"Final-Recipient: rfc822; gerd@globex.example\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
-        b"--r--\r\n"
-    )
-    server.deliver(user, report)
+    # what we sent Bob (and Gerd, elsewhere) came back: the notice quotes its headers
+    bobs = make_ticket(cast.bob, cast.acme)
+    gerds = make_ticket(cast.gerd, cast.globex)
+    returned = (
+        f"Message-ID: {_token_for(bobs, 'bob@acme.example')}\r\n"
+        f"References: {_token_for(gerds, 'gerd@globex.example')}\r\n"
+    ).encode()
+
+    def report(headers: bytes, message_id: bytes) -> bytes:
+        return (
+            b"From: MAILER-DAEMON@mx.acme.example\r\nTo: " + box.address.encode() + b"\r\n"
+            b"Subject: Undelivered Mail\r\nReturn-Path: <>\r\nMessage-ID: " + message_id + b"\r\n"
+            b"MIME-Version: 1.0\r\n"
+            b"Content-Type: multipart/report; report-type=delivery-status; boundary=r\r\n\r\n"
+            b"--r\r\nContent-Type: text/plain\r\n\r\nNot delivered.\r\n"
+            b"--r\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\n"
+            b"Final-Recipient: rfc822; bob@acme.example\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
+            b"Final-Recipient: rfc822; gerd@globex.example\r\nAction: failed\r\n"
+            b"Status: 5.1.1\r\n\r\n"
+            b"--r\r\nContent-Type: text/rfc822-headers\r\n\r\n" + headers + b"\r\n"
+            b"--r--\r\n"
+        )
+
+    # a forged notice first (no token of ours): it marks nobody
+    server.deliver(user, report(b"Message-ID: <made-up@evil.example>\r\n", b"<b0@mx>"))
     mailboxes.poll_all()
-    assert not Ticket.objects.exists()
-    assert _only(box).status == InboundStatus.IGNORED
+    assert User.objects.get(pk=cast.bob.pk).email_bounced_at is None
+    server.deliver(user, report(returned, b"<b1@mx>"))
+    mailboxes.poll_all()
+    assert Ticket.objects.count() == 2  # the two made above: no ticket from a bounce
+    assert set(InboundMessage.objects.filter(mailbox=box).values_list("status", flat=True)) == {
+        InboundStatus.IGNORED
+    }
     bob = User.objects.get(pk=cast.bob.pk)
     assert bob.email_bounced_at is not None
     assert bob.email_bounce_reason.startswith("5.1.1")
+    # Gerd's token is GLOBEX's: not vouched for at ACME's mailbox
     assert User.objects.get(pk=cast.gerd.pk).email_bounced_at is None
 
 
@@ -344,8 +381,14 @@ def test_a_failing_step_is_retried_then_quarantined_and_loses_nothing(
         raise RuntimeError("database went away")
 
     monkeypatch.setattr(ticket_services, "ticket_create", broken)
-    for _ in range(inbound.MAX_ATTEMPTS):
-        mailboxes.poll_all()
+    start = clock.now()
+    mailboxes.poll_all()
+    mailboxes.poll_all()  # at once again: not yet due (an outage of a minute is waited out)
+    assert _only(box).attempts == 1
+    assert _only(box).status == InboundStatus.RECEIVED
+    for hours in range(1, inbound.MAX_ATTEMPTS):
+        with clock.frozen_at(start + dt.timedelta(hours=hours)):
+            mailboxes.poll_all()
     message = _only(box)
     assert message.status == InboundStatus.QUARANTINED
     assert "failed 5 times" in message.reason
@@ -474,3 +517,19 @@ def test_mailbox_configuration_is_for_admins_and_the_password_stays_secret(
     entry = AuditEntry.objects.filter(target_type="mailbox").order_by("-pk").first()
     assert entry is not None
     assert entry.changes == {"name": {"old": "Support", "new": "Renamed"}}
+
+
+def test_a_fetch_answer_naming_the_uid_after_the_literal_is_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Servers may put UID before or after the message's bytes in a FETCH answer (Dovecot
+    puts it before; the order is the server's to choose): both are read, none skipped."""
+    answer: list[object] = [
+        (b"1 (UID 5 BODY[] {3}", b"one"),
+        b")",
+        (b"2 (BODY[] {3}", b"two"),
+        b" UID 6)",
+    ]
+    connection = imap.Connection(Mailbox())
+    monkeypatch.setattr(connection, "_uid", lambda *args: answer)
+    assert connection._bodies([b"5", b"6"], "BODY.PEEK[]") == {b"5": b"one", b"6": b"two"}

@@ -227,3 +227,30 @@ def test_the_storing_step_reads_the_message_id_and_keys_by_it() -> None:
     bare = b"From: a@acme.example\r\n\r\nno id"
     assert mailparse.message_id_of(bare) == ""
     assert mailparse.key_for("", bare).startswith("sha256:")
+
+
+def test_a_long_address_header_is_not_handed_to_the_slow_parser() -> None:
+    # the policy's address parser takes quadratic time on runs of quotes: 32K took 7 s
+    started = time.monotonic()
+    with pytest.raises(Malformed, match="From header is over 8 KiB"):
+        parse(b"From: " + b'"' * 200_000 + b"\r\nSubject: x\r\n\r\nbody")
+    long_to = b"To: " + b'"' * 200_000 + b"\r\n"
+    got = parse(b"From: a@acme.example\r\n" + long_to + b"Subject: x\r\n\r\nbody")
+    assert got.sender == "a@acme.example"
+    assert time.monotonic() - started < 2
+
+
+def test_hundreds_of_thousands_of_parts_are_refused_before_parsing() -> None:
+    raw = _many_parts(300_000)  # about 10 MB: the parser would build every part first
+    started = time.monotonic()
+    with pytest.raises(Malformed, match="MIME parts"):
+        parse(raw)
+    assert time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize("odd", [b"<a\x00b@x.example>", b"<caf\xe9@x.example>", b"<a b@x.example>"])
+def test_an_odd_message_id_keys_by_the_bytes(odd: bytes) -> None:
+    raw = b"From: a@acme.example\r\nMessage-ID: " + odd + b"\r\n\r\nx"
+    assert mailparse.message_id_of(raw) == ""
+    other = raw.replace(b"\r\n\r\nx", b"\r\n\r\ny")
+    assert mailparse.key_for("", raw) != mailparse.key_for("", other)

@@ -340,6 +340,15 @@ def test_an_organizations_own_template_is_used_for_it_and_the_default_for_others
             "does not render",
         ),
         ("html", "{% filter lower|safe %}{{ ticket.subject }}{% endfilter %}", "safe"),
+        # what would cost the worker time or memory at send time, with a long reply
+        (
+            "text",
+            "{% for a in comment.body %}{% for b in comment.body %}.{% endfor %}{% endfor %}",
+            "inside another",
+        ),
+        ("text", '{{ ticket.subject|ljust:"2000000000" }}', "sizes above"),
+        ("html", "{{ ticket.subject|center:5000 }}", "sizes above"),
+        ("text", "{% widthratio 1 1 100000000 %}", "sizes above"),
     ],
 )
 def test_a_bad_template_is_refused_when_saved(

@@ -366,3 +366,28 @@ def test_an_outcome_is_not_written_over_a_claim_that_ran_out(
     with clock.frozen_at(START):
         webhooks.deliver_due()
     assert WebhookDelivery.objects.get().status == DeliveryStatus.DELIVERED
+
+
+def test_an_organizations_webhook_does_not_get_the_msps_reasons(
+    cast: Cast, receiver: Receiver
+) -> None:
+    """An escalation's reason (and who or which rule moved the ticket) are the MSP's: the
+    client's webhook gets the event without them; an MSP-wide one gets them all."""
+    from tierdesk.escalation.services import escalate
+
+    OutboxEvent.objects.update(dispatched_at=clock.now())
+    webhooks.webhook_create(actor=cast.manager, organization=cast.acme,
+                            url=f"{receiver.url}/acme", events=["ticket.escalated"])  # fmt: skip
+    webhooks.webhook_create(actor=cast.admin, organization=None,
+                            url=f"{receiver.url}/msp", events=["ticket.escalated"])  # fmt: skip
+    with clock.frozen_at(START):
+        ticket = make_ticket(cast.lena, cast.acme, cast.alice)
+        escalate(actor=cast.lena, ticket=ticket, reason="customer is difficult, VIP",
+                 handoff_note="Tried the usual; over to you.")  # fmt: skip
+        relay()
+        webhooks.deliver_due()
+    data = {path: json.loads(body)["data"] for path, _, body in receiver.got}
+    assert "reason" not in data["/acme"]
+    assert "actor_id" not in data["/acme"]
+    assert data["/acme"]["to_tier"] == "L2"
+    assert data["/msp"]["reason"] == "customer is difficult, VIP"

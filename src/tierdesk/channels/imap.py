@@ -178,14 +178,25 @@ class Connection:
         return {u: found[u] for u in uids if u in found}
 
     def _bodies(self, uids: list[bytes], part: str) -> dict[bytes, bytes]:
+        """Each message's bytes by UID. A server may name the UID before the literal or
+        after it (in the line that follows): both are read."""
         if not uids:
             return {}
         found: dict[bytes, bytes] = {}
+        pending: bytes | None = None  # a literal whose UID was not in its own line
         for item in self._uid("FETCH", b",".join(uids).decode(), f"(UID {part})"):
             if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], bytes):
                 uid = re.search(rb"\bUID (\d+)", item[0])
                 if uid:
                     found[uid.group(1)] = item[1]
+                    pending = None
+                else:
+                    pending = item[1]
+            elif isinstance(item, bytes) and pending is not None:
+                uid = re.search(rb"\bUID (\d+)", item)
+                if uid:
+                    found[uid.group(1)] = pending
+                pending = None
         return found
 
 

@@ -24,13 +24,14 @@ import logging
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Q
 
 from tierdesk.channels import loops, mailparse, tokens
 from tierdesk.channels.models import InboundMessage, InboundStatus, Mailbox, UnknownSenders
 from tierdesk.core import clock, faults, policy
 from tierdesk.core.errors import DomainError, NotFound, ValidationFailed
 from tierdesk.core.models import Role, User
+from tierdesk.core.outbox import backoff
 from tierdesk.tickets import services as tickets
 from tierdesk.tickets.models import Source, Status, Ticket
 
@@ -91,9 +92,11 @@ class Refused(Exception):
 
 
 def process_pending(limit: int = BATCH) -> int:
-    """Process up to ``limit`` stored messages, oldest first; how many were taken."""
+    """Process up to ``limit`` stored messages that are due, oldest first; how many were
+    taken."""
     ids = list(
         InboundMessage.objects.filter(status=InboundStatus.RECEIVED)
+        .filter(Q(retry_at__isnull=True) | Q(retry_at__lte=clock.now()))
         .order_by("pk")
         .values_list("pk", flat=True)[:limit]
     )
@@ -102,63 +105,92 @@ def process_pending(limit: int = BATCH) -> int:
     return len(ids)
 
 
+@dataclass(frozen=True)
+class Reading:
+    """What the stored bytes say, read before the transaction (reading a hostile message
+    may take a while: no lock is held meanwhile)."""
+
+    sender: str
+    subject: str
+    parsed: mailparse.Parsed | None  # None: unreadable, see ``refused``
+    refused: str = ""
+
+
+def _read(message: InboundMessage) -> Reading:
+    raw = bytes(message.raw)
+    if message.size > len(raw):
+        sender, subject = mailparse.summary(raw)
+        return Reading(sender, subject, None, f"too large: {message.size:,} bytes")
+    try:
+        parsed = mailparse.parse(raw)
+    except mailparse.Malformed as exc:
+        sender, subject = mailparse.summary(raw)
+        return Reading(sender, subject, None, exc.reason)
+    return Reading(parsed.sender, parsed.subject, parsed)
+
+
 def process(pk: int) -> None:
     """Process stored message ``pk`` (nothing when another worker did it already)."""
+    found = (
+        InboundMessage.objects.select_related("mailbox__organization")
+        .filter(pk=pk, status=InboundStatus.RECEIVED)
+        .first()
+    )
+    if found is None:
+        return
     try:
+        reading = _read(found)
         with transaction.atomic():
+            # the row alone is locked (not its mailbox or organization), and taken only if
+            # no other worker processed it meanwhile
             message = (
-                InboundMessage.objects.select_for_update()
-                .select_related("mailbox__organization")
+                InboundMessage.objects.select_for_update(of=("self",))
                 .filter(pk=pk, status=InboundStatus.RECEIVED)
                 .first()
             )
             if message is None:
                 return
-            outcome = _outcome(message)
+            message.mailbox = found.mailbox
+            outcome = _outcome(message, reading)
             faults.point("inbound.processing")  # the ticket written, not committed
             InboundMessage.objects.filter(pk=pk).update(
+                sender=reading.sender,
+                subject=reading.subject[:300],
+                auto_generated=bool(reading.parsed and reading.parsed.auto_generated),
                 status=outcome.status,
                 reason=outcome.reason[:500],
                 ticket=outcome.ticket,
                 comment_id=outcome.comment_id,
                 processed_at=clock.now(),
             )
-    except Exception as exc:  # a bug or an outage: tried again, then quarantined
+    except Exception as exc:  # a bug or an outage: tried again later, then quarantined
         log.exception("processing inbound message %s failed", pk)
+        attempts = found.attempts + 1
+        why = f"{type(exc).__name__}: {exc}"
         failed = InboundMessage.objects.filter(pk=pk, status=InboundStatus.RECEIVED)
-        failed.update(attempts=F("attempts") + 1, reason=f"{type(exc).__name__}: {exc}"[:500])
-        failed.filter(attempts__gte=MAX_ATTEMPTS).update(
-            status=InboundStatus.QUARANTINED,
-            reason=f"processing failed {MAX_ATTEMPTS} times; last: {type(exc).__name__}: {exc}"[
-                :500
-            ],
-        )
+        if attempts >= MAX_ATTEMPTS:
+            failed.update(
+                attempts=attempts,
+                status=InboundStatus.QUARANTINED,
+                reason=f"processing failed {MAX_ATTEMPTS} times; last: {why}"[:500],
+            )
+        else:  # after 1, 2, 4 … minutes: an outage of a minute does not quarantine mail
+            failed.update(
+                attempts=attempts, reason=why[:500], retry_at=clock.now() + backoff(attempts)
+            )
         return
     faults.point("inbound.processed")
 
 
-def _outcome(message: InboundMessage) -> Outcome:
+def _outcome(message: InboundMessage, reading: Reading) -> Outcome:
     mailbox = message.mailbox
-    raw = bytes(message.raw)
-    if message.size > len(raw):
-        sender, subject = mailparse.summary(raw)
-        InboundMessage.objects.filter(pk=message.pk).update(sender=sender, subject=subject[:300])
-        return Outcome(InboundStatus.QUARANTINED, f"too large: {message.size:,} bytes")
-    try:
-        parsed = mailparse.parse(raw)
-    except mailparse.Malformed as exc:
-        sender, subject = mailparse.summary(raw)
-        InboundMessage.objects.filter(pk=message.pk).update(sender=sender, subject=subject[:300])
-        return Outcome(InboundStatus.QUARANTINED, exc.reason)
-    InboundMessage.objects.filter(pk=message.pk).update(
-        sender=parsed.sender,
-        subject=parsed.subject[:300],
-        auto_generated=bool(parsed.auto_generated),
-    )
+    parsed = reading.parsed
+    if parsed is None:
+        return Outcome(InboundStatus.QUARANTINED, reading.refused)
     if parsed.sender and loops.is_own(parsed.sender):
         return Outcome(InboundStatus.IGNORED, f"sent from our own address {parsed.sender}: a loop")
     if parsed.bounce is not None:
-        return _bounced(mailbox, parsed.bounce)
+        return _bounced(mailbox, parsed.bounce, bytes(message.raw).decode("latin-1"))
     if parsed.null_sender and not parsed.sender:
         return Outcome(InboundStatus.IGNORED, "a null sender and no From address")
     if parsed.auto_reply:
@@ -186,16 +218,30 @@ def _outcome(message: InboundMessage) -> Outcome:
         return Outcome(InboundStatus.QUARANTINED, exc.reason)
 
 
-def _bounced(mailbox: Mailbox, bounce: mailparse.Bounce) -> Outcome:
-    """Record the bounce on the organization's requesters it names (only this
-    organization's: a bounce is easy to forge)."""
+def _bounced(mailbox: Mailbox, bounce: mailparse.Bounce, text: str) -> Outcome:
+    """Record the bounce on the organization's requesters it names, each only when the
+    notice quotes a reply token of a message we sent to that address (a bounce is easy to
+    forge; a real one carries the returned message's headers, our Message-ID among them)."""
+    vouched = [
+        address
+        for address in bounce.recipients
+        if tokens.verify(text, organization_id=mailbox.organization_id, sender=address)
+    ]
     marked = User.objects.filter(
-        email__in=bounce.recipients,
+        email__in=vouched,
         role=Role.REQUESTER,
         organization_id=mailbox.organization_id,
     ).update(email_bounced_at=clock.now(), email_bounce_reason=bounce.reason[:300])
-    names = ", ".join(bounce.recipients)[:300]
-    return Outcome(InboundStatus.IGNORED, f"a bounce for {names}; {marked} requester(s) marked")
+    names = ", ".join(bounce.recipients)[:250]
+    return Outcome(
+        InboundStatus.IGNORED,
+        f"a bounce for {names}; {marked} requester(s) marked"
+        + (
+            ""
+            if len(vouched) == len(bounce.recipients)
+            else " (the rest not vouched for by a token)"
+        ),
+    )
 
 
 def _author(mailbox: Mailbox, parsed: mailparse.Parsed) -> User:

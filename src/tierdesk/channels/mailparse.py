@@ -23,6 +23,7 @@ from html.parser import HTMLParser
 import nh3
 
 MAX_HEADER_BYTES = 256 * 1024
+MAX_HEADER_FIELD = 8 * 1024  # characters of one header's value that are parsed
 MAX_PARTS = 500
 MAX_DEPTH = 10
 MAX_ATTACHMENTS = 50
@@ -94,14 +95,16 @@ def key_for(message_id: str, raw: bytes) -> str:
 
 
 def message_id_of(raw: bytes) -> str:
-    """The Message-ID from the header block alone (cheap; for the storing step)."""
+    """The Message-ID from the header block alone (cheap; for the storing step): printable
+    ASCII only, else none (the key is then the bytes' hash: two odd ids that would read
+    alike are never taken for one message)."""
     head = raw[: min(header_block_size(raw), MAX_HEADER_BYTES)]
     found = re.search(
-        rb"^message-id:[ \t]*(<[^<>\r\n]{1,250}>)", head, re.IGNORECASE | re.MULTILINE
+        rb"^message-id:[ \t]*(<[\x21-\x3b\x3d\x3f-\x7e]{1,250}>)[ \t]*\r?$",
+        head,
+        re.IGNORECASE | re.MULTILINE,
     )
-    if not found:
-        return ""
-    return found.group(1).decode("ascii", "replace").strip()
+    return found.group(1).decode("ascii") if found else ""
 
 
 def summary(raw: bytes) -> tuple[str, str]:
@@ -111,13 +114,38 @@ def summary(raw: bytes) -> tuple[str, str]:
     if size > MAX_HEADER_BYTES:
         return "", ""
     head = email.message_from_bytes(raw[:size] + b"\r\n\r\n", policy=email.policy.default)
-    senders = _addresses(head, "From")
+    try:
+        senders = _addresses(head, "From")
+    except Malformed:
+        senders = []
     return (senders[0][1] if senders else ""), _subject(head)
+
+
+def _count_parts(raw: bytes) -> None:
+    """Refuse, before parsing, a message with more delimiter lines than ``MAX_PARTS`` parts
+    would have: the parser builds every part first, at a cost per part."""
+    boundaries: set[bytes] = set()
+    for match in re.finditer(
+        rb'boundary\s*=\s*(?:"([^"\r\n]{1,200})"|([^\s;"]{1,200}))', raw, re.I
+    ):
+        boundaries.add((match.group(1) or match.group(2)).rstrip())
+        if len(boundaries) > MAX_PARTS:
+            raise Malformed(f"more than {MAX_PARTS} MIME parts")
+    if not boundaries:
+        return
+    delimiters = 0
+    for match in re.finditer(rb"^--([^\r\n]{1,204})", raw, re.MULTILINE):
+        line = match.group(1).rstrip()
+        if line.removesuffix(b"--") in boundaries:
+            delimiters += 1
+            if delimiters > 2 * MAX_PARTS:
+                raise Malformed(f"more than {MAX_PARTS} MIME parts")
 
 
 def parse(raw: bytes) -> Parsed:
     if header_block_size(raw) > MAX_HEADER_BYTES:
         raise Malformed(f"the header block is over {MAX_HEADER_BYTES // 1024} KiB")
+    _count_parts(raw)
     try:
         message = email.message_from_bytes(raw, policy=email.policy.default)
     except RecursionError:
@@ -153,13 +181,22 @@ def _parts(message: Message) -> Iterator[Part]:
 
 
 def _header(message: Message, name: str) -> str:
-    try:
-        value = message.get(name)
-    except Exception:  # a header the policy cannot parse: its raw text
-        value = next((v for k, v in message.raw_items() if k.lower() == name.lower()), None)
-    if value is None:
+    """A header's value, decoded, control characters as spaces. One longer than
+    ``MAX_HEADER_FIELD`` is not handed to the policy's parser (whose time grows with the
+    square of some values' length): its raw text, cut, stands in; a sender's is refused."""
+    wanted = name.lower()
+    raw = next((v for k, v in message.raw_items() if k.lower() == wanted), None)
+    if raw is None:
         return ""
-    text = str(value)
+    if len(raw) > MAX_HEADER_FIELD:
+        if wanted in ("from", "sender", "return-path"):
+            raise Malformed(f"the {name} header is over {MAX_HEADER_FIELD // 1024} KiB")
+        text = str(raw)[:MAX_HEADER_FIELD]
+    else:
+        try:
+            text = str(message.get(name))
+        except Exception:  # a header the policy cannot parse: its raw text
+            text = str(raw)
     return "".join(ch if ch.isprintable() else " " for ch in text).strip()
 
 

@@ -246,6 +246,7 @@ class InboundMessage(models.Model):
         "tickets.Comment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     attempts = models.PositiveSmallIntegerField(default=0)  # failed processing runs
+    retry_at = models.DateTimeField(null=True, blank=True)  # after a failed run: not before
     received_at = models.DateTimeField()
     processed_at = models.DateTimeField(null=True, blank=True)
 

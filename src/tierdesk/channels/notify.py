@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import smtplib
 import unicodedata
 import zoneinfo
@@ -141,6 +142,14 @@ FORBIDDEN_TAGS = frozenset(
     {"include", "extends", "block", "load", "debug", "autoescape", "ssi", "lorem"}
 )
 FORBIDDEN_FILTERS = frozenset({"safe", "safeseq"})
+# Filters and tags whose numeric argument sizes the output: bounded, so a template cannot
+# ask for gigabytes ({{ x|ljust:"2000000000" }}).
+SIZED = frozenset({"ljust", "rjust", "center", "widthratio", "truncatechars", "truncatewords"})
+SIZE_MAX = 1_000
+# A loop inside a loop over a 100,000-character reply is 10^10 steps: one level only.
+LOOPS_MAX = 1
+RENDERED_MAX = 200_000  # characters of one rendered part
+SIZED_ARGUMENT = re.compile(r"(?:" + "|".join(sorted(SIZED)) + r")\s*:?\s*[\"']?\s*(-?\d+)")
 
 
 @dataclass(frozen=True)
@@ -173,10 +182,26 @@ def _check_source(field: str, source: str, html: bool) -> None:
         found = Lexer(source).tokenize()
     except TemplateSyntaxError as exc:  # pragma: no cover - the lexer rarely refuses
         raise ValidationFailed.for_field(field, f"template error: {exc}") from exc
+    depth = 0
     for token in found:
         if token.token_type not in (TokenType.BLOCK, TokenType.VAR):
             continue
         words = token.contents.split()
+        if token.token_type == TokenType.BLOCK and words and words[0] == "for":
+            depth += 1
+            if depth > LOOPS_MAX:
+                raise ValidationFailed.for_field(field, "a {% for %} inside another is not allowed")
+        if token.token_type == TokenType.BLOCK and words and words[0] == "endfor":
+            depth = max(depth - 1, 0)
+        for number in SIZED_ARGUMENT.findall(token.contents):
+            if abs(int(number[:12])) > SIZE_MAX:
+                raise ValidationFailed.for_field(field, f"sizes above {SIZE_MAX} are not allowed")
+        if (
+            words
+            and words[0] == "widthratio"
+            and any(w.isdigit() and int(w[:12]) > SIZE_MAX for w in words[1:])
+        ):
+            raise ValidationFailed.for_field(field, f"sizes above {SIZE_MAX} are not allowed")
         if token.token_type == TokenType.BLOCK and words and words[0] in FORBIDDEN_TAGS:
             raise ValidationFailed.for_field(field, f"the {{% {words[0]} %}} tag is not allowed")
         parts = token.contents.split("|")
@@ -219,7 +244,10 @@ def render(wording: Wording, context: Mapping[str, Any], time_zone: str) -> Word
 
 def _render(source: str, context: Mapping[str, Any], *, html: bool) -> str:
     # The context, not the engine, decides escaping when a Template renders itself.
-    return _engine(html).from_string(source).render(Context(dict(context), autoescape=html))
+    text = _engine(html).from_string(source).render(Context(dict(context), autoescape=html))
+    if len(text) > RENDERED_MAX:
+        raise ValueError(f"the rendered message is over {RENDERED_MAX:,} characters")
+    return text
 
 
 def _zone(name: str) -> zoneinfo.ZoneInfo:

@@ -403,6 +403,20 @@ def on_event(event: OutboxEvent) -> None:
 # --- sending ------------------------------------------------------------------------------
 
 
+# What an event says that is the MSP's own business: an escalation's reason and the rule
+# or person behind it. An organization's webhook gets the event without these (the portal
+# does not show them to the organization's people either); MSP-wide webhooks get all.
+STAFF_ONLY_FIELDS = frozenset({"reason", "rule_id", "actor_id", "author_id", "managers"})
+
+
+def data_for(delivery: WebhookDelivery) -> dict[str, Any]:
+    payload = dict(delivery.event.payload)
+    if delivery.webhook.organization_id is not None:
+        for field in STAFF_ONLY_FIELDS:
+            payload.pop(field, None)
+    return payload
+
+
 def body_of(delivery: WebhookDelivery) -> bytes:
     event = delivery.event
     return json.dumps(
@@ -411,7 +425,7 @@ def body_of(delivery: WebhookDelivery) -> bytes:
             "event": event.name,
             "created_at": event.created_at.isoformat(),
             "organization": event.organization.code if event.organization else None,
-            "data": event.payload,
+            "data": data_for(delivery),
         },
         separators=(",", ":"),
         sort_keys=True,
