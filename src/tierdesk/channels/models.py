@@ -118,6 +118,9 @@ class Notification(models.Model):
     last_error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
+    # Set (and committed) just before the message goes to the mail server, cleared with
+    # the outcome: still set when the claim comes back means a worker died mid-send.
+    sending_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["pk"]

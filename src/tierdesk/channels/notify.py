@@ -50,7 +50,7 @@ from tierdesk.channels.models import (
     NotificationStatus,
     NotificationTemplate,
 )
-from tierdesk.core import audit, clock, outbox, policy
+from tierdesk.core import audit, clock, faults, outbox, policy
 from tierdesk.core.errors import NotFound, ValidationFailed
 from tierdesk.core.models import Organization, OutboxEvent, Role, User
 
@@ -704,6 +704,11 @@ def send_due(limit: int = BATCH) -> int:
     return len(found)
 
 
+# Kinds sent at most once: automatic answers. The others go at least once (a resend keeps
+# its Message-ID, for the receiving side to deduplicate by).
+AT_MOST_ONCE = frozenset({Kind.TICKET_CREATED})
+
+
 def _send(notification: Notification, connection: Any) -> None:
     ticket = _ticket_of(notification.event)
     user = notification.recipient
@@ -713,14 +718,25 @@ def _send(notification: Notification, connection: Any) -> None:
             last_error="the ticket is gone" if ticket is None else "the recipient is inactive",
         )
         return
+    if notification.sending_since is not None and notification.kind in AT_MOST_ONCE:
+        # A worker died while handing it to the mail server: it may have gone. An
+        # automatic answer is not risked twice (mail loops, annoyed requesters).
+        Notification.objects.filter(pk=notification.pk).update(
+            status=NotificationStatus.SKIPPED,
+            last_error="a worker stopped while sending it; an acknowledgement is not sent twice",
+        )
+        return
     if not notification.message_id:
         notification.message_id = message_id_for(notification)
         Notification.objects.filter(pk=notification.pk).update(message_id=notification.message_id)
     message = build(notification, ticket)
+    Notification.objects.filter(pk=notification.pk).update(sending_since=clock.now())
     error, permanent = "", False
     try:
         if connection.send_messages([message]) != 1:
             error = "the mail server did not take the message"
+        else:
+            faults.point("notify.sent")  # taken by the server, not yet recorded
     except smtplib.SMTPRecipientsRefused as exc:
         codes = [code for code, _ in exc.recipients.values()]
         permanent = bool(codes) and all(code >= 500 for code in codes)
@@ -737,7 +753,7 @@ def _record(notification: Notification, error: str, permanent: bool) -> None:
     row = Notification.objects.filter(pk=notification.pk)
     if not error:
         row.update(status=NotificationStatus.SENT, attempts=F("attempts") + 1, last_error="",
-                   sent_at=now)  # fmt: skip
+                   sent_at=now, sending_since=None)  # fmt: skip
         return
     attempts = notification.attempts + 1
     given_up = permanent or attempts >= MAX_ATTEMPTS
@@ -746,6 +762,7 @@ def _record(notification: Notification, error: str, permanent: bool) -> None:
         attempts=F("attempts") + 1,
         last_error=error[:ERROR_MAX],
         next_attempt_at=now + outbox.backoff(attempts),
+        sending_since=None,  # the server did not take it: trying again is safe
     )
     if given_up:
         log.warning("notification %s given up after %s attempts: %s", notification.pk,
