@@ -303,3 +303,23 @@ def test_an_internal_attachment_never_reaches_an_organizations_webhook(
         webhooks.deliver_due()
     names = [json.loads(b)["data"]["filename"] for _, _, b in receiver.got]
     assert names == ["screen.txt"]
+
+
+def test_an_organization_has_at_most_so_many_webhooks(
+    cast: Cast, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(webhooks, "WEBHOOKS_MAX", 2)
+    for n in range(2):
+        webhooks.webhook_create(
+            actor=cast.manager, organization=cast.acme, url=f"https://hooks.acme.example/{n}",
+            events=["ticket.*"],
+        )  # fmt: skip
+    with pytest.raises(ValidationFailed, match="ACME has 2 webhooks") as caught:
+        webhooks.webhook_create(
+            actor=cast.manager, organization=cast.acme, url="https://hooks.acme.example/3",
+            events=["ticket.*"],
+        )  # fmt: skip
+    assert caught.value.errors[0].field == "organization"
+    # another organization's count is its own
+    webhooks.webhook_create(actor=cast.admin, organization=cast.globex,
+                            url="https://hooks.globex.example/1", events=["ticket.*"])  # fmt: skip

@@ -57,6 +57,8 @@ SENDERS = 16  # requests in flight at once
 # A worker holds the deliveries it sends this long: another worker does not send them too.
 LEASE = dt.timedelta(seconds=http.DEADLINE * 4)
 EVENT_NAME_MAX = 64
+# Webhooks per organization (and MSP-wide): each costs the worker a share of every round.
+WEBHOOKS_MAX = 25
 EVENTS_MAX = 100  # names asked for by one webhook
 URL_MAX = 500
 DESCRIPTION_MAX = 200
@@ -189,6 +191,11 @@ def webhook_create(
     """Register a webhook; it and its secret (shown this once: only the caller's answer
     carries it, never the audit, the event or a log)."""
     _check(actor, organization)
+    if Webhook.objects.filter(organization=organization).count() >= WEBHOOKS_MAX:
+        whose = organization.code if organization else "MSP-wide"
+        raise ValidationFailed.for_field(
+            "organization", f"{whose} has {WEBHOOKS_MAX} webhooks: remove one first"
+        )
     secret = secrets.token_hex(32)
     hook = Webhook.objects.create(
         organization=organization,

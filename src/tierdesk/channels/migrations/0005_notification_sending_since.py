@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('channels', '0004_inbound_retry_at'),
+        ("channels", "0004_inbound_retry_at"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='notification',
-            name='sending_since',
+            model_name="notification",
+            name="sending_since",
             field=models.DateTimeField(blank=True, null=True),
         ),
     ]
