@@ -316,7 +316,7 @@ OUTBOUND_ALLOW_LOOPBACK = env_bool("TIERDESK_OUTBOUND_ALLOW_LOOPBACK", False)
 # kept and it is quarantined as too large); mailboxes are polled this often within the
 # worker's minute.
 MAIL_MAX_BYTES = env_int("TIERDESK_MAIL_MAX_BYTES", 40 * 1024 * 1024, minimum=1024)
-MAIL_POLL_SECONDS = env_int("TIERDESK_MAIL_POLL_SECONDS", 5, minimum=1)
+MAIL_POLL_SECONDS = env_int("TIERDESK_MAIL_POLL_SECONDS", 2, minimum=1)
 OTP_TOTP_ISSUER = env_str("TIERDESK_TOTP_ISSUER", "tierdesk")
 # django-otp's own back-off is off: wrong codes are counted per account and per address
 # above, as passwords are, and its back-off would refuse a right code typed just after a typo.

@@ -533,3 +533,18 @@ def test_a_fetch_answer_naming_the_uid_after_the_literal_is_read(
     connection = imap.Connection(Mailbox())
     monkeypatch.setattr(connection, "_uid", lambda *args: answer)
     assert connection._bodies([b"5", b"6"], "BODY.PEEK[]") == {b"5": b"one", b"6": b"two"}
+
+
+def test_a_poller_hands_over_when_relieved(
+    server: ImapServer, cast: Cast, acme_box: tuple[Mailbox, str]
+) -> None:
+    """The mail tick polls until the next minute's tick has started: told it is relieved,
+    it ends after its round, long before its time is up."""
+    import time
+
+    _box, user = acme_box
+    server.deliver(user, mail(subject="before the handover"))
+    started = time.monotonic()
+    counts = mailboxes.poll_all(until=started + 60, relieved=lambda: True)
+    assert time.monotonic() - started < 10
+    assert counts["processed"] == 1

@@ -13,6 +13,7 @@ import logging
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -205,12 +206,17 @@ def test_connection(*, actor: User | None, mailbox: Mailbox) -> str:
     return f"connected; {waiting} message(s) waiting in {mailbox.folder}"
 
 
-def poll_all(*, until: float | None = None, stop: threading.Event | None = None) -> dict[str, int]:
+def poll_all(
+    *,
+    until: float | None = None,
+    stop: threading.Event | None = None,
+    relieved: Callable[[], bool] | None = None,
+) -> dict[str, int]:
     """Take what waits in every active mailbox, then process what was stored; again every
     ``settings.MAIL_POLL_SECONDS`` until ``until`` (a ``time.monotonic()`` value; once
-    when None, though until nothing waits) or until ``stop`` is set (the worker is
-    stopping). Connections stay open between rounds. Returns at once when no mailbox is
-    active."""
+    when None, though until nothing waits), until ``stop`` is set (the worker is
+    stopping) or until ``relieved()`` says another poller has taken over. Connections stay
+    open between rounds. Returns at once when no mailbox is active."""
     from django.conf import settings
 
     counts = {"stored": 0, "processed": 0, "failed": 0}
@@ -231,7 +237,7 @@ def poll_all(*, until: float | None = None, stop: threading.Event | None = None)
                 if done < inbound.BATCH:
                     break
             left = 0.0 if until is None else until - time.monotonic()
-            if stop is not None and stop.is_set():
+            if (stop is not None and stop.is_set()) or (relieved is not None and relieved()):
                 return counts
             if more and (until is None or left > 0):
                 continue

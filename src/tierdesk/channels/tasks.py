@@ -3,6 +3,7 @@ minute; mailboxes polled every few seconds within the minute."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 
@@ -10,6 +11,8 @@ from huey import crontab
 from huey.contrib.djhuey import HUEY, db_periodic_task
 
 from tierdesk.channels import mailboxes, notify, webhooks
+from tierdesk.core import clock
+from tierdesk.core.models import JobTick
 from tierdesk.core.outbox import claim_tick
 
 # Set when the worker stops (by any of its idle threads, as they leave): a long tick (mail,
@@ -44,15 +47,23 @@ def webhooks_tick() -> None:
             break
 
 
-# A mail tick polls for this long, then leaves the mailboxes to the next minute's tick (a
-# tick that overruns is harmless: storing and processing are safe to run twice at once).
-MAIL_SECONDS = 57
+# A mail tick polls until the next minute's mail tick has started (so that no seconds go
+# unpolled while that one waits for a free thread at the turn of the minute), and at most
+# this long. Two polling at once for a moment is harmless: storing and processing are
+# safe to run twice.
+MAIL_SECONDS_MAX = 110
 
 
-@db_periodic_task(crontab(minute="*"))
+@db_periodic_task(crontab(minute="*"), priority=10)  # ahead of the minute's other jobs
 def mail_tick() -> None:
-    if claim_tick("mail") and not STOPPING.is_set():
-        mailboxes.poll_all(until=time.monotonic() + MAIL_SECONDS, stop=STOPPING)
+    if not claim_tick("mail") or STOPPING.is_set():
+        return
+    successor = clock.now().replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+
+    def relieved() -> bool:
+        return JobTick.objects.filter(job="mail", tick__gte=successor).exists()
+
+    mailboxes.poll_all(until=time.monotonic() + MAIL_SECONDS_MAX, stop=STOPPING, relieved=relieved)
 
 
 @db_periodic_task(crontab(minute="*"))
