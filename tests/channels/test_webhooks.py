@@ -294,16 +294,17 @@ def test_the_delivery_log_and_replay_from_the_command_line(cast: Cast, receiver:
     assert run.invoke(main, ["webhook", "deliveries", "999"]).exit_code == 1
 
 
-def test_a_round_is_shared_between_webhooks_and_sent_in_parallel(
+def test_a_slow_webhook_holds_a_few_threads_while_the_others_flow_past(
     cast: Cast, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A webhook with a long queue of slow deliveries takes at most PER_WEBHOOK of a
-    round; the rest of the round goes to the others; the requests go out together."""
+    """A webhook whose endpoint answers slowly has at most PER_WEBHOOK requests in flight;
+    another webhook's delivery goes out at once, not after the slow ones; the requests
+    go out together."""
     OutboxEvent.objects.update(dispatched_at=clock.now())
     webhooks.webhook_create(actor=cast.admin, organization=None, url=f"{receiver.url}/slow",
                             events=["ticket.created"])  # fmt: skip
     with clock.frozen_at(START):
-        for _ in range(12):
+        for _ in range(8):
             make_ticket(cast.lena, cast.acme, cast.alice)
         relay()
     webhooks.webhook_create(actor=cast.admin, organization=None, url=f"{receiver.url}/quick",
@@ -311,14 +312,15 @@ def test_a_round_is_shared_between_webhooks_and_sent_in_parallel(
     with clock.frozen_at(START + dt.timedelta(minutes=1)):
         make_ticket(cast.lena, cast.acme, cast.alice)
         relay()
-    monkeypatch.setattr(webhooks, "PER_WEBHOOK", 8)
+    monkeypatch.setattr(webhooks, "PER_WEBHOOK", 4)
     started = time.monotonic()
     with clock.frozen_at(START + dt.timedelta(minutes=2)):
-        assert webhooks.deliver_due(limit=10) == 9
+        assert webhooks.deliver_for(30) == 10
     took = time.monotonic() - started
-    paths = sorted(path for path, _, _ in receiver.got)
-    assert paths == ["/quick"] + ["/slow"] * 8  # the newer, quick one was not left behind
-    assert took < 4, f"eight 1-second requests took {took:.1f} s: not in parallel"
+    paths = [path for path, _, _ in receiver.got]
+    assert "/quick" in paths[:5]  # beside the first four slow ones, not after all nine
+    assert paths.count("/slow") == 9
+    assert 2 < took < 5, f"nine 1-second requests, four at a time, took {took:.1f} s"
 
 
 def test_the_tick_serves_one_busy_webhook_round_after_round(
@@ -337,7 +339,7 @@ def test_the_tick_serves_one_busy_webhook_round_after_round(
         relay()
     monkeypatch.setattr(webhooks, "PER_WEBHOOK", 4)
     with clock.frozen_at(START + dt.timedelta(minutes=1)):
-        webhooks_tick.call_local()
+        webhooks_tick.call_local()  # type: ignore[attr-defined]
     assert len(receiver.got) == 25
     assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"delivered"}
 

@@ -29,22 +29,16 @@ def _worker_stopping() -> None:
 PER_TICK = 2_000
 
 
-# A webhooks tick sends round after round for at most this long (each round's requests go
-# out in parallel, each bounded by channels.http's deadline), then leaves the rest to the
-# next minute's tick.
+# A webhooks tick sends for at most this long (16 requests in flight, a few of any one
+# webhook's; each request bounded by channels.http's deadline), then leaves the rest to
+# the next minute's tick.
 WEBHOOK_SECONDS = 45
 
 
 @db_periodic_task(crontab(minute="*"))
 def webhooks_tick() -> None:
-    if not claim_tick("webhooks"):
-        return
-    stop = time.monotonic() + WEBHOOK_SECONDS
-    # A round takes at most PER_WEBHOOK of one webhook's: go on while any were due (a
-    # single busy webhook is served round after round, not once a minute).
-    while webhooks.deliver_due() > 0 and time.monotonic() < stop:
-        if STOPPING.is_set():
-            break
+    if claim_tick("webhooks") and not STOPPING.is_set():
+        webhooks.deliver_for(WEBHOOK_SECONDS, STOPPING)
 
 
 # A mail tick polls until the next minute's mail tick has started (so that no seconds go

@@ -26,8 +26,12 @@ import json
 import logging
 import secrets
 import socket
+import threading
+import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter
+from collections.abc import Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 import httpx
@@ -52,7 +56,7 @@ DISABLE_AFTER = 20
 DISABLE_AFTER_TIME = dt.timedelta(hours=24)
 ROTATION_OVERLAP = dt.timedelta(hours=24)
 BATCH = 100  # deliveries sent per round
-PER_WEBHOOK = 10  # of one webhook's, per round at most
+PER_WEBHOOK = 4  # of one webhook's in flight (or in one round) at most
 SENDERS = 16  # requests in flight at once
 # A worker holds the deliveries it sends this long: another worker does not send them too.
 LEASE = dt.timedelta(seconds=http.DEADLINE * 4)
@@ -461,58 +465,95 @@ def headers_for(delivery: WebhookDelivery, body: bytes) -> dict[str, str]:
     }
 
 
-def _due(limit: int) -> list[WebhookDelivery]:
+def _due(limit: int, busy: Mapping[int, int] | None = None) -> list[WebhookDelivery]:
     """Up to ``limit`` due deliveries: from each webhook with due ones its oldest, at most
-    ``PER_WEBHOOK``, so that one endpoint's long queue (or a slow one) never holds up the
-    others however long it is."""
+    ``PER_WEBHOOK`` less those of it already in flight (``busy``), so that one endpoint's
+    long queue, or a slow one, never holds up the others."""
+    busy = busy or {}
     due = WebhookDelivery.objects.filter(
         status=DeliveryStatus.PENDING, next_attempt_at__lte=clock.now(), webhook__is_active=True
     )
     hooks = list(due.values_list("webhook_id", flat=True).distinct().order_by("webhook_id"))
     taken: list[int] = []
     for hook in hooks:
-        oldest = due.filter(webhook_id=hook).order_by("next_attempt_at", "pk")
-        taken += oldest.values_list("pk", flat=True)[:PER_WEBHOOK]
+        room = PER_WEBHOOK - busy.get(hook, 0)
+        if room > 0:
+            oldest = due.filter(webhook_id=hook).order_by("next_attempt_at", "pk")
+            taken += oldest.values_list("pk", flat=True)[:room]
     found = WebhookDelivery.objects.filter(pk__in=taken).select_related(
         "webhook", "event__organization"
     )
     return sorted(found, key=lambda d: (d.next_attempt_at, d.pk))[:limit]
 
 
+def _claim(delivery: WebhookDelivery) -> bool:
+    """Take ``delivery`` (as read) for sending, by moving its time on: a worker that dies
+    gives it back when the lease runs out; another worker that read it too finds it moved
+    and leaves it."""
+    lease = clock.now() + LEASE
+    claimed = WebhookDelivery.objects.filter(
+        pk=delivery.pk,
+        status=DeliveryStatus.PENDING,
+        next_attempt_at=delivery.next_attempt_at,
+        webhook__is_active=True,
+    ).update(next_attempt_at=lease)
+    if claimed:
+        delivery.next_attempt_at = lease
+    return bool(claimed)
+
+
 def deliver_due(limit: int = BATCH) -> int:
-    """Send up to ``limit`` deliveries whose time has come, ``SENDERS`` at a time; how
-    many were tried."""
+    """Send up to ``limit`` deliveries whose time has come and wait for them; how many
+    were tried (the command line and tests; the worker runs ``deliver_for``)."""
     due = _due(limit)
-    for start in range(0, len(due), SENDERS):
-        _send_slice(due[start : start + SENDERS])
+    with ThreadPoolExecutor(max_workers=SENDERS) as pool:
+        sent = [(d, pool.submit(_post, *_signed(d))) for d in due if _claim(d)]
+        for delivery, future in sent:
+            _record_safely(delivery, *future.result())
     return len(due)
 
 
-def _send_slice(deliveries: list[WebhookDelivery]) -> None:
-    """Claim ``deliveries``, post them in parallel (network only, each within
-    channels.http's deadline, so a slice ends well inside the lease) and write their
-    outcomes here, one after another."""
-    claimed = []
-    for delivery in deliveries:
-        # Claimed by moving its time on (a worker that dies gives it back when the lease
-        # runs out); another worker that read it too finds it moved and skips it.
-        lease = clock.now() + LEASE
-        if WebhookDelivery.objects.filter(
-            pk=delivery.pk,
-            status=DeliveryStatus.PENDING,
-            next_attempt_at=delivery.next_attempt_at,
-            webhook__is_active=True,
-        ).update(next_attempt_at=lease):
-            delivery.next_attempt_at = lease
-            body = body_of(delivery)
-            claimed.append((delivery, body, headers_for(delivery, body)))
+def deliver_for(seconds: float, stop: threading.Event | None = None) -> int:
+    """Send due deliveries for up to ``seconds``, ``SENDERS`` requests in flight and at
+    most ``PER_WEBHOOK`` of one webhook's: as one request ends another starts, so a slow
+    endpoint holds a few threads while the others' deliveries flow past it. Outcomes are
+    written here, in this thread. How many were sent."""
+    deadline = time.monotonic() + seconds
+    flying: dict[Future[tuple[int | None, str]], WebhookDelivery] = {}
+    busy: Counter[int] = Counter()
+    sent = 0
     with ThreadPoolExecutor(max_workers=SENDERS) as pool:
-        outcomes = list(pool.map(lambda c: _post(c[0].webhook.url, c[1], c[2]), claimed))
-    for (delivery, _body, _headers), (code, error) in zip(claimed, outcomes, strict=True):
-        try:
-            _record(delivery, code, error)
-        except Exception:  # a bug must not stop the others; the lease brings it back
-            log.exception("webhook delivery %s failed unexpectedly", delivery.pk)
+        while True:
+            stopping = time.monotonic() >= deadline or (stop is not None and stop.is_set())
+            found = []
+            if not stopping and len(flying) < SENDERS:
+                found = _due(SENDERS - len(flying), busy)
+                for delivery in found:
+                    if _claim(delivery):
+                        flying[pool.submit(_post, *_signed(delivery))] = delivery
+                        busy[delivery.webhook_id] += 1
+            if not flying:
+                return sent
+            done, _ = wait(list(flying), timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in done:
+                delivery = flying.pop(future)
+                busy[delivery.webhook_id] -= 1
+                _record_safely(delivery, *future.result())
+                sent += 1
+
+
+def _signed(delivery: WebhookDelivery) -> tuple[str, bytes, dict[str, str]]:
+    """Where, what and the headers, signed now: a request starts as soon as it is
+    submitted (a thread is free whenever one is submitted)."""
+    body = body_of(delivery)
+    return delivery.webhook.url, body, headers_for(delivery, body)
+
+
+def _record_safely(delivery: WebhookDelivery, code: int | None, error: str) -> None:
+    try:
+        _record(delivery, code, error)
+    except Exception:  # a bug must not stop the others; the lease brings it back
+        log.exception("webhook delivery %s failed unexpectedly", delivery.pk)
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str]:
