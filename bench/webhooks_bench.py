@@ -69,6 +69,7 @@ print(json.dumps({"queued": d["n"], "delivered": done,
 class Receiver:
     def __init__(self, delay: float) -> None:
         self.count = 0
+        self.last = 0.0  # when its last delivery arrived (time.time())
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -76,6 +77,7 @@ class Receiver:
                 self.rfile.read(int(self.headers["Content-Length"]))
                 time.sleep(delay)
                 receiver.count += 1
+                receiver.last = time.time()
                 self.send_response(204)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -138,6 +140,10 @@ def main() -> None:
         "deliveries": state["delivered"],
         "received": sum(r.count for r in receivers),
         "fan_out_seconds": round(took, 1),
+        "fast_endpoints_done_after_seconds": round(
+            max(r.last for r in receivers[:-1]) - state["first_queued"], 1
+        ),
+        "slow_endpoint_done_after_seconds": round(receivers[-1].last - state["first_queued"], 1),
         "deliveries_per_second": round(state["delivered"] / took, 1),
         "minutes_observed": minutes,
         "other_jobs_start_delay_seconds": {job: max(d) for job, d in sorted(late.items())},
