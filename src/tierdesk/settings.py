@@ -192,9 +192,11 @@ HUEY: dict[str, Any] = {
     "name": "tierdesk",
     "immediate": env_bool("TIERDESK_TASKS_IMMEDIATE", False),
     "consumer": {
-        # Long periodic jobs (the outbox relay, mail polling) hold a thread for most of each
-        # minute: enough threads that the SLA sweep and deliveries never wait behind them.
-        "workers": env_int("TIERDESK_WORKER_THREADS", 4, minimum=1),
+        # Long periodic jobs (mail polling, the outbox relay, webhook fan-out, facts,
+        # embeddings) hold a thread for much of each minute: enough threads that the short
+        # sweeps (SLA, escalation, assignment; queued first) never wait behind them. The
+        # webhook benchmark measured the sweeps starting 38 s late with four.
+        "workers": env_int("TIERDESK_WORKER_THREADS", 8, minimum=1),
         "worker_type": "thread",
     },
 }

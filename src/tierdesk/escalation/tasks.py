@@ -9,7 +9,7 @@ from tierdesk.core.outbox import claim_tick
 from tierdesk.escalation.rules import sweep_time_in_tier
 
 
-@db_periodic_task(crontab(minute="*"))
+@db_periodic_task(crontab(minute="*"), priority=5)  # a short sweep: ahead of the long ticks
 def escalation_tick() -> None:
     """Every minute: time-in-tier rules."""
     if claim_tick("escalation"):

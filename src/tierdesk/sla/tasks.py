@@ -11,7 +11,7 @@ from tierdesk.sla.clocks import sweep
 BATCH = 1000
 
 
-@db_periodic_task(crontab(minute="*"))
+@db_periodic_task(crontab(minute="*"), priority=5)  # a short sweep: ahead of the long ticks
 def sla_tick() -> None:
     """Every minute: warnings, breaches and SLA-percentage escalations that have come due."""
     if claim_tick("sla"):

@@ -18,7 +18,7 @@ def attachment_orphans_tick() -> None:
         files.sweep_orphans()
 
 
-@db_periodic_task(crontab(minute="*"))
+@db_periodic_task(crontab(minute="*"), priority=5)  # a short sweep: ahead of the long ticks
 def assignment_tick() -> None:
     """Every minute: give waiting tickets to agents whose shift has started."""
     if claim_tick("assignment"):
