@@ -28,7 +28,6 @@ from tierdesk.core.models import Organization, User
 
 log = logging.getLogger(__name__)
 
-UNSET: Any = object()
 # What an admin changes (besides the password); the rest is the worker's.
 EDITABLE = (
     "name",

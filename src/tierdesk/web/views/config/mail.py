@@ -31,18 +31,7 @@ from tierdesk.web.views.config.sections import render_config
 
 PAGE_SIZE = 25
 PASSWORD_HELP = "Leave empty to keep the stored password; it is never shown again."
-FIELDS = (
-    "name",
-    "address",
-    "host",
-    "port",
-    "security",
-    "username",
-    "folder",
-    "ca_certificate",
-    "unknown_senders",
-    "is_active",
-)
+FIELDS = mailboxes.EDITABLE  # what the form edits: what an admin may change
 
 
 def _user(request: HttpRequest) -> User:
