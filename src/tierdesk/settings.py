@@ -194,8 +194,7 @@ HUEY: dict[str, Any] = {
     "consumer": {
         # Long periodic jobs (mail polling, the outbox relay, webhook fan-out, facts,
         # embeddings) hold a thread for much of each minute: enough threads that the short
-        # sweeps (SLA, escalation, assignment; queued first) never wait behind them. The
-        # webhook benchmark measured the sweeps starting 38 s late with four.
+        # sweeps (SLA, escalation, assignment; queued first) never wait behind them.
         "workers": env_int("TIERDESK_WORKER_THREADS", 8, minimum=1),
         "worker_type": "thread",
     },
