@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "tierdesk.kb",
     "tierdesk.reports",
     "tierdesk.channels",
+    "tierdesk.automation",
     "tierdesk.web",
 ]
 if env_bool("TIERDESK_BENCH_ENDPOINTS", False):
@@ -318,6 +319,9 @@ OUTBOUND_ALLOW_LOOPBACK = env_bool("TIERDESK_OUTBOUND_ALLOW_LOOPBACK", False)
 # worker's minute.
 MAIL_MAX_BYTES = env_int("TIERDESK_MAIL_MAX_BYTES", 40 * 1024 * 1024, minimum=1024)
 MAIL_POLL_SECONDS = env_int("TIERDESK_MAIL_POLL_SECONDS", 2, minimum=1)
+# Automation (automation.runbooks): the installation's own runbooks, beside the built-in
+# ones; a YAML file each.
+RUNBOOKS_DIR = env_str("TIERDESK_RUNBOOKS_DIR", "")
 OTP_TOTP_ISSUER = env_str("TIERDESK_TOTP_ISSUER", "tierdesk")
 # django-otp's own back-off is off: wrong codes are counted per account and per address
 # above, as passwords are, and its back-off would refuse a right code typed just after a typo.

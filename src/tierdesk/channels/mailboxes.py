@@ -8,9 +8,7 @@ refused credentials, an untrusted certificate, a missing folder).
 from __future__ import annotations
 
 import copy
-import ipaddress
 import logging
-import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +20,7 @@ from django.db import transaction
 
 from tierdesk.channels import imap, inbound
 from tierdesk.channels.models import Mailbox, MailSecurity, UnknownSenders
-from tierdesk.core import clock, crypto, policy
+from tierdesk.core import clock, crypto, parse, policy
 from tierdesk.core.errors import ValidationFailed
 from tierdesk.core.models import Organization, User
 
@@ -65,7 +63,7 @@ def _clean(values: dict[str, Any], instance: Mailbox) -> None:
         if not value or len(value) > limit or any(not c.isprintable() for c in value):
             raise ValidationFailed.for_field(name, f"1 to {limit} printable characters")
         setattr(instance, name, value)
-    if not _is_host(instance.host):
+    if not parse.is_host(instance.host):
         raise ValidationFailed.for_field(
             "host", "a host name or an IP address alone (no scheme, port or path)"
         )
@@ -83,17 +81,7 @@ def _clean(values: dict[str, Any], instance: Mailbox) -> None:
             "unknown_senders", f"one of {', '.join(UnknownSenders.values)}"
         )
     instance.unknown_senders = unknown
-    ca = str(values.get("ca_certificate", instance.ca_certificate) or "").strip()
-    if ca and "-----BEGIN CERTIFICATE-----" not in ca:
-        raise ValidationFailed.for_field("ca_certificate", "PEM certificates, or nothing")
-    if len(ca) > 50_000:
-        raise ValidationFailed.for_field("ca_certificate", "at most 50,000 characters")
-    if "PRIVATE KEY" in ca:  # this field is shown again: a key must not be kept in it
-        raise ValidationFailed.for_field(
-            "ca_certificate", "certificates only: remove the private key (and keep it secret)"
-        )
-    if ca and not _loads(ca):
-        raise ValidationFailed.for_field("ca_certificate", "not valid PEM certificates")
+    ca = parse.ca_certificate(values.get("ca_certificate", instance.ca_certificate))
     instance.ca_certificate = ca
     if "password" in values:
         password = str(values["password"] or "")
@@ -106,30 +94,6 @@ def _clean(values: dict[str, Any], instance: Mailbox) -> None:
         if not isinstance(values["is_active"], bool):
             raise ValidationFailed.for_field("is_active", "true or false")
         instance.is_active = values["is_active"]
-
-
-def _is_host(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        labels = host.rstrip(".").split(".")
-        return all(
-            0 < len(label) <= 63
-            and label.isascii()
-            and label.replace("-", "").isalnum()
-            and not label.startswith("-")
-            for label in labels
-        )
-    return True
-
-
-def _loads(ca: str) -> bool:
-    """Whether ``ca`` loads as certificates to trust (as the connection will load it)."""
-    try:
-        ssl.create_default_context().load_verify_locations(cadata=ca)
-    except (ssl.SSLError, ValueError):
-        return False
-    return True
 
 
 def _record(

@@ -53,6 +53,15 @@ class AuditAction(StrEnum):
     WEBHOOK_DISABLED = "webhook.disabled"
     WEBHOOK_DELETED = "webhook.deleted"
     WEBHOOK_DELIVERY_REPLAYED = "webhook.delivery_replayed"
+    DIRECTORY_CREATED = "directory.created"
+    DIRECTORY_UPDATED = "directory.updated"
+    DIRECTORY_DELETED = "directory.deleted"
+    DIRECTORY_TESTED = "directory.tested"
+    AUTOMATION_REQUESTED = "automation.requested"
+    AUTOMATION_RUN = "automation.run"
+    AUTOMATION_REFUSED = "automation.refused"
+    AUTOMATION_APPROVED = "automation.approved"
+    AUTOMATION_REJECTED = "automation.rejected"
 
 
 def record(

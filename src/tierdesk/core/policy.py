@@ -45,6 +45,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "webhook.manage_shared": frozenset({Role.ADMIN}),
     # Mailboxes hold a mail server's credentials: admins only; so is their quarantine.
     "mailbox.manage": frozenset({Role.ADMIN}),
+    # Directories hold a client's directory service account: admins only.
+    "directory.manage": frozenset({Role.ADMIN}),
     # Notification templates: an organization's own wording (managers of organizations they
     # serve, admins); the built-in ones are files, changed with the code.
     "notification_template.manage": frozenset({Role.MANAGER, Role.ADMIN}),
