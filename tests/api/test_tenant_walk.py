@@ -20,6 +20,7 @@ from django.urls import get_resolver
 from tests.conftest import Api, Cast, make_ticket
 from tests.images import png
 from tierdesk.api.main import api as ninja_api
+from tierdesk.automation import services as automation
 from tierdesk.channels import inbound, mailboxes, webhooks
 from tierdesk.channels.models import DeliveryStatus, WebhookDelivery
 from tierdesk.core.models import User
@@ -39,7 +40,7 @@ METHODS = ("get", "post", "put", "patch", "delete")
 # tests are in test_people_api.py). Anything else must be taught to b_values().
 SHARED_PATH_PARAMS = frozenset({"tier_code", "skill_slug"})
 # Paths only admins may use: everyone else is refused (403) whichever id they name.
-ADMIN_ONLY = ("/api/v1/mailboxes", "/api/v1/inbound-messages")
+ADMIN_ONLY = ("/api/v1/mailboxes", "/api/v1/inbound-messages", "/api/v1/directories")
 REFERENCE_FIELDS = (
     "organization",
     "requester",
@@ -167,7 +168,19 @@ def world(cast: Cast) -> dict[str, Any]:
         **box,
     )
     message, _ = inbound.store(mailbox, f"From: {SECRET}@x.example\r\n\r\n{SECRET}".encode())
+    # B's directory (admins only) and a run that waits for an approval there
+    directory = automation.directory_create(
+        actor=None, organization=cast.globex, kind="openldap", host="dc.globex.example",
+        port=636, security="ldaps", bind_dn="cn=svc,dc=globex", password=SECRET,
+        base_dn="dc=globex", allowed_ous=["ou=staff,dc=globex"],
+    )  # fmt: skip
+    run = automation.run_action(
+        actor=cast.gus, organization=cast.globex, runbook="disable-account", account=SECRET,
+        parameters={}, channel="api", idempotency_key=SECRET,
+    ).run  # fmt: skip
     return {
+        "directory": directory,
+        "run": run,
         "webhook": webhook,
         "delivery": delivery,
         "mailbox": mailbox,
@@ -208,6 +221,8 @@ def b_values(cast: Cast, world: dict[str, Any]) -> dict[str, list[str]]:
         "delivery_id": [str(world["delivery"].delivery_id)],
         "mailbox_id": [str(world["mailbox"].pk)],
         "message_id": [str(world["message"].pk)],
+        "directory_id": [str(world["directory"].pk)],
+        "run_id": [str(world["run"].pk)],
     }
 
 
@@ -279,7 +294,12 @@ def _body(node: dict[str, Any], refs: dict[str, Any]) -> dict[str, Any]:
             body[name] = value
     if not body:  # an all-optional body (a PATCH): change one text field
         for name, prop in props.items():
-            if _resolve(prop).get("type") == "string" and name not in REFERENCE_FIELDS:
+            plain = _resolve(prop)  # free text: a choice (enum) would be refused first
+            if (
+                plain.get("type") == "string"
+                and "enum" not in plain
+                and name not in REFERENCE_FIELDS
+            ):
                 body[name] = "changed by A"
                 break
     return body
@@ -340,6 +360,8 @@ def test_people_of_a_get_404_for_every_object_of_b(
 ROLE_RESTRICTED = {  # by path prefix
     "/api/v1/reports/": {"manager"},
     "/api/v1/webhook": {"manager"},  # webhooks and the event catalogue
+    "/api/v1/automation-runs": {"lena", "manager"},  # staff
+    "/api/v1/runbooks": {"lena", "manager"},
     **{prefix: frozenset[str]() for prefix in ADMIN_ONLY},
 }
 

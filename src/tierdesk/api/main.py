@@ -5,6 +5,7 @@ from typing import Any
 from ninja import NinjaAPI
 from ninja.renderers import JSONRenderer
 
+from tierdesk.api import automation as automation_api
 from tierdesk.api import (
     escalation,
     kb,
@@ -53,3 +54,4 @@ api.add_router("", reports.router)
 api.add_router("", notifications.router)
 api.add_router("", webhooks.router)
 api.add_router("", mail_api.router)
+api.add_router("", automation_api.router)
