@@ -322,6 +322,11 @@ MAIL_POLL_SECONDS = env_int("TIERDESK_MAIL_POLL_SECONDS", 2, minimum=1)
 # Automation (automation.runbooks): the installation's own runbooks, beside the built-in
 # ones; a YAML file each.
 RUNBOOKS_DIR = env_str("TIERDESK_RUNBOOKS_DIR", "")
+# Self-service (portal): code requests per account and per source address, and code
+# entries per source address, within RESET_LIMIT_WINDOW.
+SELF_SERVICE_LIMIT_PER_ACCOUNT = env_int("TIERDESK_SELF_SERVICE_LIMIT_PER_ACCOUNT", 3, minimum=1)
+SELF_SERVICE_LIMIT_PER_ADDRESS = env_int("TIERDESK_SELF_SERVICE_LIMIT_PER_ADDRESS", 10, minimum=1)
+SELF_SERVICE_CHECKS_PER_ADDRESS = env_int("TIERDESK_SELF_SERVICE_CHECKS_PER_ADDRESS", 30, minimum=1)
 OTP_TOTP_ISSUER = env_str("TIERDESK_TOTP_ISSUER", "tierdesk")
 # django-otp's own back-off is off: wrong codes are counted per account and per address
 # above, as passwords are, and its back-off would refuse a right code typed just after a typo.

@@ -127,3 +127,19 @@ class ActionStep(models.Model):
 
     class Meta:
         ordering = ["run", "position"]
+
+
+class Verification(models.Model):
+    """A one-time code sent to a requester's address on file before a self-service action:
+    kept only as a keyed hash, valid for minutes, for a few tries, and used once."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    runbook = models.CharField(max_length=64)
+    code_hash = models.CharField(max_length=64)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-pk"]

@@ -55,6 +55,9 @@ class ResolutionCode(models.TextChoices):
     NOT_REPRODUCIBLE = "not_reproducible", "Not reproducible"
     NO_RESPONSE = "no_response", "No response from requester"
     WONT_FIX = "wont_fix", "Won't fix"
+    # tierdesk did it itself (a self-service password reset, an unlock): counted in the
+    # KPIs as resolved by automation
+    AUTOMATED = "automated", "Resolved by automation"
 
 
 class Tag(models.Model):

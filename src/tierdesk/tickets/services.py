@@ -812,7 +812,7 @@ def may_reopen(actor: User, ticket: Ticket) -> bool:
 @config.pinned()
 def ticket_transition(
     *,
-    actor: User,
+    actor: User | None,
     ticket: Ticket,
     to_status: str,
     expected_version: int | None = None,
@@ -820,12 +820,15 @@ def ticket_transition(
     resolution_note: str | None = None,
 ) -> Ticket:
     """Move a ticket through the state machine (see TRANSITIONS). Resolving needs a
-    resolution code and note; reopening counts on the ticket."""
+    resolution code and note; reopening counts on the ticket. ``actor`` None is tierdesk
+    itself (automation resolving what it did), for services, never for a request."""
     if to_status not in Status.values:
         raise ValidationFailed.for_field("status", f"one of {', '.join(Status.values)}")
     ticket = lock(ticket, expected_version)
     current = ticket.status
-    if actor.role == Role.REQUESTER:
+    if actor is None:
+        pass
+    elif actor.role == Role.REQUESTER:
         if ticket.requester_id != actor.pk:
             raise PermissionDenied("Only the ticket's own requester may reopen or close it.")
         if (current, to_status) not in REQUESTER_TRANSITIONS:
@@ -855,9 +858,10 @@ def ticket_transition(
     now = clock.now()
     event = "ticket.status_changed"
     if to_status == Status.RESOLVED:
-        if not resolution_code or resolution_code not in ResolutionCode.values:
+        by_people = [c for c in ResolutionCode.values if c != ResolutionCode.AUTOMATED]
+        if resolution_code not in (ResolutionCode.values if actor is None else by_people):
             raise ValidationFailed.for_field(
-                "resolution_code", f"required, one of {', '.join(ResolutionCode.values)}"
+                "resolution_code", f"required, one of {', '.join(by_people)}"
             )
         note = _text("resolution_note", resolution_note or "", max_length=BODY_MAX, required=True)
         ticket.resolution_code, ticket.resolution_note, ticket.resolved_at = (
@@ -893,7 +897,8 @@ def ticket_transition(
         organization=ticket.organization,
         aggregate_type="ticket",
         aggregate_id=ticket.pk,
-        payload=_ticket_payload(ticket) | {"from": current, "to": to_status, "actor_id": actor.pk},
+        payload=_ticket_payload(ticket)
+        | {"from": current, "to": to_status, "actor_id": actor.pk if actor else None},
     )
     lifecycle.notify([TicketChange(ticket, Change.STATUS, actor, now, current, to_status)])
     return ticket

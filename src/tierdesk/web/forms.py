@@ -209,7 +209,10 @@ class DeEscalateForm(TicketForm):
 
 
 class ResolveForm(TicketForm):
-    resolution_code = forms.ChoiceField(label="Resolution", choices=ResolutionCode.choices)
+    resolution_code = forms.ChoiceField(
+        label="Resolution",
+        choices=[c for c in ResolutionCode.choices if c[0] != ResolutionCode.AUTOMATED],
+    )
     resolution_note = forms.CharField(
         label="Resolution note",
         max_length=BODY_MAX,

@@ -58,6 +58,9 @@ class RateScope(StrEnum):
     RESET_ADDRESS = "reset-address"
     CODE_ACCOUNT = "code-account"
     CODE_ADDRESS = "code-address"
+    SELF_SERVICE_ACCOUNT = "self-service-account"
+    SELF_SERVICE_ADDRESS = "self-service-address"
+    SELF_SERVICE_CHECK_ADDRESS = "self-service-check-address"
 
 
 def _rate_key(scope: RateScope, key: str) -> str:

@@ -1,6 +1,15 @@
 from django.urls import URLPattern, URLResolver, include, path
 
-from tierdesk.web.views import account, auth, console, kb, portal, portal_kb, reports
+from tierdesk.web.views import (
+    account,
+    auth,
+    console,
+    kb,
+    portal,
+    portal_kb,
+    reports,
+    selfservice,
+)
 from tierdesk.web.views.config import urls as config_urls
 
 app_name = "web"
@@ -59,6 +68,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path(
         "console/kb/<slug:slug>/images/<str:name>/remove", kb.image_remove, name="kb-image-remove"
     ),
+    path("self-service", selfservice.start, name="self-service"),
+    path("self-service/code", selfservice.code, name="self-service-code"),
     path("portal/", portal.home, name="portal"),
     path("portal/new", portal.new_ticket, name="portal-new"),
     path("portal/tickets/<str:ref>", portal.ticket, name="portal-ticket"),

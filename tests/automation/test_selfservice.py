@@ -1,0 +1,179 @@
+"""Self-service through the portal's pages: a code mailed (over real SMTP) to the address
+on file, checked once and in time, then the directory (a real slapd) changes and a ticket
+records it, resolved by automation."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from tests import ldapserver
+from tests.conftest import Cast
+from tests.smtp import Inbox, body, smtp_server
+from tierdesk.automation import selfservice
+from tierdesk.automation.models import ActionRun, Directory, Verification
+from tierdesk.core.models import AuditEntry
+from tierdesk.tickets.models import Ticket
+
+OLD = ldapserver.USER_PASSWORD
+IP = "192.0.2.44"
+
+
+@pytest.fixture
+def inbox(settings: Any) -> Iterator[Inbox]:
+    with smtp_server() as server:
+        settings.MAILERS = {
+            "default": {
+                "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+                "OPTIONS": {"host": server.host, "port": server.port, "use_tls": False},
+            }
+        }
+        settings.DEFAULT_FROM_EMAIL = "desk@msp.example"
+        yield server
+
+
+def ask(client: Client, email: str, action: str = "reset-password", ip: str = IP) -> Any:
+    return client.post("/self-service", {"action": action, "email": email}, REMOTE_ADDR=ip)
+
+
+def code_for(inbox: Inbox, email: str, count: int = 1) -> str:
+    message = inbox.wait_for(email, count)[-1]
+    found = re.search(r"The code is (\d{6})", body(message))
+    assert found, body(message)
+    return found.group(1)
+
+
+def enter(client: Client, code: str, ip: str = IP, **extra: str) -> Any:
+    return client.post("/self-service/code", {"code": code, **extra}, REMOTE_ADDR=ip)
+
+
+def test_a_forgotten_password_is_reset_after_the_code(
+    slapd: ldapserver.Directory, acme_directory: Directory, cast: Cast, inbox: Inbox
+) -> None:
+    client = Client()
+    asked = ask(client, "Alice@acme.example")
+    assert asked.status_code == 302
+    page = client.get("/self-service/code")
+    assert "a six-digit code is on its way" in page.content.decode()
+    code = code_for(inbox, "alice@acme.example")
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    refused = enter(client, wrong)
+    assert refused.status_code == 422
+    assert "That is not the code. 4 more tries." in refused.content.decode()
+    assert slapd.bind_works(slapd.dn("alice"), OLD)
+    done = enter(client, code)
+    assert done.status_code == 200, done.content.decode()
+    assert "no-store" in done["Cache-Control"]
+    password = re.search(r'id="new-password"[^>]*>([^<]+)<', done.content.decode())
+    assert password, done.content.decode()
+    secret = password.group(1).replace("&amp;", "&")
+    assert slapd.bind_works(slapd.dn("alice"), secret)
+    assert not slapd.bind_works(slapd.dn("alice"), OLD)
+    run = ActionRun.objects.get()
+    assert run.channel == "self_service"
+    assert run.requested_by == cast.alice
+    ticket = Ticket.objects.get()
+    assert run.ticket == ticket
+    assert ticket.requester == cast.alice
+    assert ticket.status == "resolved"
+    assert ticket.resolution_code == "automated"
+    everything = str(Ticket.objects.values().get()) + str(list(AuditEntry.objects.values()))
+    assert secret not in everything
+    assert code not in str(list(Verification.objects.values()))
+    # the code works once, and the page's request is over
+    with pytest.raises(selfservice.CodeRefused, match="used already"):
+        selfservice.complete(verification_id=Verification.objects.get().pk, code=code)
+    assert enter(client, code).status_code == 302
+
+
+def test_a_chosen_password_is_checked_before_the_code_is_spent(
+    slapd: ldapserver.Directory, acme_directory: Directory, cast: Cast, inbox: Inbox
+) -> None:
+    client = Client()
+    ask(client, "alice@acme.example")
+    code = code_for(inbox, "alice@acme.example")
+    weak = enter(client, code, password="short", password2="short")
+    assert weak.status_code == 422
+    assert "at least 12 characters" in weak.content.decode()
+    differ = enter(client, code, password="Harbour-Lights-77", password2="Harbour-Lights-78")
+    assert "The two passwords differ." in differ.content.decode()
+    chosen = "Harbour-Lights-77"
+    done = enter(client, code, password=chosen, password2=chosen)
+    assert done.status_code == 200, done.content.decode()
+    assert 'id="new-password"' not in done.content.decode()
+    assert slapd.bind_works(slapd.dn("alice"), chosen)
+
+
+def test_a_locked_account_is_unlocked(
+    slapd: ldapserver.Directory, acme_directory: Directory, cast: Cast, inbox: Inbox
+) -> None:
+    assert not slapd.bind_works(slapd.dn("bob"), OLD)
+    client = Client()
+    ask(client, "bob@acme.example", action="unlock-account")
+    done = enter(client, code_for(inbox, "bob@acme.example"))
+    assert done.status_code == 200, done.content.decode()
+    assert "Done" in done.content.decode()
+    assert slapd.bind_works(slapd.dn("bob"), OLD)
+
+
+def test_unknown_addresses_get_the_same_answers_and_no_mail(
+    slapd: ldapserver.Directory, acme_directory: Directory, cast: Cast, inbox: Inbox
+) -> None:
+    client = Client()
+    for email in ("nobody@acme.example", "gerd@globex.example", "lena@msp.example"):
+        asked = ask(client, email)  # no account; no directory; staff
+        assert asked.status_code == 302
+        assert enter(client, "123456").status_code == 422
+    assert not inbox.messages
+    assert not Verification.objects.exists()
+
+
+def test_codes_expire_run_out_of_tries_and_requests_are_limited(
+    slapd: ldapserver.Directory, acme_directory: Directory, cast: Cast, inbox: Inbox,
+    settings: Any,
+) -> None:  # fmt: skip
+    client = Client()
+    ask(client, "alice@acme.example")
+    code = code_for(inbox, "alice@acme.example")
+    for _ in range(5):
+        enter(client, "000000" if code != "000000" else "111111")
+    last = enter(client, code)
+    assert "ask for a new one" in last.content.decode()
+    # a new code voids the one before it; a code expires
+    ask(client, "alice@acme.example")
+    first = code_for(inbox, "alice@acme.example", 2)
+    first_id = Verification.objects.order_by("pk").last().pk  # type: ignore[union-attr]
+    ask(client, "alice@acme.example")
+    second = code_for(inbox, "alice@acme.example", 3)
+    with pytest.raises(selfservice.CodeRefused, match="expired"):
+        selfservice.complete(verification_id=first_id, code=first)
+    Verification.objects.update(expires_at="2000-01-01T00:00:00Z")
+    assert "expired" in enter(client, second).content.decode()
+    assert slapd.bind_works(slapd.dn("alice"), OLD)
+    # three requests per account within the window: the fourth sends nothing
+    assert len(inbox.to("alice@acme.example")) == 3
+    ask(client, "alice@acme.example", ip="192.0.2.99")
+    assert len(inbox.to("alice@acme.example")) == 3
+    # and per source address
+    settings.SELF_SERVICE_LIMIT_PER_ADDRESS = 1
+    assert ask(client, "carol@acme.example", ip="192.0.2.77").status_code == 302
+    limited = ask(client, "carol@acme.example", ip="192.0.2.77")
+    assert limited.status_code == 429
+
+
+def test_bad_input_is_refused_beside_the_field(
+    slapd: ldapserver.Directory, acme_directory: Directory, cast: Cast, inbox: Inbox
+) -> None:
+    client = Client()
+    bad = client.post("/self-service", {"action": "disable-account", "email": "x"}, REMOTE_ADDR=IP)
+    assert bad.status_code == 422
+    text = bad.content.decode()
+    assert "Select a valid choice" in text
+    assert "Enter a valid email address." in text
+    assert client.get("/self-service/code").status_code == 302  # nothing asked yet
+    ask(client, "alice@acme.example")
+    assert "The code is six digits." in enter(client, "12ab56").content.decode()
