@@ -238,8 +238,9 @@ def _person(uid: str, ou: str, name: str, mail: str, *extra: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _acme() -> str:
-    """The OpenLDAP-convention organization."""
+def _acme(extra_users: int = 0) -> str:
+    """The OpenLDAP-convention organization (and ``extra_users`` more people in Staff:
+    user001@acme.example …, for the benchmark)."""
     entries = [
         f"dn: {BASE}\nobjectClass: dcObject\nobjectClass: organization\ndc: acme\no: Acme\n",
         f"dn: ou=Policies,{BASE}\nobjectClass: organizationalUnit\nou: Policies\n",
@@ -277,6 +278,10 @@ userPassword: {SERVICE_PASSWORD}
         _person("dave", "Staff", "Dave Dietrich", "dave@acme.example"),
         _person("root-admin", "Staff", "Rita Root", "rita@acme.example"),
         _person("ceo", "Executives", "Cora Executive", "cora@acme.example"),
+        *(
+            _person(f"user{n:03d}", "Staff", f"User {n:03d}", f"user{n:03d}@acme.example")
+            for n in range(1, extra_users + 1)
+        ),
         f"""dn: cn=VPN Users,ou=Groups,{BASE}
 objectClass: groupOfNames
 cn: VPN Users
@@ -340,7 +345,7 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes], deadline: float
 
 
 @contextlib.contextmanager
-def directory() -> Iterator[Directory]:
+def directory(extra_users: int = 0) -> Iterator[Directory]:
     """A running slapd with the organizations loaded, until the block ends."""
     _ensure_slapd()
     root = Path(tempfile.mkdtemp(prefix="tierdesk-slapd-"))
@@ -351,7 +356,15 @@ def directory() -> Iterator[Directory]:
         config.write_text(_config(root, certs))
         for command in (
             [SLAPADD, "-n", "0", "-F", str(root / "slapd.d"), "-l", str(config)],
-            [SLAPADD, "-F", str(root / "slapd.d"), "-b", BASE, "-l", _write(root, "acme", _acme())],
+            [
+                SLAPADD,
+                "-F",
+                str(root / "slapd.d"),
+                "-b",
+                BASE,
+                "-l",
+                _write(root, "acme", _acme(extra_users)),
+            ],
             [SLAPADD, "-F", str(root / "slapd.d"), "-b", AD_BASE, "-l", _write(root, "ad", _ad())],
         ):
             done = subprocess.run(command, capture_output=True, text=True, timeout=60)

@@ -177,3 +177,28 @@ def test_bad_input_is_refused_beside_the_field(
     assert client.get("/self-service/code").status_code == 302  # nothing asked yet
     ask(client, "alice@acme.example")
     assert "The code is six digits." in enter(client, "12ab56").content.decode()
+
+
+def test_a_reset_asked_for_by_mail_makes_a_ticket_and_nothing_else(
+    slapd: ldapserver.Directory, acme_directory: Directory, cast: Cast
+) -> None:
+    from tierdesk.channels import inbound, mailboxes
+
+    box = mailboxes.mailbox_create(
+        actor=None, organization=cast.acme, name="ACME", address="help@acme.example",
+        host="imap.acme.example", port=993, security="tls", username="help",
+        password="x-secret",
+    )  # fmt: skip
+    raw = (
+        b"From: Alice <alice@acme.example>\r\nTo: help@acme.example\r\n"
+        b"Subject: Please reset my password\r\nMessage-ID: <reset-1@acme.example>\r\n\r\n"
+        b"I forgot my password, please reset it and send me the new one.\r\n"
+    )
+    inbound.store(box, raw)
+    assert inbound.process_pending() == 1
+    ticket = Ticket.objects.get()
+    assert ticket.subject == "Please reset my password"
+    assert ticket.status != "resolved"
+    assert not ActionRun.objects.exists()
+    assert not Verification.objects.exists()
+    assert slapd.bind_works(slapd.dn("alice"), OLD)

@@ -11,19 +11,15 @@ import contextlib
 import fcntl
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.processes import TIERDESK, free_port, fresh_install
+from tests.processes import Server, fresh_install, serving
 from tierdesk.demo import DEMO_PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
@@ -130,45 +126,6 @@ def browser() -> Iterator[Any]:
             yield launched
         finally:
             launched.close()
-
-
-@dataclass(frozen=True)
-class Server:
-    url: str
-    env: dict[str, str]
-
-
-@contextlib.contextmanager
-def serving(env: dict[str, str]) -> Iterator[Server]:
-    """`tierdesk serve` with ``env`` on a free loopback port, until the block ends."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [TIERDESK, "serve", "--port", str(port), "--workers", "1"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else "exited"
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not answer within 60 s"
-            time.sleep(0.1)
-        yield Server(url, env)
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 @pytest.fixture(scope="module")

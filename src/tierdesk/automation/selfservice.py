@@ -118,7 +118,7 @@ def _use(verification_id: int, code: str) -> Verification:
     now = clock.now()
     with transaction.atomic():
         verification = (
-            Verification.objects.select_for_update()
+            Verification.objects.select_for_update(of=("self",))
             .select_related("user__organization")
             .filter(pk=verification_id)
             .first()
