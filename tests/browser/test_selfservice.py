@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests import ldapserver
-from tests.browser.conftest import SCREENSHOTS, Server, axe_violations, serving
+from tests.browser.conftest import SCREENSHOTS, Server, axe_violations, serving, sign_in
 from tests.processes import fresh_install, tierdesk
 from tests.smtp import Inbox, body, smtp_server
 
@@ -145,3 +145,33 @@ def test_a_forgotten_password_and_a_locked_account_are_fixed_by_the_person(
     assert password not in listed.stdout
     mine = [t for t in json.loads(listed.stdout) if "(self-service)" in t["subject"]]
     assert len(mine) == 2, listed.stdout
+
+
+def test_an_l1_agent_unlocks_the_requester_from_the_ticket(
+    page: Any, server: Server, slapd: ldapserver.Directory, axe_source: str
+) -> None:
+    made = tierdesk(
+        server.env, "ticket", "create", "--as", "alice@acme.example",
+        "--subject", "Locked out after the holidays", "--json",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    key = json.loads(made.stdout)["key"]
+    with slapd.as_root() as root:  # the ticket's requester is alice: lock her account
+        assert root.modify(
+            slapd.dn("alice"), {"pwdAccountLockedTime": [("MODIFY_REPLACE", ["20261124000000Z"])]}
+        )
+    sign_in(page, "lena.l1@msp.example")
+    page.goto(f"/console/tickets/{key}")
+    panel = page.get_by_role("region", name="Account actions")
+    assert panel.is_visible()
+    panel.locator("summary", has_text="Unlock an account").click()
+    page.screenshot(path=str(SCREENSHOTS / "console-account-actions.png"))
+    assert axe_violations(page, axe_source) == [], "ticket with account actions"
+    panel.get_by_role("button", name="Run: Unlock an account").click()
+    page.wait_for_load_state("networkidle")
+    result = page.locator("#automation-result")
+    assert "Unlock an account for alice@acme.example: succeeded." in result.inner_text()
+    assert not slapd.read(slapd.dn("alice"), "pwdAccountLockedTime")["pwdAccountLockedTime"]
+    timeline = page.get_by_role("region", name="Timeline").inner_text()
+    assert "Automation: Unlock an account for alice@acme.example: done." in timeline
+    stayed_home(page, server)

@@ -443,6 +443,7 @@ def run_action(
     if waits:
         # A chosen password is not kept while the run waits: the approved run generates
         # one, shown once to the approver.
+        _note(run, actor, f"{book.title} for {account}: waits for an approval (L2 or a manager).")
         return RunResult(run)
     return _execute(run, actor, book, directory, values)
 
@@ -536,7 +537,27 @@ def _execute(
             aggregate_id=run.pk,
             payload=_payload(run),
         )
+    words = "done" if run.status == RunStatus.SUCCEEDED else "failed"
+    text = f"{run.title} for {run.account}: {words}. {run.outcome}"
+    if run.remains:
+        text += f"\nLeft in the directory: {run.remains}"
+    _note(run, actor, text)
     return RunResult(run, secret=outcome.secret)
+
+
+def _note(run: ActionRun, actor: User, text: str) -> None:
+    """An internal note on the run's ticket (never with a password: outcomes hold none).
+    A ticket that takes no more notes (closed meanwhile) keeps the run's record only."""
+    if run.ticket is None or run.channel == Channel.SELF_SERVICE:
+        return
+    from tierdesk.tickets import services as tickets
+
+    try:
+        tickets.ticket_comment(
+            actor=actor, ticket=run.ticket, body=f"Automation: {text}", internal=True
+        )
+    except DomainError:
+        log.info("run %s: no note on ticket %s", run.pk, run.ticket_id)
 
 
 def decide(*, actor: User, run: ActionRun, approve: bool) -> RunResult:
@@ -578,6 +599,7 @@ def decide(*, actor: User, run: ActionRun, approve: bool) -> RunResult:
         )
     run.refresh_from_db()
     if not approve:
+        _note(run, actor, f"{run.title} for {run.account}: approval refused; nothing was done.")
         return RunResult(run)
     if book is None:
         run.status = RunStatus.FAILED

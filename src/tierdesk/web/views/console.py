@@ -401,11 +401,15 @@ def _ticket_page(
     bound_name: str = "",
     status: int = 200,
     kb_query: str = "",
+    automation: dict[str, Any] | None = None,
 ) -> HttpResponse:
     """The ticket page with every action form the ticket's state allows; ``bound`` (the
     form that was just sent and refused) keeps what was typed, with its messages. The
     side column's knowledge base panel shows the articles relevant to the ticket, or those
-    matching ``kb_query`` (the panel's search without JavaScript)."""
+    matching ``kb_query`` (the panel's search without JavaScript); its account actions
+    panel what ``automation`` says (a run's result, shown once), else the actions offered."""
+    from tierdesk.web.views import console_automation
+
     queries.load_related([found])
     timeline = list(queries.timeline_list(actor=user, ticket=found).order_by("at", "id"))
     attachments = list(queries.attachment_list(actor=user, ticket=found))
@@ -445,6 +449,7 @@ def _ticket_page(
                 else None
             ),
             "kb": kb,
+            "automation": automation or console_automation.panel(user, found),
             "solved_checked": (
                 set(resolve_form.cleaned_data.get("solved_with_ids", ()))
                 if isinstance(resolve_form, ResolveForm) and resolve_form.is_bound
