@@ -1823,6 +1823,166 @@ def mailbox_test_cmd(mailbox_id: int) -> None:
 
 
 @main.group()
+def directory() -> None:
+    """Directories: client organizations' LDAP / Active Directory, for L1 automation."""
+
+
+@directory.command("create")
+@click.option("--org", "org_code", required=True, help="The organization's code.")
+@click.option(
+    "--settings-file",
+    type=click.Path(exists=True, dir_okay=False),
+    required=True,
+    help="JSON with the directory's fields (docs/automation.md), without the password.",
+)
+@click.option(
+    "--password-file",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Read the service account's password from this file's first line (- for stdin); "
+    "without it, you are asked.",
+)
+@click.option("--json", "as_json", is_flag=True)
+@domain_errors
+def directory_create_cmd(
+    org_code: str, settings_file: str, password_file: str | None, as_json: bool
+) -> None:
+    """Connect an organization's directory (as the operator). The password is never an
+    argument, nor in the settings file."""
+    from tierdesk.automation import services
+    from tierdesk.core.services import organization_get
+
+    try:
+        values = json.loads(pathlib.Path(settings_file).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        _fail(f"{settings_file}: {exc}")
+    if not isinstance(values, dict):
+        _fail(f"{settings_file}: a JSON object of the directory's fields")
+    if "password" in values:
+        _fail(f"{settings_file}: no password here; give it with --password-file or when asked")
+    values.pop("organization", None)
+    password = (
+        _read_secret(password_file)
+        if password_file
+        else click.prompt("Service account password", hide_input=True)
+    )
+    found = services.directory_create(
+        actor=None,
+        organization=organization_get(actor=None, code=org_code),
+        password=password,
+        **values,
+    )
+    _emit(
+        _directory_dict(found),
+        as_json,
+        lambda: click.echo(f"created directory {found.pk}: {found.host}:{found.port}"),
+    )
+
+
+def _directory_dict(d: Any) -> dict[str, Any]:
+    """A directory as the command line shows it: never its password."""
+    return {
+        "id": d.pk, "organization": d.organization.code, "kind": d.kind, "host": d.host,
+        "port": d.port, "security": d.security, "bind_dn": d.bind_dn, "base_dn": d.base_dn,
+        "allowed_ous": d.allowed_ous, "protected_groups": d.protected_groups,
+        "allowed_groups": d.allowed_groups, "active": d.is_active,
+    }  # fmt: skip
+
+
+@directory.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def directory_list_cmd(as_json: bool) -> None:
+    from tierdesk.automation.models import Directory
+
+    found = list(Directory.objects.select_related("organization").order_by("pk"))
+
+    def text_out() -> None:
+        for d in found:
+            state = "active" if d.is_active else "inactive"
+            click.echo(f"{d.pk:5} {d.organization.code:10} {d.kind:17} {d.host}:{d.port} ({state})")
+
+    _emit([_directory_dict(d) for d in found], as_json, text_out)
+
+
+@directory.command("test")
+@click.argument("directory_id", type=int)
+@domain_errors
+def directory_test_cmd(directory_id: int) -> None:
+    """Connect, bind and look for the base DN, OUs and groups: what was found, or what is
+    wrong (exit status 1)."""
+    from tierdesk.automation import ldap, services
+    from tierdesk.automation.models import Directory
+
+    found = Directory.objects.select_related("organization").filter(pk=directory_id).first()
+    if found is None:
+        _fail(f"no directory {directory_id}")
+    try:
+        lines = services.test_connection(actor=None, directory=found)
+    except ldap.DirectoryError as exc:
+        _fail(f"{exc.kind}: {exc}")
+    for line in lines:
+        click.echo(line)
+
+
+@main.group()
+def runbook() -> None:
+    """Runbooks: the built-in ones and those in TIERDESK_RUNBOOKS_DIR."""
+
+
+@runbook.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@domain_errors
+def runbook_list_cmd(as_json: bool) -> None:
+    from tierdesk.automation import runbooks
+
+    try:
+        books = list(runbooks.catalogue().values())
+    except runbooks.RunbookError as exc:
+        _fail(str(exc))
+    rows = [
+        {
+            "name": b.name, "title": b.title, "roles": sorted(b.roles),
+            "self_service": b.self_service, "needs_approval": b.needs_approval,
+            "steps": [s.name for s in b.steps], "source": b.source,
+        }
+        for b in books
+    ]  # fmt: skip
+
+    def text_out() -> None:
+        for r in rows:
+            flags = [f for f in ("self_service", "needs_approval") if r[f]]
+            click.echo(f"{r['name']:22} {r['title']:34} {' '.join(flags)}")
+
+    _emit(rows, as_json, text_out)
+
+
+@runbook.command("check")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+def runbook_check_cmd(files: tuple[str, ...]) -> None:
+    """Check runbook files (default: all that would be loaded) before they are used; each
+    mistake with its file and reason, exit status 1 when there is one."""
+    from tierdesk.automation import runbooks
+
+    if not files:
+        try:
+            found = runbooks.catalogue()
+        except runbooks.RunbookError as exc:
+            _fail(str(exc))
+        click.echo(f"{len(found)} runbooks, all usable")
+        return
+    failed = False
+    for name in files:
+        try:
+            book = runbooks.parse(pathlib.Path(name).read_text(encoding="utf-8"), name)
+        except (runbooks.RunbookError, OSError, UnicodeDecodeError) as exc:
+            click.echo(str(exc), err=True)
+            failed = True
+        else:
+            click.echo(f"{name}: {book.name}, usable")
+    if failed:
+        sys.exit(1)
+
+
+@main.group()
 def mail() -> None:
     """Incoming mail: the quarantine and retrying it."""
 
