@@ -60,8 +60,8 @@ services.directory_create(
 STAFF = """
 from tierdesk.tiers.services import agent_create, tier_by_code
 from tierdesk.core.models import Organization
-agent_create(actor=None, email="lena@msp.example", full_name="Lena", role="agent",
-             tier=tier_by_code("L1"), served_organizations=[Organization.objects.get(code="ACME")])
+agent_create(actor=None, email="omar@msp.example", full_name="Omar", role="agent",
+             tier=tier_by_code("L2"), served_organizations=[Organization.objects.get(code="ACME")])
 """
 
 
@@ -132,7 +132,7 @@ def main() -> None:
         }  # fmt: skip
         django_eval(env, SETUP)
         django_eval(env, STAFF)
-        made = tierdesk(env, "token", "create", "--user", "lena@msp.example", "--name", "bench")
+        made = tierdesk(env, "token", "create", "--user", "omar@msp.example", "--name", "bench")
         assert made.returncode == 0, made.stderr
         token = made.stdout.strip()
         with serving(env, workers=args.workers) as server:

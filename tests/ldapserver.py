@@ -165,13 +165,17 @@ olcAccess: {{0}}to attrs=userPassword,unicodePwd by dn.exact="{service}" write
   by self write by anonymous auth by * none
 olcAccess: {{1}}to * by dn.exact="{service}" write by self read by users read by * none
 """)
-    # Debian's copy of AD's schema gives the account names no matching rule (a search by
-    # them finds nothing); a domain controller matches them ignoring case.
+    # Debian's copy of AD's schema gives these no matching rule (a search by them finds
+    # nothing); a domain controller matches them (names ignoring case).
     msuser = root / "msuser.ldif"
     schema = (SCHEMA / "msuser.ldif").read_text()
-    for name in ("sAMAccountName", "userPrincipalName"):
+    for name, rule in (
+        ("sAMAccountName", "caseIgnoreMatch"),
+        ("userPrincipalName", "caseIgnoreMatch"),
+        ("adminCount", "integerMatch"),
+    ):
         schema = schema.replace(
-            f"  NAME '{name}'\n  SYNTAX", f"  NAME '{name}'\n  EQUALITY caseIgnoreMatch\n  SYNTAX"
+            f"  NAME '{name}'\n  SYNTAX", f"  NAME '{name}'\n  EQUALITY {rule}\n  SYNTAX"
         )
     msuser.write_text(schema)
     return f"""\

@@ -175,8 +175,9 @@ def world(cast: Cast) -> dict[str, Any]:
         base_dn="dc=globex", allowed_ous=["ou=staff,dc=globex"],
     )  # fmt: skip
     run = automation.run_action(
-        actor=cast.gus, organization=cast.globex, runbook="disable-account", account=SECRET,
-        parameters={}, channel="api", idempotency_key=SECRET,
+        actor=cast.gus, organization=cast.globex, runbook="disable-account",
+        account=cast.gerd.email, parameters={}, channel="ticket", ticket=ticket,
+        idempotency_key=SECRET,
     ).run  # fmt: skip
     return {
         "directory": directory,

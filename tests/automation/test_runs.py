@@ -5,6 +5,7 @@ remains."""
 from __future__ import annotations
 
 import itertools
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 
 from tests import ldapserver
 from tests.automation.conftest import directory_fields
-from tests.conftest import Cast
+from tests.conftest import Cast, make_ticket
 from tierdesk.automation import engine, runbooks, services
 from tierdesk.automation.models import ActionRun, ActionStep, Directory, RunStatus
 from tierdesk.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -36,9 +37,11 @@ def run(actor: Any, org: Any, runbook: str, account: str, **kw: Any) -> services
 
 
 def test_a_reset_sets_a_generated_password_that_works_and_is_kept_nowhere(
-    slapd: ldapserver.Directory, acme_directory: Directory, cast: Cast
-) -> None:
-    done = run(cast.lena, cast.acme, "reset-password", "alice")
+    slapd: ldapserver.Directory, acme_directory: Directory, cast: Cast,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    caplog.set_level(logging.DEBUG)  # every logger, ldap3's too
+    done = run(cast.omar, cast.acme, "reset-password", "alice")
     assert done.run.status == RunStatus.SUCCEEDED, done.run.outcome
     assert done.secret
     assert len(done.secret) >= 16
@@ -59,6 +62,7 @@ def test_a_reset_sets_a_generated_password_that_works_and_is_kept_nowhere(
         str(list(OutboxEvent.objects.values())),
     ]
     assert not any(done.secret in text for text in kept)
+    assert done.secret not in caplog.text
     assert done.run.parameters == {"password": "(generated)", "must_change": True}
 
 
@@ -66,16 +70,16 @@ def test_a_chosen_password_is_checked_first_and_then_works(
     slapd: ldapserver.Directory, acme_directory: Directory, cast: Cast
 ) -> None:
     with pytest.raises(ValidationFailed) as refused:
-        run(cast.lena, cast.acme, "reset-password", "alice", parameters={"password": "short"})
+        run(cast.omar, cast.acme, "reset-password", "alice", parameters={"password": "short"})
     assert refused.value.errors[0].field == "password"
     with pytest.raises(ValidationFailed, match="three of"):
-        run(cast.lena, cast.acme, "reset-password", "alice", parameters={"password": "a" * 20})
+        run(cast.omar, cast.acme, "reset-password", "alice", parameters={"password": "a" * 20})
     assert not ActionRun.objects.exists()  # a refusal before the directory leaves no run
     assert AuditEntry.objects.filter(action="automation.refused").count() == 2
     assert slapd.bind_works(slapd.dn("alice"), OLD)
     chosen = "Winter-Harbour-42"
     done = run(
-        cast.lena, cast.acme, "reset-password", "alice",
+        cast.omar, cast.acme, "reset-password", "alice",
         parameters={"password": chosen, "must_change": False},
     )  # fmt: skip
     assert done.run.status == RunStatus.SUCCEEDED
@@ -90,11 +94,11 @@ def test_unlock_clears_a_lockout_and_a_second_unlock_changes_nothing(
 ) -> None:
     dn = slapd.dn("bob")
     assert not slapd.bind_works(dn, OLD)  # locked
-    done = run(cast.lena, cast.acme, "unlock-account", "bob@acme.example")
+    done = run(cast.omar, cast.acme, "unlock-account", "bob@acme.example")
     assert done.run.status == RunStatus.SUCCEEDED, done.run.outcome
     assert done.run.account_dn == dn
     assert slapd.bind_works(dn, OLD)
-    again = run(cast.lena, cast.acme, "unlock-account", "bob")
+    again = run(cast.omar, cast.acme, "unlock-account", "bob")
     assert again.run.status == RunStatus.SUCCEEDED
     assert "nothing to change" in again.run.outcome
     assert ActionStep.objects.get(run=again.run, name="unlock").status == "unchanged"
@@ -115,7 +119,7 @@ def test_unlock_clears_a_lockout_and_a_second_unlock_changes_nothing(
 def test_refusals_refuse_and_change_nothing(
     slapd: ldapserver.Directory, acme_directory: Directory, cast: Cast, account: str, why: str
 ) -> None:
-    done = run(cast.lena, cast.acme, "reset-password", account)
+    done = run(cast.omar, cast.acme, "reset-password", account)
     assert done.run.status == RunStatus.FAILED
     assert why in done.run.outcome
     assert done.secret is None
@@ -132,7 +136,7 @@ def test_a_lookup_that_finds_two_entries_stops(
         assert root.modify(
             slapd.dn("carol"), {"mail": [("MODIFY_REPLACE", ["alice@acme.example"])]}
         )
-    done = run(cast.lena, cast.acme, "reset-password", "alice@acme.example")
+    done = run(cast.omar, cast.acme, "reset-password", "alice@acme.example")
     assert done.run.status == RunStatus.FAILED
     assert "more than one account" in done.run.outcome
     assert slapd.bind_works(slapd.dn("alice"), OLD)
@@ -155,8 +159,8 @@ def test_never_across_organizations(
 def test_the_same_request_twice_acts_once(
     slapd: ldapserver.Directory, acme_directory: Directory, cast: Cast
 ) -> None:
-    first = run(cast.lena, cast.acme, "reset-password", "alice", key="retry-1")
-    again = run(cast.lena, cast.acme, "reset-password", "alice", key="retry-1")
+    first = run(cast.omar, cast.acme, "reset-password", "alice", key="retry-1")
+    again = run(cast.omar, cast.acme, "reset-password", "alice", key="retry-1")
     assert again.repeated
     assert again.run.pk == first.run.pk
     assert again.secret is None
@@ -164,13 +168,17 @@ def test_the_same_request_twice_acts_once(
     assert slapd.bind_works(slapd.dn("alice"), first.secret)
     assert ActionRun.objects.count() == 1
     with pytest.raises(Conflict):
-        run(cast.lena, cast.acme, "unlock-account", "bob", key="retry-1")
+        run(cast.omar, cast.acme, "unlock-account", "bob", key="retry-1")
 
 
 def test_an_action_that_needs_approval_waits_for_l2(
     slapd: ldapserver.Directory, acme_directory: Directory, cast: Cast
 ) -> None:
-    asked = run(cast.lena, cast.acme, "add-to-group", "alice", parameters={"group": "VPN Users"})
+    asked = run(
+        cast.lena, cast.acme, "add-to-group", "alice@acme.example",
+        parameters={"group": "VPN Users"}, channel="ticket",
+        ticket=make_ticket(cast.alice, cast.acme),
+    )  # fmt: skip
     assert asked.run.status == RunStatus.AWAITING_APPROVAL
     group = f"cn=VPN Users,ou=Groups,{ldapserver.BASE}"
     assert slapd.dn("alice") not in slapd.read(group, "member")["member"]
@@ -186,7 +194,11 @@ def test_an_action_that_needs_approval_waits_for_l2(
     with pytest.raises(Conflict):
         services.decide(actor=cast.omar, run=asked.run, approve=True)
     # refused: nothing happens
-    other = run(cast.lena, cast.acme, "disable-account", "carol")
+    carols = make_ticket(cast.carol, cast.acme)
+    other = run(
+        cast.lena, cast.acme, "disable-account", "carol@acme.example", channel="ticket",
+        ticket=carols,
+    )  # fmt: skip
     refused = services.decide(actor=cast.manager, run=other.run, approve=False)
     assert refused.run.status == RunStatus.REJECTED
     assert slapd.bind_works(slapd.dn("carol"), OLD)
@@ -199,7 +211,10 @@ def test_an_action_that_needs_approval_waits_for_l2(
         ldapserver.PERMANENT_LOCK
     ]
     # a disabled account is not unlocked by unlock-account
-    unlock = run(cast.lena, cast.acme, "unlock-account", "carol")
+    unlock = run(
+        cast.lena, cast.acme, "unlock-account", "carol@acme.example", channel="ticket",
+        ticket=carols,
+    )  # fmt: skip
     assert "nothing to change" in unlock.run.outcome
     assert not slapd.bind_works(slapd.dn("carol"), OLD)
     enabled = run(cast.manager, cast.acme, "enable-account", "carol")
@@ -242,7 +257,7 @@ def test_a_failed_step_takes_back_what_the_run_did(
         "name: two-groups\ntitle: Two groups\nroles: [agent]\nsteps:\n"
         "  - disable\n  - add_to_group: {group: VPN Users}\n  - add_to_group: {group: Ghosts}\n"
     )
-    done = run(cast.lena, cast.acme, "two-groups", "alice")
+    done = run(cast.omar, cast.acme, "two-groups", "alice")
     assert done.run.status == RunStatus.FAILED
     assert "step 3 (add_to_group) failed" in done.run.outcome
     assert done.run.remains == ""  # all taken back
@@ -277,7 +292,7 @@ def test_a_directory_that_goes_away_mid_run_leaves_a_clear_account_of_it(
             "disable", (), disable_then_vanish, real.undo, real.remains
         ),
     )  # fmt: skip
-    done = run(cast.lena, cast.acme, "offboard", "carol")
+    done = run(cast.omar, cast.acme, "offboard", "carol")
     assert stopped
     assert done.run.status == RunStatus.FAILED
     assert "step 2 (remove_from_group) failed" in done.run.outcome
@@ -351,10 +366,10 @@ def test_active_directory_writes_follow_its_conventions(
         ),
     )  # fmt: skip
     finn = f"CN=Finn Fuchs,OU=Staff,{ad}"
-    unlocked = run(cast.lena, cast.acme, "unlock-account", "finn")
+    unlocked = run(cast.omar, cast.acme, "unlock-account", "finn")
     assert unlocked.run.status == RunStatus.SUCCEEDED, unlocked.run.outcome
     assert slapd.read(finn, "lockoutTime")["lockoutTime"] == ["0"]
-    reset = run(cast.lena, cast.acme, "reset-password", "finn@ad.example")
+    reset = run(cast.omar, cast.acme, "reset-password", "finn@ad.example")
     assert reset.run.status == RunStatus.SUCCEEDED, reset.run.outcome
     written = slapd.read(finn, "unicodePwd", "pwdLastSet")
     assert written["unicodePwd"] == [f'"{reset.secret}"'.encode("utf-16-le").decode()]
@@ -365,3 +380,112 @@ def test_active_directory_writes_follow_its_conventions(
     enabled = run(cast.omar, cast.acme, "enable-account", "finn")
     assert enabled.run.status == RunStatus.SUCCEEDED
     assert slapd.read(finn, "userAccountControl")["userAccountControl"] == ["512"]
+    # an account AD protects as privileged (adminCount=1) is refused
+    with slapd.as_root(ad) as root:
+        assert root.modify(
+            f"CN=Erin Ernst,OU=Staff,{ad}", {"adminCount": [("MODIFY_REPLACE", ["1"])]}
+        )
+    privileged = run(cast.omar, cast.acme, "reset-password", "erin")
+    assert privileged.run.status == RunStatus.FAILED
+    assert "adminCount=1" in privileged.run.outcome
+
+
+def test_l1_acts_from_a_ticket_for_its_requester_with_generated_passwords_only(
+    slapd: ldapserver.Directory, acme_directory: Directory, cast: Cast
+) -> None:
+    ticket = make_ticket(cast.alice, cast.acme)
+    with pytest.raises(PermissionDenied, match="from a ticket"):
+        run(cast.lena, cast.acme, "reset-password", "alice@acme.example")
+    with pytest.raises(PermissionDenied, match="requester only"):
+        run(
+            cast.lena, cast.acme, "reset-password", "bob@acme.example", channel="ticket",
+            ticket=ticket,
+        )  # fmt: skip
+    with pytest.raises(PermissionDenied, match="chosen password"):
+        run(
+            cast.lena, cast.acme, "reset-password", "alice@acme.example", channel="ticket",
+            ticket=ticket, parameters={"password": "Harbour-Lights-77"},
+        )  # fmt: skip
+    assert slapd.bind_works(slapd.dn("alice"), OLD)
+    done = run(
+        cast.lena, cast.acme, "reset-password", "alice@acme.example", channel="ticket",
+        ticket=ticket, parameters={"must_change": False},
+    )  # fmt: skip
+    assert done.run.status == RunStatus.SUCCEEDED
+    assert done.run.parameters["must_change"] is True  # L1's always must be changed
+    assert slapd.read(slapd.dn("alice"), "pwdReset")["pwdReset"] == ["TRUE"]
+    assert AuditEntry.objects.filter(action="automation.refused").count() == 3
+
+
+def test_protection_reaches_through_nested_groups_and_odd_spellings(
+    slapd: ldapserver.Directory, acme_directory: Directory, cast: Cast
+) -> None:
+    base = ldapserver.BASE
+    with slapd.as_root() as root:
+        # carol is in Helpdesk Leads, which is inside Domain Admins
+        assert root.add(
+            f"cn=Helpdesk Leads,ou=Groups,{base}", "groupOfNames",
+            {"member": [f"UID=Carol,OU=staff,ou=People,{base}"]},
+        )  # fmt: skip
+        assert root.modify(
+            f"cn=Domain Admins,ou=Groups,{base}",
+            {"member": [("MODIFY_ADD", [f"commonName=Helpdesk Leads,ou=Groups,{base}"])]},
+        )
+        # and an entry whose name has ou=Staff in its first part, outside the allowed OU
+        assert root.add(
+            f"uid=sneaky+ou=Staff,ou=People,{base}", "inetOrgPerson",
+            {"cn": "Sneaky", "sn": "S", "mail": "sneaky@acme.example",
+             "userPassword": OLD},
+        )  # fmt: skip
+    nested = run(cast.omar, cast.acme, "reset-password", "carol")
+    assert nested.run.status == RunStatus.FAILED
+    assert "protected group" in nested.run.outcome
+    sneaky = run(cast.omar, cast.acme, "reset-password", "sneaky@acme.example")
+    assert "outside the OUs" in sneaky.run.outcome
+    assert slapd.bind_works(slapd.dn("carol"), OLD)
+
+
+def test_the_service_account_itself_is_never_touched(
+    slapd: ldapserver.Directory, cast: Cast
+) -> None:
+    # a careless setup: the service account is a person in an allowed OU (dave)
+    with slapd.as_root() as root:
+        assert root.modify(
+            slapd.dn("dave"), {"userPassword": [("MODIFY_REPLACE", [ldapserver.SERVICE_PASSWORD])]}
+        )
+        # an administrator's change marks it for a change at next bind: not for a service
+        assert root.modify(slapd.dn("dave"), {"pwdReset": [("MODIFY_DELETE", [])]})
+    services.directory_create(
+        actor=cast.admin, organization=cast.acme,
+        **directory_fields(slapd, bind_dn=f"UID=dave,ou=staff,ou=People,{ldapserver.BASE}"),
+    )  # fmt: skip
+    itself = run(cast.omar, cast.acme, "reset-password", "dave")
+    assert itself.run.status == RunStatus.FAILED
+    assert "the service account tierdesk binds as" in itself.run.outcome
+    assert slapd.bind_works(slapd.dn("dave"), ldapserver.SERVICE_PASSWORD)
+
+
+def test_a_protected_group_that_cannot_be_read_refuses(
+    slapd: ldapserver.Directory, acme_directory: Directory, cast: Cast
+) -> None:
+    Directory.objects.update(protected_groups=[f"cn=Gone,ou=Groups,{ldapserver.BASE}"])
+    done = run(cast.omar, cast.acme, "reset-password", "alice")
+    assert done.run.status == RunStatus.FAILED
+    assert "cannot be read" in done.run.outcome
+    assert slapd.bind_works(slapd.dn("alice"), OLD)
+
+
+def test_an_allowed_group_inside_a_protected_one_is_not_joined(
+    slapd: ldapserver.Directory, acme_directory: Directory, cast: Cast
+) -> None:
+    base = ldapserver.BASE
+    with slapd.as_root() as root:
+        assert root.modify(
+            f"cn=Domain Admins,ou=Groups,{base}",
+            {"member": [("MODIFY_ADD", [f"cn=VPN Users,ou=Groups,{base}"])]},
+        )
+    done = run(cast.omar, cast.acme, "add-to-group", "alice", parameters={"group": "VPN Users"})
+    assert done.run.status == RunStatus.FAILED
+    assert "inside the protected group" in done.run.outcome
+    group = f"cn=VPN Users,ou=Groups,{base}"
+    assert slapd.dn("alice") not in slapd.read(group, "member")["member"]

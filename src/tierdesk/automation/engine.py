@@ -119,6 +119,12 @@ def _set_password(ctx: Context, arguments: dict[str, Any]) -> str:
     account = _account(ctx)
     password = _value(ctx, arguments, "password") or None
     must_change = bool(_value(ctx, arguments, "must_change", True))
+    if password is not None:
+        problem = password_problem(
+            password, min_length=ctx.directory.min_password_length, account=account
+        )
+        if problem:
+            raise ldap.DirectoryError("refused", f"the chosen password: {problem}")
     if password is None:
         password = generate_password(max(16, ctx.directory.min_password_length))
         ctx.secret = password
@@ -154,6 +160,10 @@ def _enable(ctx: Context, arguments: dict[str, Any]) -> str:
 
 def _add_to_group(ctx: Context, arguments: dict[str, Any]) -> str:
     group = _group_dn(ctx, str(_value(ctx, arguments, "group") or ""))
+    # an allowed group inside a protected one would make its new member protected-level
+    above = ctx.connection.protected_by(group, list(ctx.directory.protected_groups))
+    if above:
+        raise ldap.DirectoryError("refused", f"{group} is inside the protected group {above}")
     if not ctx.connection.set_membership(_account(ctx), group, True):
         return UNCHANGED
     return f"added to {group}"
@@ -205,7 +215,8 @@ def _create_account(ctx: Context, arguments: dict[str, Any]) -> str:
 
 
 def _domain(base_dn: str) -> str:
-    return ".".join(v for a, v in ldap.normalize_dn(base_dn) if a == "dc") or "local"
+    parts = [v for rdn in ldap.normalize_dn(base_dn) for a, v in rdn if a == "dc"]
+    return ".".join(parts) or "local"
 
 
 def _undo_create(ctx: Context, arguments: dict[str, Any]) -> str:
@@ -326,10 +337,15 @@ def _check_place(ctx: Context, dn: str, position: int) -> int:
         raise Refused(f"{dn} is outside the OUs where actions are allowed")
     _end(step, StepStatus.DONE, "within the allowed OUs")
     step = _begin(ctx.run, position + 1, "check_protected")
+    if ldap.same_dn(dn, d.bind_dn):
+        _end(step, StepStatus.FAILED, "the service account itself")
+        raise Refused(f"{dn} is the service account tierdesk binds as")
     try:
-        protected = ctx.connection.member_of_any(dn, list(d.protected_groups))
+        protected = ctx.connection.protected_by(dn, list(d.protected_groups))
     except ldap.DirectoryError as exc:
         _end(step, StepStatus.FAILED, str(exc))
+        if exc.kind == "refused":
+            raise Refused(str(exc)) from None
         raise
     if protected:
         _end(step, StepStatus.FAILED, f"member of {protected}")
@@ -377,8 +393,19 @@ def execute(
             except ldap.DirectoryError as exc:
                 _end(record, StepStatus.FAILED, str(exc))
                 remains = _take_back(ctx, done, position)
+                if exc.partial:
+                    unseen = " to a generated one nobody has seen" if ctx.secret else ""
+                    partial = exc.partial.replace("was changed", f"was changed{unseen}", 1)
+                    remains = "\n".join(filter(None, [f"{partial} (step {index + 1})", remains]))
                 summary = f"step {index + 1} ({definition.name}) failed: {exc}"
                 return Outcome(False, summary, remains)
+            except Exception as exc:  # not the directory's answer: a bug, or the database
+                log.exception("run %s: step %s failed unexpectedly", run.pk, definition.name)
+                _end(record, StepStatus.FAILED, f"unexpected error: {type(exc).__name__}")
+                remains = _take_back(ctx, done, position)
+                unknown = f"unknown whether step {index + 1} ({definition.name}) changed anything"
+                remains = "\n".join(filter(None, [unknown, remains]))
+                return Outcome(False, f"step {index + 1} failed unexpectedly", remains)
             if detail == UNCHANGED:
                 _end(record, StepStatus.UNCHANGED, "already as wanted")
                 continue
@@ -391,6 +418,9 @@ def execute(
     except ldap.DirectoryError as exc:
         remains = _take_back(ctx, done, 90)
         return Outcome(False, f"the directory failed: {exc}", remains)
+    except Exception as exc:  # before any step wrote: nothing to take back
+        log.exception("run %s: the checks failed unexpectedly", run.pk)
+        return Outcome(False, f"the checks failed unexpectedly ({type(exc).__name__})")
     finally:
         connection.close()
     summary = "; ".join(d for _, _, d in done) or "nothing to change: the account already was so"

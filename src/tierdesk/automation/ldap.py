@@ -42,9 +42,12 @@ class DirectoryError(Exception):
     of: unreachable, certificate, credentials, base_dn, not_found, ambiguous, refused,
     failed; the message says it for a person."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, *, partial: str = "") -> None:
         super().__init__(message)
         self.kind = kind
+        # What the failing operation had already changed before it failed (a password
+        # set, its must-change mark not): for the run's ``remains``.
+        self.partial = partial
 
 
 @dataclass(frozen=True)
@@ -75,23 +78,90 @@ class Account:
     must_change: bool
 
 
-def normalize_dn(dn: str) -> tuple[tuple[str, str], ...]:
-    """``dn`` as comparable (attribute, value) pairs: attribute names and values compared
-    without regard to case, as directories do for the usual naming attributes. Raises
-    ``ValueError`` when ``dn`` is not a distinguished name."""
+# Attribute names a DN may spell long or short (RFC 4519), compared as one.
+_SYNONYMS = {
+    "commonname": "cn",
+    "organizationalunitname": "ou",
+    "domaincomponent": "dc",
+    "userid": "uid",
+    "organizationname": "o",
+    "countryname": "c",
+    "localityname": "l",
+    "stateorprovincename": "st",
+    "streetaddress": "street",
+}
+
+Rdn = frozenset[tuple[str, str]]
+
+
+def _unescape(value: str) -> str:
+    """An RDN value with its escapes resolved (``\\,`` and ``\\2C`` are both a comma)."""
+    out = bytearray()
+    i = 0
+    while i < len(value):
+        c = value[i]
+        if c == "\\" and i + 1 < len(value):
+            pair = value[i + 1 : i + 3]
+            if len(pair) == 2 and all(ch in "0123456789abcdefABCDEF" for ch in pair):
+                out.append(int(pair, 16))
+                i += 3
+                continue
+            out += value[i + 1].encode()
+            i += 2
+            continue
+        out += c.encode()
+        i += 1
+    return out.decode("utf-8", "replace").strip()
+
+
+def normalize_dn(dn: str) -> tuple[Rdn, ...]:
+    """``dn`` as comparable RDNs, each the set of its (attribute, value) pairs (a
+    multi-valued RDN such as ``uid=x+ou=Staff`` stays one RDN): attribute names in one
+    spelling, values unescaped, both without regard to case, as directories compare the
+    usual naming attributes. ``ValueError`` when ``dn`` is not a distinguished name."""
     if not dn.strip():
         raise ValueError("empty")
     try:
         parts = parse_dn(dn, escape=False, strip=True)
     except ldap_errors.LDAPInvalidDnError as exc:
         raise ValueError(str(exc)) from None
-    return tuple((attr.lower(), value.lower()) for attr, value, _sep in parts)
+    rdns: list[Rdn] = []
+    current: set[tuple[str, str]] = set()
+    for attr, value, separator in parts:
+        name = attr.strip().lower()
+        current.add((_SYNONYMS.get(name, name), _unescape(value).lower()))
+        if separator != "+":
+            rdns.append(frozenset(current))
+            current = set()
+    if current:
+        rdns.append(frozenset(current))
+    return tuple(rdns)
 
 
 def within(dn: str, container: str) -> bool:
-    """Whether ``dn`` is ``container`` or below it."""
+    """Whether ``dn`` is ``container`` or below it (RDN by RDN: ``uid=x+ou=Staff,…`` is
+    not below ``ou=Staff,…``)."""
     inner, outer = normalize_dn(dn), normalize_dn(container)
     return len(inner) >= len(outer) and inner[len(inner) - len(outer) :] == outer
+
+
+def same_dn(a: str, b: str) -> bool:
+    try:
+        return normalize_dn(a) == normalize_dn(b)
+    except ValueError:
+        return False
+
+
+def suffix(dn: str) -> str:
+    """The domain part of ``dn`` (its trailing ``dc=`` RDNs), where an organization's
+    groups are searched for: protected groups need not lie below the base DN."""
+    parts = parse_dn(dn, escape=False, strip=True)
+    tail: list[str] = []
+    for attr, value, _sep in reversed(parts):
+        if attr.lower() not in ("dc", "domaincomponent"):
+            break
+        tail.insert(0, f"{attr}={value}")
+    return ",".join(tail) or dn
 
 
 class _VerifiedTls(ldap3.Tls):
@@ -335,33 +405,56 @@ class Connection:
         raw = {k.lower(): v for k, v in entries[0].get("raw_attributes", {}).items()}
         return [v.decode("utf-8", "replace") for v in raw.get("member", [])]
 
-    def member_of_any(self, dn: str, groups: list[str]) -> str | None:
+    def protected_by(self, dn: str, groups: list[str]) -> str | None:
         """The first of ``groups`` that ``dn`` belongs to, directly or through nested
-        groups (followed ``GROUP_DEPTH`` deep); None when none."""
-        wanted = normalize_dn(dn)
+        groups, or (Active Directory) the reason it is protected anyway (``adminCount``);
+        None when none. The groups holding ``dn`` are asked of the server (it compares the
+        names), then the groups holding those, ``GROUP_DEPTH`` levels up. Fails closed:
+        a protected group that cannot be read, or nesting deeper than that, is an error."""
+        if self.settings.kind == ACTIVE_DIRECTORY:
+            result = self._call(
+                f"reading {dn}", "search", dn, "(adminCount=1)", ldap3.BASE, attributes=["1.1"]
+            )
+            if result.get("result") == 0 and any(
+                r.get("type") == "searchResEntry" for r in self._conn.response or []
+            ):
+                return "adminCount=1 (an account Active Directory protects as privileged)"
+        if not groups:
+            return None
         for group in groups:
-            seen: set[tuple[tuple[str, str], ...]] = set()
-            frontier = [group]
-            for _depth in range(GROUP_DEPTH):
-                following: list[str] = []
-                for current in frontier:
-                    key = normalize_dn(current)
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                    for member in self.group_members(current):
-                        try:
-                            if normalize_dn(member) == wanted:
-                                return group
-                        except ValueError:
-                            continue
-                        following.append(member)
-                    if len(seen) > GROUP_ENTRIES:
-                        raise DirectoryError("failed", f"{group} nests too many groups to check")
-                frontier = following
-                if not frontier:
-                    break
-        return None
+            if not self.entry_exists(group):
+                raise DirectoryError(
+                    "refused",
+                    f"the protected group {group} cannot be read: check the configuration",
+                )
+        wanted = [normalize_dn(g) for g in groups]
+        base = suffix(self.settings.base_dn)
+        frontier, seen = [dn], set()
+        for _level in range(GROUP_DEPTH):
+            holders: list[str] = []
+            for member in frontier:
+                value = escape_filter_chars(member)
+                found = self.search(
+                    base,
+                    f"(|(member={value})(uniqueMember={value}))",
+                    ["1.1"],
+                    limit=GROUP_ENTRIES,
+                )
+                for entry in found:
+                    key = normalize_dn(entry["dn"])
+                    if key in wanted:
+                        return groups[wanted.index(key)]
+                    if key not in seen:
+                        seen.add(key)
+                        holders.append(entry["dn"])
+            if not holders:
+                return None
+            if len(seen) > GROUP_ENTRIES:
+                raise DirectoryError("refused", "too many nested groups to check; refused")
+            frontier = holders
+        raise DirectoryError(
+            "refused", f"groups nest deeper than {GROUP_DEPTH} levels above {dn}; refused"
+        )
 
     # --- writing ------------------------------------------------------------------------
 
@@ -378,11 +471,15 @@ class Connection:
                 account.dn,
                 {"unicodePwd": [(ldap3.MODIFY_REPLACE, [encoded])]},
             )
-            self._modify(
-                "setting when the password must change",
-                account.dn,
-                {"pwdLastSet": [(ldap3.MODIFY_REPLACE, ["0" if must_change else "-1"])]},
-            )
+            try:
+                self._modify(
+                    "setting when the password must change",
+                    account.dn,
+                    {"pwdLastSet": [(ldap3.MODIFY_REPLACE, ["0" if must_change else "-1"])]},
+                )
+            except DirectoryError as exc:
+                exc.partial = "the password was changed; whether it must change was not set"
+                raise
             return
         try:
             done = self._conn.extend.standard.modify_password(
@@ -396,12 +493,18 @@ class Connection:
             ) from None
         if not done:
             raise _answered("setting the password", dict(self._conn.result or {}))
-        current = self.reread(account)
-        if current.must_change != must_change:
-            change = (ldap3.MODIFY_REPLACE, ["TRUE"]) if must_change else (ldap3.MODIFY_DELETE, [])
-            self._modify(
-                "setting when the password must change", account.dn, {"pwdReset": [change]}
-            )
+        try:
+            current = self.reread(account)
+            if current.must_change != must_change:
+                change = (
+                    (ldap3.MODIFY_REPLACE, ["TRUE"]) if must_change else (ldap3.MODIFY_DELETE, [])
+                )
+                self._modify(
+                    "setting when the password must change", account.dn, {"pwdReset": [change]}
+                )
+        except DirectoryError as exc:
+            exc.partial = "the password was changed; whether it must change was not set"
+            raise
 
     def unlock(self, account: Account) -> None:
         if self.settings.kind == ACTIVE_DIRECTORY:
@@ -442,11 +545,7 @@ class Connection:
     def set_membership(self, account: Account, group_dn: str, member: bool) -> bool:
         """Add ``account`` to ``group_dn`` (or remove it); False when it already was (or
         was not) a member, and nothing was written."""
-        present = any(
-            normalize_dn(m) == normalize_dn(account.dn)
-            for m in self.group_members(group_dn)
-            if _parses(m)
-        )
+        present = any(same_dn(m, account.dn) for m in self.group_members(group_dn))
         if present == member:
             return False
         operation = ldap3.MODIFY_ADD if member else ldap3.MODIFY_DELETE
@@ -482,14 +581,6 @@ def _answered(what: str, result: dict[str, Any]) -> DirectoryError:
     return DirectoryError(
         kind, f"{what}: the directory answered {result.get('description')} ({detail})"
     )
-
-
-def _parses(dn: str) -> bool:
-    try:
-        normalize_dn(dn)
-    except ValueError:
-        return False
-    return True
 
 
 def child_dn(attribute: str, value: str, container: str) -> str:

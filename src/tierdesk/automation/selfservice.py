@@ -30,6 +30,7 @@ from django.db import transaction
 from tierdesk.automation import engine, runbooks, services
 from tierdesk.automation.models import Directory, RunStatus, Verification
 from tierdesk.core import clock
+from tierdesk.core.audit import AuditAction, record
 from tierdesk.core.errors import DomainError, ValidationFailed
 from tierdesk.core.models import Role, User
 
@@ -37,6 +38,11 @@ log = logging.getLogger(__name__)
 
 CODE_MINUTES = 10
 CODE_ATTEMPTS = 5
+# Wrong codes per account in a day, over all its codes: then no more codes that day.
+DAILY_WRONG_CODES = 10
+# A chosen password is checked before the code is spent, the same for every address
+# (a directory's own, longer minimum is checked again when the action runs).
+CHOSEN_MIN_LENGTH = 12
 OFFERED = ("reset-password", "unlock-account")
 
 
@@ -71,6 +77,14 @@ def start(*, email: str, runbook: str) -> Verification | None:
     if not Directory.objects.filter(organization_id=user.organization_id, is_active=True).exists():
         return None
     now = clock.now()
+    wrong_today = sum(
+        Verification.objects.filter(
+            user=user, created_at__gt=now - dt.timedelta(days=1)
+        ).values_list("attempts", flat=True)
+    )
+    if wrong_today >= DAILY_WRONG_CODES:
+        _audit(user, AuditAction.SELF_SERVICE_BLOCKED, {"wrong_codes_today": wrong_today})
+        return None
     code = f"{secrets.randbelow(10**6):06d}"
     with transaction.atomic():
         Verification.objects.filter(user=user, used_at__isnull=True, expires_at__gt=now).update(
@@ -85,6 +99,7 @@ def start(*, email: str, runbook: str) -> Verification | None:
         )
         verification.code_hash = _digest(str(verification.pk), code)
         verification.save(update_fields=["code_hash"])
+        _audit(user, AuditAction.SELF_SERVICE_CODE_SENT, {"action": runbook})
     _send(user, code, offered(runbook))
     return verification
 
@@ -128,7 +143,7 @@ def _use(verification_id: int, code: str) -> Verification:
         if verification.expires_at <= now:
             raise CodeRefused("This code has expired: ask for a new one.")
         if verification.attempts >= CODE_ATTEMPTS:
-            raise CodeRefused("Too many wrong codes: ask for a new one.")
+            raise CodeRefused(wrong_code(verification.attempts))
         given = code.strip()
         right = hmac.compare_digest(_digest(str(verification.pk), given), verification.code_hash)
         if right:
@@ -138,31 +153,45 @@ def _use(verification_id: int, code: str) -> Verification:
             verification.attempts += 1
             verification.save(update_fields=["attempts"])
     if not right:
-        left = CODE_ATTEMPTS - verification.attempts
-        raise CodeRefused(
-            f"That is not the code. {left} more tries."
-            if left
-            else "That is not the code, and that was the last try: ask for a new one."
+        _audit(
+            verification.user,
+            AuditAction.SELF_SERVICE_CODE_REFUSED,
+            {"verification": verification.pk, "attempts": verification.attempts},
         )
+        raise CodeRefused(wrong_code(verification.attempts))
     return verification
+
+
+def wrong_code(attempts: int) -> str:
+    """What a wrong code is answered, after ``attempts`` wrong ones: the same words for an
+    address with an account and one without."""
+    if attempts >= CODE_ATTEMPTS:
+        return "That is not the code, and that was the last try: ask for a new one."
+    return "That is not the code."
+
+
+def _audit(user: User, action: AuditAction, changes: dict[str, object]) -> None:
+    record(
+        actor=user,
+        action=action,
+        target_type="user",
+        target_id=user.pk,
+        organization=user.organization,
+        changes=changes,
+    )
+
+
+def password_problem(password: str) -> str:
+    """Why a chosen password is refused before the code is spent (empty: it is not)."""
+    return engine.password_problem(password, min_length=CHOSEN_MIN_LENGTH, account=None)
 
 
 def complete(*, verification_id: int, code: str, password: str = "") -> services.RunResult:
     """Check the code, then run the action for the requester's own account and record it
     on a ticket resolved by automation. A chosen ``password`` is checked before the code
     is spent, so a refused password leaves the code usable."""
-    pending = Verification.objects.select_related("user").filter(pk=verification_id).first()
-    if pending is None:
-        raise CodeRefused("Ask for a code first.")
-    if password:
-        directory = Directory.objects.filter(
-            organization_id=pending.user.organization_id or 0
-        ).first()
-        problem = engine.password_problem(
-            password, min_length=directory.min_password_length if directory else 12, account=None
-        )
-        if problem:
-            raise ValidationFailed.for_field("password", problem)
+    if password and (problem := password_problem(password)):
+        raise ValidationFailed.for_field("password", problem)
     verification = _use(verification_id, code)
     user = verification.user
     assert user.organization is not None
@@ -179,7 +208,10 @@ def complete(*, verification_id: int, code: str, password: str = "") -> services
         idempotency_key=f"self-service:{verification.pk}",
         verified=True,
     )
-    _record_on_ticket(user, done)
+    try:
+        _record_on_ticket(user, done)
+    except Exception:  # the action happened: its answer (a password) must still be shown
+        log.exception("self-service run %s: no ticket recorded it", done.run.pk)
     return done
 
 
@@ -190,9 +222,14 @@ def _record_on_ticket(user: User, done: services.RunResult) -> None:
 
     run = done.run
     assert user.organization is not None
-    lines = [f"Self-service: {run.title}, for {user.email}.", f"Outcome: {run.outcome}"]
-    if run.remains:
-        lines.append(f"Left in the directory: {run.remains}")
+    # The requester reads this ticket: the outcome in plain words; the directory's details
+    # (names, groups, errors) stay on the run, for staff.
+    worked = run.status == RunStatus.SUCCEEDED
+    lines = [
+        f"Self-service: {run.title}, for {user.email}.",
+        "Done automatically." if worked else "It could not be done automatically: over to L1.",
+        f"(Automation run {run.pk}.)",
+    ]
     with transaction.atomic():
         ticket = tickets.ticket_create(
             actor=user,
@@ -208,7 +245,7 @@ def _record_on_ticket(user: User, done: services.RunResult) -> None:
                 ticket=ticket,
                 to_status="resolved",
                 resolution_code="automated",
-                resolution_note=f"Done by self-service: {run.outcome}",
+                resolution_note=f"Done by self-service ({run.title.lower()}).",
             )
         type(run).objects.filter(pk=run.pk).update(ticket=ticket)
         run.ticket = ticket

@@ -103,9 +103,12 @@ def _clean(values: dict[str, Any], d: Directory) -> None:
         if not isinstance(raw, list) or len(raw) > 50:
             raise ValidationFailed.for_field(name, "a list of at most 50 distinguished names")
         cleaned = [_dn(v, name) for v in raw]
-        outside = [v for v in cleaned if not ldap.within(v, d.base_dn)]
+        # groups may lie elsewhere in the domain (CN=Users, CN=Builtin), OUs not
+        container = d.base_dn if name == "allowed_ous" else ldap.suffix(d.base_dn)
+        outside = [v for v in cleaned if not ldap.within(v, container)]
         if outside:
-            raise ValidationFailed.for_field(name, f"{outside[0]} is not below the base DN")
+            where = "the base DN" if name == "allowed_ous" else f"the domain {container}"
+            raise ValidationFailed.for_field(name, f"{outside[0]} is not below {where}")
         setattr(d, name, cleaned)
     if not d.allowed_ous:
         raise ValidationFailed.for_field("allowed_ous", "at least one OU where actions are allowed")
@@ -245,7 +248,7 @@ def resolve_group(directory: Directory, group: str) -> str:
             same = ldap.normalize_dn(wanted) == parts
         except ValueError:
             same = False
-        if same or parts[0][1] == wanted.lower():
+        if same or any(value == wanted.lower() for _attr, value in parts[0]):
             return str(dn)
     raise ldap.DirectoryError("refused", f"{wanted!r} is not one of the groups actions may change")
 
@@ -383,6 +386,14 @@ def run_action(
     except ValidationFailed as exc:
         _refuse(actor, organization, runbook, account, exc.detail, channel)
         raise
+    if channel != Channel.SELF_SERVICE and not may_approve(actor):
+        # L1 hands out generated passwords that must be changed: no agent keeps one
+        if any(values.get(p.name) for p in book.parameters if p.type == "password"):
+            why_not = "a chosen password is for L2, managers and admins; L1 gives a generated one"
+            _refuse(actor, organization, runbook, account, why_not, channel)
+            raise PermissionDenied(f"password: {why_not}")
+        if "must_change" in values:
+            values["must_change"] = True
     chosen = next(
         (values[p.name] for p in book.parameters if p.type == "password" and values.get(p.name)),
         None,
@@ -479,6 +490,13 @@ def _why_not(
         return 403, f"{book.name} may be run by {', '.join(sorted(book.roles)) or 'nobody'}."
     if channel == Channel.TICKET and (ticket is None or ticket.organization_id != organization.pk):
         return 404, "No such ticket."
+    if not may_approve(actor):
+        # L1 acts for a ticket's requester, on that ticket: never on an account of its choice
+        requester = getattr(ticket, "requester", None) if channel == Channel.TICKET else None
+        if requester is None:
+            return 403, "L1 runs runbooks from a ticket, for the ticket's requester."
+        if account.strip().lower() != requester.email.lower():
+            return 403, "L1 runs runbooks for the ticket's requester only."
     return None
 
 
@@ -511,7 +529,15 @@ def _execute(
     values: dict[str, Any],
 ) -> RunResult:
     find_by = None if book.creates_account else _find_by(directory, run.account)
-    outcome = engine.execute(run, directory, book.steps, values, find_by)
+    try:
+        outcome = engine.execute(run, directory, book.steps, values, find_by)
+    except Exception as exc:  # the engine's own records failed (the database): say so
+        log.exception("run %s failed outside its steps", run.pk)
+        outcome = engine.Outcome(
+            False,
+            f"the run failed unexpectedly ({type(exc).__name__})",
+            "unknown: the run stopped without a record of every step; check the account",
+        )
     run.status = RunStatus.SUCCEEDED if outcome.ok else RunStatus.FAILED
     run.outcome = outcome.summary[:500]
     run.remains = outcome.remains
@@ -531,7 +557,7 @@ def _execute(
             },
         )  # fmt: skip
         emit(
-            f"automation.{run.status}",
+            "automation.succeeded" if run.status == RunStatus.SUCCEEDED else "automation.failed",
             organization=run.organization,
             aggregate_type="action_run",
             aggregate_id=run.pk,

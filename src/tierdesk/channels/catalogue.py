@@ -38,6 +38,9 @@ EVENTS: dict[str, str] = {
     "ticket.de_escalated": "A ticket was handed back down a tier.",
     # MSP-wide webhooks only, from here on
     "escalation.managers_notified": "A hierarchical escalation notified a tier's managers.",
+    "automation.approval_needed": "A runbook run waits for an L2 or manager approval.",
+    "automation.succeeded": "A runbook run (a reset, an unlock…) did what it was asked.",
+    "automation.failed": "A runbook run was refused or failed; the payload has no details.",
     "sla.warning": "An SLA clock reached its warning percentage.",
     "sla.breached": "An SLA clock ran past its target.",
     "organization.created": "A client organization was added.",

@@ -62,6 +62,9 @@ class AuditAction(StrEnum):
     AUTOMATION_REFUSED = "automation.refused"
     AUTOMATION_APPROVED = "automation.approved"
     AUTOMATION_REJECTED = "automation.rejected"
+    SELF_SERVICE_CODE_SENT = "self_service.code_sent"
+    SELF_SERVICE_CODE_REFUSED = "self_service.code_refused"
+    SELF_SERVICE_BLOCKED = "self_service.blocked"
 
 
 def record(

@@ -23,14 +23,19 @@ from tierdesk.tickets.models import OPEN_STATUSES, Ticket
 from tierdesk.web.views.common import staff_required
 
 
-def offered(user: User, ticket: Ticket) -> list[runbooks.Runbook]:
+def _directory(ticket: Ticket) -> Directory | None:
+    return Directory.objects.filter(organization_id=ticket.organization_id).first()
+
+
+def offered(
+    user: User, ticket: Ticket, directory: Directory | None = None
+) -> list[runbooks.Runbook]:
     """The runbooks ``user`` may run for the ticket's requester (none on a closed ticket,
     without a requester, or without an active directory for the organization)."""
     if ticket.requester_id is None or ticket.status not in OPEN_STATUSES:
         return []
-    if not Directory.objects.filter(
-        organization_id=ticket.organization_id, is_active=True
-    ).exists():
+    directory = directory or _directory(ticket)
+    if directory is None or not directory.is_active:
         return []
     return [
         b for b in runbooks.catalogue().values() if user.role in b.roles and not b.creates_account
@@ -45,8 +50,8 @@ def panel(
     error: str = "",
     chosen: str = "",
 ) -> dict[str, Any]:
-    books = offered(user, ticket)
-    directory = Directory.objects.filter(organization_id=ticket.organization_id).first()
+    directory = _directory(ticket)
+    books = offered(user, ticket, directory) if directory else []
     groups = [
         (dn, dn.split(",", 1)[0].partition("=")[2])
         for dn in (directory.allowed_groups if directory else [])
@@ -56,7 +61,8 @@ def panel(
         .select_related("requested_by", "decided_by")
         .order_by("-pk")[:20]
     )
-    approver = services.may_approve(user)
+    waiting = any(r.status == RunStatus.AWAITING_APPROVAL for r in runs)
+    approver = waiting and services.may_approve(user)  # read only when it matters
     return {
         "runbooks": books,
         "groups": groups,

@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 
 from tierdesk.automation import selfservice
-from tierdesk.core.errors import DomainError
+from tierdesk.core.errors import DomainError, ValidationFailed
 from tierdesk.web import services as web_services
 from tierdesk.web.forms import DomainErrors
 from tierdesk.web.services import RateScope
@@ -134,8 +134,13 @@ def code(request: HttpRequest) -> HttpResponse:
             status = 429
         elif form.is_valid():
             try:
-                if pending["id"] is None:  # no such account: the answer a wrong code gets
-                    raise selfservice.CodeRefused("That is not the code.")
+                chosen = form.cleaned_data.get("password", "")
+                if chosen and (problem := selfservice.password_problem(chosen)):
+                    raise ValidationFailed.for_field("password", problem)
+                if pending["id"] is None:  # no such account: what a wrong code is answered
+                    pending["tries"] = pending.get("tries", 0) + 1
+                    request.session[SESSION_KEY] = pending
+                    raise selfservice.CodeRefused(selfservice.wrong_code(pending["tries"]))
                 done = selfservice.complete(
                     verification_id=pending["id"],
                     code=form.cleaned_data["code"],
