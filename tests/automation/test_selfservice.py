@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 
 from tests import ldapserver
-from tests.conftest import Cast
+from tests.conftest import Cast, make_ticket
 from tests.smtp import Inbox, body, smtp_server
 from tierdesk.automation import selfservice
 from tierdesk.automation.models import ActionRun, Directory, Verification
@@ -221,3 +221,23 @@ def test_a_reset_asked_for_by_mail_makes_a_ticket_and_nothing_else(
     assert not ActionRun.objects.exists()
     assert not Verification.objects.exists()
     assert slapd.bind_works(slapd.dn("alice"), OLD)
+
+
+def test_a_self_service_reset_counts_as_resolved_by_automation(
+    slapd: ldapserver.Directory, acme_directory: Directory, cast: Cast, inbox: Inbox
+) -> None:
+    from tierdesk.core.outbox import relay
+    from tierdesk.reports import facts, queries
+
+    client = Client()
+    ask(client, "alice@acme.example")
+    assert enter(client, code_for(inbox, "alice@acme.example")).status_code == 200
+    make_ticket(cast.lena, cast.acme, cast.bob)  # and one that is not
+    relay()  # the events mark the tickets' report facts stale, as the worker does
+    facts.refresh_stale()
+    today = Ticket.objects.get(subject__contains="self-service").created_at.date()
+    figures = queries.summary(
+        actor=cast.manager, organization="ACME", first_day=today, last_day=today
+    )
+    assert figures["resolved"] == 1
+    assert figures["resolved_by_automation"] == 1

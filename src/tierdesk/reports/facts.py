@@ -326,7 +326,8 @@ def _fact(
         sla_policy_id=policy_id,
         csat_score=h.rating[0] if h.rating else None,
         rated_at=h.rating[1] if h.rating else None,
-        resolved_by_automation=False,  # automation (issue #10) will say which it resolved
+        # tierdesk did it itself (self-service): the resolution code only automation sets
+        resolved_by_automation=resolved and t.resolution_code == ResolutionCode.AUTOMATED,
         computed_at=now,
     )
 
