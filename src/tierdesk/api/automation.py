@@ -363,21 +363,16 @@ def create_run(request: HttpRequest, payload: RunIn) -> HttpResponse:
     except NotFound:
         raise ValidationFailed.for_field("organization", "no such organization") from None
     ticket = None
-    account = payload.account.strip()
     if payload.ticket is not None:
         try:
             ticket = ticket_get(actor=me, ref=payload.ticket)
         except NotFound:
             raise ValidationFailed.for_field("ticket", "no such ticket") from None
-        if not account and ticket.requester is not None:
-            account = ticket.requester.email
-    if not account:
-        raise ValidationFailed.for_field("account", "required (a login or an email address)")
     done = services.run_action(
         actor=me,
         organization=organization,
         runbook=payload.runbook,
-        account=account,
+        account=payload.account.strip(),
         parameters=payload.parameters,
         channel="ticket" if ticket is not None else "api",
         idempotency_key=f"api:{me.pk}:{key}",

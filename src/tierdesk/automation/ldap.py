@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import ssl
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -586,8 +585,3 @@ def _answered(what: str, result: dict[str, Any]) -> DirectoryError:
 def child_dn(attribute: str, value: str, container: str) -> str:
     """A new entry's name: ``attribute=value`` (escaped) under ``container``."""
     return f"{attribute}={escape_rdn(value)},{container}"
-
-
-def iter_checks(connection: Connection, names: list[str]) -> Iterator[tuple[str, bool]]:
-    for name in names:
-        yield name, connection.entry_exists(name)

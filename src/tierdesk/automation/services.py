@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,8 +68,6 @@ def _dn(value: Any, name: str) -> str:
 
 
 def _clean(values: dict[str, Any], d: Directory) -> None:
-    import re
-
     kind = values.get("kind", d.kind)
     if kind not in DirectoryKind.values:
         raise ValidationFailed.for_field("kind", f"one of {', '.join(DirectoryKind.values)}")
@@ -361,6 +360,10 @@ def run_action(
     (staff, for the ticket's requester) or ``api`` (staff). A runbook that needs an
     approval waits for one (``approve``), unless it is self-service."""
     book = runbooks.get(runbook)
+    if not account.strip() and ticket is not None and ticket.requester is not None:
+        account = ticket.requester.email  # a ticket's action is for its requester
+    if not account.strip():
+        raise ValidationFailed.for_field("account", "required (a login or an email address)")
     key = str(idempotency_key or "").strip()
     if not key or len(key) > 100 or any(not c.isprintable() for c in key):
         raise ValidationFailed.for_field("idempotency_key", "1 to 100 printable characters")
