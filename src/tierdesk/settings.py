@@ -322,6 +322,14 @@ MAIL_POLL_SECONDS = env_int("TIERDESK_MAIL_POLL_SECONDS", 2, minimum=1)
 # Automation (automation.runbooks): the installation's own runbooks, beside the built-in
 # ones; a YAML file each.
 RUNBOOKS_DIR = env_str("TIERDESK_RUNBOOKS_DIR", "")
+# A run that waits for an approval this long expires (nothing is done); a run still
+# "running" this long after it started was cut short (its process ended) and is closed as
+# failed, with what its recorded steps left in the directory.
+AUTOMATION_APPROVAL_HOURS = env_int("TIERDESK_AUTOMATION_APPROVAL_HOURS", 24, minimum=1)
+AUTOMATION_STALE_RUN_MINUTES = env_int("TIERDESK_AUTOMATION_STALE_RUN_MINUTES", 15, minimum=5)
+# Refused self-service answers (a request, a wrong code) take at least this long, so an
+# address with an account is not told apart from one without by how fast the answer comes.
+SELF_SERVICE_ANSWER_MS = env_int("TIERDESK_SELF_SERVICE_ANSWER_MS", 400, minimum=0)
 # Self-service (portal): code requests per account and per source address, and code
 # entries per source address, within RESET_LIMIT_WINDOW.
 SELF_SERVICE_LIMIT_PER_ACCOUNT = env_int("TIERDESK_SELF_SERVICE_LIMIT_PER_ACCOUNT", 3, minimum=1)

@@ -11,6 +11,12 @@ from tierdesk.automation import services
 from tierdesk.automation.models import Directory
 
 
+@pytest.fixture(autouse=True)
+def _prompt_self_service_answers(settings: Any) -> None:
+    """No floor under refused self-service answers (tests of the floor set one)."""
+    settings.SELF_SERVICE_ANSWER_MS = 0
+
+
 @pytest.fixture
 def slapd() -> Iterator[ldapserver.Directory]:
     """A fresh directory for each test: the tests change passwords, locks and groups."""

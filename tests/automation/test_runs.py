@@ -127,6 +127,14 @@ def test_refusals_refuse_and_change_nothing(
     for uid, ou in (("root-admin", "Staff"), ("ceo", "Executives"), ("alice", "Staff")):
         assert slapd.bind_works(slapd.dn(uid, ou), OLD), uid
     assert AuditEntry.objects.filter(action="automation.refused", target_id=str(done.run.pk))
+    # a protected account asked for is an alert; a mistyped or out-of-scope one is not
+    alerts = OutboxEvent.objects.filter(name="security.protected_account")
+    assert alerts.count() == (1 if why == "protected group" else 0)
+    if why == "protected group":
+        payload = alerts.get().payload
+        assert payload["account"] == account
+        assert payload["requested_by"] == cast.omar.pk
+        assert "root-admin" in payload["account_dn"]
 
 
 def test_a_lookup_that_finds_two_entries_stops(

@@ -5,6 +5,7 @@ records it, resolved by automation."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +17,7 @@ from tests.conftest import Cast, make_ticket
 from tests.smtp import Inbox, body, smtp_server
 from tierdesk.automation import selfservice
 from tierdesk.automation.models import ActionRun, Directory, Verification
-from tierdesk.core.models import AuditEntry
+from tierdesk.core.models import AuditEntry, OutboxEvent
 from tierdesk.tickets.models import Ticket
 
 OLD = ldapserver.USER_PASSWORD
@@ -241,3 +242,44 @@ def test_a_self_service_reset_counts_as_resolved_by_automation(
     )
     assert figures["resolved"] == 1
     assert figures["resolved_by_automation"] == 1
+
+
+def test_ten_wrong_codes_in_a_day_block_the_account_with_one_alert(
+    slapd: ldapserver.Directory, acme_directory: Directory, cast: Cast, inbox: Inbox
+) -> None:
+    for round_ in range(2):
+        verification = selfservice.start(email="alice@acme.example", runbook="unlock-account")
+        assert verification is not None
+        right = code_for(inbox, "alice@acme.example", round_ + 1)
+        wrong = "000000" if right != "000000" else "111111"
+        for _ in range(selfservice.CODE_ATTEMPTS):
+            with pytest.raises(selfservice.CodeRefused):
+                selfservice.complete(verification_id=verification.pk, code=wrong)
+        alerts = OutboxEvent.objects.filter(name="security.self_service_blocked")
+        assert alerts.count() == round_  # the tenth wrong code raises it, not the fifth
+    alert = alerts.get()
+    assert alert.payload["email"] == "alice@acme.example"
+    assert alert.payload["wrong_codes_today"] == selfservice.DAILY_WRONG_CODES
+    # blocked: no more codes today, audited each time, and no second alert
+    assert selfservice.start(email="alice@acme.example", runbook="unlock-account") is None
+    assert selfservice.start(email="alice@acme.example", runbook="unlock-account") is None
+    assert len(inbox.to("alice@acme.example")) == 2
+    assert AuditEntry.objects.filter(action="self_service.blocked").count() == 3
+    assert alerts.count() == 1
+
+
+def test_refused_answers_take_the_same_time_for_every_address(
+    slapd: ldapserver.Directory, acme_directory: Directory, cast: Cast, inbox: Inbox,
+    settings: Any,
+) -> None:  # fmt: skip
+    """A known address costs a few writes an unknown one does not: both answers are held
+    to the same floor, so their timing does not tell them apart."""
+    settings.SELF_SERVICE_ANSWER_MS = 300
+    for email in ("alice@acme.example", "nobody@acme.example"):
+        client = Client()
+        began = time.monotonic()
+        assert ask(client, email).status_code == 302
+        assert time.monotonic() - began >= 0.3, email
+        began = time.monotonic()
+        assert enter(client, "000000").status_code == 422
+        assert time.monotonic() - began >= 0.3, email

@@ -200,7 +200,9 @@ class RunOut(Schema):
 
 
 class RunListParams(CleanInput):
-    status: Literal["awaiting_approval", "running", "succeeded", "failed", "rejected"] | None = None
+    status: (
+        Literal["awaiting_approval", "running", "succeeded", "failed", "rejected", "expired"] | None
+    ) = None
     organization: OrgCode | None = None
     limit: Annotated[int, Field(ge=1, le=200)] = 50
 

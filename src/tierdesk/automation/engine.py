@@ -32,7 +32,13 @@ UNCHANGED = "unchanged"  # a step's answer when the directory already was as wan
 
 
 class Refused(Exception):
-    """A safety check stopped the run before anything was written."""
+    """A safety check stopped the run before anything was written. ``protected``: the
+    account is one tierdesk never touches (a protected group's member, the service
+    account, an account the directory itself protects), which is worth an alert."""
+
+    def __init__(self, message: str, *, protected: bool = False) -> None:
+        super().__init__(message)
+        self.protected = protected
 
 
 @dataclass
@@ -310,6 +316,7 @@ class Outcome:
     remains: str = ""
     secret: str | None = field(default=None, repr=False)
     refused: bool = False
+    protected: bool = False  # refused because the account is protected
 
 
 def _guard(ctx: Context, find_by: tuple[str, str], position: int) -> int:
@@ -339,7 +346,7 @@ def _check_place(ctx: Context, dn: str, position: int) -> int:
     step = _begin(ctx.run, position + 1, "check_protected")
     if ldap.same_dn(dn, d.bind_dn):
         _end(step, StepStatus.FAILED, "the service account itself")
-        raise Refused(f"{dn} is the service account tierdesk binds as")
+        raise Refused(f"{dn} is the service account tierdesk binds as", protected=True)
     try:
         protected = ctx.connection.protected_by(dn, list(d.protected_groups))
     except ldap.DirectoryError as exc:
@@ -349,7 +356,10 @@ def _check_place(ctx: Context, dn: str, position: int) -> int:
         raise
     if protected:
         _end(step, StepStatus.FAILED, f"member of {protected}")
-        raise Refused(f"{dn} is a member of the protected group {protected}")
+        why = (
+            protected if protected.startswith("adminCount") else f"the protected group {protected}"
+        )
+        raise Refused(f"{dn} is protected: {why}", protected=True)
     _end(step, StepStatus.DONE, "in no protected group")
     return position + 2
 
@@ -414,7 +424,7 @@ def execute(
             if ctx.account is not None and definition.name != "create_account":
                 ctx.account = _fresh(ctx)
     except Refused as exc:
-        return Outcome(False, f"refused: {exc}", refused=True)
+        return Outcome(False, f"refused: {exc}", refused=True, protected=exc.protected)
     except ldap.DirectoryError as exc:
         remains = _take_back(ctx, done, 90)
         return Outcome(False, f"the directory failed: {exc}", remains)

@@ -63,6 +63,7 @@ class RunStatus(models.TextChoices):
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
     REJECTED = "rejected", "Approval refused"
+    EXPIRED = "expired", "Approval expired"
 
 
 class ActionRun(models.Model):

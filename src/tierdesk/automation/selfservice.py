@@ -32,6 +32,7 @@ from tierdesk.automation.models import Directory, RunStatus, Verification
 from tierdesk.core import clock
 from tierdesk.core.audit import AuditAction, record
 from tierdesk.core.errors import DomainError, ValidationFailed
+from tierdesk.core.events import emit
 from tierdesk.core.models import Role, User
 
 log = logging.getLogger(__name__)
@@ -77,11 +78,7 @@ def start(*, email: str, runbook: str) -> Verification | None:
     if not Directory.objects.filter(organization_id=user.organization_id, is_active=True).exists():
         return None
     now = clock.now()
-    wrong_today = sum(
-        Verification.objects.filter(
-            user=user, created_at__gt=now - dt.timedelta(days=1)
-        ).values_list("attempts", flat=True)
-    )
+    wrong_today = wrong_codes_today(user)
     if wrong_today >= DAILY_WRONG_CODES:
         _audit(user, AuditAction.SELF_SERVICE_BLOCKED, {"wrong_codes_today": wrong_today})
         return None
@@ -102,6 +99,16 @@ def start(*, email: str, runbook: str) -> Verification | None:
         _audit(user, AuditAction.SELF_SERVICE_CODE_SENT, {"action": runbook})
     _send(user, code, offered(runbook))
     return verification
+
+
+def wrong_codes_today(user: User) -> int:
+    """Wrong codes entered for ``user`` in the last 24 hours, over all their codes."""
+    since = clock.now() - dt.timedelta(days=1)
+    return sum(
+        Verification.objects.filter(user=user, created_at__gt=since).values_list(
+            "attempts", flat=True
+        )
+    )
 
 
 def _send(user: User, code: str, book: runbooks.Runbook | None) -> None:
@@ -153,11 +160,25 @@ def _use(verification_id: int, code: str) -> Verification:
             verification.attempts += 1
             verification.save(update_fields=["attempts"])
     if not right:
-        _audit(
-            verification.user,
-            AuditAction.SELF_SERVICE_CODE_REFUSED,
-            {"verification": verification.pk, "attempts": verification.attempts},
-        )
+        user = verification.user
+        with transaction.atomic():
+            _audit(
+                user,
+                AuditAction.SELF_SERVICE_CODE_REFUSED,
+                {"verification": verification.pk, "attempts": verification.attempts},
+            )
+            if wrong_codes_today(user) == DAILY_WRONG_CODES:  # this one blocked the account
+                _audit(
+                    user, AuditAction.SELF_SERVICE_BLOCKED, {"wrong_codes_today": DAILY_WRONG_CODES}
+                )
+                emit(
+                    "security.self_service_blocked",
+                    organization=user.organization,
+                    aggregate_type="user",
+                    aggregate_id=user.pk,
+                    payload={"user_id": user.pk, "email": user.email,
+                             "wrong_codes_today": DAILY_WRONG_CODES},
+                )  # fmt: skip
         raise CodeRefused(wrong_code(verification.attempts))
     return verification
 

@@ -9,6 +9,7 @@ for a person) are never stored in clear, never in an audit entry, a log line or 
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import logging
 import re
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ EDITABLE = (
 DN_LISTS = ("allowed_ous", "protected_groups", "allowed_groups")
 ATTRIBUTE = r"[A-Za-z][A-Za-z0-9-]{0,63}"
 SECRET_TYPES = ("password",)
+SWEEP_BATCH = 200  # runs closed per sweep and tick
 
 
 def _require(actor: User | None) -> None:
@@ -566,6 +568,19 @@ def _execute(
             aggregate_id=run.pk,
             payload=_payload(run),
         )
+        if outcome.protected:
+            # someone asked tierdesk to change an account it never touches: an alert
+            emit(
+                "security.protected_account",
+                organization=run.organization,
+                aggregate_type="action_run",
+                aggregate_id=run.pk,
+                payload=_payload(run)
+                | {
+                    "account": run.account, "account_dn": run.account_dn,
+                    "requested_by": actor.pk, "reason": run.outcome,
+                },
+            )  # fmt: skip
     words = "done" if run.status == RunStatus.SUCCEEDED else "failed"
     text = f"{run.title} for {run.account}: {words}. {run.outcome}"
     if run.remains:
@@ -649,3 +664,118 @@ def decide(*, actor: User, run: ActionRun, approve: bool) -> RunResult:
         run.save(update_fields=["status", "outcome", "finished_at"])
         return RunResult(run)
     return _execute(run, run.requested_by, book, directory, values)
+
+
+# --- sweeps (the worker's, every minute) --------------------------------------------------
+
+
+def expire_approvals() -> int:
+    """Close the runs that have waited for an approval longer than
+    ``AUTOMATION_APPROVAL_HOURS``: nothing is done, the ticket says so, and whoever still
+    needs it asks again. How many expired."""
+    from django.conf import settings
+
+    cutoff = clock.now() - dt.timedelta(hours=settings.AUTOMATION_APPROVAL_HOURS)
+    expired = 0
+    waiting = ActionRun.objects.filter(
+        status=RunStatus.AWAITING_APPROVAL, created_at__lt=cutoff
+    ).select_related("organization", "requested_by", "ticket")
+    for run in waiting.order_by("pk")[:SWEEP_BATCH]:
+        with transaction.atomic():
+            claimed = ActionRun.objects.filter(
+                pk=run.pk, status=RunStatus.AWAITING_APPROVAL
+            ).update(status=RunStatus.EXPIRED, finished_at=clock.now())
+            if not claimed:  # decided meanwhile
+                continue
+            run.status = RunStatus.EXPIRED
+            run.outcome = f"no approval within {settings.AUTOMATION_APPROVAL_HOURS} h"
+            run.save(update_fields=["outcome"])
+            record(
+                actor=None,
+                action=AuditAction.AUTOMATION_EXPIRED,
+                target_type="action_run",
+                target_id=run.pk,
+                organization=run.organization,
+                changes={"runbook": run.runbook, "account": run.account},
+            )
+            emit(
+                "automation.approval_expired",
+                organization=run.organization,
+                aggregate_type="action_run",
+                aggregate_id=run.pk,
+                payload=_payload(run),
+            )
+        expired += 1
+        _note(
+            run,
+            run.requested_by,
+            f"{run.title} for {run.account}: nobody approved it within "
+            f"{settings.AUTOMATION_APPROVAL_HOURS} hours, so nothing was done. Ask again if it "
+            "is still needed.",
+        )
+    return expired
+
+
+def close_interrupted() -> int:
+    """Close the runs still ``running`` ``AUTOMATION_STALE_RUN_MINUTES`` after they started:
+    their process ended mid-run (a run's directory calls time out within a minute or two).
+    Each is marked failed with what its step records say may be left in the directory:
+    every step done and not taken back, and the step that had started without an end.
+    How many were closed."""
+    from django.conf import settings
+
+    from tierdesk.automation.models import StepStatus
+
+    cutoff = clock.now() - dt.timedelta(minutes=settings.AUTOMATION_STALE_RUN_MINUTES)
+    closed = 0
+    stale = ActionRun.objects.filter(status=RunStatus.RUNNING, started_at__lt=cutoff)
+    for run in stale.select_related("organization", "requested_by", "ticket").order_by("pk")[
+        :SWEEP_BATCH
+    ]:
+        steps = list(run.steps.order_by("position"))
+        undone = {s.name.removeprefix("undo_") for s in steps if s.status == StepStatus.UNDONE}
+        lines = []
+        for step in steps:
+            if step.status == StepStatus.STARTED:
+                lines.append(f"unknown whether step {step.name} changed anything")
+            elif (
+                step.status == StepStatus.DONE
+                and step.name in engine.STEPS
+                and step.name not in undone
+            ):
+                lines.append(f"{engine.STEPS[step.name].remains} ({step.detail})")
+        with transaction.atomic():
+            claimed = ActionRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+                status=RunStatus.FAILED,
+                outcome="the run stopped before it finished (its process ended)",
+                remains="\n".join(lines),
+                finished_at=clock.now(),
+            )
+            if not claimed:  # it finished meanwhile
+                continue
+            run.refresh_from_db()
+            record(
+                actor=None,
+                action=AuditAction.AUTOMATION_INTERRUPTED,
+                target_type="action_run",
+                target_id=run.pk,
+                organization=run.organization,
+                changes={
+                    "runbook": run.runbook, "account": run.account, "dn": run.account_dn,
+                    "remains": run.remains,
+                },
+            )  # fmt: skip
+            emit(
+                "automation.failed",
+                organization=run.organization,
+                aggregate_type="action_run",
+                aggregate_id=run.pk,
+                payload=_payload(run),
+            )
+        closed += 1
+        text = f"{run.title} for {run.account}: stopped before it finished."
+        text += (
+            f"\nLeft in the directory: {run.remains}" if run.remains else " Nothing was changed."
+        )
+        _note(run, run.requested_by, text)
+    return closed

@@ -39,8 +39,14 @@ EVENTS: dict[str, str] = {
     # MSP-wide webhooks only, from here on
     "escalation.managers_notified": "A hierarchical escalation notified a tier's managers.",
     "automation.approval_needed": "A runbook run waits for an L2 or manager approval.",
+    "automation.approval_expired": "A runbook run waited too long for an approval; not run.",
     "automation.succeeded": "A runbook run (a reset, an unlock…) did what it was asked.",
     "automation.failed": "A runbook run was refused or failed; the payload has no details.",
+    "security.protected_account": (
+        "A runbook was asked to change a protected account (an admin, the service account)"
+        "; refused."
+    ),
+    "security.self_service_blocked": "Wrong self-service codes blocked an account for a day.",
     "sla.warning": "An SLA clock reached its warning percentage.",
     "sla.breached": "An SLA clock ran past its target.",
     "organization.created": "A client organization was added.",

@@ -62,6 +62,8 @@ class AuditAction(StrEnum):
     AUTOMATION_REFUSED = "automation.refused"
     AUTOMATION_APPROVED = "automation.approved"
     AUTOMATION_REJECTED = "automation.rejected"
+    AUTOMATION_EXPIRED = "automation.expired"
+    AUTOMATION_INTERRUPTED = "automation.interrupted"
     SELF_SERVICE_CODE_SENT = "self_service.code_sent"
     SELF_SERVICE_CODE_REFUSED = "self_service.code_refused"
     SELF_SERVICE_BLOCKED = "self_service.blocked"

@@ -6,6 +6,7 @@ or not; requests and code entries are rate-limited per account and per source ad
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django import forms
@@ -78,8 +79,18 @@ def _limited(request: HttpRequest, scope: RateScope, key: str, limit: int) -> bo
     )
 
 
+def _no_sooner_than(began: float) -> None:
+    """Hold a refused or look-alike answer until ``SELF_SERVICE_ANSWER_MS`` after the
+    request began: the work behind it (a code stored and audited for a known account, a
+    code checked against its hash) does not show in how fast it comes."""
+    left = settings.SELF_SERVICE_ANSWER_MS / 1000 - (time.monotonic() - began)
+    if left > 0:
+        time.sleep(left)
+
+
 @never_cache
 def start(request: HttpRequest) -> HttpResponse:
+    began = time.monotonic()
     email = getattr(request.user, "email", "")  # signed in: their own, to start with
     initial = {"email": email} if email else {}
     form = RequestForm(request.POST or None, initial={"action": "reset-password", **initial})
@@ -110,6 +121,7 @@ def start(request: HttpRequest) -> HttpResponse:
                 "action": action,
                 "email": email,
             }
+            _no_sooner_than(began)
             return redirect("web:self-service-code")
     context = {"form": form, "limited_message": limited}
     return render(request, "web/selfservice/start.html", context, status=status)
@@ -117,6 +129,7 @@ def start(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 def code(request: HttpRequest) -> HttpResponse:
+    began = time.monotonic()
     pending = request.session.get(SESSION_KEY)
     if not pending:
         return redirect("web:self-service")
@@ -157,5 +170,7 @@ def code(request: HttpRequest) -> HttpResponse:
                 )
                 response["Cache-Control"] = "no-store"
                 return response
+    if request.method == "POST":
+        _no_sooner_than(began)
     context = {"form": form, "email": pending["email"], "minutes": selfservice.CODE_MINUTES}
     return render(request, "web/selfservice/code.html", context, status=status)
