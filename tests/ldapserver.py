@@ -19,6 +19,7 @@ refused by tierdesk itself."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import shutil
 import socket
@@ -173,6 +174,7 @@ olcAccess: {{1}}to * by dn.exact="{service}" write by self read by users read by
         ("sAMAccountName", "caseIgnoreMatch"),
         ("userPrincipalName", "caseIgnoreMatch"),
         ("adminCount", "integerMatch"),
+        ("objectSid", "octetStringMatch"),
     ):
         schema = schema.replace(
             f"  NAME '{name}'\n  SYNTAX", f"  NAME '{name}'\n  EQUALITY {rule}\n  SYNTAX"
@@ -300,6 +302,14 @@ member: uid=root-admin,ou=Staff,ou=People,{BASE}
     return "\n".join(entries)
 
 
+def ad_sid(rid: int) -> str:
+    """The base64 of a binary SID in the test domain S-1-5-21-1-2-3, ending in ``rid``."""
+    parts = (21, 1, 2, 3, rid)
+    raw = bytes([1, len(parts)]) + (5).to_bytes(6, "big")
+    raw += b"".join(p.to_bytes(4, "little") for p in parts)
+    return base64.b64encode(raw).decode()
+
+
 def _ad() -> str:
     """The Active Directory-convention organization (its schema, not its behaviour)."""
     user = """dn: CN={name},OU=Staff,{base}
@@ -316,6 +326,18 @@ mail: {sam}@ad.example
 userAccountControl: 512
 lockoutTime: {lockout}
 pwdLastSet: 134000000000000000
+objectSid:: {sid}
+primaryGroupID: 513
+"""
+    group = """dn: CN={name},OU=Groups,{base}
+objectClass: group
+objectClass: extensibleObject
+cn: {name}
+groupType: -2147483646
+instanceType: 4
+nTSecurityDescriptor:: AQAEgBQAAAAAAAAAAAAAAAAAAAA=
+objectCategory: CN=Group,CN=Schema,CN=Configuration,{base}
+objectSid:: {sid}
 """
     return "\n".join(
         [
@@ -328,10 +350,26 @@ cn: tierdesk
 userPassword: {SERVICE_PASSWORD}
 """,
             f"dn: OU=Staff,{AD_BASE}\nobjectClass: organizationalUnit\nou: Staff\n",
-            user.format(name="Erin Ernst", sn="Ernst", sam="erin", lockout=0, base=AD_BASE),
+            f"dn: OU=Groups,{AD_BASE}\nobjectClass: organizationalUnit\nou: Groups\n",
             user.format(
-                name="Finn Fuchs", sn="Fuchs", sam="finn", lockout=134060000000000000, base=AD_BASE
+                name="Erin Ernst",
+                sn="Ernst",
+                sam="erin",
+                lockout=0,
+                base=AD_BASE,
+                sid=ad_sid(1105),
             ),
+            user.format(
+                name="Finn Fuchs",
+                sn="Fuchs",
+                sam="finn",
+                lockout=134060000000000000,
+                base=AD_BASE,
+                sid=ad_sid(1106),
+            ),
+            group.format(name="Domain Admins", base=AD_BASE, sid=ad_sid(512)),
+            group.format(name="Domain Users", base=AD_BASE, sid=ad_sid(513)),
+            group.format(name="Helpdesk Operators", base=AD_BASE, sid=ad_sid(1200)),
         ]
     )
 

@@ -497,3 +497,45 @@ def test_an_allowed_group_inside_a_protected_one_is_not_joined(
     assert "inside the protected group" in done.run.outcome
     group = f"cn=VPN Users,ou=Groups,{base}"
     assert slapd.dn("alice") not in slapd.read(group, "member")["member"]
+
+
+def test_an_active_directory_primary_group_counts_as_membership(
+    slapd: ldapserver.Directory, cast: Cast
+) -> None:
+    """AD leaves a user's primary group out of the group's member list (primaryGroupID
+    names it): a Domain Admin by primary group, directly or through a nested group, is
+    protected all the same."""
+    ad = ldapserver.AD_BASE
+    admins = f"CN=Domain Admins,OU=Groups,{ad}"
+    services.directory_create(
+        actor=cast.admin,
+        organization=cast.acme,
+        **directory_fields(
+            slapd, kind="active_directory", bind_dn=ldapserver.AD_SERVICE_DN, base_dn=ad,
+            login_attribute="sAMAccountName", allowed_ous=[f"OU=Staff,{ad}"],
+            protected_groups=[admins], allowed_groups=[], new_accounts_ou="",
+        ),
+    )  # fmt: skip
+    erin = f"CN=Erin Ernst,OU=Staff,{ad}"
+    ordinary = run(cast.omar, cast.acme, "unlock-account", "erin")  # Domain Users: fine
+    assert ordinary.run.status == RunStatus.SUCCEEDED, ordinary.run.outcome
+    with slapd.as_root(ad) as root:
+        assert root.modify(erin, {"primaryGroupID": [("MODIFY_REPLACE", ["512"])]})
+    direct = run(cast.omar, cast.acme, "unlock-account", "erin")
+    assert direct.run.status == RunStatus.FAILED
+    assert "Domain Admins" in direct.run.outcome
+    # a primary group inside a protected one
+    operators = f"CN=Helpdesk Operators,OU=Groups,{ad}"
+    with slapd.as_root(ad) as root:
+        assert root.modify(erin, {"primaryGroupID": [("MODIFY_REPLACE", ["1200"])]})
+        assert root.modify(admins, {"member": [("MODIFY_ADD", [operators])]})
+    nested = run(cast.omar, cast.acme, "unlock-account", "erin")
+    assert nested.run.status == RunStatus.FAILED
+    assert "Domain Admins" in nested.run.outcome
+    # a primary group that cannot be found is refused, not assumed harmless
+    with slapd.as_root(ad) as root:
+        assert root.modify(erin, {"primaryGroupID": [("MODIFY_REPLACE", ["4242"])]})
+    unknown = run(cast.omar, cast.acme, "unlock-account", "erin")
+    assert unknown.run.status == RunStatus.FAILED
+    assert "primary group" in unknown.run.outcome
+    assert OutboxEvent.objects.filter(name="security.protected_account").count() == 2

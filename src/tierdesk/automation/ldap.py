@@ -21,7 +21,7 @@ from typing import Any
 
 import ldap3
 from ldap3.core import exceptions as ldap_errors
-from ldap3.utils.conv import escape_filter_chars
+from ldap3.utils.conv import escape_bytes, escape_filter_chars
 from ldap3.utils.dn import escape_rdn, parse_dn
 
 # ppolicy's mark of an account locked by an administrator (never expires): disabled.
@@ -91,6 +91,15 @@ _SYNONYMS = {
 }
 
 Rdn = frozenset[tuple[str, str]]
+
+
+def sid_with_rid(sid: bytes, rid: int) -> bytes:
+    """A binary SID (revision, count, 6-byte authority, ``count`` 4-byte little-endian
+    parts) with its last part replaced by ``rid``: a user's SID and a primaryGroupID make
+    the primary group's SID. ``ValueError`` for anything that is not a SID."""
+    if len(sid) < 12 or sid[0] != 1 or len(sid) != 8 + 4 * sid[1] or not 0 <= rid < 2**32:
+        raise ValueError("not a SID")
+    return sid[:-4] + rid.to_bytes(4, "little")
 
 
 def _unescape(value: str) -> str:
@@ -404,6 +413,42 @@ class Connection:
         raw = {k.lower(): v for k, v in entries[0].get("raw_attributes", {}).items()}
         return [v.decode("utf-8", "replace") for v in raw.get("member", [])]
 
+    def _primary_group(self, dn: str) -> str | None:
+        """(Active Directory) The DN of ``dn``'s primary group, None when it has none.
+        The group's SID is the account's own with its last part (the RID) replaced by
+        ``primaryGroupID``. Fails closed: a primary group that cannot be found is an
+        error, as it could be a protected one."""
+        result = self._call(
+            f"reading {dn}",
+            "search",
+            dn,
+            "(objectClass=*)",
+            ldap3.BASE,
+            attributes=["primaryGroupID", "objectSid"],
+        )
+        entries = [r for r in self._conn.response or [] if r.get("type") == "searchResEntry"]
+        if result.get("result") != 0 or len(entries) != 1:
+            raise DirectoryError("failed", f"reading {dn} failed: {result.get('description')}")
+        raw = {k.lower(): v for k, v in entries[0].get("raw_attributes", {}).items()}
+        rid_values, sid_values = raw.get("primarygroupid") or [], raw.get("objectsid") or []
+        if not rid_values:
+            return None
+        try:
+            group_sid = sid_with_rid(sid_values[0], int(rid_values[0]))
+        except (IndexError, ValueError):
+            raise DirectoryError(
+                "refused", f"the primary group of {dn} cannot be told (no usable objectSid)"
+            ) from None
+        found = self.search(
+            suffix(self.settings.base_dn), f"(objectSid={escape_bytes(group_sid)})", ["1.1"], 2
+        )
+        if len(found) != 1:
+            raise DirectoryError(
+                "refused",
+                f"the primary group of {dn} (RID {int(rid_values[0])}) cannot be found",
+            )
+        return str(found[0]["dn"])
+
     def protected_by(self, dn: str, groups: list[str]) -> str | None:
         """The first of ``groups`` that ``dn`` belongs to, directly or through nested
         groups, or (Active Directory) the reason it is protected anyway (``adminCount``);
@@ -420,6 +465,13 @@ class Connection:
                 return "adminCount=1 (an account Active Directory protects as privileged)"
         if not groups:
             return None
+        start = [dn]
+        if self.settings.kind == ACTIVE_DIRECTORY:
+            # AD keeps a user's primary group out of the group's member list: it is named
+            # by the user's primaryGroupID (the group SID's last part) instead.
+            primary = self._primary_group(dn)
+            if primary is not None:
+                start.append(primary)
         for group in groups:
             if not self.entry_exists(group):
                 raise DirectoryError(
@@ -427,8 +479,11 @@ class Connection:
                     f"the protected group {group} cannot be read: check the configuration",
                 )
         wanted = [normalize_dn(g) for g in groups]
+        for held in start[1:]:
+            if normalize_dn(held) in wanted:
+                return groups[wanted.index(normalize_dn(held))]
         base = suffix(self.settings.base_dn)
-        frontier, seen = [dn], set()
+        frontier, seen = start, set()
         for _level in range(GROUP_DEPTH):
             holders: list[str] = []
             for member in frontier:
