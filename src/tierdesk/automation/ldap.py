@@ -392,26 +392,25 @@ class Connection:
             raise DirectoryError("not_found", f"{account.dn} is no longer in the directory")
         return self._account(entries[0])
 
-    def group_members(self, group_dn: str) -> list[str]:
+    def is_member(self, group_dn: str, dn: str) -> bool:
+        """Whether ``dn`` is a direct member of ``group_dn``, compared by the server (a
+        filter on the group, not its member list: Active Directory hands a large group's
+        list out in ranges)."""
         result = self._call(
             f"reading {group_dn}",
             "search",
             group_dn,
-            "(objectClass=*)",
+            f"(member={escape_filter_chars(dn)})",
             ldap3.BASE,
-            attributes=["member"],
+            attributes=["1.1"],
         )
         if result.get("result") == 32:
-            return []
+            raise DirectoryError("refused", f"the group {group_dn} does not exist")
         if result.get("result") != 0:
             raise DirectoryError(
                 "failed", f"reading {group_dn} failed: {result.get('description')}"
             )
-        entries = [r for r in self._conn.response or [] if r.get("type") == "searchResEntry"]
-        if not entries:
-            return []
-        raw = {k.lower(): v for k, v in entries[0].get("raw_attributes", {}).items()}
-        return [v.decode("utf-8", "replace") for v in raw.get("member", [])]
+        return any(r.get("type") == "searchResEntry" for r in self._conn.response or [])
 
     def _primary_group(self, dn: str) -> str | None:
         """(Active Directory) The DN of ``dn``'s primary group, None when it has none.
@@ -599,7 +598,7 @@ class Connection:
     def set_membership(self, account: Account, group_dn: str, member: bool) -> bool:
         """Add ``account`` to ``group_dn`` (or remove it); False when it already was (or
         was not) a member, and nothing was written."""
-        present = any(same_dn(m, account.dn) for m in self.group_members(group_dn))
+        present = self.is_member(group_dn, account.dn)
         if present == member:
             return False
         operation = ldap3.MODIFY_ADD if member else ldap3.MODIFY_DELETE
