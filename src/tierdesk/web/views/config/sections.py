@@ -119,6 +119,16 @@ SECTIONS: list[Section] = [
         "Incoming mail that was held back, with the reason: download it, or process it again.",
         admin_only=True,
     ),
+    Section(
+        "directories",
+        "Directories",
+        "web:config-directories",
+        (
+            "The LDAP / Active Directory of each organization, where L1 automation resets "
+            "passwords and unlocks accounts; and their connection test."
+        ),
+        admin_only=True,
+    ),
 ]
 
 

@@ -6,6 +6,7 @@ from django.urls import URLPattern, path
 
 from tierdesk.web.views.config import (
     catalog,
+    directories,
     escalation,
     mail,
     people,
@@ -26,4 +27,5 @@ urlpatterns: list[URLPattern] = [
     *people.urlpatterns,
     *webhooks.urlpatterns,
     *mail.urlpatterns,
+    *directories.urlpatterns,
 ]
