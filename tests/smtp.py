@@ -60,6 +60,21 @@ class Inbox:
             return [m for m in self.messages if address in str(m["To"])]
 
 
+@contextlib.contextmanager
+def mail_to_smtp(settings: Any, sender: str = "desk@msp.example") -> Iterator[Inbox]:
+    """A loopback SMTP server that Django's mail (the default mailer) goes to, from
+    ``sender``, for the block."""
+    with smtp_server() as server:
+        settings.MAILERS = {
+            "default": {
+                "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+                "OPTIONS": {"host": server.host, "port": server.port, "use_tls": False},
+            }
+        }
+        settings.DEFAULT_FROM_EMAIL = sender
+        yield server
+
+
 def body(message: EmailMessage) -> str:
     part = message.get_body(preferencelist=("plain",))
     assert part is not None

@@ -14,7 +14,7 @@ from django.test import Client
 
 from tests import ldapserver
 from tests.conftest import Cast, make_ticket
-from tests.smtp import Inbox, body, smtp_server
+from tests.smtp import Inbox, body, mail_to_smtp
 from tierdesk.automation import selfservice
 from tierdesk.automation.models import ActionRun, Directory, Verification
 from tierdesk.core.models import AuditEntry, OutboxEvent
@@ -26,14 +26,7 @@ IP = "192.0.2.44"
 
 @pytest.fixture
 def inbox(settings: Any) -> Iterator[Inbox]:
-    with smtp_server() as server:
-        settings.MAILERS = {
-            "default": {
-                "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-                "OPTIONS": {"host": server.host, "port": server.port, "use_tls": False},
-            }
-        }
-        settings.DEFAULT_FROM_EMAIL = "desk@msp.example"
+    with mail_to_smtp(settings) as server:
         yield server
 
 

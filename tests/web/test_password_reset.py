@@ -15,7 +15,7 @@ from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.test import Client
 
 from tests.conftest import Cast
-from tests.smtp import Inbox, body, reset_link, smtp_server
+from tests.smtp import Inbox, body, mail_to_smtp, reset_link
 from tests.web.conftest import signed_in
 from tierdesk.core import clock
 from tierdesk.core.models import User
@@ -28,14 +28,7 @@ NEW = "tangerine kettle moonlight 42"
 
 @pytest.fixture
 def inbox(settings: Any) -> Iterator[Inbox]:
-    with smtp_server() as server:
-        settings.MAILERS = {
-            "default": {
-                "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-                "OPTIONS": {"host": server.host, "port": server.port, "use_tls": False},
-            }
-        }
-        settings.DEFAULT_FROM_EMAIL = "desk@msp.example"
+    with mail_to_smtp(settings) as server:
         yield server
 
 
