@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field, StrictBool, StrictInt, StringConstraints
 
-from tierdesk.api.common import actor, json_response, reject_unknown_query
+from tierdesk.api.common import actor, json_response, patch_changes, reject_unknown_query
 from tierdesk.api.schemas import ERRORS, CleanInput, Problem, StrictInput
 from tierdesk.automation import ldap, queries, runbooks, services
 from tierdesk.automation.models import ActionRun, Directory
@@ -300,12 +300,7 @@ def update_directory(
 ) -> dict[str, Any]:
     me = actor(request)
     d = queries.directory_get(actor=me, directory_id=directory_id)
-    changes: dict[str, Any] = {}
-    for name in sorted(payload.model_fields_set):
-        value = getattr(payload, name)
-        if value is None:
-            raise ValidationFailed.for_field(name, "may not be null")
-        changes[name] = value
+    changes = patch_changes(payload)
     services.directory_update(actor=me, directory=d, **changes)
     return directory_out(queries.directory_get(actor=me, directory_id=directory_id))
 

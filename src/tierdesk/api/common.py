@@ -77,6 +77,18 @@ def reject_unknown_query(request: HttpRequest, schema: type[Schema]) -> None:
         )
 
 
+def patch_changes(payload: Schema) -> dict[str, Any]:
+    """The fields a PATCH body names, with their values; a field given as null is refused
+    (a PATCH leaves out what it keeps, it does not null it)."""
+    changes: dict[str, Any] = {}
+    for name in sorted(payload.model_fields_set):
+        value = getattr(payload, name)
+        if value is None:
+            raise ValidationFailed.for_field(name, "may not be null")
+        changes[name] = value
+    return changes
+
+
 def etag_for(version: int) -> str:
     return f'"v{version}"'
 

@@ -19,6 +19,7 @@ from tierdesk.api.common import (
     actor,
     idempotent,
     json_response,
+    patch_changes,
     reject_unknown_query,
 )
 from tierdesk.api.schemas import ERRORS, CleanInput, Problem, StrictInput
@@ -229,12 +230,7 @@ def update_mailbox(
 ) -> dict[str, Any]:
     me = actor(request)
     box = mail_queries.mailbox_get(actor=me, mailbox_id=mailbox_id)
-    changes: dict[str, Any] = {}
-    for name in sorted(payload.model_fields_set):
-        value = getattr(payload, name)
-        if value is None:
-            raise ValidationFailed.for_field(name, "may not be null")
-        changes[name] = value
+    changes = patch_changes(payload)
     mailboxes.mailbox_update(actor=me, mailbox=box, **changes)
     return mailbox_out(mail_queries.mailbox_get(actor=me, mailbox_id=mailbox_id))
 

@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field, StringConstraints
 
-from tierdesk.api.common import actor, json_response, reject_unknown_query
+from tierdesk.api.common import actor, json_response, patch_changes, reject_unknown_query
 from tierdesk.api.schemas import ERRORS, NoQuery, PersonRef, Problem, StrictInput, person
 from tierdesk.channels import catalogue, queries, webhooks
 from tierdesk.channels.models import DeliveryStatus, Webhook, WebhookDelivery
@@ -252,12 +252,9 @@ def update_webhook(
 ) -> dict[str, Any]:
     me = actor(request)
     hook = queries.webhook_get(actor=me, webhook_id=webhook_id)
-    changes: dict[str, Any] = {}
-    for name in sorted(payload.model_fields_set):
-        value = getattr(payload, name)
-        if value is None:
-            raise ValidationFailed.for_field(name, "may not be null")
-        changes[name] = list(value) if name == "events" else value
+    changes = patch_changes(payload)
+    if "events" in changes:
+        changes["events"] = list(changes["events"])
     webhooks.webhook_update(actor=me, webhook=hook, **changes)
     return _one(me, webhook_id)
 
