@@ -74,16 +74,8 @@ def _clean(values: dict[str, Any], d: Directory) -> None:
     if kind not in DirectoryKind.values:
         raise ValidationFailed.for_field("kind", f"one of {', '.join(DirectoryKind.values)}")
     d.kind = kind
-    host = str(values.get("host", d.host) or "").strip()
-    if not host or len(host) > 253 or not parse.is_host(host):
-        raise ValidationFailed.for_field(
-            "host", "a host name or an IP address alone (no scheme, port or path)"
-        )
-    d.host = host
-    port = values.get("port", d.port)
-    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
-        raise ValidationFailed.for_field("port", "a port number, 1 to 65535")
-    d.port = port
+    d.host = parse.host(values.get("host", d.host))
+    d.port = parse.port(values.get("port", d.port))
     security = values.get("security", d.security)
     if security not in DirectorySecurity.values:
         raise ValidationFailed.for_field(

@@ -58,19 +58,13 @@ def _clean(values: dict[str, Any], instance: Mailbox) -> None:
     if taken:
         raise ValidationFailed.for_field("address", "another mailbox has this address")
     instance.address = address
-    for name, limit in (("name", 100), ("host", 253), ("username", 200), ("folder", 200)):
+    for name, limit in (("name", 100), ("username", 200), ("folder", 200)):
         value = str(values.get(name, getattr(instance, name)) or "").strip()
         if not value or len(value) > limit or any(not c.isprintable() for c in value):
             raise ValidationFailed.for_field(name, f"1 to {limit} printable characters")
         setattr(instance, name, value)
-    if not parse.is_host(instance.host):
-        raise ValidationFailed.for_field(
-            "host", "a host name or an IP address alone (no scheme, port or path)"
-        )
-    port = values.get("port", instance.port)
-    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
-        raise ValidationFailed.for_field("port", "a port number, 1 to 65535")
-    instance.port = port
+    instance.host = parse.host(values.get("host", instance.host))
+    instance.port = parse.port(values.get("port", instance.port))
     security = values.get("security", instance.security)
     if security not in MailSecurity.values:
         raise ValidationFailed.for_field("security", f"one of {', '.join(MailSecurity.values)}")

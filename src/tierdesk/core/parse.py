@@ -35,6 +35,24 @@ def is_host(host: str) -> bool:
     return True
 
 
+def host(value: object, field: str = "host") -> str:
+    """A server's host name or IP address, alone and stripped; ``ValidationFailed``
+    naming ``field`` otherwise."""
+    text = str(value or "").strip()
+    if not text or len(text) > 253 or not is_host(text):
+        raise ValidationFailed.for_field(
+            field, "a host name or an IP address alone (no scheme, port or path)"
+        )
+    return text
+
+
+def port(value: object, field: str = "port") -> int:
+    """A TCP port number (an integer, not a boolean, 1 to 65535)."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 65536:
+        raise ValidationFailed.for_field(field, "a port number, 1 to 65535")
+    return value
+
+
 def ca_certificate(value: object, field: str = "ca_certificate") -> str:
     """Certificates to trust (PEM) as given for a server with its own authority, checked
     the way a connection will load them; empty for none. The field is shown again, so a
