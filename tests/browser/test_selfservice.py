@@ -60,6 +60,7 @@ def server(
                     "bind_dn": ldapserver.SERVICE_DN, "password": ldapserver.SERVICE_PASSWORD,
                     "base_dn": base, "allowed_ous": [f"ou=Staff,ou=People,{base}"],
                     "protected_groups": [f"cn=Domain Admins,ou=Groups,{base}"],
+                    "allowed_groups": [f"cn=VPN Users,ou=Groups,{base}"],
                 },
                 timeout=10,
             )  # fmt: skip
@@ -174,4 +175,50 @@ def test_an_l1_agent_unlocks_the_requester_from_the_ticket(
     assert not slapd.read(slapd.dn("alice"), "pwdAccountLockedTime")["pwdAccountLockedTime"]
     timeline = page.get_by_role("region", name="Timeline").inner_text()
     assert "Automation: Unlock an account for alice@acme.example: done." in timeline
+    stayed_home(page, server)
+
+
+def test_an_l1_request_waits_for_an_l2_approval_on_the_ticket(
+    page: Any, server: Server, slapd: ldapserver.Directory, axe_source: str
+) -> None:
+    """Adding to a group needs an approval: L1 asks from the ticket, nothing changes; an L2
+    agent approves on the same ticket and the account joins the group."""
+    made = tierdesk(
+        server.env, "ticket", "create", "--as", "alice@acme.example",
+        "--subject", "I need the VPN from home", "--json",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    key = json.loads(made.stdout)["key"]
+    group = f"cn=VPN Users,ou=Groups,{ldapserver.BASE}"
+    members = slapd.read(group, "member")["member"]
+    assert slapd.dn("alice") not in members
+    sign_in(page, "lena.l1@msp.example")
+    page.goto(f"/console/tickets/{key}")
+    panel = page.get_by_role("region", name="Account actions")
+    action = panel.locator("details", has_text="Add to a group")
+    action.locator("summary").click()
+    action.get_by_label("Group").select_option(label="VPN Users")
+    action.get_by_role("button", name="Run: Add to a group").click()
+    page.wait_for_load_state("networkidle")
+    result = page.locator("#automation-result")
+    assert "awaiting approval" in result.inner_text()
+    assert slapd.dn("alice") not in slapd.read(group, "member")["member"]
+    runs = panel.locator(".automation-runs")
+    assert "Awaiting approval" in runs.inner_text()
+    assert runs.get_by_role("button", name="Approve").count() == 0  # not by L1
+    page.context.clear_cookies()
+
+    sign_in(page, "omar.l2@msp.example")
+    page.goto(f"/console/tickets/{key}")
+    panel = page.get_by_role("region", name="Account actions")
+    assert axe_violations(page, axe_source) == [], "a run waiting for approval"
+    panel.get_by_role("button", name="Approve Add to a group").click()
+    page.wait_for_load_state("networkidle")
+    assert "succeeded" in page.locator("#automation-result").inner_text()
+    assert slapd.dn("alice") in slapd.read(group, "member")["member"]
+    runs_text = page.get_by_role("region", name="Account actions").inner_text()
+    assert "decided by omar.l2@msp.example" in runs_text
+    timeline = page.get_by_role("region", name="Timeline").inner_text()
+    assert "waits for an approval" in timeline
+    assert "Add to a group for alice@acme.example: done." in timeline
     stayed_home(page, server)
