@@ -19,23 +19,19 @@ from django.views.decorators.http import require_POST
 
 from tierdesk.automation import ldap, queries, services
 from tierdesk.automation.models import Directory, DirectoryKind, DirectorySecurity
-from tierdesk.core import policy
-from tierdesk.core.errors import DomainError, NotFound, ValidationFailed
-from tierdesk.core.models import Organization, User
-from tierdesk.core.services import organization_get
-from tierdesk.web.forms import DomainErrors, choice_field
+from tierdesk.core.errors import DomainError, NotFound
+from tierdesk.core.models import User
 from tierdesk.web.views.common import admin_required
+from tierdesk.web.views.config.connections import (
+    ConnectionForm,
+    organization_for,
+    password_field,
+    status_for,
+    user_of,
+)
 from tierdesk.web.views.config.sections import render_config
 
-PASSWORD_HELP = "Leave empty to keep the stored password; it is never shown again."
-FIELDS = services.EDITABLE  # what the form edits: what an admin may change
 DN_LIST_MAX_CHARS = 30_000  # 50 names of at most 500 characters, and the line breaks
-
-
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
 
 
 class DnListField(forms.Field):
@@ -57,7 +53,9 @@ class DnListField(forms.Field):
         return "\n".join(value) if isinstance(value, list) else value
 
 
-class DirectoryForm(DomainErrors, forms.Form):
+class DirectoryForm(ConnectionForm):
+    FIELDS = services.EDITABLE  # what the form edits: what an admin may change
+
     organization = forms.ChoiceField(
         label="Organization",
         help_text="The client organization whose accounts this directory holds (one each).",
@@ -104,11 +102,7 @@ class DirectoryForm(DomainErrors, forms.Form):
         max_length=500,
         help_text="e.g. CN=svc-tierdesk,OU=Service Accounts,DC=acme,DC=example",
     )
-    password = forms.CharField(
-        label="Service account password",
-        max_length=500,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-    )
+    password = password_field("Service account password")
     base_dn = forms.CharField(
         label="Base DN",
         max_length=500,
@@ -160,30 +154,6 @@ class DirectoryForm(DomainErrors, forms.Form):
         label="Active (runbooks and self-service use it)", required=False, initial=True
     )
 
-    def __init__(self, *args: Any, actor: User, directory: Directory | None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if directory is None:
-            orgs = sorted(
-                (o.code, f"{o.code} — {o.name}") for o in policy.visible_organizations(actor)
-            )
-            choice_field(self, "organization").choices = [("", "Choose…"), *orgs]
-        else:
-            del self.fields["organization"]
-            self.fields["password"].required = False
-            self.fields["password"].help_text = PASSWORD_HELP
-
-    def values(self) -> dict[str, Any]:
-        """The service's keyword arguments; the password only when one was typed."""
-        d = self.cleaned_data
-        values = {name: d[name] for name in FIELDS}
-        if d["password"]:
-            values["password"] = d["password"]
-        return values
-
-
-def _initial(directory: Directory) -> dict[str, Any]:
-    return {name: getattr(directory, name) for name in FIELDS}
-
 
 def _load(user: User, directory_id: int) -> Directory:
     try:
@@ -192,23 +162,12 @@ def _load(user: User, directory_id: int) -> Directory:
         raise Http404("No such directory.") from None
 
 
-def _organization(user: User, code: str) -> Organization:
-    try:
-        return organization_get(actor=user, code=code)
-    except NotFound:
-        raise ValidationFailed.for_field("organization", "no such organization") from None
-
-
-def _status(exc: DomainError) -> int:
-    return exc.status if exc.status >= 400 else 422
-
-
 @admin_required
 def directory_list(request: HttpRequest) -> HttpResponse:
     return render_config(
         request,
         "web/config/directories/list.html",
-        {"directories": list(queries.directory_list(actor=_user(request)))},
+        {"directories": list(queries.directory_list(actor=user_of(request)))},
         section="directories",
     )
 
@@ -231,21 +190,21 @@ def _page(
 
 @admin_required
 def directory_new(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+    user = user_of(request)
     if request.method != "POST":
-        return _page(request, DirectoryForm(actor=user, directory=None), None)
-    form = DirectoryForm(request.POST, actor=user, directory=None)
+        return _page(request, DirectoryForm(actor=user, editing=False), None)
+    form = DirectoryForm(request.POST, actor=user, editing=False)
     if not form.is_valid():
         return _page(request, form, None, 400)
     try:
         directory = services.directory_create(
             actor=user,
-            organization=_organization(user, form.cleaned_data["organization"]),
+            organization=organization_for(user, form.cleaned_data["organization"]),
             **form.values(),
         )
     except DomainError as exc:
         form.add_domain_error(exc)
-        return _page(request, form, None, _status(exc))
+        return _page(request, form, None, status_for(exc))
     messages.success(
         request,
         f"Directory of {directory.organization.code} added: test its connection below.",
@@ -255,19 +214,19 @@ def directory_new(request: HttpRequest) -> HttpResponse:
 
 @admin_required
 def directory_edit(request: HttpRequest, directory_id: int) -> HttpResponse:
-    user = _user(request)
+    user = user_of(request)
     directory = _load(user, directory_id)
     if request.method != "POST":
-        form = DirectoryForm(initial=_initial(directory), actor=user, directory=directory)
+        form = DirectoryForm(initial=DirectoryForm.initial_of(directory), actor=user, editing=True)
         return _page(request, form, directory)
-    form = DirectoryForm(request.POST, actor=user, directory=directory)
+    form = DirectoryForm(request.POST, actor=user, editing=True)
     if not form.is_valid():
         return _page(request, form, directory, 400)
     try:
         services.directory_update(actor=user, directory=directory, **form.values())
     except DomainError as exc:
         form.add_domain_error(exc)
-        return _page(request, form, _load(user, directory_id), _status(exc))
+        return _page(request, form, _load(user, directory_id), status_for(exc))
     messages.success(request, f"Directory of {directory.organization.code} saved.")
     return redirect("web:config-directory-edit", directory_id=directory.pk)
 
@@ -275,14 +234,14 @@ def directory_edit(request: HttpRequest, directory_id: int) -> HttpResponse:
 @admin_required
 def directory_delete(request: HttpRequest, directory_id: int) -> HttpResponse:
     """GET asks for confirmation; POST deletes."""
-    user = _user(request)
+    user = user_of(request)
     directory = _load(user, directory_id)
     error, status = "", 200
     if request.method == "POST":
         try:
             services.directory_delete(actor=user, directory=directory)
         except DomainError as exc:
-            error, status = exc.detail, _status(exc)
+            error, status = exc.detail, status_for(exc)
         else:
             messages.success(request, f"Directory of {directory.organization.code} deleted.")
             return redirect("web:config-directories")
@@ -300,14 +259,14 @@ def directory_delete(request: HttpRequest, directory_id: int) -> HttpResponse:
 def directory_test(request: HttpRequest, directory_id: int) -> HttpResponse:
     """Connect with what is stored, bind, and look for the base DN, the OUs and the groups;
     the page shows what was found, or what is wrong (``DirectoryError.kind``) and why."""
-    user = _user(request)
+    user = user_of(request)
     directory = _load(user, directory_id)
     test: dict[str, Any]
     try:
         test = {"ok": True, "lines": services.test_connection(actor=user, directory=directory)}
     except ldap.DirectoryError as exc:
         test = {"ok": False, "kind": exc.kind, "detail": str(exc)}
-    form = DirectoryForm(initial=_initial(directory), actor=user, directory=directory)
+    form = DirectoryForm(initial=DirectoryForm.initial_of(directory), actor=user, editing=True)
     return _page(request, form, directory, test=test)
 
 

@@ -20,27 +20,25 @@ from django.views.decorators.http import require_POST
 from tierdesk.api.mail import raw_response
 from tierdesk.channels import imap, inbound, mail_queries, mailboxes
 from tierdesk.channels.models import InboundStatus, Mailbox, MailSecurity, UnknownSenders
-from tierdesk.core import policy
-from tierdesk.core.errors import DomainError, NotFound, ValidationFailed
-from tierdesk.core.models import Organization, User
+from tierdesk.core.errors import DomainError, NotFound
+from tierdesk.core.models import User
 from tierdesk.core.parse import as_id
-from tierdesk.core.services import organization_get
-from tierdesk.web.forms import DomainErrors, choice_field
 from tierdesk.web.views.common import admin_required
+from tierdesk.web.views.config.connections import (
+    ConnectionForm,
+    organization_for,
+    password_field,
+    status_for,
+    user_of,
+)
 from tierdesk.web.views.config.sections import render_config
 
 PAGE_SIZE = 25
-PASSWORD_HELP = "Leave empty to keep the stored password; it is never shown again."
-FIELDS = mailboxes.EDITABLE  # what the form edits: what an admin may change
 
 
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
+class MailboxForm(ConnectionForm):
+    FIELDS = mailboxes.EDITABLE  # what the form edits: what an admin may change
 
-
-class MailboxForm(DomainErrors, forms.Form):
     organization = forms.ChoiceField(
         label="Organization", help_text="What arrives here becomes this organization's tickets."
     )
@@ -59,11 +57,7 @@ class MailboxForm(DomainErrors, forms.Form):
     )
     security = forms.ChoiceField(label="Security", choices=MailSecurity.choices)
     username = forms.CharField(label="User name", max_length=200)
-    password = forms.CharField(
-        label="Password",
-        max_length=500,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-    )
+    password = password_field("Password")
     folder = forms.CharField(
         label="Folder", max_length=200, initial="INBOX", help_text="Where new mail arrives."
     )
@@ -84,30 +78,6 @@ class MailboxForm(DomainErrors, forms.Form):
         label="Active (the worker polls it)", required=False, initial=True
     )
 
-    def __init__(self, *args: Any, actor: User, mailbox: Mailbox | None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if mailbox is None:
-            orgs = sorted(
-                (o.code, f"{o.code} — {o.name}") for o in policy.visible_organizations(actor)
-            )
-            choice_field(self, "organization").choices = [("", "Choose…"), *orgs]
-        else:
-            del self.fields["organization"]
-            self.fields["password"].required = False
-            self.fields["password"].help_text = PASSWORD_HELP
-
-    def values(self) -> dict[str, Any]:
-        """The service's keyword arguments; the password only when one was typed."""
-        d = self.cleaned_data
-        values = {name: d[name] for name in FIELDS}
-        if d["password"]:
-            values["password"] = d["password"]
-        return values
-
-
-def _initial(box: Mailbox) -> dict[str, Any]:
-    return {name: getattr(box, name) for name in FIELDS}
-
 
 def _load(user: User, mailbox_id: int) -> Mailbox:
     try:
@@ -116,23 +86,12 @@ def _load(user: User, mailbox_id: int) -> Mailbox:
         raise Http404("No such mailbox.") from None
 
 
-def _organization(user: User, code: str) -> Organization:
-    try:
-        return organization_get(actor=user, code=code)
-    except NotFound:
-        raise ValidationFailed.for_field("organization", "no such organization") from None
-
-
-def _status(exc: DomainError) -> int:
-    return exc.status if exc.status >= 400 else 422
-
-
 @admin_required
 def mailbox_list(request: HttpRequest) -> HttpResponse:
     return render_config(
         request,
         "web/config/mail/mailboxes.html",
-        {"mailboxes": list(mail_queries.mailbox_list(actor=_user(request)))},
+        {"mailboxes": list(mail_queries.mailbox_list(actor=user_of(request)))},
         section="mailboxes",
     )
 
@@ -155,32 +114,34 @@ def _page(
 
 @admin_required
 def mailbox_new(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+    user = user_of(request)
     if request.method != "POST":
-        return _page(request, MailboxForm(actor=user, mailbox=None), None)
-    form = MailboxForm(request.POST, actor=user, mailbox=None)
+        return _page(request, MailboxForm(actor=user, editing=False), None)
+    form = MailboxForm(request.POST, actor=user, editing=False)
     if not form.is_valid():
         return _page(request, form, None, 400)
     try:
         box = mailboxes.mailbox_create(
             actor=user,
-            organization=_organization(user, form.cleaned_data["organization"]),
+            organization=organization_for(user, form.cleaned_data["organization"]),
             **form.values(),
         )
     except DomainError as exc:
         form.add_domain_error(exc)
-        return _page(request, form, None, _status(exc))
+        return _page(request, form, None, status_for(exc))
     messages.success(request, f"Mailbox {box.address} added: test its connection below.")
     return redirect("web:config-mailbox-edit", mailbox_id=box.pk)
 
 
 @admin_required
 def mailbox_edit(request: HttpRequest, mailbox_id: int) -> HttpResponse:
-    user = _user(request)
+    user = user_of(request)
     box = _load(user, mailbox_id)
     if request.method != "POST":
-        return _page(request, MailboxForm(initial=_initial(box), actor=user, mailbox=box), box)
-    form = MailboxForm(request.POST, actor=user, mailbox=box)
+        return _page(
+            request, MailboxForm(initial=MailboxForm.initial_of(box), actor=user, editing=True), box
+        )
+    form = MailboxForm(request.POST, actor=user, editing=True)
     if not form.is_valid():
         return _page(request, form, box, 400)
     try:
@@ -188,7 +149,7 @@ def mailbox_edit(request: HttpRequest, mailbox_id: int) -> HttpResponse:
     except DomainError as exc:
         form.add_domain_error(exc)
         # the service may have changed the object before it refused: show the stored one
-        return _page(request, form, _load(user, mailbox_id), _status(exc))
+        return _page(request, form, _load(user, mailbox_id), status_for(exc))
     messages.success(request, f"Mailbox {box.address} saved.")
     return redirect("web:config-mailbox-edit", mailbox_id=box.pk)
 
@@ -198,19 +159,19 @@ def mailbox_edit(request: HttpRequest, mailbox_id: int) -> HttpResponse:
 def mailbox_test(request: HttpRequest, mailbox_id: int) -> HttpResponse:
     """Log in with what is stored and open the folder; the page shows what was found or
     the reason it failed."""
-    user = _user(request)
+    user = user_of(request)
     box = _load(user, mailbox_id)
     try:
         test = {"ok": True, "detail": mailboxes.test_connection(actor=user, mailbox=box)}
     except imap.MailError as exc:
         test = {"ok": False, "detail": str(exc)}
-    form = MailboxForm(initial=_initial(box), actor=user, mailbox=box)
+    form = MailboxForm(initial=MailboxForm.initial_of(box), actor=user, editing=True)
     return _page(request, form, box, test=test)
 
 
 @admin_required
 def quarantine(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+    user = user_of(request)
     found = mail_queries.inbound_list(actor=user, status=InboundStatus.QUARANTINED)
     page = Paginator(found, PAGE_SIZE).get_page(request.GET.get("page"))
     retried = None
@@ -231,7 +192,7 @@ def quarantine(request: HttpRequest) -> HttpResponse:
 @require_POST
 def quarantine_retry(request: HttpRequest, message_id: int) -> HttpResponse:
     """Process the message again, then show the quarantine with its outcome on top."""
-    user = _user(request)
+    user = user_of(request)
     try:
         message = mail_queries.inbound_get(actor=user, message_id=message_id)
         inbound.retry(actor=user, message_id=message.pk)
@@ -244,7 +205,7 @@ def quarantine_retry(request: HttpRequest, message_id: int) -> HttpResponse:
 @admin_required
 def quarantine_raw(request: HttpRequest, message_id: int) -> HttpResponse:
     try:
-        message = mail_queries.inbound_get(actor=_user(request), message_id=message_id)
+        message = mail_queries.inbound_get(actor=user_of(request), message_id=message_id)
     except NotFound:
         raise Http404("No such message.") from None
     return raw_response(message)
