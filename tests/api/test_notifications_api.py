@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import get_args
 
 from tests.conftest import Api, Cast, problem_fields
-from tierdesk.channels.models import NotificationPreference, NotificationTemplate
+from tierdesk.api.notifications import KindName, TemplateKindName
+from tierdesk.channels import notify
+from tierdesk.channels.models import NotificationKind, NotificationPreference, NotificationTemplate
 from tierdesk.core.models import AuditEntry, User
 
 ApiAs = Callable[[User | None], Api]
@@ -20,7 +23,6 @@ def test_a_requester_reads_and_switches_their_own_kinds(cast: Cast, api_as: ApiA
     assert r.status_code == 200
     assert [(p["kind"], p["email"]) for p in r.json()] == [
         ("ticket_created", True), ("ticket_replied", True), ("ticket_resolved", True),
-        ("approval_needed", True),
     ]  # fmt: skip
     r = api.patch(PREFS, {"email": {"ticket_replied": False}})
     assert r.status_code == 200, r.content
@@ -40,6 +42,22 @@ def test_staff_see_their_own_kinds(cast: Cast, api_as: ApiAs) -> None:
     assert kinds == ["ticket_replied", "ticket_escalated", "sla_warning", "sla_breached",
                      "approval_needed"]  # fmt: skip
     assert api_as(None).get(PREFS).status_code == 401
+    # Requesters never get approvals, and only admins security alerts.
+    assert api_as(cast.alice).patch(PREFS, {"email": {"approval_needed": False}}).status_code == 422
+    assert (
+        api_as(cast.manager).patch(PREFS, {"email": {"security_alert": False}}).status_code == 422
+    )
+    admin = api_as(cast.admin)
+    assert [p["kind"] for p in admin.get(PREFS).json()] == [*kinds, "security_alert"]
+    r = admin.patch(PREFS, {"email": {"security_alert": False}})
+    assert r.status_code == 200, r.content
+    assert {p["kind"]: p["email"] for p in r.json()}["security_alert"] is False
+    assert r.json()[-1]["label"] == "A security alert (automation)"
+
+
+def test_the_apis_kind_names_are_the_models(cast: Cast) -> None:
+    assert set(get_args(KindName)) == set(NotificationKind.values)
+    assert list(get_args(TemplateKindName)) == list(notify.TEMPLATE_KINDS)
 
 
 def test_a_manager_sets_reads_and_removes_a_template_of_an_organization_they_serve(
@@ -65,6 +83,15 @@ def test_a_manager_sets_reads_and_removes_a_template_of_an_organization_they_ser
     assert api.delete(f"{ACME}/ticket_created").status_code == 204
     assert not NotificationTemplate.objects.exists()
     assert AuditEntry.objects.filter(action="notification_template.deleted").count() == 1
+
+
+def test_security_alerts_keep_tierdesks_own_wording(cast: Cast, api_as: ApiAs) -> None:
+    api = api_as(cast.admin)
+    assert "security_alert" not in [t["kind"] for t in api.get(ACME).json()]
+    r = api.call("PUT", f"{ACME}/security_alert", GOOD)
+    assert r.status_code == 422
+    assert api.delete(f"{ACME}/security_alert").status_code == 422
+    assert not NotificationTemplate.objects.exists()
 
 
 def test_a_template_error_is_a_422_naming_the_part(cast: Cast, api_as: ApiAs) -> None:

@@ -14,11 +14,12 @@ import pytest
 
 from tests.channels.mails import mail
 from tests.channels.test_notify import deliver, use_smtp
-from tests.conftest import Cast
+from tests.channels.test_notify_automation import self_service_blocked
+from tests.conftest import Cast, make_ticket
 from tests.imap import ImapServer, imap_server
 from tests.smtp import Inbox, smtp_server
 from tierdesk.channels import mailboxes
-from tierdesk.channels.models import Mailbox
+from tierdesk.channels.models import InboundMessage, InboundStatus, Mailbox
 from tierdesk.core import clock
 from tierdesk.core.models import OutboxEvent
 from tierdesk.tickets.models import Comment, Ticket
@@ -123,3 +124,23 @@ def test_acknowledgements_skip_automatic_mail_and_repeat_senders(
     assert len(to_bob) == 1  # the second ticket's acknowledgement is held back
     assert "first" in str(to_bob[0]["Subject"])
     assert inbox.to("carol@acme.example") == []
+
+
+def test_a_reply_to_a_security_alert_lands_on_no_ticket(
+    server: ImapServer, inbox: Inbox, cast: Cast, box: Mailbox
+) -> None:
+    ticket = make_ticket(cast.lena, cast.acme, cast.alice)  # ACME-1: something to land on
+    self_service_blocked(cast.alice)
+    deliver()
+    alert = inbox.wait_for("admin@msp.example")[0]
+    assert alert["Reply-To"] is None  # no reply address with a token, though ACME has one
+    thread = {"In-Reply-To": str(alert["Message-ID"]), "References": str(alert["Message-ID"])}
+    answer = mail(sender="admin@msp.example", subject=f"Re: {alert['Subject']}",
+                  text="Looking into it.", headers=thread)  # fmt: skip
+    server.deliver("roundtrip@test", answer)
+    mailboxes.poll_all()
+    assert not Comment.objects.filter(ticket=ticket).exists()
+    assert Ticket.objects.count() == 1
+    reply = InboundMessage.objects.get(sender="admin@msp.example")
+    assert reply.status == InboundStatus.QUARANTINED
+    assert "without a valid reply token" in reply.reason

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 import email.policy
-from collections.abc import Iterator
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
 
+from tests.channels.conftest import FROM, use_smtp
 from tests.conftest import Cast, make_ticket
 from tests.processes import free_port
-from tests.smtp import Inbox, smtp_server
+from tests.smtp import Inbox
 from tests.smtp import body as raw_body
 from tierdesk.channels import notify, tokens
 from tierdesk.channels.models import Notification, NotificationStatus
@@ -34,27 +34,8 @@ from tierdesk.tickets.models import Ticket
 from tierdesk.tiers.services import agent_create, tier_by_code, tier_update
 
 pytestmark = pytest.mark.django_db
-FROM = "Service Desk <desk@msp.example>"
-
-
-def use_smtp(settings: Any, port: int) -> None:
-    settings.MAILERS = {
-        "default": {
-            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-            "OPTIONS": {"host": "127.0.0.1", "port": port, "use_tls": False, "timeout": 5},
-        }
-    }
-
-
-@pytest.fixture
-def inbox(settings: Any, cast: Cast) -> Iterator[Inbox]:
-    with smtp_server() as server:
-        use_smtp(settings, server.port)
-        settings.DEFAULT_FROM_EMAIL = FROM
-        settings.PUBLIC_URL = "https://desk.msp.example"
-        settings.MSP_NAME = "MSP Desk"
-        OutboxEvent.objects.update(dispatched_at=clock.now())  # the cast's own events
-        yield server
+# The ``inbox`` fixture (tests/channels/conftest.py): an SMTP server on loopback that
+# tierdesk sends to, the cast's own events already relayed.
 
 
 def deliver() -> int:
@@ -276,9 +257,10 @@ def test_inactive_people_and_people_who_caused_the_event_get_nothing(
 def test_a_kind_switched_off_is_not_sent(cast: Cast, inbox: Inbox) -> None:
     assert notify.preferences_of(cast.alice) == {
         "ticket_created": True, "ticket_replied": True, "ticket_resolved": True,
-        "approval_needed": True,
     }  # fmt: skip
     assert "sla_breached" in notify.preferences_of(cast.lena)
+    assert "security_alert" not in notify.preferences_of(cast.lena)  # admins only
+    assert "security_alert" in notify.preferences_of(cast.admin)
     after = notify.notification_preferences_set(actor=cast.alice,
                                                 changes={"ticket_created": False})  # fmt: skip
     assert after["ticket_created"] is False

@@ -24,6 +24,18 @@ KindName = Literal[
     "sla_warning",
     "sla_breached",
     "approval_needed",
+    "security_alert",
+]
+# The kinds an organization may word itself (notify.TEMPLATE_KINDS): security alerts are
+# always sent in tierdesk's own wording.
+TemplateKindName = Literal[
+    "ticket_created",
+    "ticket_replied",
+    "ticket_escalated",
+    "ticket_resolved",
+    "sla_warning",
+    "sla_breached",
+    "approval_needed",
 ]
 Code = Annotated[str, StringConstraints(min_length=2, max_length=10)]
 
@@ -78,7 +90,7 @@ def set_preferences(request: HttpRequest, payload: PreferencesPatch) -> list[dic
 
 
 class TemplateOut(Schema):
-    kind: KindName
+    kind: TemplateKindName
     label: str
     custom: bool = Field(description="False: the built-in wording (shown) is used.")
     subject: str
@@ -123,7 +135,7 @@ def list_templates(request: HttpRequest, code: Code) -> list[dict[str, Any]]:
     summary="Set an organization's own wording for one kind (checked: a template error is 422)",
 )
 def set_template(
-    request: HttpRequest, code: Code, kind: KindName, payload: TemplateIn
+    request: HttpRequest, code: Code, kind: TemplateKindName, payload: TemplateIn
 ) -> dict[str, Any]:
     me = actor(request)
     org = organization_get(actor=me, code=code)
@@ -143,7 +155,7 @@ def set_template(
     response={204: None, **ERRORS},
     summary="Go back to the built-in wording for one kind",
 )
-def delete_template(request: HttpRequest, code: Code, kind: KindName) -> HttpResponse:
+def delete_template(request: HttpRequest, code: Code, kind: TemplateKindName) -> HttpResponse:
     me = actor(request)
     org = organization_get(actor=me, code=code)
     notify.notification_template_delete(actor=me, organization=org, kind=kind)

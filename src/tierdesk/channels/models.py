@@ -89,6 +89,7 @@ class NotificationKind(models.TextChoices):
     SLA_WARNING = "sla_warning", "A ticket is close to its SLA target"
     SLA_BREACHED = "sla_breached", "A ticket missed its SLA target"
     APPROVAL_NEEDED = "approval_needed", "An approval is waiting for you"
+    SECURITY_ALERT = "security_alert", "A security alert (automation)"
 
 
 class NotificationStatus(models.TextChoices):
@@ -108,6 +109,7 @@ class Notification(models.Model):
     recipient = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=32, choices=NotificationKind.choices)
+    # None: about no ticket (a security alert, the approval of a run asked through the API).
     ticket_id = models.BigIntegerField(null=True, blank=True)
     status = models.CharField(
         max_length=12, choices=NotificationStatus.choices, default=NotificationStatus.PENDING

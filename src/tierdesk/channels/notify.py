@@ -2,15 +2,23 @@
 
 The outbox relay hands every event to ``on_event``, which queues one ``Notification`` per
 (event, recipient) — unique in the database, so a relay that runs twice queues once. The
-recipients are the ticket's requester and staff who serve the ticket's organization,
-never the person who caused the event (a requester's own acknowledgement excepted: it is
-their receipt), never an inactive user, never someone who turned that kind off.
+recipients of a ticket's events are its requester and staff who serve its organization;
+a runbook run that waits for an approval goes to the people who may approve it
+(``approvers_of``); a security alert to every admin. Never the person who caused the
+event (a requester's own acknowledgement excepted: it is their receipt), never an
+inactive user, never someone who turned that kind off.
+
+Most notifications are about a ticket; a security alert, and the approval of a run asked
+through the API, are about none (``Notification.ticket_id`` is None). A message about a
+ticket joins the ticket's thread (References, In-Reply-To) and carries a reply token (see
+channels.tokens), so a reply joins the ticket; one about no ticket has neither: a reply
+to it cannot land on a ticket.
 
 The worker's ``send_due`` renders and sends them through Django's mail API, at least
-once: each has a Message-ID fixed before its first attempt (it carries a reply token, see
-channels.tokens) and kept on every retry, so a receiver drops a resend after a crash. A
-failed send is tried again after 1, 2, 4 … minutes (at most an hour) and given up after
-``MAX_ATTEMPTS``; a refusal of the recipient (a 5xx answer) gives up at once.
+once: each has a Message-ID fixed before its first attempt and kept on every retry, so a
+receiver drops a resend after a crash. A failed send is tried again after 1, 2, 4 …
+minutes (at most an hour) and given up after ``MAX_ATTEMPTS``; a refusal of the
+recipient (a 5xx answer) gives up at once.
 
 Templates: built-in Django template files per kind (``templates/channels/notify/<kind>/``),
 or an organization's own text (``NotificationTemplate``), both rendered by a sandboxed
@@ -23,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import secrets
 import smtplib
 import unicodedata
 import zoneinfo
@@ -36,7 +45,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, mailers
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.template import Context, Engine, TemplateSyntaxError
 from django.template.base import Lexer, TokenType
 from django.utils import timezone
@@ -67,12 +76,16 @@ ERROR_MAX = 500
 # is not mailed: a day-old "SLA warning" or "we received your request" is noise.
 STALE_AFTER = dt.timedelta(hours=24)
 
-# The kinds each audience may receive (and switch on or off). Approvals arrive with a
-# later issue: their kind and templates exist, nothing queues them yet.
-REQUESTER_KINDS = (Kind.TICKET_CREATED, Kind.TICKET_REPLIED, Kind.TICKET_RESOLVED,
-                   Kind.APPROVAL_NEEDED)  # fmt: skip
+# The kinds each audience may receive (and switch on or off). Approvals are staff's
+# (runbook runs wait for an L2 agent or a manager); security alerts admins' only.
+REQUESTER_KINDS = (Kind.TICKET_CREATED, Kind.TICKET_REPLIED, Kind.TICKET_RESOLVED)
 STAFF_KINDS = (Kind.TICKET_REPLIED, Kind.TICKET_ESCALATED, Kind.SLA_WARNING,
                Kind.SLA_BREACHED, Kind.APPROVAL_NEEDED)  # fmt: skip
+ADMIN_KINDS = (*STAFF_KINDS, Kind.SECURITY_ALERT)
+# The kinds an organization may word itself: not the security alert, which tells the
+# MSP's admins about an attack on a client; a client's manager must not reword (or blank)
+# it. It is always sent in the built-in wording.
+TEMPLATE_KINDS = tuple(kind for kind in Kind if kind != Kind.SECURITY_ALERT)
 
 EVENT_KINDS: dict[str, Kind] = {
     "ticket.created": Kind.TICKET_CREATED,
@@ -83,11 +96,20 @@ EVENT_KINDS: dict[str, Kind] = {
     "sla.warning": Kind.SLA_WARNING,
     "sla.breached": Kind.SLA_BREACHED,
 }
+APPROVAL_EVENT = "automation.approval_needed"
+# Security events (automation) mailed to admins: the alert's title per event.
+ALERT_EVENTS: dict[str, str] = {
+    "security.protected_account": "A protected account was asked for",
+    "security.self_service_blocked": "Self-service blocked after wrong codes",
+}
 
 
 def kinds_for(user: User) -> tuple[Kind, ...]:
-    """The kinds ``user`` can receive at all (requesters never get staff-only ones)."""
-    return REQUESTER_KINDS if user.role == Role.REQUESTER else STAFF_KINDS
+    """The kinds ``user`` can receive at all (requesters never get staff-only ones, only
+    admins get security alerts)."""
+    if user.role == Role.REQUESTER:
+        return REQUESTER_KINDS
+    return ADMIN_KINDS if user.role == Role.ADMIN else STAFF_KINDS
 
 
 # --- preferences ----------------------------------------------------------------------------
@@ -218,7 +240,10 @@ def _check_source(field: str, source: str, html: bool) -> None:
 
 
 def wording_for(organization_id: int, kind: str) -> Wording:
-    """The organization's own wording for ``kind``, else the built-in one."""
+    """The organization's own wording for ``kind``, else the built-in one (always for a
+    kind outside ``TEMPLATE_KINDS``)."""
+    if kind not in TEMPLATE_KINDS:
+        return default_wording(kind)
     own = NotificationTemplate.objects.filter(organization_id=organization_id, kind=kind).first()
     if own is None:
         return default_wording(kind)
@@ -287,22 +312,34 @@ def sample_context(organization: Organization) -> dict[str, Any]:
         "escalation": {"from_tier": "L1", "to_tier": "L2", "reason": "Needs L2", "by": "Lena"},
         "resolution": {"code": "fixed", "note": "Replaced the fuser."},
         "sla": {"kind": "resolution", "due_at": SAMPLE_AT, "target_minutes": 480},
+        "approval": {
+            "title": "Unlock an account",
+            "account": "ann@example.com",
+            "asked_by": "Lena Agent",
+            "runbook": "unlock-account",
+            "run_id": 1,
+        },
     }
 
 
 def templates_of(*, actor: User, organization: Organization) -> dict[str, Wording | None]:
-    """Kind -> the organization's own wording (None: the built-in one is used)."""
+    """Kind -> the organization's own wording (None: the built-in one is used), for the
+    kinds an organization may word (``TEMPLATE_KINDS``)."""
     policy.require_config_scope(actor, organization, "notification_template", "templates")
     own = {
         t.kind: Wording(subject=t.subject, text=t.text, html=t.html)
         for t in NotificationTemplate.objects.filter(organization=organization)
     }
-    return {kind.value: own.get(kind.value) for kind in Kind}
+    return {kind.value: own.get(kind.value) for kind in TEMPLATE_KINDS}
 
 
 def _clean_kind(kind: str) -> str:
     if kind not in Kind.values:
         raise NotFound(f"No notification kind {kind[:64]!r}.")
+    if kind not in TEMPLATE_KINDS:
+        raise ValidationFailed.for_field(
+            "kind", f"{kind} is sent in tierdesk's own wording only: organizations cannot change it"
+        )
     return kind
 
 
@@ -394,14 +431,67 @@ def notification_template_delete(
 
 
 def _ticket_of(event: OutboxEvent) -> Any:
-    from tierdesk.tickets.models import Ticket
-
+    """The ticket a ticket event is about; None for another event, or a ticket gone."""
     if event.aggregate_type != "ticket" or event.organization_id is None:
         return None
+    return _ticket_by_id(int(event.aggregate_id), event.organization_id)
+
+
+def _ticket_by_id(ticket_id: int, organization_id: int) -> Any:
+    """Ticket ``ticket_id`` if it is (still) ``organization_id``'s, else None."""
+    from tierdesk.tickets.models import Ticket
+
     return (
         Ticket.objects.select_related("organization", "tier", "requester", "assignee")
+        .filter(pk=ticket_id, organization_id=organization_id)
+        .first()
+    )
+
+
+def _run_of(event: OutboxEvent) -> Any:
+    """The runbook run (``automation.ActionRun``, its asker loaded) an ``action_run`` event
+    is about, in the event's organization; None for another event, or a run gone."""
+    from tierdesk.automation.models import ActionRun
+
+    if event.aggregate_type != "action_run" or event.organization_id is None:
+        return None
+    return (
+        ActionRun.objects.select_related("requested_by")
         .filter(pk=int(event.aggregate_id), organization_id=event.organization_id)
         .first()
+    )
+
+
+def approvers_of(organization_id: int, *, asker_id: int) -> list[User]:
+    """Who is asked to approve a run in organization ``organization_id``: the managers who
+    serve it and the managers of the L2 tier (``Tier.managers``); when there are none of
+    those, the L2 (and higher) agents who serve it. Only active people who may see the
+    organization (tenant isolation: an L2 manager who does not serve it is not asked) and
+    may approve (``automation.services.may_approve``), never ``asker_id``."""
+    from tierdesk.automation.services import may_approve
+
+    def allowed(users: QuerySet[User]) -> list[User]:
+        return [
+            u
+            for u in users.filter(is_active=True)
+            .exclude(pk=asker_id)
+            .select_related("agent_profile__tier")
+            .order_by("pk")
+            if may_approve(u) and policy.can_see_organization(u, organization_id)
+        ]
+
+    managers = User.objects.filter(
+        Q(role=Role.MANAGER, served_organizations=organization_id) | Q(managed_tiers__level=2)
+    ).values("pk")
+    found = allowed(User.objects.filter(pk__in=managers))
+    if found:
+        return found
+    return allowed(
+        User.objects.filter(
+            role=Role.AGENT,
+            served_organizations=organization_id,
+            agent_profile__tier__level__gte=2,
+        )
     )
 
 
@@ -480,10 +570,21 @@ def _may_acknowledge(ticket: Any, user: User) -> bool:
 
 
 def on_event(event: OutboxEvent) -> None:
-    """Queue the notifications ``event`` calls for (none for events that are not about a
-    ticket's people, nor for one older than ``STALE_AFTER``)."""
-    if event.name not in EVENT_KINDS or clock.now() - event.created_at > STALE_AFTER:
+    """Queue the notifications ``event`` calls for: a ticket's events to its people, a run
+    that waits for an approval to its approvers, a security event to the admins; none
+    for other events, nor for one older than ``STALE_AFTER``."""
+    known = event.name in EVENT_KINDS or event.name == APPROVAL_EVENT or event.name in ALERT_EVENTS
+    if not known or clock.now() - event.created_at > STALE_AFTER:
         return
+    if event.name == APPROVAL_EVENT:
+        _on_approval(event)
+    elif event.name in ALERT_EVENTS:
+        _on_alert(event)
+    else:
+        _on_ticket_event(event)
+
+
+def _on_ticket_event(event: OutboxEvent) -> None:
     ticket = _ticket_of(event)
     if ticket is None:
         return
@@ -491,6 +592,45 @@ def on_event(event: OutboxEvent) -> None:
     wanted = [u for u in people if u.pk != actor_id and _may_receive(u, ticket, kind)]
     if kind == Kind.TICKET_CREATED and ticket.source == "email":
         wanted = [u for u in wanted if _may_acknowledge(ticket, u)]
+    _queue(event, kind, wanted, organization_id=ticket.organization_id, ticket_id=ticket.pk)
+
+
+def _on_approval(event: OutboxEvent) -> None:
+    from tierdesk.automation.models import RunStatus
+
+    run = _run_of(event)
+    if run is None or run.status != RunStatus.AWAITING_APPROVAL:
+        return  # decided (or expired) before the relay came to it: nothing to ask
+    kind = Kind.APPROVAL_NEEDED
+    wanted = [
+        u
+        for u in approvers_of(run.organization_id, asker_id=run.requested_by_id)
+        if kind in kinds_for(u)
+    ]
+    # A run asked through the API has no ticket: the notification is about none.
+    _queue(event, kind, wanted, organization_id=run.organization_id, ticket_id=run.ticket_id)
+
+
+def _on_alert(event: OutboxEvent) -> None:
+    if event.organization_id is None:  # both alerts name one (the run's, the requester's)
+        log.warning("security event %s has no organization: not mailed", event.pk)
+        return
+    kind = Kind.SECURITY_ALERT
+    admins = User.objects.filter(role=Role.ADMIN, is_active=True).order_by("pk")
+    wanted = [u for u in admins if kind in kinds_for(u)]
+    _queue(event, kind, wanted, organization_id=event.organization_id, ticket_id=None)
+
+
+def _queue(
+    event: OutboxEvent,
+    kind: Kind,
+    wanted: list[User],
+    *,
+    organization_id: int,
+    ticket_id: int | None,
+) -> None:
+    """Queue ``kind`` about ``event`` to each of ``wanted`` (the caller has checked that
+    they may receive it) who has not switched it off; ``ticket_id`` None: about no ticket."""
     if not wanted:
         return
     switched_off = set(
@@ -502,8 +642,8 @@ def on_event(event: OutboxEvent) -> None:
     Notification.objects.bulk_create(
         [
             Notification(
-                event=event, recipient=user, organization_id=ticket.organization_id,
-                kind=kind, ticket_id=ticket.pk, next_attempt_at=now, created_at=now,
+                event=event, recipient=user, organization_id=organization_id,
+                kind=kind, ticket_id=ticket_id, next_attempt_at=now, created_at=now,
             )
             for user in wanted
             if user.pk not in switched_off
@@ -522,18 +662,23 @@ def _link(user: User, ticket: Any) -> str:
     return f"{settings.PUBLIC_URL}/{area}/tickets/{ticket.key}"
 
 
-def context_for(notification: Notification, ticket: Any) -> dict[str, Any]:
-    """The values a template is given: plain strings, numbers and datetimes only."""
+def context_for(notification: Notification, ticket: Any, run: Any = None) -> dict[str, Any]:
+    """The values a template is given: plain strings, numbers and datetimes only.
+    ``ticket`` None: a notification about no ticket (the context has no ``ticket``);
+    ``run``: the runbook run an approval is about."""
     from tierdesk.tickets.models import Comment
 
     user, event = notification.recipient, notification.event
+    organization = notification.organization
     data = event.payload
     context: dict[str, Any] = {
         "recipient": {"name": user.full_name, "email": user.email, "time_zone": user.time_zone},
-        "organization": {"code": ticket.organization.code, "name": ticket.organization.name},
+        "organization": {"code": organization.code, "name": organization.name},
         "msp_name": settings.MSP_NAME,
         "event": {"at": event.created_at},
-        "ticket": {
+    }
+    if ticket is not None:
+        context["ticket"] = {
             "key": ticket.key,
             "subject": ticket.subject,
             "status": ticket.get_status_display(),
@@ -543,9 +688,18 @@ def context_for(notification: Notification, ticket: Any) -> dict[str, Any]:
             "requester_name": ticket.requester.full_name,
             "assignee_name": ticket.assignee.full_name if ticket.assignee else "",
             "created_at": ticket.created_at,
-        },
-    }
-    if notification.kind == Kind.TICKET_REPLIED:
+        }
+    if notification.kind == Kind.APPROVAL_NEEDED and run is not None:
+        context["approval"] = {
+            "title": run.title,
+            "account": run.account,
+            "asked_by": run.requested_by.full_name,
+            "runbook": run.runbook,
+            "run_id": run.pk,
+        }
+    elif notification.kind == Kind.SECURITY_ALERT:
+        context["alert"] = _alert(event, organization, user)
+    elif notification.kind == Kind.TICKET_REPLIED:
         comment = (
             Comment.objects.select_related("author")
             .filter(pk=data.get("comment_id"), ticket_id=ticket.pk, is_internal=False)
@@ -580,6 +734,56 @@ def context_for(notification: Notification, ticket: Any) -> dict[str, Any]:
     return context
 
 
+def _alert(event: OutboxEvent, organization: Organization, user: User) -> dict[str, Any]:
+    """A security alert in plain words: ``title``, ``details`` (lines), ``organization``
+    (its name), ``at`` and ``url`` (the ticket's console page when a run from a ticket
+    set it off, else empty). Built from the event's payload, which holds no secret."""
+    data = event.payload
+    details: list[str] = []
+    url = ""
+    if event.name == "security.protected_account":
+        asker = User.objects.filter(pk=data.get("requested_by")).first()
+        run = _run_of(event)
+        who = f"{asker.full_name} ({asker.email})" if asker else "someone no longer known"
+        what = run.title if run is not None else str(data.get("runbook", ""))
+        details.append(
+            f"Asked by {who}: {what} ({data.get('runbook', '')}) for the account "
+            f"{data.get('account', '')}."
+        )
+        details.append(
+            "The account is protected (a protected group's member, or the service account): "
+            "tierdesk stopped before changing anything."
+        )
+        if data.get("account_dn"):
+            details.append(f"Found in the directory as: {data['account_dn']}")
+        if data.get("reason"):
+            details.append(f"Why it was refused: {data['reason']}")
+        ticket = (
+            _ticket_by_id(int(data["ticket_id"]), organization.pk)
+            if data.get("ticket_id")
+            else None
+        )
+        if ticket is not None:
+            details.append(f"Asked on ticket {ticket.key}: {ticket.subject}")
+            url = _link(user, ticket)
+    elif event.name == "security.self_service_blocked":
+        details.append(
+            f"{data.get('wrong_codes_today', '')} wrong self-service codes were entered for "
+            f"{data.get('email', '')} within a day."
+        )
+        details.append(
+            "Self-service for this account is blocked for a day: someone may be guessing "
+            "codes. The account itself is not locked."
+        )
+    return {
+        "title": ALERT_EVENTS.get(event.name, "Security alert"),
+        "details": details,
+        "organization": organization.name,
+        "at": event.created_at,
+        "url": url,
+    }
+
+
 def message_domain() -> str:
     """The domain of Message-IDs: ``TIERDESK_EMAIL_MESSAGE_ID_DOMAIN``, else the sender's."""
     if settings.EMAIL_MESSAGE_ID_DOMAIN:
@@ -590,10 +794,14 @@ def message_domain() -> str:
 
 def message_id_for(notification: Notification) -> str:
     """``<reply token@domain>``: made once per notification (the token's expiry moves
-    with the clock, so it is stored, not recomputed)."""
+    with the clock, so it is stored, not recomputed). About no ticket: no token (a reply
+    has no ticket to join), ``<tierdesk.<id>.<random>@domain>``."""
+    if notification.ticket_id is None:
+        unique = f"{int_to_base36(notification.pk)}.{secrets.token_hex(8)}"
+        return f"<tierdesk.{unique}@{message_domain()}>"
     token = tokens.make(
         organization_id=notification.organization_id,
-        ticket_id=notification.ticket_id or 0,
+        ticket_id=notification.ticket_id,
         recipient=notification.recipient.email,
         nonce=int_to_base36(notification.pk),
     )
@@ -604,9 +812,11 @@ def reply_address(notification: Notification) -> str | None:
     """Where a reply goes: the organization's (first active) mailbox, its address carrying
     the message's reply token as a plus-address (``support+tdk-…@acme.example``); None
     when the organization has no mailbox (replies then reach the sender's address, and
-    still carry the token in ``In-Reply-To``)."""
+    still carry the token in ``In-Reply-To``), and for a message about no ticket."""
     from tierdesk.channels.models import Mailbox
 
+    if notification.ticket_id is None:
+        return None
     address = (
         Mailbox.objects.filter(organization_id=notification.organization_id, is_active=True)
         .order_by("pk")
@@ -625,10 +835,11 @@ def thread_id_for(ticket: Any) -> str:
     return f"<tierdesk.{ticket.key.lower()}@{message_domain()}>"
 
 
-def build(notification: Notification, ticket: Any) -> EmailMultiAlternatives:
-    """The message for ``notification`` (its ``message_id`` set)."""
+def build(notification: Notification, ticket: Any, run: Any = None) -> EmailMultiAlternatives:
+    """The message for ``notification`` (its ``message_id`` set), about ``ticket`` (None:
+    about no ticket; the message then joins no thread) and, for an approval, ``run``."""
     user = notification.recipient
-    context = context_for(notification, ticket)
+    context = context_for(notification, ticket, run)
     wording = wording_for(notification.organization_id, notification.kind)
     try:
         rendered = render(wording, context, user.time_zone)
@@ -639,19 +850,16 @@ def build(notification: Notification, ticket: Any) -> EmailMultiAlternatives:
         rendered = render(default_wording(notification.kind), context, user.time_zone)
     sender_name, sender = parseaddr(settings.DEFAULT_FROM_EMAIL)
     reply_to = reply_address(notification)
+    headers = {"Message-ID": notification.message_id}
+    if ticket is not None:
+        headers |= {"References": thread_id_for(ticket), "In-Reply-To": thread_id_for(ticket)}
     message = EmailMultiAlternatives(
         reply_to=[reply_to] if reply_to else None,
         subject=rendered.subject,
         body=rendered.text,
         from_email=formataddr((one_line(sender_name or settings.MSP_NAME, 100), sender)),
         to=[formataddr((one_line(user.full_name, 100), user.email))],
-        headers={
-            "Message-ID": notification.message_id,
-            "References": thread_id_for(ticket),
-            "In-Reply-To": thread_id_for(ticket),
-            "Auto-Submitted": "auto-generated",
-            "X-Auto-Response-Suppress": "All",
-        },
+        headers=headers | {"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All"},
     )
     if rendered.html:
         message.attach_alternative(rendered.html, "text/html")
@@ -683,7 +891,9 @@ def send_due(limit: int = BATCH) -> int:
     """Send up to ``limit`` notifications whose time has come, over one connection; how
     many were tried."""
     found = list(
-        due().select_related("recipient", "event").order_by("next_attempt_at", "pk")[:limit]
+        due()
+        .select_related("recipient", "event", "organization")
+        .order_by("next_attempt_at", "pk")[:limit]
     )
     if not found:
         return 0
@@ -709,13 +919,34 @@ def send_due(limit: int = BATCH) -> int:
 AT_MOST_ONCE = frozenset({Kind.TICKET_CREATED})
 
 
-def _send(notification: Notification, connection: Any) -> None:
-    ticket = _ticket_of(notification.event)
+def _why_not_send(notification: Notification, ticket: Any, run: Any) -> str:
+    """Why ``notification`` is no longer to be sent ("" when it is): things changed since
+    it was queued."""
+    from tierdesk.automation.models import RunStatus
+
     user = notification.recipient
-    if ticket is None or not user.is_active:
+    if notification.ticket_id is not None and ticket is None:
+        return "the ticket is gone"
+    if not user.is_active:
+        return "the recipient is inactive"
+    if notification.kind not in kinds_for(user):
+        return "the recipient's role no longer receives this kind"
+    if notification.kind == Kind.APPROVAL_NEEDED and (
+        run is None or run.status != RunStatus.AWAITING_APPROVAL
+    ):
+        return "the run no longer waits for an approval"
+    return ""
+
+
+def _send(notification: Notification, connection: Any) -> None:
+    ticket = None
+    if notification.ticket_id is not None:
+        ticket = _ticket_by_id(notification.ticket_id, notification.organization_id)
+    run = _run_of(notification.event) if notification.kind == Kind.APPROVAL_NEEDED else None
+    why_not = _why_not_send(notification, ticket, run)
+    if why_not:
         Notification.objects.filter(pk=notification.pk).update(
-            status=NotificationStatus.SKIPPED,
-            last_error="the ticket is gone" if ticket is None else "the recipient is inactive",
+            status=NotificationStatus.SKIPPED, last_error=why_not
         )
         return
     if notification.sending_since is not None and notification.kind in AT_MOST_ONCE:
@@ -729,7 +960,7 @@ def _send(notification: Notification, connection: Any) -> None:
     if not notification.message_id:
         notification.message_id = message_id_for(notification)
         Notification.objects.filter(pk=notification.pk).update(message_id=notification.message_id)
-    message = build(notification, ticket)
+    message = build(notification, ticket, run)
     Notification.objects.filter(pk=notification.pk).update(sending_since=clock.now())
     error, permanent = "", False
     try:

@@ -60,7 +60,10 @@ def _signature(
 def make(*, organization_id: int, ticket_id: int, recipient: str, nonce: str) -> str:
     """A token for a message about ticket ``ticket_id`` to ``recipient``; ``nonce`` (lower
     case letters and digits, e.g. the notification's id in base 36) makes each message's
-    own."""
+    own. Only for a ticket: a message about none carries no token, so a reply to it can
+    join nothing."""
+    if ticket_id < 1:
+        raise ValueError("ticket_id: a token is for a ticket")
     if not re.fullmatch(r"[0-9a-z]{1,16}", nonce):
         raise ValueError("nonce: 1 to 16 lower-case letters or digits")
     days = (clock.now() + LIFETIME).date() - dt.date(1970, 1, 1)
