@@ -538,4 +538,10 @@ def test_an_active_directory_primary_group_counts_as_membership(
     unknown = run(cast.omar, cast.acme, "unlock-account", "erin")
     assert unknown.run.status == RunStatus.FAILED
     assert "primary group" in unknown.run.outcome
+    # and so is one that cannot be read (every AD account has one)
+    with slapd.as_root(ad) as root:
+        assert root.modify(erin, {"primaryGroupID": [("MODIFY_DELETE", [])]})
+    unread = run(cast.omar, cast.acme, "unlock-account", "erin")
+    assert unread.run.status == RunStatus.FAILED
+    assert "cannot be read" in unread.run.outcome
     assert OutboxEvent.objects.filter(name="security.protected_account").count() == 2

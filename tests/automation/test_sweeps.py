@@ -11,7 +11,7 @@ import pytest
 from tests import ldapserver
 from tests.automation.test_runs import OLD, run
 from tests.conftest import Cast, make_ticket
-from tierdesk.automation import services
+from tierdesk.automation import runbooks, services
 from tierdesk.automation.models import ActionRun, ActionStep, Directory, RunStatus, StepStatus
 from tierdesk.automation.tasks import automation_sweep_tick
 from tierdesk.core import clock
@@ -140,6 +140,32 @@ def test_steps_taken_back_before_the_crash_are_not_said_to_remain(
     assert closed.remains == ""
 
 
+def test_of_two_steps_of_one_name_only_the_one_taken_back_is_not_said_to_remain(
+    acme_directory: Directory, cast: Cast
+) -> None:
+    """An installation's runbook may add to two groups: when only the later one was taken
+    back before the crash, the earlier one remains."""
+    stale = _cut_short(
+        cast,
+        None,
+        [
+            ("find_account", StepStatus.DONE, "uid=alice,…"),
+            ("add_to_group", StepStatus.DONE, "added to cn=VPN Users"),
+            ("add_to_group", StepStatus.DONE, "added to cn=Wiki Editors"),
+            ("disable", StepStatus.FAILED, "the directory went away"),
+            ("undo_add_to_group", StepStatus.UNDONE, "removed from cn=Wiki Editors again"),
+            ("undo_add_to_group", StepStatus.STARTED, ""),
+        ],
+    )
+    with clock.frozen_at(clock.now() + dt.timedelta(minutes=16)):
+        services.close_interrupted()
+    closed = ActionRun.objects.get(pk=stale.pk)
+    assert closed.remains.splitlines() == [
+        "the account was added to the group (added to cn=VPN Users)",
+        "unknown whether step undo_add_to_group changed anything",
+    ]
+
+
 def test_a_run_that_finished_is_left_alone(
     slapd: ldapserver.Directory, acme_directory: Directory, cast: Cast
 ) -> None:
@@ -149,3 +175,21 @@ def test_a_run_that_finished_is_left_alone(
         assert services.close_interrupted() == 0
         assert services.expire_approvals() == 0
     assert ActionRun.objects.get(pk=done.run.pk).status == RunStatus.SUCCEEDED
+
+
+def test_a_run_that_ends_after_the_sweep_closed_it_records_its_real_outcome(
+    slapd: ldapserver.Directory, acme_directory: Directory, cast: Cast
+) -> None:
+    now = clock.now()
+    slow = ActionRun.objects.create(
+        organization=cast.acme, runbook="unlock-account", title="Unlock an account",
+        channel="api", requested_by=cast.omar, account="alice", parameters={},
+        idempotency_key="slow", status=RunStatus.RUNNING, created_at=now, started_at=now,
+    )  # fmt: skip
+    # the sweep took it for cut short while it was still going
+    ActionRun.objects.filter(pk=slow.pk).update(status=RunStatus.FAILED)
+    done = services._execute(slow, cast.omar, runbooks.get("unlock-account"), acme_directory, {})  # type: ignore[arg-type]
+    assert ActionRun.objects.get(pk=slow.pk).status == RunStatus.SUCCEEDED
+    entry = AuditEntry.objects.filter(action="automation.run", target_id=str(slow.pk)).get()
+    assert entry.changes["after_presumed_interrupted"] is True
+    assert done.run.status == RunStatus.SUCCEEDED

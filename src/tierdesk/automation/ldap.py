@@ -412,8 +412,8 @@ class Connection:
             )
         return any(r.get("type") == "searchResEntry" for r in self._conn.response or [])
 
-    def _primary_group(self, dn: str) -> str | None:
-        """(Active Directory) The DN of ``dn``'s primary group, None when it has none.
+    def _primary_group(self, dn: str) -> str:
+        """(Active Directory) The DN of ``dn``'s primary group.
         The group's SID is the account's own with its last part (the RID) replaced by
         ``primaryGroupID``. Fails closed: a primary group that cannot be found is an
         error, as it could be a protected one."""
@@ -430,8 +430,12 @@ class Connection:
             raise DirectoryError("failed", f"reading {dn} failed: {result.get('description')}")
         raw = {k.lower(): v for k, v in entries[0].get("raw_attributes", {}).items()}
         rid_values, sid_values = raw.get("primarygroupid") or [], raw.get("objectsid") or []
-        if not rid_values:
-            return None
+        if not rid_values:  # every AD account has one: unreadable, not absent
+            raise DirectoryError(
+                "refused",
+                f"the primary group of {dn} cannot be read (no primaryGroupID): check that "
+                "the service account may read it",
+            )
         try:
             group_sid = sid_with_rid(sid_values[0], int(rid_values[0]))
         except (IndexError, ValueError):
@@ -468,9 +472,7 @@ class Connection:
         if self.settings.kind == ACTIVE_DIRECTORY:
             # AD keeps a user's primary group out of the group's member list: it is named
             # by the user's primaryGroupID (the group SID's last part) instead.
-            primary = self._primary_group(dn)
-            if primary is not None:
-                start.append(primary)
+            start.append(self._primary_group(dn))
         for group in groups:
             if not self.entry_exists(group):
                 raise DirectoryError(

@@ -152,6 +152,7 @@ def _use(verification_id: int, code: str) -> Verification:
         if verification.attempts >= CODE_ATTEMPTS:
             raise CodeRefused(wrong_code(verification.attempts))
         given = code.strip()
+        blocks = False
         right = hmac.compare_digest(_digest(str(verification.pk), given), verification.code_hash)
         if right:
             verification.used_at = now
@@ -159,6 +160,10 @@ def _use(verification_id: int, code: str) -> Verification:
         else:  # counted, and committed: the refusal is raised after the transaction
             verification.attempts += 1
             verification.save(update_fields=["attempts"])
+            # The person's row is the lock (after the code's, always in this order): of
+            # wrong codes entered at once for two of their codes, exactly one is the tenth.
+            list(User.objects.select_for_update().filter(pk=verification.user_id).values("pk"))
+            blocks = wrong_codes_today(verification.user) == DAILY_WRONG_CODES
     if not right:
         user = verification.user
         with transaction.atomic():
@@ -167,7 +172,7 @@ def _use(verification_id: int, code: str) -> Verification:
                 AuditAction.SELF_SERVICE_CODE_REFUSED,
                 {"verification": verification.pk, "attempts": verification.attempts},
             )
-            if wrong_codes_today(user) == DAILY_WRONG_CODES:  # this one blocked the account
+            if blocks:  # this one blocked the account
                 _audit(
                     user, AuditAction.SELF_SERVICE_BLOCKED, {"wrong_codes_today": DAILY_WRONG_CODES}
                 )

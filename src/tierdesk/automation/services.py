@@ -541,6 +541,9 @@ def _execute(
     run.finished_at = clock.now()
     audited = AuditAction.AUTOMATION_REFUSED if outcome.refused else AuditAction.AUTOMATION_RUN
     with transaction.atomic():
+        # The sweep closes a run it takes for cut short (close_interrupted); one that ends
+        # after all records its real outcome, and says so in its audit entry.
+        late = not ActionRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).exists()
         run.save(update_fields=["status", "outcome", "remains", "finished_at", "account_dn"])
         record(
             actor=actor,
@@ -551,7 +554,7 @@ def _execute(
             changes={
                 "runbook": run.runbook, "account": run.account, "dn": run.account_dn,
                 "status": run.status, "outcome": run.outcome, "remains": run.remains,
-            },
+            } | ({"after_presumed_interrupted": True} if late else {}),
         )  # fmt: skip
         emit(
             "automation.succeeded" if run.status == RunStatus.SUCCEEDED else "automation.failed",
@@ -725,16 +728,19 @@ def close_interrupted() -> int:
         :SWEEP_BATCH
     ]:
         steps = list(run.steps.order_by("position"))
-        undone = {s.name.removeprefix("undo_") for s in steps if s.status == StepStatus.UNDONE}
+        # Undos run in reverse: each taken-back step is the latest done one of its name
+        # that no earlier undo took back.
+        done = [s for s in steps if s.status == StepStatus.DONE and s.name in engine.STEPS]
+        for undo in (s for s in steps if s.status == StepStatus.UNDONE):
+            name = undo.name.removeprefix("undo_")
+            taken = next((s for s in reversed(done) if s.name == name), None)
+            if taken is not None:
+                done.remove(taken)
         lines = []
         for step in steps:
             if step.status == StepStatus.STARTED:
                 lines.append(f"unknown whether step {step.name} changed anything")
-            elif (
-                step.status == StepStatus.DONE
-                and step.name in engine.STEPS
-                and step.name not in undone
-            ):
+            elif step in done:
                 lines.append(f"{engine.STEPS[step.name].remains} ({step.detail})")
         with transaction.atomic():
             claimed = ActionRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
